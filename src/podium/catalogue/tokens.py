@@ -1,0 +1,83 @@
+"""Token counts before a call, for cost estimates and context-window checks.
+
+Exact where Podium can be exact without the network: OpenAI models through tiktoken when its
+encoding file is already on disk (tiktoken downloads encodings on first use, which an offline
+machine cannot), local models through their own tokenizer (the local provider reports real
+counts after a call). Everywhere else the documented approximation is used:
+
+    tokens(text)      ≈ ceil(len(text) / 4)      (OpenAI's "about four characters per token")
+    tokens(messages)  ≈ Σ (tokens(content) + 4) + 3   (role/separator overhead per message, reply priming)
+
+The approximation is meant for budgets and routing, never for billing: billed cost always comes
+from the usage the provider reports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from pathlib import Path
+
+from podium.catalogue.model_info import ModelInfo
+from podium.types import Message
+
+PER_MESSAGE_OVERHEAD = 4
+REPLY_PRIMING = 3
+
+_ENCODING_URLS = {
+    "o200k_base": "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken",
+    "cl100k_base": "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken",
+}
+
+
+def approximate_tokens(text: str) -> int:
+    return math.ceil(len(text) / 4) if text else 0
+
+
+def _tiktoken_cache_dir() -> Path:
+    configured = os.environ.get("TIKTOKEN_CACHE_DIR") or os.environ.get("DATA_GYM_CACHE_DIR")
+    return Path(configured) if configured else Path(tempfile.gettempdir()) / "data-gym-cache"
+
+
+@lru_cache(maxsize=4)
+def _tiktoken_counter(encoding_name: str) -> Callable[[str], int] | None:
+    """A tiktoken counter if the encoding is cached locally; None rather than a network fetch."""
+    url = _ENCODING_URLS.get(encoding_name)
+    if url is None:
+        return None
+    cached = _tiktoken_cache_dir() / hashlib.sha1(url.encode()).hexdigest()
+    if not cached.exists():
+        return None
+    try:
+        import tiktoken
+
+        encoding = tiktoken.get_encoding(encoding_name)
+    except Exception:  # a corrupt cache must not break routing; fall back to the estimate
+        return None
+    return lambda text: len(encoding.encode(text, disallowed_special=()))
+
+
+def _encoding_for(model: ModelInfo | None) -> str | None:
+    if model is None or model.provider != "openai":
+        return None
+    return "cl100k_base" if model.model_id.startswith(("gpt-3.5", "gpt-4-", "text-embedding")) else "o200k_base"
+
+
+def count_tokens(text: str, model: ModelInfo | None = None) -> int:
+    encoding = _encoding_for(model)
+    counter = _tiktoken_counter(encoding) if encoding else None
+    return counter(text) if counter else approximate_tokens(text)
+
+
+def count_message_tokens(messages: Sequence[Message], model: ModelInfo | None = None) -> int:
+    return sum(count_tokens(m.text, model) + PER_MESSAGE_OVERHEAD for m in messages) + REPLY_PRIMING
+
+
+def is_exact(model: ModelInfo | None) -> bool:
+    """Whether ``count_tokens`` is exact for this model on this machine (it says so in reports)."""
+    encoding = _encoding_for(model)
+    return bool(encoding and _tiktoken_counter(encoding))

@@ -1,0 +1,1 @@
+"""The ``podium`` command: a thin Typer shell over ``podium.client``."""

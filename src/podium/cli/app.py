@@ -1,0 +1,99 @@
+"""Command definitions only. Heavy imports (pydantic models, httpx, llama.cpp) happen inside the
+commands, so ``podium --help`` stays fast."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from podium.cli.errors import handle_errors
+
+app = typer.Typer(name="podium", no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+                  help="Run many language models as one: route, fail over, and account for every call.")
+providers_app = typer.Typer(no_args_is_help=True, help="Inspect the configured providers.")
+app.add_typer(providers_app, name="providers")
+
+ConfigOption = Annotated[str | None, typer.Option("--config", "-c", help="Path to podium.yaml.",
+                                                  envvar="PODIUM_CONFIG")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+@app.command()
+@handle_errors
+def ask(
+    prompt: Annotated[str, typer.Argument(help="The question or instruction.")],
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model name; default: routed.")] = None,
+    stream: Annotated[bool, typer.Option("--stream", help="Print tokens as they arrive.")] = False,
+    task_type: Annotated[str | None, typer.Option("--task-type", "-t", help="Task type for routing rules.")] = None,
+    system: Annotated[str | None, typer.Option("--system", help="A system prompt.")] = None,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Cap on output tokens.")] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature", help="0 to 2.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Sampling seed, for repeatable answers.")] = None,
+    show_trace: Annotated[bool, typer.Option("--trace/--no-trace", help="Show the route and calls.")] = True,
+    json_output: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Ask a question; print the answer, how it was routed and what it cost."""
+    from podium.cli.ask import run_ask
+
+    run_ask(prompt, model=model, stream=stream, task_type=task_type, system=system, max_tokens=max_tokens,
+            temperature=temperature, seed=seed, show_trace=show_trace, json_output=json_output, config=config)
+
+
+@app.command()
+@handle_errors
+def models(
+    capability: Annotated[str | None, typer.Option(help="e.g. code, planning, vision, tools.")] = None,
+    tier: Annotated[str | None, typer.Option(help="fast, standard or advanced.")] = None,
+    provider: Annotated[str | None, typer.Option(help="Only this provider's models.")] = None,
+    region: Annotated[str | None, typer.Option(help="eu, us, ch, cn, global or local.")] = None,
+    max_cost: Annotated[float | None, typer.Option(help="Max blended USD per million tokens.")] = None,
+    min_context: Annotated[int | None, typer.Option(help="Minimum context window in tokens.")] = None,
+    all_models: Annotated[bool, typer.Option("--all", help="Include models of providers that are off.")] = False,
+    json_output: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """List the model catalogue (by default only models whose provider is on)."""
+    from podium.cli.listing import run_models
+
+    run_models(capability=capability, tier=tier, provider=provider, region=region, max_cost=max_cost,
+               min_context=min_context, all_models=all_models, json_output=json_output, config=config)
+
+
+@providers_app.command("check")
+@handle_errors
+def providers_check(json_output: JsonOption = False, config: ConfigOption = None) -> None:
+    """Check every provider concurrently: is it on, why, and does it answer."""
+    from podium.cli.listing import run_providers_check
+
+    run_providers_check(json_output=json_output, config=config)
+
+
+@app.command()
+@handle_errors
+def report(
+    json_output: JsonOption = False,
+    since_hours: Annotated[float | None, typer.Option("--since-hours", help="Only the last N hours.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """What every call cost and took, per model and per task type, and savings against the baseline."""
+    from podium.cli.report import run_report
+
+    run_report(json_output=json_output, since_hours=since_hours, config=config)
+
+
+@app.command()
+@handle_errors
+def init(
+    path: Annotated[str, typer.Option(help="Where to write the file.")] = "podium.yaml",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented podium.yaml with the defaults."""
+    from podium.cli.init import run_init
+
+    run_init(path, force=force)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,57 @@
+"""``podium models`` and ``podium providers check``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from rich.table import Table
+
+from podium.cli.render import console, models_table
+from podium.client import Podium
+
+
+def run_models(*, capability: str | None, tier: str | None, provider: str | None, region: str | None,
+               max_cost: float | None, min_context: int | None, all_models: bool, json_output: bool,
+               config: str | None) -> None:
+    podium = Podium.from_config(config, ledger=None)
+    registry = podium.registry
+    found = registry.list_models(capability, tier, max_cost, provider, region, min_context,
+                                 include_unavailable=all_models)
+    if json_output:
+        print(json.dumps([m.model_dump(mode="json") for m in found], indent=2))
+        return
+    console.print(models_table(found, set(registry.list_providers())))
+    if not all_models:
+        console.print("[dim]Only models whose provider is on; --all lists the whole catalogue.[/]")
+
+
+def run_providers_check(*, json_output: bool, config: str | None) -> None:
+    podium = Podium.from_config(config, ledger=None)
+
+    async def check() -> dict[str, object]:
+        async with podium:
+            return dict(await podium.registry.check_availability())
+
+    health = asyncio.run(check())
+    specs = podium.settings.providers
+    rows = []
+    for name, spec in sorted(specs.items()):
+        result = health.get(name)
+        rows.append({"provider": name, "kind": spec.kind, "enabled": name in health,
+                     "why": spec.reason, "base_url": spec.base_url,
+                     "healthy": getattr(result, "ok", None), "detail": getattr(result, "detail", None),
+                     "latency_ms": round(getattr(result, "latency_ms", 0.0), 1) if result else None})
+    if json_output:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title="providers")
+    for column in ("provider", "kind", "state", "why", "health"):
+        table.add_column(column)
+    for row in rows:
+        state = "[green]on[/]" if row["enabled"] else "[dim]off[/]"
+        healthy = row["healthy"]
+        health_text = "" if healthy is None else ("[green]ok[/] " if healthy else "[red]down[/] ") + str(
+            row["detail"])
+        table.add_row(str(row["provider"]), str(row["kind"]), state, str(row["why"]), health_text)
+    console.print(table)

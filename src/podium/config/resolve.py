@@ -1,0 +1,150 @@
+"""Second step after validation: turn names into things and check that they exist.
+
+Providers come from three places, merged in this order: the known hosts (``providers/hosts.toml``),
+the environment (keys and base URLs under the vendors' own variable names) and podium.yaml.
+A provider is on when the config says so, or, if the config is silent, when its key is set (or it
+needs no key and has been pointed somewhere). The embedded ``local`` provider is always on.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from podium.catalogue import Catalogue, bundled_catalogue, unknown_model_message
+from podium.config.schema import DefaultsConfig, PodiumConfig, ProviderConfig, RoutingConfig
+from podium.errors import ConfigError
+
+DEFAULT_MODEL = "smollm2-135m"
+
+
+@dataclass(frozen=True)
+class HostRow:
+    """A known provider: the data behind ``providers/hosts.toml``."""
+
+    name: str
+    kind: str
+    base_url: str | None = None
+    key_env: str | None = None
+    base_url_env: str | None = None
+    region: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@lru_cache(maxsize=1)
+def known_hosts() -> dict[str, HostRow]:
+    text = resources.files("podium.providers").joinpath("hosts.toml").read_text(encoding="utf-8")
+    return {name: HostRow(name=name, **row) for name, row in tomllib.loads(text).items()}
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """Everything needed to build one provider. ``api_key`` stays out of repr and logs."""
+
+    name: str
+    kind: str
+    enabled: bool
+    reason: str
+    configured: bool = False
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    key_env: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    timeout: float = 60.0
+    connect_timeout: float = 5.0
+    region: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Settings:
+    source: Path | None
+    providers: dict[str, ProviderSpec]
+    catalogue: Catalogue
+    routing: RoutingConfig
+    default_model: str
+    ledger_path: Path | None
+    defaults: DefaultsConfig
+
+
+def _provider_spec(name: str, cfg: ProviderConfig | None, env: Mapping[str, str]) -> ProviderSpec:
+    host = known_hosts().get(name)
+    kind = (cfg.kind if cfg else None) or (host.kind if host else None)
+    if kind is None:
+        raise ConfigError(f"provider '{name}' is not a known host, so it needs a 'kind' "
+                          f"(the wire protocol, e.g. openai, anthropic, gemini, ollama, local)",
+                          key_path=f"providers.{name}.kind")
+    key_env = (cfg.api_key_env if cfg else None) or (host.key_env if host else None)
+    api_key = cfg.api_key.get_secret_value() if cfg and cfg.api_key else None
+    api_key = api_key or (env.get(key_env) if key_env else None) or None
+    base_url_env = host.base_url_env if host else None
+    env_base_url = env.get(base_url_env) if base_url_env else None
+    base_url = (cfg.base_url if cfg else None) or env_base_url or (host.base_url if host else None)
+    if kind == "local":
+        enabled, reason = (cfg.enabled is not False) if cfg else True, "embedded"
+    elif cfg is not None and cfg.enabled is not None:
+        enabled, reason = cfg.enabled, "enabled in config" if cfg.enabled else "disabled in config"
+    elif api_key:
+        enabled, reason = True, f"key from {key_env}" if key_env and not (cfg and cfg.api_key) else "key in config"
+    elif key_env:
+        enabled, reason = False, f"no key: set {key_env}"
+    elif env_base_url or cfg is not None:
+        enabled, reason = True, "no key needed"
+    else:
+        enabled, reason = False, f"not configured: set {base_url_env} or add it to podium.yaml"
+    headers = {**(host.headers if host else {}), **(cfg.headers if cfg else {})}
+    return ProviderSpec(
+        name=name, kind=kind, enabled=enabled, reason=reason, configured=cfg is not None, base_url=base_url,
+        api_key=api_key,
+        key_env=key_env, headers=headers, timeout=cfg.timeout if cfg else 60.0,
+        connect_timeout=cfg.connect_timeout if cfg else 5.0,
+        region=(cfg.region if cfg else None) or (host.region if host else None),
+        options=dict(cfg.options) if cfg else {},
+    )
+
+
+def _ledger_path(config: PodiumConfig, env: Mapping[str, str]) -> Path | None:
+    if not config.ledger.enabled:
+        return None
+    if config.ledger.path:
+        return Path(config.ledger.path).expanduser()
+    if env.get("PODIUM_LEDGER"):
+        return Path(env["PODIUM_LEDGER"]).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("podium")) / "ledger.sqlite3"
+
+
+def resolve(config: PodiumConfig, source: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    names = [*known_hosts(), *(n for n in config.providers if n not in known_hosts())]
+    providers = {name: _provider_spec(name, config.providers.get(name), env) for name in names}
+
+    overrides = {name: row.model_dump(exclude_none=True) for name, row in config.models.items()}
+    for name, row in overrides.items():
+        provider = row.get("provider")
+        if provider is not None and provider not in providers:
+            raise ConfigError(f"model '{name}' refers to provider '{provider}', which is not defined; "
+                              f"add it under providers: or use one of: {', '.join(sorted(providers))}",
+                              key_path=f"models.{name}.provider")
+    catalogue = bundled_catalogue().merged(overrides)
+
+    def check_model(name: str, key_path: str) -> None:
+        if name not in catalogue:
+            raise ConfigError(unknown_model_message(name, catalogue.names()), key_path=key_path)
+
+    default_model = config.routing.default or DEFAULT_MODEL
+    check_model(default_model, "routing.default")
+    check_model(config.routing.baseline_model, "routing.baseline_model")
+    for i, rule in enumerate(config.routing.rules):
+        check_model(rule.model, f"routing.rules[{i}].model")
+
+    return Settings(source=source, providers=providers, catalogue=catalogue, routing=config.routing,
+                    default_model=default_model, ledger_path=_ledger_path(config, env),
+                    defaults=config.defaults)

@@ -1,0 +1,54 @@
+"""The commented podium.yaml that ``podium init`` writes. It is valid as written (a test loads it)."""
+
+TEMPLATE = """\
+# podium.yaml — Podium's configuration. Every key is optional; unknown keys are errors.
+# Values may use ${VAR} (must be set) or ${VAR:-default} (may be empty).
+version: 1
+
+# Providers. Known hosts (openai, anthropic, gemini, mistral, deepseek, openrouter, groq, together,
+# publicai, ollama, vllm, llamacpp, lmstudio) turn on by themselves when their key variable is set
+# (OPENAI_API_KEY, ANTHROPIC_API_KEY, ...); their base URLs follow OPENAI_BASE_URL, OLLAMA_HOST, ...
+# Name one here only to change it. A new OpenAI-compatible host needs `kind: openai` and a base_url.
+providers:
+  local:                      # embedded llama.cpp; needs `pip install 'podium[local]'`
+    options:
+      n_ctx: 4096             # context length the local models are loaded with
+      # n_threads: 2          # default: all cores
+      # weights:              # extra GGUF files: model_id -> path
+      #   my-model: ~/models/my-model.gguf
+  # openai:
+  #   api_key: ${OPENAI_API_KEY:-}
+  #   base_url: ${OPENAI_BASE_URL:-https://api.openai.com/v1}
+  #   timeout: 60
+  # my-vllm:
+  #   kind: openai
+  #   base_url: http://127.0.0.1:8000/v1
+
+# Catalogue changes: override fields of bundled models, or add new ones (complete rows).
+models: {}
+  # gpt-4o-mini:
+  #   input_price: 0.15
+  # my-model:
+  #   provider: local
+  #   model_id: my-model
+  #   display_name: My model
+  #   context_window: 8192
+  #   input_price: 0
+  #   output_price: 0
+  #   tier: fast
+  #   region: local
+  #   local: true
+
+routing:
+  default: smollm2-135m       # used when a request names no model and no rule matches
+  baseline_model: gpt-4o      # reports show savings against this model
+  rules: []
+  #  - {task_type: code, model: gpt-4o-mini}
+
+ledger:
+  enabled: true
+  # path: ~/.local/share/podium/ledger.sqlite3
+
+defaults:
+  max_tokens: 256
+"""

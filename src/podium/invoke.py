@@ -1,0 +1,99 @@
+"""One model call, accounted: timing, cost from the catalogue, a trace entry and a ledger row.
+
+Everything that calls a model goes through ``Invoker``, so a provider never prices or logs and
+a strategy never forgets to. Cost is computed from the usage the provider reported and the
+catalogue's prices; latency is wall time around the provider call (for streams, until the last
+chunk).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from podium.catalogue import ModelInfo
+from podium.errors import PodiumError
+from podium.ledger import CallRow, LedgerStore
+from podium.providers import ProviderRegistry
+from podium.types import CallTrace, ChatRequest, ChatResponse, StreamChunk, Usage
+
+
+@dataclass
+class RequestContext:
+    """What one user request has spent so far, shared by every call made for it."""
+
+    request_id: str
+    calls: list[CallTrace] = field(default_factory=list)
+
+    @property
+    def cost(self) -> float:
+        return sum(c.cost for c in self.calls)
+
+    @property
+    def usage(self) -> Usage:
+        total = Usage()
+        for call in self.calls:
+            total = total + call.usage
+        return total
+
+
+class Invoker:
+    def __init__(self, registry: ProviderRegistry, ledger: LedgerStore | None) -> None:
+        self.registry = registry
+        self.ledger = ledger
+
+    async def _account(self, ctx: RequestContext, model: ModelInfo, started: float, wall_start: float,
+                       usage: Usage, error: BaseException | None, step: str | None) -> CallTrace:
+        latency_ms = (time.perf_counter() - started) * 1000
+        cancelled = isinstance(error, GeneratorExit | asyncio.CancelledError)
+        if error is None or cancelled:
+            message = None
+        else:
+            message = error.message if isinstance(error, PodiumError) else f"{type(error).__name__}: {error}"
+        status = "ok" if error is None else "cancelled" if cancelled else "error"
+        call = CallTrace(model=model.name, provider=model.provider, status=status,
+                         error=message, usage=usage, cost=model.cost_of(usage), latency_ms=latency_ms, step=step)
+        ctx.calls.append(call)
+        if self.ledger is not None:
+            await self.ledger.record_call(CallRow(
+                request_id=ctx.request_id, started_at=wall_start, provider=model.provider, model=model.name,
+                status=call.status, latency_ms=latency_ms, input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens, cached_input_tokens=usage.cached_input_tokens,
+                reasoning_tokens=usage.reasoning_tokens, cost=call.cost, error=message, step=step))
+        return call
+
+    async def complete(self, request: ChatRequest, model: ModelInfo, ctx: RequestContext,
+                       step: str | None = None) -> ChatResponse:
+        provider = self.registry.get_provider(model.provider)
+        wall_start, started = time.time(), time.perf_counter()
+        try:
+            response = await provider.complete(request, model)
+        except BaseException as exc:
+            await self._account(ctx, model, started, wall_start, Usage(), exc, step)
+            raise
+        call = await self._account(ctx, model, started, wall_start, response.usage, None, step)
+        return response.model_copy(update={"cost": call.cost, "latency_ms": call.latency_ms,
+                                           "id": ctx.request_id})
+
+    async def stream(self, request: ChatRequest, model: ModelInfo, ctx: RequestContext,
+                     step: str | None = None) -> AsyncIterator[StreamChunk]:
+        provider = self.registry.get_provider(model.provider)
+        wall_start, started = time.time(), time.perf_counter()
+        usage: Usage | None = None
+        output_chars = 0
+        error: BaseException | None = None
+        iterator = provider.stream(request, model)
+        try:
+            async for chunk in iterator:
+                output_chars += len(chunk.text)
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                yield chunk
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            await iterator.aclose()  # type: ignore[attr-defined]
+            await self._account(ctx, model, started, wall_start, usage or Usage(), error, step)

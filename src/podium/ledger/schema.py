@@ -1,0 +1,50 @@
+"""The ledger's tables, as ordered migrations. The same statements serve SQLite and PostgreSQL
+(types are kept to the common subset), so a report reads either store the same way."""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (1, """
+CREATE TABLE IF NOT EXISTS requests (
+    request_id      TEXT PRIMARY KEY,
+    started_at      DOUBLE PRECISION NOT NULL,
+    finished_at     DOUBLE PRECISION,
+    requested_model TEXT,
+    model           TEXT,
+    provider        TEXT,
+    task_type       TEXT,
+    strategy        TEXT NOT NULL,
+    user_id         TEXT,
+    tags            TEXT NOT NULL DEFAULT '',
+    status          TEXT NOT NULL,
+    error           TEXT,
+    rationale       TEXT,
+    input_tokens    INTEGER NOT NULL DEFAULT 0,
+    output_tokens   INTEGER NOT NULL DEFAULT 0,
+    cost            DOUBLE PRECISION NOT NULL DEFAULT 0,
+    latency_ms      DOUBLE PRECISION,
+    calls           INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS calls (
+    request_id          TEXT NOT NULL,
+    seq                 INTEGER NOT NULL,
+    started_at          DOUBLE PRECISION NOT NULL,
+    provider            TEXT NOT NULL,
+    model               TEXT NOT NULL,
+    step                TEXT,
+    status              TEXT NOT NULL,
+    error               TEXT,
+    input_tokens        INTEGER NOT NULL DEFAULT 0,
+    output_tokens       INTEGER NOT NULL DEFAULT 0,
+    cached_input_tokens INTEGER NOT NULL DEFAULT 0,
+    reasoning_tokens    INTEGER NOT NULL DEFAULT 0,
+    cost                DOUBLE PRECISION NOT NULL DEFAULT 0,
+    latency_ms          DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (request_id, seq)
+);
+CREATE INDEX IF NOT EXISTS calls_model ON calls (model);
+CREATE INDEX IF NOT EXISTS requests_started ON requests (started_at);
+"""),
+)
+
+LATEST = MIGRATIONS[-1][0]

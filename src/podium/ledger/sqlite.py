@@ -1,0 +1,136 @@
+"""The SQLite ledger: durable rows without blocking the event loop.
+
+All writes go to one writer thread through a queue. The thread takes everything waiting, writes
+it in one transaction and commits (group commit: many concurrent requests share one fsync), then
+wakes the coroutines that asked. So ``await ledger.record_call(row)`` returns only once the row is
+on disk, yet the loop never waits on SQLite. A request row is written when the request starts
+(status ``running``) and completed when it ends: if the process dies mid-request, the calls made
+so far and the unfinished request are all still there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+from collections import defaultdict
+from dataclasses import astuple
+from pathlib import Path
+from typing import Any
+
+from podium.ledger.rows import CallRow, RequestEnd, RequestStart
+from podium.ledger.schema import LATEST, MIGRATIONS
+
+_Job = tuple[str, tuple[Any, ...], asyncio.Future[None] | None]
+_STOP = ("", (), None)
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection with the ledger's schema applied (migrations run once, in order)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    current = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
+    for version, script in MIGRATIONS:
+        if version > current:
+            conn.executescript(script)
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+    conn.commit()
+    return conn
+
+
+class SQLiteLedger:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn = connect(path)
+        self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._seq: defaultdict[str, int] = defaultdict(int)
+        self._thread = threading.Thread(target=self._writer, name="podium-ledger", daemon=True)
+        self._thread.start()
+        self._closed = False
+
+    @property
+    def schema_version(self) -> int:
+        return LATEST
+
+    def _writer(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while True:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = any(job is _STOP for job in batch)
+            error: BaseException | None = None
+            try:
+                with self._conn:
+                    for sql, params, _ in batch:
+                        if sql:
+                            self._conn.execute(sql, params)
+            except BaseException as exc:  # reported to every waiter of the failed batch
+                error = exc
+            for _, _, future in batch:
+                if future is not None:
+                    self._resolve(future, error)
+            if stop:
+                self._conn.close()
+                return
+
+    @staticmethod
+    def _resolve(future: asyncio.Future[None], error: BaseException | None) -> None:
+        def settle() -> None:
+            if not future.done():
+                future.set_exception(error) if error else future.set_result(None)
+        try:
+            future.get_loop().call_soon_threadsafe(settle)
+        except RuntimeError:  # the caller's loop has closed; the row is written all the same
+            pass
+
+    async def _write(self, sql: str, params: tuple[Any, ...]) -> None:
+        if self._closed:
+            raise RuntimeError("the ledger is closed")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put((sql, params, future))
+        await future
+
+    async def start_request(self, row: RequestStart) -> None:
+        await self._write(
+            "INSERT INTO requests (request_id, started_at, requested_model, task_type, strategy, user_id, tags,"
+            " status) VALUES (?, ?, ?, ?, ?, ?, ?, 'running')",
+            (row.request_id, row.started_at, row.requested_model, row.task_type, row.strategy, row.user,
+             ",".join(row.tags)),
+        )
+
+    async def record_call(self, row: CallRow) -> None:
+        self._seq[row.request_id] += 1
+        await self._write(
+            "INSERT INTO calls (request_id, started_at, provider, model, status, latency_ms, input_tokens,"
+            " output_tokens, cached_input_tokens, reasoning_tokens, cost, error, step, seq)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (*astuple(row), self._seq[row.request_id]),
+        )
+
+    async def finish_request(self, row: RequestEnd) -> None:
+        self._seq.pop(row.request_id, None)
+        await self._write(
+            "UPDATE requests SET finished_at = ?, status = ?, model = ?, provider = ?, input_tokens = ?,"
+            " output_tokens = ?, cost = ?, latency_ms = ?, calls = ?, error = ?, rationale = ?"
+            " WHERE request_id = ?",
+            (row.finished_at, row.status, row.model, row.provider, row.input_tokens, row.output_tokens,
+             row.cost, row.latency_ms, row.calls, row.error, row.rationale, row.request_id),
+        )
+
+    def close(self) -> None:
+        """Flush everything queued, then stop the writer. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join()
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)

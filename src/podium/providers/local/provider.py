@@ -1,0 +1,258 @@
+"""The embedded local provider: GGUF models run in-process by llama.cpp (llama-cpp-python).
+
+One ``Llama`` instance per model, loaded on first use and kept. A ``Llama`` is not safe to use
+from two threads at once, so each model owns a single-thread executor: every load, generation and
+tokenisation for that model runs there, in order, and never on the event loop. Streaming bridges
+that thread to asyncio through a queue; closing the stream sets a flag the generator checks
+between tokens, so an abandoned stream stops generating within one token.
+
+Two prompt formats, as the catalogue says per model: ``chat`` uses the chat template stored in
+the GGUF file; ``completion`` is for base models without one (Gemma 3 270M), which answer a
+``Question: …\\nAnswer:`` prompt and stop at the end of the line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from podium.catalogue import ModelInfo
+from podium.config import ProviderSpec
+from podium.errors import BadRequestError, ContextTooLongError, DependencyMissingError, ProviderError
+from podium.providers.base import Health
+from podium.providers.local import weights
+from podium.types import ChatRequest, ChatResponse, FinishReason, ImagePart, StreamChunk, Usage
+
+COMPLETION_STOP = ["\n", "Question:"]
+
+
+@dataclass
+class _Slot:
+    """One model: its dedicated thread and, once loaded, its llama.cpp instance."""
+
+    executor: ThreadPoolExecutor
+    llama: Any = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _import_llama() -> Any:
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        raise DependencyMissingError("llama-cpp-python (the local model runtime)",
+                                     weights.LOCAL_EXTRA) from None
+    return Llama
+
+
+def completion_prompt(request: ChatRequest) -> str:
+    """A base-model prompt: system text first, earlier turns as Q/A pairs, then the open question."""
+    lines: list[str] = []
+    for message in request.messages:
+        if message.role == "system":
+            lines.append(message.text)
+        elif message.role == "user":
+            lines.append(f"Question: {message.text}")
+        elif message.role == "assistant":
+            lines.append(f"Answer: {message.text}")
+    lines.append("Answer:")
+    return "\n".join(lines)
+
+
+def _finish(reason: str | None) -> FinishReason:
+    return "length" if reason == "length" else "stop"
+
+
+class LocalProvider:
+    def __init__(self, name: str = "local", *, n_ctx: int = 4096, n_threads: int | None = None,
+                 weights_paths: Mapping[str, str] | None = None) -> None:
+        self.name = name
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads or os.cpu_count() or 1
+        self._weights = dict(weights_paths or {})
+        self._slots: dict[str, _Slot] = {}
+
+    @classmethod
+    def from_spec(cls, spec: ProviderSpec) -> LocalProvider:
+        options = dict(spec.options)
+        unknown = set(options) - {"n_ctx", "n_threads", "weights"}
+        if unknown:
+            from podium.errors import ConfigError
+
+            raise ConfigError("unknown key (expected one of: n_ctx, n_threads, weights)",
+                              key_path=f"providers.{spec.name}.options.{sorted(unknown)[0]}")
+        return cls(spec.name, n_ctx=int(options.get("n_ctx", 4096)),
+                   n_threads=options.get("n_threads"), weights_paths=options.get("weights"))
+
+    # --- the model thread -------------------------------------------------------------------------
+    def _slot(self, model_id: str) -> _Slot:
+        slot = self._slots.get(model_id)
+        if slot is None:
+            slot = self._slots.setdefault(
+                model_id, _Slot(ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"podium-{model_id}")))
+        return slot
+
+    def _load(self, slot: _Slot, model_id: str) -> Any:
+        """Runs on the model's thread. Loads once; later calls return the same instance."""
+        if slot.llama is None:
+            llama_class = _import_llama()
+            path = weights.weights_path(model_id, self._weights)
+            slot.llama = llama_class(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads,
+                                     verbose=False)
+        return slot.llama
+
+    def _generation_args(self, request: ChatRequest, model: ModelInfo) -> dict[str, Any]:
+        if request.tools:
+            raise BadRequestError(f"local model '{model.name}' does not support tools; route tool calls to a "
+                                  "model with the 'tools' capability", model=model.name)
+        if request.n > 1:
+            raise BadRequestError(f"local model '{model.name}' returns one answer per call (n=1); "
+                                  "use the vote strategy for several samples", model=model.name)
+        if any(isinstance(p, ImagePart) for m in request.messages if isinstance(m.content, list)
+               for p in m.content):
+            raise BadRequestError(f"local model '{model.name}' cannot read images", model=model.name)
+        args: dict[str, Any] = {"max_tokens": request.max_tokens or 256}
+        for key in ("temperature", "top_p", "seed"):
+            value = getattr(request, key)
+            if value is not None:
+                args[key] = value
+        if model.prompt_format == "completion":
+            args["stop"] = request.stop or COMPLETION_STOP
+        elif request.stop:
+            args["stop"] = request.stop
+        if request.response_format and model.prompt_format == "chat":
+            args["response_format"] = request.response_format
+        return args
+
+    def _run(self, llama: Any, request: ChatRequest, model: ModelInfo, stream: bool) -> Any:
+        args = self._generation_args(request, model)
+        try:
+            if model.prompt_format == "completion":
+                return llama.create_completion(completion_prompt(request), stream=stream, **args)
+            messages = [{"role": m.role, "content": m.text} for m in request.messages]
+            return llama.create_chat_completion(messages=messages, stream=stream, **args)
+        except ValueError as exc:  # llama-cpp-python raises ValueError when the prompt exceeds n_ctx
+            if "context window" in str(exc) or "exceed" in str(exc):
+                raise ContextTooLongError(str(exc), provider=self.name, model=model.name) from None
+            raise
+
+    def _complete_sync(self, slot: _Slot, request: ChatRequest, model: ModelInfo) -> ChatResponse:
+        llama = self._load(slot, model.model_id)
+        result = self._run(llama, request, model, stream=False)
+        choice = result["choices"][0]
+        text = choice["text"] if "text" in choice else (choice["message"].get("content") or "")
+        usage = result.get("usage") or {}
+        return ChatResponse(
+            text=text.strip() if model.prompt_format == "completion" else text,
+            model=model.name, provider=self.name, finish_reason=_finish(choice.get("finish_reason")),
+            usage=Usage(input_tokens=usage.get("prompt_tokens", 0),
+                        output_tokens=usage.get("completion_tokens", 0)),
+        )
+
+    # --- the Provider protocol --------------------------------------------------------------------
+    async def complete(self, request: ChatRequest, model: ModelInfo) -> ChatResponse:
+        slot = self._slot(model.model_id)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(slot.executor, self._complete_sync, slot, request, model)
+
+    async def stream(self, request: ChatRequest, model: ModelInfo) -> AsyncIterator[StreamChunk]:
+        self._generation_args(request, model)  # refuse bad requests before starting a thread
+        slot = self._slot(model.model_id)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        cancelled = threading.Event()
+
+        def put(kind: str, value: Any) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
+            except RuntimeError:  # the loop is gone: the consumer will never read this
+                cancelled.set()
+
+        def produce() -> None:
+            try:
+                llama = self._load(slot, model.model_id)
+                for kind, value in self._stream_sync(llama, request, model, cancelled):
+                    put(kind, value)
+                    if cancelled.is_set():
+                        break
+            except BaseException as exc:  # surfaced to the consumer, re-raised there
+                put("error", exc)
+            finally:
+                put("end", None)
+
+        future = loop.run_in_executor(slot.executor, produce)
+        try:
+            while True:
+                kind, value = await queue.get()
+                if kind == "end":
+                    break
+                if kind == "error":
+                    raise value
+                yield value
+        finally:
+            cancelled.set()
+            if not future.done():
+                future.add_done_callback(lambda f: f.exception())  # never "exception never retrieved"
+
+    def _stream_sync(self, llama: Any, request: ChatRequest, model: ModelInfo,
+                     cancelled: threading.Event) -> Iterator[tuple[str, StreamChunk]]:
+        """Runs on the model thread: yields chunks, then one final chunk with real token counts."""
+        if model.prompt_format == "completion":
+            prompt_tokens = len(llama.tokenize(completion_prompt(request).encode(), add_bos=True))
+        else:
+            prompt_tokens = -1  # known only after evaluation; read from the context below
+        n_before = llama.n_tokens
+        del n_before
+        generated = 0
+        finish: FinishReason = "stop"
+        leading = model.prompt_format == "completion"
+        for part in self._run(llama, request, model, stream=True):
+            if cancelled.is_set():
+                return
+            choice = part["choices"][0]
+            text = choice.get("text") if "text" in choice else (choice.get("delta") or {}).get("content")
+            if text:
+                generated += 1
+                if leading:
+                    text = text.lstrip()
+                    leading = not text
+                if text:
+                    yield "chunk", StreamChunk(text=text, model=model.name, provider=self.name)
+            if choice.get("finish_reason"):
+                finish = _finish(choice["finish_reason"])
+        if prompt_tokens < 0:
+            prompt_tokens = max(0, llama.n_tokens - generated)
+        yield "chunk", StreamChunk(finish_reason=finish, model=model.name, provider=self.name,
+                                   usage=Usage(input_tokens=prompt_tokens, output_tokens=generated))
+
+    async def health(self) -> Health:
+        try:
+            _import_llama()
+        except DependencyMissingError as exc:
+            return Health(False, exc.message)
+        ready = [m for m in weights.SOURCES if weights.installed(m, self._weights)]
+        ready += [m for m in self._weights if m not in weights.SOURCES and weights.installed(m, self._weights)]
+        if not ready:
+            return Health(False, f"no local weights installed: {weights.LOCAL_EXTRA}")
+        return Health(True, f"llama.cpp ready; weights: {', '.join(ready)}")
+
+    async def list_models(self) -> list[str]:
+        return [m for m in {*weights.SOURCES, *self._weights} if weights.installed(m, self._weights)]
+
+    async def aclose(self) -> None:
+        for slot in self._slots.values():
+            slot.executor.shutdown(wait=False, cancel_futures=True)
+
+    def count_tokens(self, model: ModelInfo, text: str) -> int:
+        """Exact count with the model's own tokenizer (loads the model if needed; runs on its thread)."""
+        slot = self._slot(model.model_id)
+        future = slot.executor.submit(lambda: len(self._load(slot, model.model_id).tokenize(text.encode(),
+                                                                                            add_bos=False)))
+        return int(future.result())
+
+
+__all__ = ["LocalProvider", "ProviderError", "completion_prompt"]

@@ -1,0 +1,258 @@
+"""The two types every layer speaks: ``ChatRequest`` down, ``ChatResponse`` (or ``StreamChunk``s) up.
+
+Field names follow the OpenAI Chat Completions shape where one exists, so the gateway maps JSON
+to these types almost one to one and vendors' formats live only in their provider modules.
+Validation happens here, once, before any model is called: an empty prompt or a temperature of
+7 is refused with a message that names the field.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+Role = Literal["system", "user", "assistant", "tool"]
+Sensitivity = Literal["public", "internal", "confidential"]
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TextPart(_Strict):
+    type: Literal["text"] = "text"
+    text: str
+
+
+class ImageURL(_Strict):
+    url: str
+    detail: Literal["auto", "low", "high"] | None = None
+
+
+class ImagePart(_Strict):
+    type: Literal["image_url"] = "image_url"
+    image_url: ImageURL
+
+
+ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+
+
+class FunctionCall(_Strict):
+    name: str
+    arguments: str = Field(description="JSON text exactly as the model wrote it; never re-serialised.")
+
+
+class ToolCall(_Strict):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
+class FunctionDefinition(_Strict):
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class Tool(_Strict):
+    type: Literal["function"] = "function"
+    function: FunctionDefinition
+
+
+class Message(_Strict):
+    role: Role
+    content: str | list[ContentPart] | None = None
+    name: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+
+    @model_validator(mode="after")
+    def _tool_result_needs_id(self) -> Message:
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a message with role 'tool' needs the tool_call_id of the call it answers")
+        return self
+
+    @property
+    def text(self) -> str:
+        """The text parts joined; images are left out (they have no text)."""
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(part.text for part in self.content if isinstance(part, TextPart))
+
+    @classmethod
+    def user(cls, text: str) -> Message:
+        return cls(role="user", content=text)
+
+    @classmethod
+    def system(cls, text: str) -> Message:
+        return cls(role="system", content=text)
+
+
+class RequestMetadata(_Strict):
+    """What Podium needs to route and account, beyond what the model sees."""
+
+    task_type: str | None = None
+    sensitivity: Sensitivity = "public"
+    user: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    preset: str | None = None
+
+
+class ChatRequest(_Strict):
+    messages: list[Message]
+    model: str | None = None
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    top_p: float | None = Field(default=None, ge=0.0, le=1.0)
+    max_tokens: int | None = Field(default=None, gt=0)
+    stop: list[str] | None = None
+    seed: int | None = None
+    n: int = Field(default=1, ge=1, le=16)
+    tools: list[Tool] | None = None
+    tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
+    stream: bool = False
+    metadata: RequestMetadata = Field(default_factory=RequestMetadata)
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _stop_as_list(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _has_prompt(self) -> ChatRequest:
+        if not self.messages:
+            raise ValueError("messages is empty: give at least one message with the prompt")
+        if not any(m.text.strip() or (isinstance(m.content, list) and m.content) or m.tool_calls
+                   for m in self.messages):
+            raise ValueError("the prompt is empty: every message has empty content")
+        return self
+
+    @classmethod
+    def from_prompt(cls, prompt: str, **fields: Any) -> ChatRequest:
+        return cls(messages=[Message.user(prompt)], **fields)
+
+    @property
+    def prompt_text(self) -> str:
+        """All message text, for token estimates and complexity heuristics."""
+        return "\n".join(m.text for m in self.messages)
+
+
+class Usage(_Strict):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = Field(default=0, description="Part of input_tokens served from cache.")
+    reasoning_tokens: int = Field(default=0, description="Part of output_tokens spent on hidden reasoning.")
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cached_input_tokens=self.cached_input_tokens + other.cached_input_tokens,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+        )
+
+
+class RouteDecision(_Strict):
+    """Why a model was chosen; every routed response carries one."""
+
+    model: str
+    provider: str
+    rationale: str
+    estimated_cost: float = 0.0
+    confidence: float = Field(default=1.0, ge=0.0, le=1.0)
+
+
+class CallTrace(_Strict):
+    """One model call as it happened."""
+
+    model: str
+    provider: str
+    status: Literal["ok", "error", "cancelled"] = "ok"
+    error: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    cost: float = 0.0
+    latency_ms: float = 0.0
+    step: str | None = Field(default=None, description="The strategy step this call served, if any.")
+
+
+class Trace(_Strict):
+    """How a response was made: the route, then every call in order."""
+
+    request_id: str
+    strategy: str = "single"
+    decision: RouteDecision | None = None
+    calls: list[CallTrace] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+    @property
+    def cost(self) -> float:
+        return sum(call.cost for call in self.calls)
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per problem, naming the field: ``max_tokens: Input should be greater than 0 (got 0)``."""
+    lines = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "request"
+        got = f" (got {err['input']!r})" if not isinstance(err.get("input"), dict | list) else ""
+        lines.append(f"{field}: {err['msg'].removeprefix('Value error, ')}{got}")
+    return "invalid request: " + "; ".join(lines)
+
+
+def new_request_id() -> str:
+    return f"req_{uuid.uuid4().hex[:24]}"
+
+
+class ChatResponse(_Strict):
+    id: str = Field(default_factory=new_request_id)
+    text: str
+    tool_calls: list[ToolCall] | None = None
+    model: str
+    provider: str
+    usage: Usage = Field(default_factory=Usage)
+    cost: float = 0.0
+    latency_ms: float = 0.0
+    finish_reason: FinishReason = "stop"
+    created: float = Field(default_factory=time.time)
+    trace: Trace | None = None
+
+
+class ToolCallDelta(_Strict):
+    """A piece of a streamed tool call; ``index`` ties the pieces together, as in OpenAI's stream."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+class StreamChunk(_Strict):
+    text: str = ""
+    tool_calls: list[ToolCallDelta] | None = None
+    usage: Usage | None = None
+    finish_reason: FinishReason | None = None
+    model: str | None = None
+    provider: str | None = None
+
+
+class EmbeddingRequest(_Strict):
+    input: list[str] = Field(min_length=1)
+    model: str | None = None
+
+
+class EmbeddingResponse(_Strict):
+    vectors: list[list[float]]
+    model: str
+    provider: str
+    usage: Usage = Field(default_factory=Usage)

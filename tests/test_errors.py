@@ -27,7 +27,7 @@ def test_each_error_knows_its_status_and_openai_type(cls, status, error_type):
 def test_only_transient_errors_are_retryable():
     retryable = {c.__name__ for c in (errors.RateLimitedError, errors.TimeoutError, errors.ProviderUnavailableError)}
     for cls in (errors.BadRequestError, errors.AuthenticationError, errors.NotFoundError, errors.ProviderError,
-                errors.BudgetExceededError, errors.ContextTooLongError, *map(lambda n: getattr(errors, n), retryable)):
+                errors.BudgetExceededError, errors.ContextTooLongError, *(getattr(errors, n) for n in retryable)):
         assert cls.retryable == (cls.__name__ in retryable), cls
 
 

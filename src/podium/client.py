@@ -20,9 +20,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from podium.config import Settings, load_settings
 from pydantic import ValidationError
 
+from podium.config import Settings, load_settings
 from podium.errors import BadRequestError, PodiumError
 from podium.invoke import Invoker, RequestContext
 from podium.ledger import LedgerStore, RequestEnd, RequestStart, SQLiteLedger
@@ -65,7 +65,9 @@ class Podium:
         self.ledger: LedgerStore | None = ledger
         self.invoker = Invoker(self.registry, self.ledger)
         rules = {rule.task_type: rule.model for rule in settings.routing.rules}
-        self.router = RuleRouter(settings.catalogue, settings.default_model, rules, self.registry.list_providers())
+        enabled = self.registry.list_providers()
+        disabled = {name: spec.reason for name, spec in settings.providers.items() if name not in enabled}
+        self.router = RuleRouter(settings.catalogue, settings.default_model, rules, enabled, disabled)
 
     @classmethod
     def from_config(cls, path: str | Path | None = None, **kwargs: Any) -> Podium:
@@ -197,14 +199,21 @@ class SyncPodium:
 
     def stream(self, request: ChatRequest | str, **fields: Any) -> Iterator[StreamChunk]:
         iterator = aiter(self.podium.stream(request, **fields))
+
+        async def step() -> StreamChunk:
+            return await anext(iterator)
+
+        async def close() -> None:
+            await iterator.aclose()  # type: ignore[attr-defined]
+
         try:
             while True:
                 try:
-                    yield self._runner.run(anext(iterator))
+                    yield self._runner.run(step())
                 except StopAsyncIteration:
                     return
         finally:
-            self._runner.run(iterator.aclose())  # type: ignore[attr-defined]
+            self._runner.run(close())
 
     def close(self) -> None:
         self._runner.run(self.podium.aclose())

@@ -119,7 +119,7 @@ class BudgetExceededError(PodiumError):
     error_type = "insufficient_quota"
 
 
-class TimeoutError(PodiumError):  # noqa: A001 - deliberate: callers write podium.errors.TimeoutError
+class TimeoutError(PodiumError):
     status = 504
     error_type = "timeout"
     retryable = True
@@ -141,7 +141,8 @@ _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], bool], ...] = (
     (re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{8,}"), False),
     (re.compile(r"\bAIza[0-9A-Za-z_\-]{20,}"), False),
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]{8,}"), True),
-    (re.compile(r"(?i)((?:api[_-]?key|x-api-key|x-goog-api-key|token)[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9._\-]{8,}"), True),
+    (re.compile(r"(?i)((?:api[_-]?key|x-api-key|x-goog-api-key|token)[\"']?\s*[:=]\s*[\"']?)"
+                r"[A-Za-z0-9._\-]{8,}"), True),
 )
 
 

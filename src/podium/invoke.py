@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Literal
 
 from podium.catalogue import ModelInfo
 from podium.errors import PodiumError
@@ -52,7 +53,7 @@ class Invoker:
             message = None
         else:
             message = error.message if isinstance(error, PodiumError) else f"{type(error).__name__}: {error}"
-        status = "ok" if error is None else "cancelled" if cancelled else "error"
+        status: Literal["ok", "error", "cancelled"] = "ok" if error is None else "cancelled" if cancelled else "error"
         call = CallTrace(model=model.name, provider=model.provider, status=status,
                          error=message, usage=usage, cost=model.cost_of(usage), latency_ms=latency_ms, step=step)
         ctx.calls.append(call)

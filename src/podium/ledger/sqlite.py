@@ -11,6 +11,7 @@ so far and the unfinished request are all still there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -85,10 +86,8 @@ class SQLiteLedger:
         def settle() -> None:
             if not future.done():
                 future.set_exception(error) if error else future.set_result(None)
-        try:
+        with contextlib.suppress(RuntimeError):  # the caller's loop has closed; the row is written all the same
             future.get_loop().call_soon_threadsafe(settle)
-        except RuntimeError:  # the caller's loop has closed; the row is written all the same
-            pass
 
     async def _write(self, sql: str, params: tuple[Any, ...]) -> None:
         if self._closed:

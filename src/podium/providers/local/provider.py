@@ -18,12 +18,12 @@ import os
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from podium.catalogue import ModelInfo
 from podium.config import ProviderSpec
-from podium.errors import BadRequestError, ContextTooLongError, DependencyMissingError, ProviderError
+from podium.errors import BadRequestError, ConfigError, ContextTooLongError, DependencyMissingError
 from podium.providers.base import Health
 from podium.providers.local import weights
 from podium.types import ChatRequest, ChatResponse, FinishReason, ImagePart, StreamChunk, Usage
@@ -37,7 +37,6 @@ class _Slot:
 
     executor: ThreadPoolExecutor
     llama: Any = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def _import_llama() -> Any:
@@ -81,8 +80,6 @@ class LocalProvider:
         options = dict(spec.options)
         unknown = set(options) - {"n_ctx", "n_threads", "weights"}
         if unknown:
-            from podium.errors import ConfigError
-
             raise ConfigError("unknown key (expected one of: n_ctx, n_threads, weights)",
                               key_path=f"providers.{spec.name}.options.{sorted(unknown)[0]}")
         return cls(spec.name, n_ctx=int(options.get("n_ctx", 4096)),
@@ -205,8 +202,6 @@ class LocalProvider:
             prompt_tokens = len(llama.tokenize(completion_prompt(request).encode(), add_bos=True))
         else:
             prompt_tokens = -1  # known only after evaluation; read from the context below
-        n_before = llama.n_tokens
-        del n_before
         generated = 0
         finish: FinishReason = "stop"
         leading = model.prompt_format == "completion"
@@ -254,5 +249,3 @@ class LocalProvider:
                                                                                             add_bos=False)))
         return int(future.result())
 
-
-__all__ = ["LocalProvider", "ProviderError", "completion_prompt"]

@@ -25,7 +25,7 @@ PROMPT = "Write a detailed story about a lighthouse keeper who finds a message i
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--model", default="smollm2-135m")
     args = parser.parse_args()
@@ -76,8 +76,10 @@ def main() -> None:
                 tokens.add(n)
             d, p = statistics.median(rates["direct"]), statistics.median(rates["podium"])
             label = "stream  " if stream else "complete"
+            spread = "  ".join(f"{k} {min(v):.1f}..{max(v):.1f}" for k, v in rates.items())
             print(f"{label} {args.model}: direct {d:7.1f} tok/s   podium {p:7.1f} tok/s   ratio {p / d:5.3f}"
-                  f"   (tokens per run: {sorted(tokens)}, {args.runs} interleaved runs, {threads} threads)")
+                  f"   (range: {spread}; tokens per run: {sorted(tokens)}; {args.runs} interleaved runs, "
+                  f"{threads} threads)")
         await provider.aclose()
 
     asyncio.run(bench())

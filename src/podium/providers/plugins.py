@@ -26,6 +26,7 @@ ProviderFactory = Callable[[ProviderSpec], Provider]
 
 BUILTIN_KINDS: dict[str, str] = {
     "local": "podium.providers.local.provider:LocalProvider.from_spec",
+    "openai": "podium.providers.openai.provider:OpenAIProvider.from_spec",
     "scripted": "podium.providers.scripted:ScriptedProvider.from_spec",
 }
 

@@ -198,10 +198,7 @@ class LocalProvider:
     def _stream_sync(self, llama: Any, request: ChatRequest, model: ModelInfo,
                      cancelled: threading.Event) -> Iterator[tuple[str, StreamChunk]]:
         """Runs on the model thread: yields chunks, then one final chunk with real token counts."""
-        if model.prompt_format == "completion":
-            prompt_tokens = len(llama.tokenize(completion_prompt(request).encode(), add_bos=True))
-        else:
-            prompt_tokens = -1  # known only after evaluation; read from the context below
+        prompt_tokens = self._prompt_tokens(llama, request, model)
         generated = 0
         finish: FinishReason = "stop"
         leading = model.prompt_format == "completion"
@@ -219,10 +216,31 @@ class LocalProvider:
                     yield "chunk", StreamChunk(text=text, model=model.name, provider=self.name)
             if choice.get("finish_reason"):
                 finish = _finish(choice["finish_reason"])
-        if prompt_tokens < 0:
-            prompt_tokens = max(0, llama.n_tokens - generated)
         yield "chunk", StreamChunk(finish_reason=finish, model=model.name, provider=self.name,
                                    usage=Usage(input_tokens=prompt_tokens, output_tokens=generated))
+
+    @staticmethod
+    def _prompt_tokens(llama: Any, request: ChatRequest, model: ModelInfo) -> int:
+        """Exact prompt size for a stream (llama.cpp reports usage only without streaming).
+
+        The prompt is rendered and tokenized the way llama-cpp-python does it internally: the raw
+        completion prompt with BOS, or the GGUF's chat template with its special tokens.
+        """
+        if model.prompt_format == "completion":
+            return len(llama.tokenize(completion_prompt(request).encode(), special=True))
+        template = llama.metadata.get("tokenizer.chat_template")
+        messages = [{"role": m.role, "content": m.text} for m in request.messages]
+        if template is None:  # no template in the file: llama-cpp-python falls back to a generic format
+            return len(llama.tokenize("\n".join(m["content"] for m in messages).encode(), special=True))
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        def text_of(token: int) -> str:
+            return llama.detokenize([token], special=True).decode() if token >= 0 else ""
+
+        formatter = Jinja2ChatFormatter(template=template, eos_token=text_of(llama.token_eos()),
+                                        bos_token=text_of(llama.token_bos()))
+        rendered = formatter(messages=messages)
+        return len(llama.tokenize(rendered.prompt.encode(), add_bos=not rendered.added_special, special=True))
 
     async def health(self) -> Health:
         try:

@@ -229,7 +229,7 @@ class LocalProvider:
         if model.prompt_format == "completion":
             return len(llama.tokenize(completion_prompt(request).encode(), special=True))
         template = llama.metadata.get("tokenizer.chat_template")
-        messages = [{"role": m.role, "content": m.text} for m in request.messages]
+        messages: Any = [{"role": m.role, "content": m.text} for m in request.messages]
         if template is None:  # no template in the file: llama-cpp-python falls back to a generic format
             return len(llama.tokenize("\n".join(m["content"] for m in messages).encode(), special=True))
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter

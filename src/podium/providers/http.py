@@ -11,8 +11,8 @@ Adapters never retry (the resilience layer owns retries); they only say precisel
     404                                       → NotFoundError (model)
     408, read/connect/pool timeout            → TimeoutError
     429                                       → RateLimitedError (retry_after from Retry-After or reset headers)
-    500, 502                                  → ProviderError
-    503, 504, 529, refused, reset mid-body    → ProviderUnavailableError
+    500 and anything else                     → ProviderError
+    502, 503, 504, 529, refused, reset        → ProviderUnavailableError
     malformed JSON, stream without terminator → ProviderError
 
 The vendor's own message is kept (it is usually the most useful text) after ``redact``.
@@ -118,25 +118,34 @@ def raise_for_status(response: httpx.Response, body: bytes, *, provider: str, mo
 
 def raise_mapped(status: int, text: str, code: str | None, headers: httpx.Headers | None, *,
                  provider: str, model: str | None) -> NoReturn:
+    """Map by HTTP status first; the vendor's error code decides only where the status does not
+    (errors sent inside a 200 stream, or a 400 that means "context too long")."""
     kw: dict[str, Any] = {"provider": provider, "model": model}
     code_l = (code or "").lower()
-    if status == 429 or code_l in {"rate_limit_error", "rate_limit_exceeded", "resource_exhausted"}:
+    by_code = {"rate_limit_error": 429, "rate_limit_exceeded": 429, "resource_exhausted": 429,
+               "authentication_error": 401, "unauthenticated": 401, "permission_error": 403,
+               "permission_denied": 403, "not_found_error": 404, "not_found": 404, "overloaded_error": 529,
+               "unavailable": 503, "service_unavailable": 503, "invalid_request_error": 400,
+               "invalid_argument": 400, "timeout": 408, "deadline_exceeded": 504}
+    if status < 400 or (status == 500 and code_l in by_code):
+        status = by_code.get(code_l, 500)
+    if status == 429:
         raise errors.RateLimitedError(text, retry_after=retry_after(headers) if headers else None, **kw)
-    if status in {400, 413, 422} or code_l == "invalid_request_error":
+    if status in {400, 413, 422}:
         if "context_length" in code_l or _CONTEXT_WORDS.search(text):
             raise errors.ContextTooLongError(text, **kw)
-        if "content_filter" in code_l or _FILTER_WORDS.search(text):
+        if "content_filter" in code_l or "content_policy" in code_l or _FILTER_WORDS.search(text):
             raise errors.ContentFilteredError(text, **kw)
         raise errors.BadRequestError(text, code=code, **kw)
-    if status == 401 or code_l == "authentication_error":
+    if status == 401:
         raise errors.AuthenticationError(text, code=code, **kw)
-    if status == 403 or code_l == "permission_error":
+    if status == 403:
         raise errors.PermissionDeniedError(text, code=code, **kw)
-    if status == 404 or code_l == "not_found_error":
+    if status == 404:
         raise errors.NotFoundError(text, code="model_not_found", **kw)
-    if status == 408 or code_l == "timeout":
+    if status == 408:
         raise errors.TimeoutError(text, **kw)
-    if status in {503, 504, 529} or code_l in {"overloaded_error", "unavailable", "service_unavailable"}:
+    if status in {502, 503, 504, 529}:
         raise errors.ProviderUnavailableError(text, code=code, **kw)
     raise errors.ProviderError(text, code=code, **kw)
 

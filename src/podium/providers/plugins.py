@@ -27,6 +27,9 @@ ProviderFactory = Callable[[ProviderSpec], Provider]
 BUILTIN_KINDS: dict[str, str] = {
     "local": "podium.providers.local.provider:LocalProvider.from_spec",
     "openai": "podium.providers.openai.provider:OpenAIProvider.from_spec",
+    "anthropic": "podium.providers.anthropic.provider:AnthropicProvider.from_spec",
+    "gemini": "podium.providers.gemini.provider:GeminiProvider.from_spec",
+    "ollama": "podium.providers.ollama.provider:OllamaProvider.from_spec",
     "scripted": "podium.providers.scripted:ScriptedProvider.from_spec",
 }
 

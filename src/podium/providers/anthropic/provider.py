@@ -1,0 +1,107 @@
+"""The Anthropic provider: x-api-key, anthropic-version, and the Messages endpoint."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+from httpx_sse import EventSource
+
+from podium.catalogue import ModelInfo
+from podium.config import ProviderSpec
+from podium.errors import ConfigError, PodiumError, ProviderError
+from podium.providers.anthropic import wire
+from podium.providers.base import Health
+from podium.providers.http import (
+    error_message,
+    make_client,
+    parse_json,
+    raise_for_status,
+    raise_mapped,
+    transport_error,
+)
+from podium.types import ChatRequest, ChatResponse, StreamChunk
+
+
+class AnthropicProvider:
+    def __init__(self, spec: ProviderSpec) -> None:
+        if not spec.base_url:
+            raise ConfigError("the Anthropic provider needs a base_url", key_path=f"providers.{spec.name}")
+        self.name = spec.name
+        self._key = spec.api_key
+        headers = {"anthropic-version": str(spec.options.get("version", wire.API_VERSION))}
+        if spec.api_key:
+            headers["x-api-key"] = spec.api_key
+        self._default_max_tokens = int(spec.options.get("default_max_tokens", wire.DEFAULT_MAX_TOKENS))
+        self._client = make_client(spec, headers, spec.base_url)
+
+    @classmethod
+    def from_spec(cls, spec: ProviderSpec) -> AnthropicProvider:
+        unknown = set(spec.options) - {"version", "default_max_tokens"}
+        if unknown:
+            raise ConfigError("unknown key (expected one of: default_max_tokens, version)",
+                              key_path=f"providers.{spec.name}.options.{sorted(unknown)[0]}")
+        return cls(spec)
+
+    def _body(self, request: ChatRequest, model: ModelInfo, stream: bool) -> dict[str, object]:
+        default = min(self._default_max_tokens, model.max_output_tokens or self._default_max_tokens)
+        return wire.request_body(request, model.model_id, stream=stream, default_max_tokens=default)
+
+    async def complete(self, request: ChatRequest, model: ModelInfo) -> ChatResponse:
+        try:
+            response = await self._client.post("/v1/messages", json=self._body(request, model, False))
+            content = response.content
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, provider=self.name, model=model.name) from None
+        raise_for_status(response, content, provider=self.name, model=model.name, secrets=(self._key,))
+        data = parse_json(content, provider=self.name, model=model.name)
+        if not isinstance(data, dict) or data.get("type") != "message":
+            raise ProviderError(f"{self.name} answered with something other than a message: {content[:200]!r}",
+                                provider=self.name, model=model.name)
+        return wire.parse_response(data, model=model.name, provider=self.name)
+
+    async def stream(self, request: ChatRequest, model: ModelInfo) -> AsyncIterator[StreamChunk]:
+        decoder = wire.StreamDecoder(model.name, self.name)
+        try:
+            async with self._client.stream("POST", "/v1/messages", json=self._body(request, model, True)) as response:
+                if response.status_code >= 400:
+                    raise_for_status(response, await response.aread(), provider=self.name, model=model.name,
+                                     secrets=(self._key,))
+                async for event in EventSource(response).aiter_sse():
+                    data = parse_json(event.data.encode(), provider=self.name, model=model.name)
+                    if event.event == "error" or (isinstance(data, dict) and data.get("type") == "error"):
+                        message, code = error_message(event.data.encode())
+                        raise_mapped(200, f"{self.name} stream error: {message}", code, None, provider=self.name,
+                                     model=model.name)
+                    chunk = decoder.feed(event.event, data)
+                    if chunk is not None:
+                        yield chunk
+                    if decoder.finished:
+                        break
+                if not decoder.finished:
+                    raise ProviderError(f"{self.name} ended the stream without message_stop (truncated)",
+                                        provider=self.name, model=model.name)
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, provider=self.name, model=model.name) from None
+
+    async def list_models(self) -> list[str]:
+        try:
+            response = await self._client.get("/v1/models", params={"limit": 1000})
+            content = response.content
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, provider=self.name, model=None) from None
+        raise_for_status(response, content, provider=self.name, model=None, secrets=(self._key,))
+        data = parse_json(content, provider=self.name, model=None)
+        return [str(m["id"]) for m in data.get("data", [])] if isinstance(data, dict) else []
+
+    async def health(self) -> Health:
+        start = time.perf_counter()
+        try:
+            models = await self.list_models()
+        except PodiumError as exc:
+            return Health(False, exc.message, (time.perf_counter() - start) * 1000)
+        return Health(True, f"{len(models)} models listed", (time.perf_counter() - start) * 1000)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,107 @@
+"""The Gemini provider: key in ``x-goog-api-key``, model in the path."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from httpx_sse import EventSource
+
+from podium.catalogue import ModelInfo
+from podium.config import ProviderSpec
+from podium.errors import AuthenticationError, ConfigError, PodiumError, ProviderError, redact
+from podium.providers.base import Health
+from podium.providers.gemini import wire
+from podium.providers.http import make_client, parse_json, raise_for_status, transport_error
+from podium.types import ChatRequest, ChatResponse, StreamChunk
+
+
+class GeminiProvider:
+    def __init__(self, spec: ProviderSpec) -> None:
+        if not spec.base_url:
+            raise ConfigError("the Gemini provider needs a base_url", key_path=f"providers.{spec.name}")
+        if spec.options:
+            raise ConfigError("the Gemini provider takes no options",
+                              key_path=f"providers.{spec.name}.options.{sorted(spec.options)[0]}")
+        self.name = spec.name
+        self._key = spec.api_key
+        self._client = make_client(spec, {"x-goog-api-key": spec.api_key} if spec.api_key else {}, spec.base_url)
+
+    @classmethod
+    def from_spec(cls, spec: ProviderSpec) -> GeminiProvider:
+        return cls(spec)
+
+    @staticmethod
+    def _path(model: ModelInfo, method: str) -> str:
+        model_id = model.model_id
+        if not model_id.startswith(("models/", "tunedModels/")):
+            model_id = f"models/{model_id}"
+        return f"/{model_id}:{method}"
+
+    def _check(self, response: httpx.Response, content: bytes, model: str | None) -> None:
+        # Gemini answers a bad key with 400 INVALID_ARGUMENT; its reason says what it really is.
+        if response.status_code == 400 and b"API_KEY_INVALID" in content:
+            raise AuthenticationError(redact(f"{self.name} rejected the API key: {content[:300]!r}", self._key),
+                                      provider=self.name, model=model)
+        raise_for_status(response, content, provider=self.name, model=model, secrets=(self._key,))
+
+    async def complete(self, request: ChatRequest, model: ModelInfo) -> ChatResponse:
+        try:
+            response = await self._client.post(self._path(model, "generateContent"), json=wire.request_body(request))
+            content = response.content
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, provider=self.name, model=model.name) from None
+        self._check(response, content, model.name)
+        data: Any = parse_json(content, provider=self.name, model=model.name)
+        if not isinstance(data, dict):
+            raise ProviderError(f"{self.name} answered with {type(data).__name__}", provider=self.name,
+                                model=model.name)
+        return wire.parse_response(data, model=model.name, provider=self.name)
+
+    async def stream(self, request: ChatRequest, model: ModelInfo) -> AsyncIterator[StreamChunk]:
+        ids = wire.CallIds()
+        finished = False
+        try:
+            async with self._client.stream("POST", self._path(model, "streamGenerateContent"), params={"alt": "sse"},
+                                           json=wire.request_body(request)) as response:
+                if response.status_code >= 400:
+                    self._check(response, await response.aread(), model.name)
+                async for event in EventSource(response).aiter_sse():
+                    data = parse_json(event.data.encode(), provider=self.name, model=model.name)
+                    if isinstance(data, dict) and "error" in data:
+                        self._check(httpx.Response(int(data["error"].get("code", 500))), event.data.encode(),
+                                    model.name)
+                    chunk = wire.parse_stream_event(data, ids, model=model.name, provider=self.name)
+                    if chunk is not None:
+                        finished = finished or chunk.finish_reason is not None
+                        yield chunk
+            if not finished:
+                raise ProviderError(f"{self.name} ended the stream without a finishReason (truncated)",
+                                    provider=self.name, model=model.name)
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, provider=self.name, model=model.name) from None
+
+    async def list_models(self) -> list[str]:
+        try:
+            response = await self._client.get("/models", params={"pageSize": 1000})
+            content = response.content
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, provider=self.name, model=None) from None
+        self._check(response, content, None)
+        data = parse_json(content, provider=self.name, model=None)
+        if not isinstance(data, dict):
+            return []
+        return [str(m["name"]).removeprefix("models/") for m in data.get("models", [])]
+
+    async def health(self) -> Health:
+        start = time.perf_counter()
+        try:
+            models = await self.list_models()
+        except PodiumError as exc:
+            return Health(False, exc.message, (time.perf_counter() - start) * 1000)
+        return Health(True, f"{len(models)} models listed", (time.perf_counter() - start) * 1000)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,103 @@
+"""The Ollama provider: a local or remote Ollama server, no key."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from podium.catalogue import ModelInfo
+from podium.config import ProviderSpec
+from podium.errors import ConfigError, PodiumError, ProviderError
+from podium.providers.base import Health
+from podium.providers.http import make_client, parse_json, raise_for_status, raise_mapped, transport_error
+from podium.providers.ollama import wire
+from podium.types import ChatRequest, ChatResponse, StreamChunk
+
+
+class OllamaProvider:
+    def __init__(self, spec: ProviderSpec) -> None:
+        if not spec.base_url:
+            raise ConfigError("the Ollama provider needs a base_url", key_path=f"providers.{spec.name}")
+        base = spec.base_url if "://" in spec.base_url else f"http://{spec.base_url}"  # OLLAMA_HOST may omit it
+        self.name = spec.name
+        self._keep_alive = spec.options.get("keep_alive")
+        headers = {"Authorization": f"Bearer {spec.api_key}"} if spec.api_key else {}
+        self._key = spec.api_key
+        self._client = make_client(spec, headers, base)
+
+    @classmethod
+    def from_spec(cls, spec: ProviderSpec) -> OllamaProvider:
+        unknown = set(spec.options) - {"keep_alive"}
+        if unknown:
+            raise ConfigError("unknown key (expected one of: keep_alive)",
+                              key_path=f"providers.{spec.name}.options.{sorted(unknown)[0]}")
+        return cls(spec)
+
+    def _body(self, request: ChatRequest, model: ModelInfo, stream: bool) -> dict[str, Any]:
+        body = wire.request_body(request, model.model_id, stream=stream)
+        if self._keep_alive is not None:
+            body["keep_alive"] = self._keep_alive
+        return body
+
+    async def complete(self, request: ChatRequest, model: ModelInfo) -> ChatResponse:
+        try:
+            response = await self._client.post("/api/chat", json=self._body(request, model, False))
+            content = response.content
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, provider=self.name, model=model.name) from None
+        raise_for_status(response, content, provider=self.name, model=model.name, secrets=(self._key,))
+        data = parse_json(content, provider=self.name, model=model.name)
+        if not isinstance(data, dict) or "message" not in data:
+            raise ProviderError(f"{self.name} answered without a message: {content[:200]!r}", provider=self.name,
+                                model=model.name)
+        return wire.parse_response(data, model=model.name, provider=self.name)
+
+    async def stream(self, request: ChatRequest, model: ModelInfo) -> AsyncIterator[StreamChunk]:
+        decoder = wire.LineDecoder(model.name, self.name)
+        try:
+            async with self._client.stream("POST", "/api/chat", json=self._body(request, model, True)) as response:
+                if response.status_code >= 400:
+                    raise_for_status(response, await response.aread(), provider=self.name, model=model.name,
+                                     secrets=(self._key,))
+                async for line in response.aiter_lines():
+                    if not line.strip():
+                        continue
+                    data = parse_json(line.encode(), provider=self.name, model=model.name)
+                    if isinstance(data, dict) and "error" in data:
+                        raise_mapped(500, f"{self.name} stream error: {data['error']}", None, None,
+                                     provider=self.name, model=model.name)
+                    chunk = decoder.feed(data)
+                    if chunk is not None:
+                        yield chunk
+                    if decoder.done:
+                        break
+            if not decoder.done:
+                raise ProviderError(f"{self.name} ended the stream without a done line (truncated)",
+                                    provider=self.name, model=model.name)
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, provider=self.name, model=model.name) from None
+
+    async def list_models(self) -> list[str]:
+        try:
+            response = await self._client.get("/api/tags")
+            content = response.content
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, provider=self.name, model=None) from None
+        raise_for_status(response, content, provider=self.name, model=None, secrets=(self._key,))
+        data = parse_json(content, provider=self.name, model=None)
+        return [str(m["name"]) for m in data.get("models", [])] if isinstance(data, dict) else []
+
+    async def health(self) -> Health:
+        start = time.perf_counter()
+        try:
+            models = await self.list_models()
+        except PodiumError as exc:
+            return Health(False, exc.message, (time.perf_counter() - start) * 1000)
+        return Health(True, f"{len(models)} models pulled", (time.perf_counter() - start) * 1000)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+

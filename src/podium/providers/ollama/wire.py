@@ -1,0 +1,111 @@
+"""Ollama /api/chat as pure translation (github.com/ollama/ollama/blob/main/docs/api.md).
+
+Streaming is newline-delimited JSON, one object per line, the last with ``"done": true`` and the
+counts: ``prompt_eval_count`` (input) and ``eval_count`` (output). Options use llama.cpp names
+(``num_predict`` for max tokens). Images are bare base64 strings in ``images``; tool calls arrive
+whole (arguments as an object), never as fragments.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from podium.types import (
+    ChatRequest,
+    ChatResponse,
+    FinishReason,
+    FunctionCall,
+    ImagePart,
+    StreamChunk,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+
+_DATA_URL = re.compile(r"data:[\w/+.-]+;base64,(?P<data>.*)", re.S)
+
+
+def request_body(request: ChatRequest, model_id: str, *, stream: bool) -> dict[str, Any]:
+    messages = []
+    for m in request.messages:
+        out: dict[str, Any] = {"role": m.role, "content": m.text}
+        if isinstance(m.content, list):
+            images = [match["data"] for p in m.content if isinstance(p, ImagePart)
+                      if (match := _DATA_URL.match(p.image_url.url))]
+            if images:
+                out["images"] = images
+        if m.tool_calls:
+            out["tool_calls"] = [{"function": {"name": c.function.name,
+                                               "arguments": json.loads(c.function.arguments or "{}")}}
+                                 for c in m.tool_calls]
+        if m.role == "tool" and m.name:
+            out["tool_name"] = m.name
+        messages.append(out)
+    body: dict[str, Any] = {"model": model_id, "messages": messages, "stream": stream}
+    options: dict[str, Any] = {}
+    for ours, theirs in (("temperature", "temperature"), ("top_p", "top_p"), ("max_tokens", "num_predict"),
+                         ("stop", "stop"), ("seed", "seed")):
+        value = getattr(request, ours)
+        if value is not None:
+            options[theirs] = value
+    if options:
+        body["options"] = options
+    fmt = request.response_format or {}
+    if fmt.get("type") == "json_object":
+        body["format"] = "json"
+    elif fmt.get("type") == "json_schema":
+        body["format"] = (fmt.get("json_schema") or {}).get("schema", "json")
+    if request.tools:
+        body["tools"] = [t.model_dump(exclude_none=True) for t in request.tools]
+    return body
+
+
+def _usage(data: dict[str, Any]) -> Usage:
+    return Usage(input_tokens=int(data.get("prompt_eval_count") or 0), output_tokens=int(data.get("eval_count") or 0))
+
+
+def _finish(data: dict[str, Any], has_calls: bool) -> FinishReason:
+    if has_calls:
+        return "tool_calls"
+    return "length" if data.get("done_reason") == "length" else "stop"
+
+
+def _calls(message: dict[str, Any], start: int) -> list[ToolCall]:
+    calls = []
+    for i, call in enumerate(message.get("tool_calls") or []):
+        function = call["function"]
+        arguments = json.dumps(function.get("arguments", {}))
+        call_id = f"call_{start + i}"
+        calls.append(ToolCall(id=call_id, function=FunctionCall(name=function["name"], arguments=arguments)))
+    return calls
+
+
+def parse_response(data: dict[str, Any], *, model: str, provider: str) -> ChatResponse:
+    message = data.get("message") or {}
+    calls = _calls(message, 0)
+    return ChatResponse(text=message.get("content") or "", tool_calls=calls or None, model=model, provider=provider,
+                        usage=_usage(data), finish_reason=_finish(data, bool(calls)))
+
+
+class LineDecoder:
+    def __init__(self, model: str, provider: str) -> None:
+        self.model, self.provider = model, provider
+        self.calls = 0
+        self.done = False
+
+    def feed(self, data: dict[str, Any]) -> StreamChunk | None:
+        message = data.get("message") or {}
+        calls = _calls(message, self.calls)
+        self.calls += len(calls)
+        deltas = [ToolCallDelta(index=int(c.id.removeprefix("call_")), id=c.id, name=c.function.name,
+                                arguments=c.function.arguments) for c in calls]
+        text = message.get("content") or ""
+        if data.get("done"):
+            self.done = True
+            return StreamChunk(text=text, tool_calls=deltas or None, usage=_usage(data),
+                               finish_reason=_finish(data, self.calls > 0), model=self.model, provider=self.provider)
+        if not text and not deltas:
+            return None
+        return StreamChunk(text=text, tool_calls=deltas or None, model=self.model, provider=self.provider)

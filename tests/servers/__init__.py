@@ -1,0 +1,1 @@
+"""Local servers that speak providers' wire formats, for the adapter contract suite."""

@@ -67,3 +67,9 @@ async def podium(scripted_config: Path):
 
 
 needs_local = pytest.mark.skipif(not HAVE_LOCAL, reason="needs the local extra: pip install 'podium[local]'")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))  # `servers` package: the wire-format test servers

@@ -61,6 +61,7 @@ class WireServer:
         self.handler = handler
         self.requests: list[Request] = []
         self.disconnected = threading.Event()
+        self.connections = 0
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="wire-server")
@@ -114,6 +115,7 @@ class WireServer:
         writer.transport.abort()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         try:
             while (request := await self._read_request(reader)) is not None:
                 self.requests.append(request)

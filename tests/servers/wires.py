@@ -1,0 +1,328 @@
+"""Four providers' wire formats, rendered from one neutral ``Scenario``.
+
+Each personality answers the way its vendor's API reference documents: the JSON bodies, the
+streaming events (OpenAI SSE with ``[DONE]``, Anthropic typed SSE events, Gemini ``alt=sse``
+objects, Ollama NDJSON), the error bodies and the rate-limit headers. The shapes are copied from the
+vendors' published examples, not from Podium's adapters.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from servers.http_server import Fault, Reply, Request
+
+KEY_ECHO = "Incorrect API key provided: {key}."
+
+
+@dataclass
+class Scenario:
+    text: str = "Hello from the wire."
+    tool: tuple[str, str, str] | None = None  # (id, name, JSON arguments)
+    input_tokens: int = 12
+    output_tokens: int = 7
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    error: str | None = None  # context, auth, permission, not_found, rate_limit, server, unavailable, filtered
+    fault: Fault = None
+    fault_after_chunks: int = 1
+    truncate: bool = False  # stream ends without its terminator
+    malformed: bool = False
+    chunk_delay: float = 0.0
+    repeat: int = 1  # the text pieces are sent this many times (long streams for cancellation)
+
+    def pieces(self) -> list[str]:
+        words = self.text.split(" ")
+        return [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)] * self.repeat
+
+
+def _sse(events: list[tuple[str | None, Any]]) -> list[bytes]:
+    out = []
+    for event, data in events:
+        payload = data if isinstance(data, str) else json.dumps(data)
+        out.append(((f"event: {event}\n" if event else "") + f"data: {payload}\n\n").encode())
+    return out
+
+
+def _reply(scenario: Scenario, body: Any = None, chunks: list[bytes] | None = None,
+           content_type: str = "application/json") -> Reply:
+    if scenario.malformed:
+        return Reply(200, {"content-type": content_type}, b'{"id": "x", "choices": [', None)
+    if chunks is not None and scenario.truncate:
+        chunks = chunks[:-2] if len(chunks) > 2 else chunks[:1]
+    return Reply(200, {"content-type": content_type}, json.dumps(body).encode() if body is not None else b"",
+                 chunks, scenario.chunk_delay, scenario.fault, scenario.fault_after_chunks)
+
+
+# --------------------------------------------------------------------------------------------------
+class OpenAIWire:
+    kind = "openai"
+
+    def error(self, kind: str, request: Request) -> Reply:
+        key = request.headers.get("authorization", "").removeprefix("Bearer ")
+        table: dict[str, tuple[int, dict[str, Any], dict[str, str]]] = {
+            "context": (400, {"message": "This model's maximum context length is 128000 tokens. However, your "
+                              "messages resulted in 130412 tokens. Please reduce the length of the messages.",
+                              "type": "invalid_request_error", "param": "messages",
+                              "code": "context_length_exceeded"}, {}),
+            "auth": (401, {"message": KEY_ECHO.format(key=key) + " You can find your API key at "
+                           "https://platform.openai.com/account/api-keys.", "type": "invalid_request_error",
+                           "param": None, "code": "invalid_api_key"}, {}),
+            "permission": (403, {"message": "You are not allowed to sample from this model", "type":
+                                 "invalid_request_error", "param": None, "code": None}, {}),
+            "not_found": (404, {"message": "The model `gpt-9` does not exist or you do not have access to it.",
+                                "type": "invalid_request_error", "param": None, "code": "model_not_found"}, {}),
+            "rate_limit": (429, {"message": "Rate limit reached for gpt-4o-mini in organization org-x on requests "
+                                 "per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 20s.",
+                                 "type": "requests", "param": None, "code": "rate_limit_exceeded"},
+                           {"retry-after": "20", "x-ratelimit-limit-requests": "3",
+                            "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "20s"}),
+            "server": (500, {"message": "The server had an error while processing your request. Sorry about that!",
+                             "type": "server_error", "param": None, "code": None}, {}),
+            "unavailable": (503, {"message": "The engine is currently overloaded, please try again later.",
+                                  "type": "server_error", "param": None, "code": None}, {}),
+            "filtered": (400, {"message": "Your request was rejected as a result of our safety system.",
+                               "type": "invalid_request_error", "param": None, "code": "content_policy_violation"}, {}),
+        }
+        status, error, headers = table[kind]
+        return Reply.json({"error": error}, status, headers)
+
+    def usage(self, s: Scenario) -> dict[str, Any]:
+        return {"prompt_tokens": s.input_tokens, "completion_tokens": s.output_tokens,
+                "total_tokens": s.input_tokens + s.output_tokens,
+                "prompt_tokens_details": {"cached_tokens": s.cached_tokens, "audio_tokens": 0},
+                "completion_tokens_details": {"reasoning_tokens": s.reasoning_tokens, "audio_tokens": 0,
+                                              "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}}
+
+    def handle(self, request: Request, s: Scenario) -> Reply:
+        if request.method == "GET" and request.path.endswith("/models"):
+            return Reply.json({"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model",
+                                                           "created": 1686935002, "owned_by": "openai"}]})
+        if s.error:
+            return self.error(s.error, request)
+        body = request.json
+        model = body["model"]
+        head = {"id": "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT", "created": 1741569952, "model": model,
+                "system_fingerprint": "fp_44709d6fcb", "service_tier": "default"}
+        if not body.get("stream"):
+            message: dict[str, Any] = {"role": "assistant", "content": None if s.tool else s.text, "refusal": None,
+                                       "annotations": []}
+            if s.tool:
+                message["tool_calls"] = [{"id": s.tool[0], "type": "function",
+                                          "function": {"name": s.tool[1], "arguments": s.tool[2]}}]
+            return _reply(s, {**head, "object": "chat.completion", "choices": [{
+                "index": 0, "message": message, "logprobs": None,
+                "finish_reason": "tool_calls" if s.tool else "stop"}], "usage": self.usage(s)})
+        chunk = {**head, "object": "chat.completion.chunk"}
+        events: list[tuple[str | None, Any]] = [(None, {**chunk, "choices": [{
+            "index": 0, "delta": {"role": "assistant", "content": "", "refusal": None}, "logprobs": None,
+            "finish_reason": None}]})]
+        if s.tool:
+            tool_id, name, arguments = s.tool
+            events.append((None, {**chunk, "choices": [{"index": 0, "delta": {"tool_calls": [{
+                "index": 0, "id": tool_id, "type": "function", "function": {"name": name, "arguments": ""}}]},
+                "logprobs": None, "finish_reason": None}]}))
+            for i in range(0, len(arguments), 5):
+                events.append((None, {**chunk, "choices": [{"index": 0, "delta": {"tool_calls": [{
+                    "index": 0, "function": {"arguments": arguments[i:i + 5]}}]}, "logprobs": None,
+                    "finish_reason": None}]}))
+        else:
+            for piece in s.pieces():
+                events.append((None, {**chunk, "choices": [{"index": 0, "delta": {"content": piece},
+                                                            "logprobs": None, "finish_reason": None}]}))
+        events.append((None, {**chunk, "choices": [{"index": 0, "delta": {}, "logprobs": None,
+                                                    "finish_reason": "tool_calls" if s.tool else "stop"}]}))
+        if (body.get("stream_options") or {}).get("include_usage"):
+            events.append((None, {**chunk, "choices": [], "usage": self.usage(s)}))
+        events.append((None, "[DONE]"))
+        return _reply(s, chunks=_sse(events), content_type="text/event-stream")
+
+
+# --------------------------------------------------------------------------------------------------
+class AnthropicWire:
+    kind = "anthropic"
+
+    def error(self, kind: str, request: Request) -> Reply:
+        key = request.headers.get("x-api-key", "")
+        table: dict[str, tuple[int, str, str, dict[str, str]]] = {
+            "context": (400, "invalid_request_error", "prompt is too long: 208917 tokens > 200000 maximum", {}),
+            "auth": (401, "authentication_error", f"invalid x-api-key {key}", {}),
+            "permission": (403, "permission_error", "Your API key does not have permission to use the specified "
+                                                    "resource.", {}),
+            "not_found": (404, "not_found_error", "model: claude-9", {}),
+            "rate_limit": (429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate "
+                                                    "limit", {"retry-after": "20",
+                                                              "anthropic-ratelimit-requests-limit": "50",
+                                                              "anthropic-ratelimit-requests-remaining": "0"}),
+            "server": (500, "api_error", "Internal server error", {}),
+            "unavailable": (529, "overloaded_error", "Overloaded", {}),
+            "filtered": (400, "invalid_request_error", "Output blocked by content filtering policy", {}),
+        }
+        status, error_type, message, headers = table[kind]
+        return Reply.json({"type": "error", "error": {"type": error_type, "message": message},
+                           "request_id": "req_011CSHoEeqs5C35K2UUqR7Fy"}, status, headers)
+
+    def handle(self, request: Request, s: Scenario) -> Reply:
+        if request.method == "GET" and request.path == "/v1/models":
+            return Reply.json({"data": [{"type": "model", "id": "claude-sonnet-4-5-20250929",
+                                         "display_name": "Claude Sonnet 4.5", "created_at": "2025-09-29T00:00:00Z"}],
+                               "has_more": False, "first_id": "claude-sonnet-4-5-20250929",
+                               "last_id": "claude-sonnet-4-5-20250929"})
+        if s.error:
+            return self.error(s.error, request)
+        body = request.json
+        usage_in = {"input_tokens": s.input_tokens - s.cached_tokens, "cache_creation_input_tokens": 0,
+                    "cache_read_input_tokens": s.cached_tokens, "service_tier": "standard"}
+        stop = "tool_use" if s.tool else "end_turn"
+        if not body.get("stream"):
+            content: list[dict[str, Any]] = [{"type": "text", "text": s.text}] if not s.tool else [
+                {"type": "text", "text": "Let me check."},
+                {"type": "tool_use", "id": s.tool[0], "name": s.tool[1], "input": json.loads(s.tool[2])}]
+            return _reply(s, {"id": "msg_01XFDUDYJgAACzvnptvVoYEL", "type": "message", "role": "assistant",
+                              "model": body["model"], "content": content, "stop_reason": stop,
+                              "stop_sequence": None, "usage": {**usage_in, "output_tokens": s.output_tokens}})
+        events: list[tuple[str | None, Any]] = [("message_start", {"type": "message_start", "message": {
+            "id": "msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY", "type": "message", "role": "assistant", "content": [],
+            "model": body["model"], "stop_reason": None, "stop_sequence": None,
+            "usage": {**usage_in, "output_tokens": 1}}})]
+        events.append(("content_block_start", {"type": "content_block_start", "index": 0,
+                                               "content_block": {"type": "text", "text": ""}}))
+        events.append(("ping", {"type": "ping"}))
+        pieces = ["Let me check."] if s.tool else s.pieces()
+        for piece in pieces:
+            events.append(("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                                   "delta": {"type": "text_delta", "text": piece}}))
+        events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
+        if s.tool:
+            events.append(("content_block_start", {"type": "content_block_start", "index": 1, "content_block": {
+                "type": "tool_use", "id": s.tool[0], "name": s.tool[1], "input": {}}}))
+            for i in range(0, len(s.tool[2]), 5):
+                events.append(("content_block_delta", {"type": "content_block_delta", "index": 1, "delta": {
+                    "type": "input_json_delta", "partial_json": s.tool[2][i:i + 5]}}))
+            events.append(("content_block_stop", {"type": "content_block_stop", "index": 1}))
+        events.append(("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
+                                         "usage": {"output_tokens": s.output_tokens}}))
+        events.append(("message_stop", {"type": "message_stop"}))
+        return _reply(s, chunks=_sse(events), content_type="text/event-stream")
+
+
+# --------------------------------------------------------------------------------------------------
+class GeminiWire:
+    kind = "gemini"
+
+    def error(self, kind: str, request: Request) -> Reply:
+        key = request.headers.get("x-goog-api-key", "")
+        table: dict[str, tuple[int, str, str, list[dict[str, Any]]]] = {
+            "context": (400, "INVALID_ARGUMENT", "The input token count (1200000) exceeds the maximum number of "
+                                                 "tokens allowed (1048576).", []),
+            "auth": (400, "INVALID_ARGUMENT", f"API key not valid. Please pass a valid API key. ({key})", [
+                {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
+                 "domain": "googleapis.com"}]),
+            "permission": (403, "PERMISSION_DENIED", "You do not have permission to access the requested resource.",
+                           []),
+            "not_found": (404, "NOT_FOUND", "models/gemini-9 is not found for API version v1beta, or is not "
+                                            "supported for generateContent.", []),
+            "rate_limit": (429, "RESOURCE_EXHAUSTED", "You exceeded your current quota, please check your plan and "
+                                                      "billing details.", [
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "20s"}]),
+            "server": (500, "INTERNAL", "An internal error has occurred.", []),
+            "unavailable": (503, "UNAVAILABLE", "The model is overloaded. Please try again later.", []),
+        }
+        if kind == "filtered":  # a 200 whose prompt was blocked, as JSON or as the stream's one event
+            blocked = {"promptFeedback": {"blockReason": "SAFETY", "safetyRatings": [
+                {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH"}]},
+                "usageMetadata": {"promptTokenCount": 8, "totalTokenCount": 8}, "modelVersion": "gemini-2.5-flash"}
+            if "streamGenerateContent" in request.path:
+                return Reply(200, {"content-type": "text/event-stream"}, b"", _sse([(None, blocked)]))
+            return Reply.json(blocked)
+        status, code, message, details = table[kind]
+        headers = {"retry-after": "20"} if kind == "rate_limit" else {}
+        return Reply.json({"error": {"code": status, "message": message, "status": code, "details": details}},
+                          status, headers)
+
+    def usage(self, s: Scenario) -> dict[str, Any]:
+        out = {"promptTokenCount": s.input_tokens, "candidatesTokenCount": s.output_tokens - s.reasoning_tokens,
+               "totalTokenCount": s.input_tokens + s.output_tokens}
+        if s.cached_tokens:
+            out["cachedContentTokenCount"] = s.cached_tokens
+        if s.reasoning_tokens:
+            out["thoughtsTokenCount"] = s.reasoning_tokens
+        return out
+
+    def handle(self, request: Request, s: Scenario) -> Reply:
+        if request.method == "GET" and request.path.endswith("/models"):
+            return Reply.json({"models": [{"name": "models/gemini-2.5-flash", "displayName": "Gemini 2.5 Flash",
+                                           "supportedGenerationMethods": ["generateContent"]}]})
+        if s.error:
+            return self.error(s.error, request)
+        if s.tool:
+            parts: list[dict[str, Any]] = [{"functionCall": {"name": s.tool[1], "args": json.loads(s.tool[2])}}]
+        else:
+            parts = [{"text": s.text}]
+        final = {"candidates": [{"content": {"parts": parts, "role": "model"}, "finishReason": "STOP",
+                                 "index": 0}], "usageMetadata": self.usage(s), "modelVersion": "gemini-2.5-flash",
+                 "responseId": "mDXmaJ2OKdLnz7IP5q7mqAk"}
+        if request.path.endswith(":generateContent"):
+            return _reply(s, final)
+        events: list[tuple[str | None, Any]] = []
+        if not s.tool:
+            for piece in s.pieces()[:-1]:
+                events.append((None, {"candidates": [{"content": {"parts": [{"text": piece}], "role": "model"},
+                                                      "index": 0}],
+                                      "usageMetadata": {"promptTokenCount": s.input_tokens},
+                                      "modelVersion": "gemini-2.5-flash"}))
+            final["candidates"][0]["content"]["parts"] = [{"text": s.pieces()[-1]}]
+        events.append((None, final))
+        chunks = _sse(events)
+        if s.truncate:  # Gemini has no end marker: a truncated stream simply lacks the finishReason object
+            return Reply(200, {"content-type": "text/event-stream"}, b"", chunks[:-1], s.chunk_delay)
+        return _reply(s, chunks=chunks, content_type="text/event-stream")
+
+
+# --------------------------------------------------------------------------------------------------
+class OllamaWire:
+    kind = "ollama"
+
+    def error(self, kind: str, request: Request) -> Reply:
+        table = {"context": (400, "input length exceeds maximum context length"),
+                 "auth": (401, "unauthorized"), "permission": (403, "forbidden"),
+                 "not_found": (404, 'model "llama9" not found, try pulling it first'),
+                 "rate_limit": (429, "too many requests"), "server": (500, "llama runner process has terminated"),
+                 "unavailable": (503, "server busy, please try again.  maximum pending requests exceeded"),
+                 "filtered": (400, "content blocked by safety filter")}
+        status, message = table[kind]
+        return Reply.json({"error": message}, status, {"retry-after": "20"} if status == 429 else {})
+
+    def handle(self, request: Request, s: Scenario) -> Reply:
+        if request.path == "/api/tags":
+            return Reply.json({"models": [{"name": "llama3.2:3b", "model": "llama3.2:3b", "size": 2019393189,
+                                           "digest": "a80c4f17acd5", "details": {"family": "llama"}}]})
+        if s.error:
+            return self.error(s.error, request)
+        body = request.json
+        created = "2025-10-20T12:00:00.000000Z"
+        done = {"model": body["model"], "created_at": created, "done": True, "done_reason": "stop",
+                "total_duration": 4883583458, "load_duration": 1334875, "prompt_eval_count": s.input_tokens,
+                "prompt_eval_duration": 342546000, "eval_count": s.output_tokens, "eval_duration": 4535599000}
+        message: dict[str, Any] = {"role": "assistant", "content": "" if s.tool else s.text}
+        if s.tool:
+            message["tool_calls"] = [{"function": {"name": s.tool[1], "arguments": json.loads(s.tool[2])}}]
+        if not body.get("stream", True):
+            return _reply(s, {**done, "message": message})
+        lines = []
+        if s.tool:
+            lines.append({"model": body["model"], "created_at": created, "message": message, "done": False})
+        else:
+            for piece in s.pieces():
+                lines.append({"model": body["model"], "created_at": created,
+                              "message": {"role": "assistant", "content": piece}, "done": False})
+        lines.append({**done, "message": {"role": "assistant", "content": ""}})
+        chunks = [(json.dumps(line) + "\n").encode() for line in lines]
+        if s.truncate:
+            return Reply(200, {"content-type": "application/x-ndjson"}, b"", chunks[:-1], s.chunk_delay)
+        return _reply(s, chunks=chunks, content_type="application/x-ndjson")
+
+
+WIRES = {"openai": OpenAIWire(), "anthropic": AnthropicWire(), "gemini": GeminiWire(), "ollama": OllamaWire()}

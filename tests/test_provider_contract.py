@@ -37,10 +37,10 @@ class Harness:
             setattr(self.scenario, name, value)
 
 
-def make_provider(kind: str, base_url: str, timeout: float = 5.0) -> Provider:
+def make_provider(kind: str, base_url: str, timeout: float = 5.0, total: float | None = None) -> Provider:
     return build_provider(ProviderSpec(name=f"{kind}-test", kind=kind, enabled=True, reason="test",
                                        base_url=base_url + PREFIX[kind], api_key=KEY, timeout=timeout,
-                                       connect_timeout=1.0))
+                                       connect_timeout=1.0, total_timeout=total))
 
 
 def model_for(kind: str) -> ModelInfo:
@@ -180,6 +180,26 @@ async def test_hang_past_the_timeout(harness: Harness, streaming: bool):
     harness.set(fault="hang")
     with pytest.raises(errors.TimeoutError):
         await call(harness, streaming)
+    await harness.provider.aclose()
+
+
+async def test_total_timeout_stops_a_stream_that_drips_forever(harness: Harness):
+    """Each chunk arrives well within the read timeout, but the whole stream would take 20 s."""
+    harness.set(text="drip " * 4, repeat=100, chunk_delay=0.05)
+    capped = make_provider(harness.kind, harness.server.url, timeout=1.0, total=0.5)
+    received = []
+
+    async def drain() -> None:
+        async for chunk in capped.stream(ask(), harness.model):
+            received.append(chunk)
+
+    with pytest.raises(errors.TimeoutError, match="total_timeout"):
+        await drain()
+    assert received  # it did stream for a while before the cap
+    harness.set(repeat=1, chunk_delay=0.0, fault="hang")
+    with pytest.raises(errors.TimeoutError, match="total_timeout"):
+        await capped.complete(ask(), harness.model)
+    await capped.aclose()
     await harness.provider.aclose()
 
 

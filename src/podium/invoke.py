@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-from podium.catalogue import ModelInfo
+from podium.catalogue import ModelInfo, count_message_tokens, count_tokens
 from podium.errors import PodiumError
 from podium.ledger import CallRow, LedgerStore
 from podium.providers import ProviderRegistry
@@ -46,7 +46,8 @@ class Invoker:
         self.ledger = ledger
 
     async def _account(self, ctx: RequestContext, model: ModelInfo, started: float, wall_start: float,
-                       usage: Usage, error: BaseException | None, step: str | None) -> CallTrace:
+                       usage: Usage, error: BaseException | None, step: str | None,
+                       estimated: bool = False) -> CallTrace:
         latency_ms = (time.perf_counter() - started) * 1000
         cancelled = isinstance(error, GeneratorExit | asyncio.CancelledError)
         if error is None or cancelled:
@@ -55,7 +56,8 @@ class Invoker:
             message = error.message if isinstance(error, PodiumError) else f"{type(error).__name__}: {error}"
         status: Literal["ok", "error", "cancelled"] = "ok" if error is None else "cancelled" if cancelled else "error"
         call = CallTrace(model=model.name, provider=model.provider, status=status,
-                         error=message, usage=usage, cost=model.cost_of(usage), latency_ms=latency_ms, step=step)
+                         error=message, usage=usage, cost=model.cost_of(usage), latency_ms=latency_ms, step=step,
+                         usage_estimated=estimated)
         ctx.calls.append(call)
         if self.ledger is not None:
             await self.ledger.record_call(CallRow(
@@ -83,12 +85,12 @@ class Invoker:
         provider = self.registry.get_provider(model.provider)
         wall_start, started = time.time(), time.perf_counter()
         usage: Usage | None = None
-        output_chars = 0
+        output: list[str] = []
         error: BaseException | None = None
         iterator = provider.stream(request, model)
         try:
             async for chunk in iterator:
-                output_chars += len(chunk.text)
+                output.append(chunk.text)
                 if chunk.usage is not None:
                     usage = chunk.usage
                 yield chunk
@@ -97,4 +99,8 @@ class Invoker:
             raise
         finally:
             await iterator.aclose()  # type: ignore[attr-defined]
-            await self._account(ctx, model, started, wall_start, usage or Usage(), error, step)
+            estimated = usage is None
+            if usage is None:  # some servers (llama.cpp's, older vLLM) ignore stream_options.include_usage
+                usage = Usage(input_tokens=count_message_tokens(request.messages, model),
+                              output_tokens=count_tokens("".join(output), model))
+            await self._account(ctx, model, started, wall_start, usage, error, step, estimated)

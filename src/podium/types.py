@@ -184,6 +184,7 @@ class CallTrace(_Strict):
     cost: float = 0.0
     latency_ms: float = 0.0
     step: str | None = Field(default=None, description="The strategy step this call served, if any.")
+    usage_estimated: bool = Field(default=False, description="The provider reported no usage; counts are estimates.")
 
 
 class Trace(_Strict):

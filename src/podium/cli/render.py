@@ -26,8 +26,11 @@ def trace_tree(trace: Trace) -> Tree:
     for call in trace.calls:
         status = "[green]ok[/]" if call.status == "ok" else f"[red]{call.status}[/]"
         label = f"{call.step}: " if call.step else ""
-        line = (f"{label}call {call.model} ({call.provider}) {status} · {call.usage.input_tokens} in / "
-                f"{call.usage.output_tokens} out · {money(call.cost)} · {call.latency_ms:.0f} ms")
+        approx = "~" if call.usage_estimated else ""
+        line = (f"{label}call {call.model} ({call.provider}) {status} · {approx}{call.usage.input_tokens} in / "
+                f"{approx}{call.usage.output_tokens} out · {money(call.cost)} · {call.latency_ms:.0f} ms")
+        if call.usage_estimated:
+            line += " · usage estimated (the provider reported none)"
         if call.error:
             line += f" · {call.error}"
         tree.add(line)

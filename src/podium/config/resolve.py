@@ -58,6 +58,7 @@ class ProviderSpec:
     headers: Mapping[str, str] = field(default_factory=dict)
     timeout: float = 60.0
     connect_timeout: float = 5.0
+    total_timeout: float | None = None
     region: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -103,7 +104,7 @@ def _provider_spec(name: str, cfg: ProviderConfig | None, env: Mapping[str, str]
         name=name, kind=kind, enabled=enabled, reason=reason, configured=cfg is not None, base_url=base_url,
         api_key=api_key,
         key_env=key_env, headers=headers, timeout=cfg.timeout if cfg else 60.0,
-        connect_timeout=cfg.connect_timeout if cfg else 5.0,
+        connect_timeout=cfg.connect_timeout if cfg else 5.0, total_timeout=cfg.total_timeout if cfg else None,
         region=(cfg.region if cfg else None) or (host.region if host else None),
         options=dict(cfg.options) if cfg else {},
     )

@@ -28,6 +28,7 @@ class ProviderConfig(_Strict):
     headers: dict[str, str] = Field(default_factory=dict)
     timeout: float = Field(default=60.0, gt=0)
     connect_timeout: float = Field(default=5.0, gt=0)
+    total_timeout: float | None = Field(default=None, gt=0, description="Cap on a whole call, stream included")
     region: Region | None = None
     options: dict[str, Any] = Field(default_factory=dict, description="Kind-specific settings")
 

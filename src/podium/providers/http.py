@@ -20,11 +20,13 @@ The vendor's own message is kept (it is usually the most useful text) after ``re
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import email.utils
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, NoReturn
 
 import httpx
@@ -36,6 +38,37 @@ _CONTEXT_WORDS = re.compile(r"context.length|context window|maximum context|too 
                             r"input is too long|exceeds the (?:maximum|context)|token limit", re.I)
 _FILTER_WORDS = re.compile(r"content.(?:policy|filter|management)|safety|blocked", re.I)
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+)ms)?$")
+
+
+class Deadline:
+    """The total time a call may take (``total_timeout``); None means only connect/read timeouts apply.
+
+    ``within`` bounds a whole request/response; ``check`` is called between stream chunks, since a
+    slow-dripping stream never trips a per-read timeout.
+    """
+
+    def __init__(self, seconds: float | None, provider: str, model: str | None) -> None:
+        self.seconds, self.provider, self.model = seconds, provider, model
+        self.ends = None if seconds is None else time.monotonic() + seconds
+
+    def _error(self) -> errors.TimeoutError:
+        return errors.TimeoutError(f"{self.provider} did not finish within total_timeout={self.seconds:g}s",
+                                   provider=self.provider, model=self.model)
+
+    def check(self) -> None:
+        if self.ends is not None and time.monotonic() > self.ends:
+            raise self._error()
+
+    @contextlib.asynccontextmanager
+    async def within(self) -> AsyncIterator[None]:
+        if self.seconds is None:
+            yield
+            return
+        try:
+            async with asyncio.timeout(self.seconds):
+                yield
+        except TimeoutError:  # the builtin one, raised by asyncio.timeout
+            raise self._error() from None
 
 
 def make_client(spec: ProviderSpec, headers: Mapping[str, str], base_url: str) -> httpx.AsyncClient:

@@ -14,6 +14,7 @@ from podium.errors import ConfigError, PodiumError, ProviderError
 from podium.providers.anthropic import wire
 from podium.providers.base import Health
 from podium.providers.http import (
+    Deadline,
     error_message,
     make_client,
     parse_json,
@@ -29,6 +30,7 @@ class AnthropicProvider:
         if not spec.base_url:
             raise ConfigError("the Anthropic provider needs a base_url", key_path=f"providers.{spec.name}")
         self.name = spec.name
+        self._total = spec.total_timeout
         self._key = spec.api_key
         headers = {"anthropic-version": str(spec.options.get("version", wire.API_VERSION))}
         if spec.api_key:
@@ -50,7 +52,8 @@ class AnthropicProvider:
 
     async def complete(self, request: ChatRequest, model: ModelInfo) -> ChatResponse:
         try:
-            response = await self._client.post("/v1/messages", json=self._body(request, model, False))
+            async with Deadline(self._total, self.name, model.name).within():
+                response = await self._client.post("/v1/messages", json=self._body(request, model, False))
             content = response.content
         except httpx.HTTPError as exc:
             raise transport_error(exc, provider=self.name, model=model.name) from None
@@ -62,6 +65,7 @@ class AnthropicProvider:
         return wire.parse_response(data, model=model.name, provider=self.name)
 
     async def stream(self, request: ChatRequest, model: ModelInfo) -> AsyncIterator[StreamChunk]:
+        deadline = Deadline(self._total, self.name, model.name)
         decoder = wire.StreamDecoder(model.name, self.name)
         try:
             async with self._client.stream("POST", "/v1/messages", json=self._body(request, model, True)) as response:
@@ -69,6 +73,7 @@ class AnthropicProvider:
                     raise_for_status(response, await response.aread(), provider=self.name, model=model.name,
                                      secrets=(self._key,))
                 async for event in EventSource(response).aiter_sse():
+                    deadline.check()
                     data = parse_json(event.data.encode(), provider=self.name, model=model.name)
                     if event.event == "error" or (isinstance(data, dict) and data.get("type") == "error"):
                         message, code = error_message(event.data.encode())

@@ -14,7 +14,7 @@ from podium.config import ProviderSpec
 from podium.errors import AuthenticationError, ConfigError, PodiumError, ProviderError, redact
 from podium.providers.base import Health
 from podium.providers.gemini import wire
-from podium.providers.http import make_client, parse_json, raise_for_status, transport_error
+from podium.providers.http import Deadline, make_client, parse_json, raise_for_status, transport_error
 from podium.types import ChatRequest, ChatResponse, StreamChunk
 
 
@@ -26,6 +26,7 @@ class GeminiProvider:
             raise ConfigError("the Gemini provider takes no options",
                               key_path=f"providers.{spec.name}.options.{sorted(spec.options)[0]}")
         self.name = spec.name
+        self._total = spec.total_timeout
         self._key = spec.api_key
         self._client = make_client(spec, {"x-goog-api-key": spec.api_key} if spec.api_key else {}, spec.base_url)
 
@@ -48,8 +49,10 @@ class GeminiProvider:
         raise_for_status(response, content, provider=self.name, model=model, secrets=(self._key,))
 
     async def complete(self, request: ChatRequest, model: ModelInfo) -> ChatResponse:
+        body = wire.request_body(request)
         try:
-            response = await self._client.post(self._path(model, "generateContent"), json=wire.request_body(request))
+            async with Deadline(self._total, self.name, model.name).within():
+                response = await self._client.post(self._path(model, "generateContent"), json=body)
             content = response.content
         except httpx.HTTPError as exc:
             raise transport_error(exc, provider=self.name, model=model.name) from None
@@ -61,6 +64,7 @@ class GeminiProvider:
         return wire.parse_response(data, model=model.name, provider=self.name)
 
     async def stream(self, request: ChatRequest, model: ModelInfo) -> AsyncIterator[StreamChunk]:
+        deadline = Deadline(self._total, self.name, model.name)
         ids = wire.CallIds()
         finished = False
         try:
@@ -69,6 +73,7 @@ class GeminiProvider:
                 if response.status_code >= 400:
                     self._check(response, await response.aread(), model.name)
                 async for event in EventSource(response).aiter_sse():
+                    deadline.check()
                     data = parse_json(event.data.encode(), provider=self.name, model=model.name)
                     if isinstance(data, dict) and "error" in data:
                         self._check(httpx.Response(int(data["error"].get("code", 500))), event.data.encode(),

@@ -12,7 +12,7 @@ from podium.catalogue import ModelInfo
 from podium.config import ProviderSpec
 from podium.errors import ConfigError, PodiumError, ProviderError
 from podium.providers.base import Health
-from podium.providers.http import make_client, parse_json, raise_for_status, raise_mapped, transport_error
+from podium.providers.http import Deadline, make_client, parse_json, raise_for_status, raise_mapped, transport_error
 from podium.providers.ollama import wire
 from podium.types import ChatRequest, ChatResponse, StreamChunk
 
@@ -23,6 +23,7 @@ class OllamaProvider:
             raise ConfigError("the Ollama provider needs a base_url", key_path=f"providers.{spec.name}")
         base = spec.base_url if "://" in spec.base_url else f"http://{spec.base_url}"  # OLLAMA_HOST may omit it
         self.name = spec.name
+        self._total = spec.total_timeout
         self._keep_alive = spec.options.get("keep_alive")
         headers = {"Authorization": f"Bearer {spec.api_key}"} if spec.api_key else {}
         self._key = spec.api_key
@@ -44,7 +45,8 @@ class OllamaProvider:
 
     async def complete(self, request: ChatRequest, model: ModelInfo) -> ChatResponse:
         try:
-            response = await self._client.post("/api/chat", json=self._body(request, model, False))
+            async with Deadline(self._total, self.name, model.name).within():
+                response = await self._client.post("/api/chat", json=self._body(request, model, False))
             content = response.content
         except httpx.HTTPError as exc:
             raise transport_error(exc, provider=self.name, model=model.name) from None
@@ -56,6 +58,7 @@ class OllamaProvider:
         return wire.parse_response(data, model=model.name, provider=self.name)
 
     async def stream(self, request: ChatRequest, model: ModelInfo) -> AsyncIterator[StreamChunk]:
+        deadline = Deadline(self._total, self.name, model.name)
         decoder = wire.LineDecoder(model.name, self.name)
         try:
             async with self._client.stream("POST", "/api/chat", json=self._body(request, model, True)) as response:
@@ -63,6 +66,7 @@ class OllamaProvider:
                     raise_for_status(response, await response.aread(), provider=self.name, model=model.name,
                                      secrets=(self._key,))
                 async for line in response.aiter_lines():
+                    deadline.check()
                     if not line.strip():
                         continue
                     data = parse_json(line.encode(), provider=self.name, model=model.name)

@@ -18,7 +18,7 @@ from podium.catalogue import ModelInfo
 from podium.config import ProviderSpec
 from podium.errors import ConfigError, PodiumError, ProviderError
 from podium.providers.base import Health
-from podium.providers.http import make_client, parse_json, raise_for_status, raise_mapped, transport_error
+from podium.providers.http import Deadline, make_client, parse_json, raise_for_status, raise_mapped, transport_error
 from podium.providers.openai import wire
 from podium.types import ChatRequest, ChatResponse, StreamChunk
 
@@ -34,6 +34,7 @@ class OpenAIProvider:
             raise ConfigError(f"unknown key (expected one of: {', '.join(sorted(_OPTIONS))})",
                               key_path=f"providers.{spec.name}.options.{sorted(unknown)[0]}")
         self.name = spec.name
+        self._total = spec.total_timeout
         self._key = spec.api_key
         self._max_tokens_field: str | None = spec.options.get("max_tokens_field")
         headers = {"Authorization": f"Bearer {spec.api_key}"} if spec.api_key else {}
@@ -49,7 +50,8 @@ class OpenAIProvider:
     async def complete(self, request: ChatRequest, model: ModelInfo) -> ChatResponse:
         body = wire.request_body(request, model.model_id, stream=False, max_tokens_field=self._max_tokens_field)
         try:
-            response = await self._client.post("/chat/completions", json=body)
+            async with Deadline(self._total, self.name, model.name).within():
+                response = await self._client.post("/chat/completions", json=body)
             content = response.content
         except httpx.HTTPError as exc:
             raise self._fail(exc, model.name) from None
@@ -61,6 +63,7 @@ class OpenAIProvider:
         return wire.parse_response(data, model=model.name, provider=self.name)
 
     async def stream(self, request: ChatRequest, model: ModelInfo) -> AsyncIterator[StreamChunk]:
+        deadline = Deadline(self._total, self.name, model.name)
         body = wire.request_body(request, model.model_id, stream=True, max_tokens_field=self._max_tokens_field)
         try:
             async with self._client.stream("POST", "/chat/completions", json=body) as response:
@@ -69,6 +72,7 @@ class OpenAIProvider:
                                      secrets=(self._key,))
                 done = False
                 async for event in EventSource(response).aiter_sse():
+                    deadline.check()
                     if event.data == "[DONE]":
                         done = True
                         break

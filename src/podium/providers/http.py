@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, NoReturn
 
 import httpx
+import orjson
 
 from podium import errors
 from podium.config import ProviderSpec
@@ -195,9 +196,18 @@ def transport_error(exc: httpx.HTTPError, *, provider: str, model: str | None) -
     return errors.ProviderError(f"{provider}: {type(exc).__name__}: {exc}", **kw)
 
 
-def parse_json(body: bytes, *, provider: str, model: str | None) -> Any:
+_JSON_HEADERS = {"content-type": "application/json"}
+
+
+def json_body(body: Any) -> dict[str, Any]:
+    """Keyword arguments for httpx that send ``body`` as JSON, serialised by orjson (several times
+    faster than the standard library, which httpx's ``json=`` uses)."""
+    return {"content": orjson.dumps(body), "headers": _JSON_HEADERS}
+
+
+def parse_json(body: bytes | str, *, provider: str, model: str | None) -> Any:
     try:
-        return json.loads(body)
-    except ValueError:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
         raise errors.ProviderError(f"{provider} sent malformed JSON: {body[:200]!r}", provider=provider,
                                    model=model) from None

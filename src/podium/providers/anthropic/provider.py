@@ -16,6 +16,7 @@ from podium.providers.base import Health
 from podium.providers.http import (
     Deadline,
     error_message,
+    json_body,
     make_client,
     parse_json,
     raise_for_status,
@@ -53,7 +54,7 @@ class AnthropicProvider:
     async def complete(self, request: ChatRequest, model: ModelInfo) -> ChatResponse:
         try:
             async with Deadline(self._total, self.name, model.name).within():
-                response = await self._client.post("/v1/messages", json=self._body(request, model, False))
+                response = await self._client.post("/v1/messages", **json_body(self._body(request, model, False)))
             content = response.content
         except httpx.HTTPError as exc:
             raise transport_error(exc, provider=self.name, model=model.name) from None
@@ -68,13 +69,14 @@ class AnthropicProvider:
         deadline = Deadline(self._total, self.name, model.name)
         decoder = wire.StreamDecoder(model.name, self.name)
         try:
-            async with self._client.stream("POST", "/v1/messages", json=self._body(request, model, True)) as response:
+            body = json_body(self._body(request, model, True))
+            async with self._client.stream("POST", "/v1/messages", **body) as response:
                 if response.status_code >= 400:
                     raise_for_status(response, await response.aread(), provider=self.name, model=model.name,
                                      secrets=(self._key,))
                 async for event in EventSource(response).aiter_sse():
                     deadline.check()
-                    data = parse_json(event.data.encode(), provider=self.name, model=model.name)
+                    data = parse_json(event.data, provider=self.name, model=model.name)
                     if event.event == "error" or (isinstance(data, dict) and data.get("type") == "error"):
                         message, code = error_message(event.data.encode())
                         raise_mapped(200, f"{self.name} stream error: {message}", code, None, provider=self.name,

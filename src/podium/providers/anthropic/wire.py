@@ -33,6 +33,10 @@ from podium.types import (
     Usage,
 )
 
+# Provider output is already typed by the code below, so chunks skip re-validation (the hot path).
+_chunk = StreamChunk.model_construct
+_delta = ToolCallDelta.model_construct
+
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
 _DATA_URL = re.compile(r"data:(?P<mime>[\w/+.-]+);base64,(?P<data>.*)", re.S)
@@ -153,7 +157,7 @@ class StreamDecoder:
             block = data.get("content_block", {})
             if block.get("type") == "tool_use":
                 index = self.tool_index.setdefault(int(data["index"]), len(self.tool_index))
-                return self._chunk(tool_calls=[ToolCallDelta(index=index, id=block.get("id"), name=block.get("name"))])
+                return self._chunk(tool_calls=[_delta(index=index, id=block.get("id"), name=block.get("name"))])
             if block.get("text"):
                 return self._chunk(text=block["text"])
             return None
@@ -163,7 +167,7 @@ class StreamDecoder:
                 return self._chunk(text=delta.get("text", ""))
             if delta.get("type") == "input_json_delta":
                 index = self.tool_index.get(int(data["index"]), 0)
-                return self._chunk(tool_calls=[ToolCallDelta(index=index, arguments=delta.get("partial_json", ""))])
+                return self._chunk(tool_calls=[_delta(index=index, arguments=delta.get("partial_json", ""))])
             return None
         if kind == "message_delta":
             output = parse_usage(data.get("usage"))
@@ -176,4 +180,4 @@ class StreamDecoder:
         return None  # ping, content_block_stop, message_stop
 
     def _chunk(self, **fields: Any) -> StreamChunk:
-        return StreamChunk(model=self.model, provider=self.provider, **fields)
+        return _chunk(model=self.model, provider=self.provider, **fields)

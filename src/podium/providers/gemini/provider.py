@@ -14,7 +14,7 @@ from podium.config import ProviderSpec
 from podium.errors import AuthenticationError, ConfigError, PodiumError, ProviderError, redact
 from podium.providers.base import Health
 from podium.providers.gemini import wire
-from podium.providers.http import Deadline, make_client, parse_json, raise_for_status, transport_error
+from podium.providers.http import Deadline, json_body, make_client, parse_json, raise_for_status, transport_error
 from podium.types import ChatRequest, ChatResponse, StreamChunk
 
 
@@ -52,7 +52,7 @@ class GeminiProvider:
         body = wire.request_body(request)
         try:
             async with Deadline(self._total, self.name, model.name).within():
-                response = await self._client.post(self._path(model, "generateContent"), json=body)
+                response = await self._client.post(self._path(model, "generateContent"), **json_body(body))
             content = response.content
         except httpx.HTTPError as exc:
             raise transport_error(exc, provider=self.name, model=model.name) from None
@@ -69,12 +69,12 @@ class GeminiProvider:
         finished = False
         try:
             async with self._client.stream("POST", self._path(model, "streamGenerateContent"), params={"alt": "sse"},
-                                           json=wire.request_body(request)) as response:
+                                           **json_body(wire.request_body(request))) as response:
                 if response.status_code >= 400:
                     self._check(response, await response.aread(), model.name)
                 async for event in EventSource(response).aiter_sse():
                     deadline.check()
-                    data = parse_json(event.data.encode(), provider=self.name, model=model.name)
+                    data = parse_json(event.data, provider=self.name, model=model.name)
                     if isinstance(data, dict) and "error" in data:
                         self._check(httpx.Response(int(data["error"].get("code", 500))), event.data.encode(),
                                     model.name)

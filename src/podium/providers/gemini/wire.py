@@ -32,6 +32,10 @@ from podium.types import (
     Usage,
 )
 
+# Provider output is already typed by the code below, so chunks skip re-validation (the hot path).
+_chunk = StreamChunk.model_construct
+_delta = ToolCallDelta.model_construct
+
 _DATA_URL = re.compile(r"data:(?P<mime>[\w/+.-]+);base64,(?P<data>.*)", re.S)
 _FILTERED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
 _FINISH: dict[str, FinishReason] = {"STOP": "stop", "MAX_TOKENS": "length"}
@@ -172,7 +176,7 @@ def parse_stream_event(data: dict[str, Any], ids: CallIds, *, model: str, provid
     for p in parts:
         if "functionCall" in p:
             index = ids.count
-            deltas.append(ToolCallDelta(index=index, id=ids.next(), name=p["functionCall"]["name"],
+            deltas.append(_delta(index=index, id=ids.next(), name=p["functionCall"]["name"],
                                         arguments=json.dumps(p["functionCall"].get("args", {}))))
     reason = finish_reason(data)
     if reason is not None and ids.count:
@@ -180,5 +184,5 @@ def parse_stream_event(data: dict[str, Any], ids: CallIds, *, model: str, provid
     usage = parse_usage(data["usageMetadata"]) if reason is not None and data.get("usageMetadata") else None
     if not text and not deltas and reason is None:
         return None
-    return StreamChunk(text=text, tool_calls=deltas or None, usage=usage, finish_reason=reason, model=model,
+    return _chunk(text=text, tool_calls=deltas or None, usage=usage, finish_reason=reason, model=model,
                        provider=provider)

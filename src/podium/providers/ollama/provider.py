@@ -12,7 +12,15 @@ from podium.catalogue import ModelInfo
 from podium.config import ProviderSpec
 from podium.errors import ConfigError, PodiumError, ProviderError
 from podium.providers.base import Health
-from podium.providers.http import Deadline, make_client, parse_json, raise_for_status, raise_mapped, transport_error
+from podium.providers.http import (
+    Deadline,
+    json_body,
+    make_client,
+    parse_json,
+    raise_for_status,
+    raise_mapped,
+    transport_error,
+)
 from podium.providers.ollama import wire
 from podium.types import ChatRequest, ChatResponse, StreamChunk
 
@@ -46,7 +54,7 @@ class OllamaProvider:
     async def complete(self, request: ChatRequest, model: ModelInfo) -> ChatResponse:
         try:
             async with Deadline(self._total, self.name, model.name).within():
-                response = await self._client.post("/api/chat", json=self._body(request, model, False))
+                response = await self._client.post("/api/chat", **json_body(self._body(request, model, False)))
             content = response.content
         except httpx.HTTPError as exc:
             raise transport_error(exc, provider=self.name, model=model.name) from None
@@ -61,7 +69,8 @@ class OllamaProvider:
         deadline = Deadline(self._total, self.name, model.name)
         decoder = wire.LineDecoder(model.name, self.name)
         try:
-            async with self._client.stream("POST", "/api/chat", json=self._body(request, model, True)) as response:
+            body = json_body(self._body(request, model, True))
+            async with self._client.stream("POST", "/api/chat", **body) as response:
                 if response.status_code >= 400:
                     raise_for_status(response, await response.aread(), provider=self.name, model=model.name,
                                      secrets=(self._key,))
@@ -69,7 +78,7 @@ class OllamaProvider:
                     deadline.check()
                     if not line.strip():
                         continue
-                    data = parse_json(line.encode(), provider=self.name, model=model.name)
+                    data = parse_json(line, provider=self.name, model=model.name)
                     if isinstance(data, dict) and "error" in data:
                         raise_mapped(500, f"{self.name} stream error: {data['error']}", None, None,
                                      provider=self.name, model=model.name)

@@ -24,6 +24,10 @@ from podium.types import (
     Usage,
 )
 
+# Provider output is already typed by the code below, so chunks skip re-validation (the hot path).
+_chunk = StreamChunk.model_construct
+_delta = ToolCallDelta.model_construct
+
 _DATA_URL = re.compile(r"data:[\w/+.-]+;base64,(?P<data>.*)", re.S)
 
 
@@ -99,13 +103,13 @@ class LineDecoder:
         message = data.get("message") or {}
         calls = _calls(message, self.calls)
         self.calls += len(calls)
-        deltas = [ToolCallDelta(index=int(c.id.removeprefix("call_")), id=c.id, name=c.function.name,
+        deltas = [_delta(index=int(c.id.removeprefix("call_")), id=c.id, name=c.function.name,
                                 arguments=c.function.arguments) for c in calls]
         text = message.get("content") or ""
         if data.get("done"):
             self.done = True
-            return StreamChunk(text=text, tool_calls=deltas or None, usage=_usage(data),
+            return _chunk(text=text, tool_calls=deltas or None, usage=_usage(data),
                                finish_reason=_finish(data, self.calls > 0), model=self.model, provider=self.provider)
         if not text and not deltas:
             return None
-        return StreamChunk(text=text, tool_calls=deltas or None, model=self.model, provider=self.provider)
+        return _chunk(text=text, tool_calls=deltas or None, model=self.model, provider=self.provider)

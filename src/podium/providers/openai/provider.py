@@ -18,7 +18,15 @@ from podium.catalogue import ModelInfo
 from podium.config import ProviderSpec
 from podium.errors import ConfigError, PodiumError, ProviderError
 from podium.providers.base import Health
-from podium.providers.http import Deadline, make_client, parse_json, raise_for_status, raise_mapped, transport_error
+from podium.providers.http import (
+    Deadline,
+    json_body,
+    make_client,
+    parse_json,
+    raise_for_status,
+    raise_mapped,
+    transport_error,
+)
 from podium.providers.openai import wire
 from podium.types import ChatRequest, ChatResponse, StreamChunk
 
@@ -51,7 +59,7 @@ class OpenAIProvider:
         body = wire.request_body(request, model.model_id, stream=False, max_tokens_field=self._max_tokens_field)
         try:
             async with Deadline(self._total, self.name, model.name).within():
-                response = await self._client.post("/chat/completions", json=body)
+                response = await self._client.post("/chat/completions", **json_body(body))
             content = response.content
         except httpx.HTTPError as exc:
             raise self._fail(exc, model.name) from None
@@ -66,7 +74,7 @@ class OpenAIProvider:
         deadline = Deadline(self._total, self.name, model.name)
         body = wire.request_body(request, model.model_id, stream=True, max_tokens_field=self._max_tokens_field)
         try:
-            async with self._client.stream("POST", "/chat/completions", json=body) as response:
+            async with self._client.stream("POST", "/chat/completions", **json_body(body)) as response:
                 if response.status_code >= 400:
                     raise_for_status(response, await response.aread(), provider=self.name, model=model.name,
                                      secrets=(self._key,))
@@ -76,7 +84,7 @@ class OpenAIProvider:
                     if event.data == "[DONE]":
                         done = True
                         break
-                    data = parse_json(event.data.encode(), provider=self.name, model=model.name)
+                    data = parse_json(event.data, provider=self.name, model=model.name)
                     if isinstance(data, dict) and "error" in data:
                         self._stream_error(data["error"], model.name)
                     chunk = wire.parse_chunk(data, model=model.name, provider=self.name)

@@ -29,6 +29,10 @@ from podium.types import (
     Usage,
 )
 
+# Provider output is already typed by the code below, so chunks skip re-validation (the hot path).
+_chunk = StreamChunk.model_construct
+_delta = ToolCallDelta.model_construct
+
 _FINISH: dict[str, FinishReason] = {"stop": "stop", "length": "length", "tool_calls": "tool_calls",
                                     "function_call": "tool_calls", "content_filter": "content_filter"}
 _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
@@ -102,10 +106,10 @@ def parse_chunk(data: dict[str, Any], *, model: str, provider: str) -> StreamChu
     usage = parse_usage(data["usage"]) if data.get("usage") else None
     choices = data.get("choices") or []
     if not choices:
-        return StreamChunk(usage=usage, model=model, provider=provider) if usage else None
+        return _chunk(usage=usage, model=model, provider=provider) if usage else None
     choice = choices[0]
     delta = choice.get("delta") or {}
-    tool_deltas = [ToolCallDelta(index=int(c.get("index", i)), id=c.get("id"),
+    tool_deltas = [_delta(index=int(c.get("index", i)), id=c.get("id"),
                                  name=(c.get("function") or {}).get("name"),
                                  arguments=(c.get("function") or {}).get("arguments") or "")
                    for i, c in enumerate(delta.get("tool_calls") or [])]
@@ -113,5 +117,5 @@ def parse_chunk(data: dict[str, Any], *, model: str, provider: str) -> StreamChu
     reason = choice.get("finish_reason")
     if not text and not tool_deltas and reason is None and usage is None:
         return None
-    return StreamChunk(text=text, tool_calls=tool_deltas or None, usage=usage,
+    return _chunk(text=text, tool_calls=tool_deltas or None, usage=usage,
                        finish_reason=finish_reason(reason) if reason else None, model=model, provider=provider)

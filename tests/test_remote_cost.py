@@ -1,4 +1,4 @@
-"""Cost through the whole stack for a remote adapter: the provider's reported usage × the catalogue's prices,
+"""Cost through the whole stack for a remote adapter: the provider's reported usage times the catalogue's prices,
 with cached input billed at the cached price."""
 
 from __future__ import annotations

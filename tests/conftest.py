@@ -21,7 +21,7 @@ SCRIPTED_CONFIG = {
     "models": {
         "cheap": {"provider": "canned", "model_id": "cheap-1", "display_name": "Cheap", "context_window": 4096,
                   "input_price": 1.0, "output_price": 2.0, "tier": "fast", "region": "us",
-                  "capabilities": ["chat", "code"]},
+                  "capabilities": ["chat", "code", "vision"]},
         "pricey": {"provider": "canned", "model_id": "pricey-1", "display_name": "Pricey",
                    "context_window": 100000, "input_price": 10.0, "output_price": 30.0, "cached_input_price": 1.0,
                    "tier": "advanced", "region": "us", "capabilities": ["chat", "code", "planning"]},
@@ -29,6 +29,7 @@ SCRIPTED_CONFIG = {
                      "input_price": 0.5, "output_price": 0.5, "tier": "standard", "region": "eu"},
     },
     "routing": {"default": "cheap", "rules": [{"task_type": "planning", "model": "pricey"}]},
+    "resilience": {"retries": {"base_delay": 0.01, "max_delay": 0.05}},
 }
 
 

@@ -69,10 +69,12 @@ async def test_provider_failure_is_raised_and_recorded(podium: Podium, tmp_path:
     canned(podium).set_script("cheap-1", Step(error=ProviderUnavailableError("upstream overloaded")))
     with pytest.raises(ProviderUnavailableError):
         await podium.chat("hi")
-    (status, error), = rows(tmp_path / "ledger.sqlite3", "SELECT status, error FROM requests")
+    (status, error, retries, notes), = rows(tmp_path / "ledger.sqlite3",
+                                           "SELECT status, error, retries, notes FROM requests")
     assert status == "error" and "overloaded" in error
-    (call_status,), = rows(tmp_path / "ledger.sqlite3", "SELECT status FROM calls")
-    assert call_status == "error"
+    # transient: retried up to resilience.retries.max_attempts (3), every attempt its own call row
+    assert rows(tmp_path / "ledger.sqlite3", "SELECT status FROM calls") == [("error",)] * 3
+    assert retries == 2 and "attempt 3 on cheap@canned failed: unavailable" in notes
 
 
 async def test_stream_yields_chunks_then_a_full_response(podium: Podium, tmp_path: Path):

@@ -62,7 +62,7 @@ def test_rows_survive_a_crash_mid_request(tmp_path: Path):
         providers:
           canned: {{kind: scripted, options: {{answers: {{m1: ok}}}}}}
         models:
-          m: {{provider: canned, model_id: m1, context_window: 100, input_price: 1, output_price: 1,
+          m: {{provider: canned, model_id: m1, context_window: 1000, input_price: 1, output_price: 1,
               tier: fast, region: us}}
         ledger: {{path: {ledger_path}}}
     """))
@@ -107,10 +107,18 @@ async def test_report_groups_by_model_and_task_and_computes_savings(scripted_con
     assert report.savings == pytest.approx(report.baseline_cost - report.total_cost)
 
 
-def test_schema_migrations_are_recorded_once(tmp_path: Path):
+def test_schema_migrations_run_once_each_and_upgrade_old_files(tmp_path: Path):
+    from podium.ledger.schema import LATEST, MIGRATIONS
+
     path = tmp_path / "l.sqlite3"
+    with sqlite3.connect(path) as old:  # a ledger written by the first release: migration 1 only
+        old.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        old.executescript(MIGRATIONS[0][1])
+        old.execute("INSERT INTO schema_version VALUES (1)")
+        old.execute("INSERT INTO requests (request_id, started_at, strategy, status) VALUES ('old', 1, 'single', 'ok')")
     SQLiteLedger(path).close()
     SQLiteLedger(path).close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
-    assert os.path.getsize(path) > 0
+        versions = [v for (v,) in conn.execute("SELECT version FROM schema_version ORDER BY version")]
+        assert versions == list(range(1, LATEST + 1))
+        assert conn.execute("SELECT request_id, retries, fallbacks FROM requests").fetchall() == [("old", 0, 0)]

@@ -8,26 +8,30 @@ concurrent requests.
         response = await podium.chat("What is the capital of France?")
         print(response.text, response.cost, response.trace)
 
-``SyncPodium`` offers the same for code that is not async.
+Per request: the router picks a model (with a rationale), the resilient caller gets an answer out
+of that model's deployments or its fallbacks, the invoker accounts every attempt, and the ledger
+keeps the request row. ``SyncPodium`` offers the same for code that is not async.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 from pydantic import ValidationError
 
+from podium.catalogue import ModelInfo
 from podium.config import Settings, load_settings
 from podium.errors import BadRequestError, PodiumError
 from podium.invoke import Invoker, RequestContext
 from podium.ledger import LedgerStore, RequestEnd, RequestStart, SQLiteLedger
 from podium.providers import Provider, ProviderRegistry
-from podium.routing import RuleRouter
+from podium.routing import Routed, estimate_cost
 from podium.types import (
     ChatRequest,
     ChatResponse,
@@ -38,20 +42,9 @@ from podium.types import (
     describe_validation_error,
     new_request_id,
 )
+from podium.wiring import DeploymentTable, build_caller, build_providers, build_router
 
 _UNSET: Any = object()
-
-
-def _build_providers(settings: Settings) -> list[Provider]:
-    from podium.providers.plugins import build_provider, provider_factory
-
-    built = []
-    for spec in settings.providers.values():
-        # A known host whose adapter is not installed yet is skipped rather than fatal, unless the
-        # user's config names it explicitly (then build_provider reports the missing adapter).
-        if spec.enabled and (spec.configured or provider_factory(spec.kind) is not None):
-            built.append(build_provider(spec))
-    return built
 
 
 class Podium:
@@ -59,15 +52,14 @@ class Podium:
                  ledger: LedgerStore | None = _UNSET) -> None:
         self.settings = settings
         self.registry = ProviderRegistry(settings.catalogue,
-                                         _build_providers(settings) if providers is None else providers)
+                                         build_providers(settings) if providers is None else providers)
         if ledger is _UNSET:
             ledger = SQLiteLedger(settings.ledger_path) if settings.ledger_path else None
         self.ledger: LedgerStore | None = ledger
         self.invoker = Invoker(self.registry, self.ledger)
-        rules = {rule.task_type: rule.model for rule in settings.routing.rules}
-        enabled = self.registry.list_providers()
-        disabled = {name: spec.reason for name, spec in settings.providers.items() if name not in enabled}
-        self.router = RuleRouter(settings.catalogue, settings.default_model, rules, enabled, disabled)
+        self.deployments = DeploymentTable(settings)
+        self.router = build_router(settings, self.registry)
+        self.caller = build_caller(settings, self.registry, self.invoker, self.deployments)
 
     @classmethod
     def from_config(cls, path: str | Path | None = None, **kwargs: Any) -> Podium:
@@ -102,47 +94,77 @@ class Podium:
             update["temperature"] = defaults.temperature
         return request.model_copy(update=update) if update else request
 
-    async def _start(self, request: ChatRequest) -> tuple[RequestContext, Trace]:
-        decision = self.router.decide(request)
+    async def _start(self, request: ChatRequest) -> _Call:
+        routed = self.router.route(request)
         ctx = RequestContext(new_request_id())
         if self.ledger is not None:
             meta = request.metadata
             await self.ledger.start_request(RequestStart(
                 request_id=ctx.request_id, started_at=time.time(), requested_model=request.model,
                 task_type=meta.task_type, user=meta.user, tags=tuple(meta.tags)))
-        return ctx, Trace(request_id=ctx.request_id, decision=decision)
+        return _Call(routed, ctx, Trace(request_id=ctx.request_id, decision=routed.decision), time.perf_counter(),
+                     self._last_resort(routed))
 
-    async def _finish(self, ctx: RequestContext, trace: Trace, started: float, error: BaseException | None) -> None:
+    def _last_resort(self, routed: Routed) -> list[ModelInfo]:
+        """The preset's emergency exit: the local default model, if it is on and allowed."""
+        if routed.preset is None or not routed.preset.local_last_resort:
+            return []
+        local = self.settings.catalogue.find(self.settings.default_model)
+        if local is None or not local.local or local.provider not in self.registry.list_providers():
+            return []
+        return [local] if local.name != routed.model.name else []
+
+    def _eligible(self, call: _Call, request: ChatRequest) -> Callable[[ModelInfo], bool]:
+        constraints = call.routed.constraints
+        return lambda m: constraints.violation(m, estimate_cost(request, m)) is None
+
+    async def _finish(self, call: _Call, error: BaseException | None) -> None:
+        ctx, trace = call.ctx, call.trace
         trace.calls = list(ctx.calls)
+        trace.notes = list(ctx.notes)
         if self.ledger is None:
             return
         usage, decision = ctx.usage, trace.decision
+        answered = ctx.calls[-1] if ctx.calls and error is None else None
         message = None if error is None else (error.message if isinstance(error, PodiumError) else repr(error))
         await self.ledger.finish_request(RequestEnd(
             request_id=ctx.request_id, finished_at=time.time(), status="ok" if error is None else "error",
-            model=decision.model if decision else None, provider=decision.provider if decision else None,
+            model=answered.model if answered else (decision.model if decision else None),
+            provider=answered.provider if answered else (decision.provider if decision else None),
             input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, cost=ctx.cost,
-            latency_ms=(time.perf_counter() - started) * 1000, calls=len(ctx.calls), error=message,
-            rationale=decision.rationale if decision else None))
+            latency_ms=(time.perf_counter() - call.started) * 1000, calls=len(ctx.calls), error=message,
+            rationale=decision.rationale if decision else None, retries=ctx.retries, fallbacks=ctx.fallbacks,
+            deployment=ctx.deployment, notes="\n".join(ctx.notes) or None))
 
     async def chat(self, request: ChatRequest | str, **fields: Any) -> ChatResponse:
         """Answer one request. ``fields`` are ChatRequest fields (model, max_tokens, metadata…)."""
         request = self._prepare(request, fields)
-        started = time.perf_counter()
-        ctx, trace = await self._start(request)
-        assert trace.decision is not None
-        model = self.settings.catalogue.get(trace.decision.model)
+        call = await self._start(request)
         try:
-            response = await self.invoker.complete(request, model, ctx)
+            response = await self.caller.complete(request, call.routed.model, call.ctx,
+                                                  eligible=self._eligible(call, request),
+                                                  last_resort=call.last_resort)
         except BaseException as exc:
-            await self._finish(ctx, trace, started, exc)
+            await self._finish(call, exc)
             raise
-        await self._finish(ctx, trace, started, None)
-        return response.model_copy(update={"trace": trace, "latency_ms": (time.perf_counter() - started) * 1000})
+        await self._finish(call, None)
+        return response.model_copy(update={"trace": call.trace,
+                                           "latency_ms": (time.perf_counter() - call.started) * 1000})
 
     def stream(self, request: ChatRequest | str, **fields: Any) -> ChatStream:
         """Chunks as they arrive; afterwards ``.response`` holds the whole answer with its trace."""
         return ChatStream(self, self._prepare(request, {**fields, "stream": True}))
+
+
+@dataclass
+class _Call:
+    """One request in flight: its route, its accounting context and trace."""
+
+    routed: Routed
+    ctx: RequestContext
+    trace: Trace
+    started: float
+    last_resort: list[ModelInfo]
 
 
 class ChatStream:
@@ -158,15 +180,14 @@ class ChatStream:
 
     async def _run(self) -> AsyncIterator[StreamChunk]:
         podium, request = self._podium, self._request
-        started = time.perf_counter()
-        ctx, trace = await podium._start(request)
-        assert trace.decision is not None
-        model = podium.settings.catalogue.get(trace.decision.model)
+        call = await podium._start(request)
         text: list[str] = []
         finish: FinishReason = "stop"
         error: BaseException | None = None
         try:
-            async for chunk in podium.invoker.stream(request, model, ctx):
+            async for chunk in podium.caller.stream(request, call.routed.model, call.ctx,
+                                                    eligible=podium._eligible(call, request),
+                                                    last_resort=call.last_resort):
                 text.append(chunk.text)
                 finish = chunk.finish_reason or finish
                 yield chunk
@@ -174,13 +195,13 @@ class ChatStream:
             error = exc
             raise
         finally:
-            await podium._finish(ctx, trace, started, error)
-            call = ctx.calls[-1] if ctx.calls else None
+            await podium._finish(call, error)
+            answered = call.ctx.calls[-1] if call.ctx.calls else None
             self.response = ChatResponse(
-                id=ctx.request_id, text="".join(text), model=model.name, provider=model.provider,
-                usage=ctx.usage, cost=ctx.cost, latency_ms=(time.perf_counter() - started) * 1000,
-                finish_reason=finish if error is None else "error", trace=trace,
-            ) if call is not None else None
+                id=call.ctx.request_id, text="".join(text), model=answered.model, provider=answered.provider,
+                usage=call.ctx.usage, cost=call.ctx.cost, latency_ms=(time.perf_counter() - call.started) * 1000,
+                finish_reason=finish if error is None else "error", trace=call.trace,
+            ) if answered is not None else None
 
 
 class SyncPodium:

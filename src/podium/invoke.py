@@ -27,6 +27,10 @@ class RequestContext:
 
     request_id: str
     calls: list[CallTrace] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # routing and resilience decisions, in order
+    retries: int = 0
+    fallbacks: int = 0
+    deployment: str | None = None  # the deployment that answered
 
     @property
     def cost(self) -> float:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from podium.catalogue import Catalogue, bundled_catalogue, unknown_model_message
-from podium.config.schema import DefaultsConfig, PodiumConfig, ProviderConfig, RoutingConfig
+from podium.config.schema import (
+    DefaultsConfig,
+    DeploymentConfig,
+    PodiumConfig,
+    ProviderConfig,
+    ResilienceConfig,
+    RoutingConfig,
+)
 from podium.errors import ConfigError
 
 DEFAULT_MODEL = "smollm2-135m"
@@ -72,6 +79,8 @@ class Settings:
     default_model: str
     ledger_path: Path | None
     defaults: DefaultsConfig
+    deployments: dict[str, list[DeploymentConfig]] = field(default_factory=dict)
+    resilience: ResilienceConfig = field(default_factory=ResilienceConfig)
 
 
 def _provider_spec(name: str, cfg: ProviderConfig | None, env: Mapping[str, str]) -> ProviderSpec:
@@ -145,7 +154,38 @@ def resolve(config: PodiumConfig, source: Path | None = None, env: Mapping[str, 
     check_model(config.routing.baseline_model, "routing.baseline_model")
     for i, rule in enumerate(config.routing.rules):
         check_model(rule.model, f"routing.rules[{i}].model")
+    if config.routing.preset is not None:
+        from podium.routing.presets import get_preset
+
+        get_preset(config.routing.preset)
+    _check_resilience(config, providers, check_model)
 
     return Settings(source=source, providers=providers, catalogue=catalogue, routing=config.routing,
                     default_model=default_model, ledger_path=_ledger_path(config, env),
-                    defaults=config.defaults)
+                    defaults=config.defaults, deployments=config.deployments, resilience=config.resilience)
+
+
+def _check_resilience(config: PodiumConfig, providers: Mapping[str, ProviderSpec],
+                      check_model: Callable[[str, str], None]) -> None:
+    def check_provider(name: str, key_path: str) -> None:
+        if name not in providers:
+            raise ConfigError(f"provider '{name}' is not defined (defined: {', '.join(sorted(providers))})",
+                              key_path=key_path)
+
+    for model, deployments in config.deployments.items():
+        check_model(model, f"deployments.{model}")
+        for i, dep in enumerate(deployments):
+            check_provider(dep.provider, f"deployments.{model}[{i}].provider")
+    for i, rule in enumerate(config.resilience.fallbacks):
+        if rule.model != "*":
+            check_model(rule.model, f"resilience.fallbacks[{i}].model")
+        for j, target in enumerate(rule.to):
+            check_model(target, f"resilience.fallbacks[{i}].to[{j}]")
+    for i, emergency in enumerate(config.resilience.emergency):
+        if emergency.provider != "*":
+            check_provider(emergency.provider, f"resilience.emergency[{i}].provider")
+        for j, target in enumerate(emergency.to):
+            check_model(target, f"resilience.emergency[{i}].to[{j}]")
+    from podium.resilience.balancing import make_policy
+
+    make_policy(config.resilience.balancing)

@@ -58,9 +58,64 @@ class RoutingRule(_Strict):
 
 
 class RoutingConfig(_Strict):
-    default: str | None = Field(default=None, description="Model used when no rule matches")
+    default: str | None = Field(default=None, description="Model used when no rule matches; unset: tiers")
     rules: list[RoutingRule] = Field(default_factory=list)
+    preset: str | None = Field(default=None, description="production, budget or privacy-first")
+    max_cost_per_request: float | None = Field(default=None, gt=0)
+    regions_by_sensitivity: dict[Literal["public", "internal", "confidential"], list[Region] | None] | None = None
     baseline_model: str = Field(default="gpt-4o", description="Savings are reported against this model")
+
+
+class DeploymentConfig(_Strict):
+    provider: str
+    model_id: str | None = None
+    weight: float = Field(default=1.0, gt=0)
+    rpm: int | None = Field(default=None, gt=0)
+    tpm: int | None = Field(default=None, gt=0)
+
+
+class RetryConfig(_Strict):
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    base_delay: float = Field(default=0.25, ge=0)
+    max_delay: float = Field(default=8.0, ge=0)
+
+
+class BreakerConfig(_Strict):
+    failures: int = Field(default=5, ge=1)
+    cooldown: float = Field(default=30.0, gt=0)
+    probes: int = Field(default=1, ge=1)
+
+
+ErrorKind = Literal["rate_limited", "unavailable", "timeout", "provider_error", "context_too_long",
+                    "content_filtered", "auth", "permission", "not_found"]
+
+
+def _default_fallback_on() -> list[ErrorKind]:
+    return ["rate_limited", "unavailable", "timeout", "provider_error"]
+
+
+class FallbackConfig(_Strict):
+    model: str = Field(description="A model name, or * for every model")
+    to: list[str]
+    on: list[ErrorKind] = Field(default_factory=_default_fallback_on)
+
+
+class EmergencyConfig(_Strict):
+    provider: str = Field(description="A provider name, or * for any")
+    to: list[str]
+
+
+class ResilienceConfig(_Strict):
+    balancing: str = "weighted"
+    retries: RetryConfig = Field(default_factory=RetryConfig)
+    attempt_timeout: float | None = Field(default=None, gt=0, description="Cap per attempt (to first chunk)")
+    deadline: float | None = Field(default=None, gt=0, description="Cap on the whole request, fallbacks included")
+    breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+    fallbacks: list[FallbackConfig] = Field(default_factory=list)
+    emergency: list[EmergencyConfig] = Field(default_factory=list)
+    context_fallback: bool = True
+    filter_fallback: bool = True
+    health_probe_interval: float | None = Field(default=None, gt=0, description="Seconds; unset: no probes")
 
 
 class LedgerConfig(_Strict):
@@ -78,5 +133,7 @@ class PodiumConfig(_Strict):
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     models: dict[str, ModelOverride] = Field(default_factory=dict)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    deployments: dict[str, list[DeploymentConfig]] = Field(default_factory=dict)
+    resilience: ResilienceConfig = Field(default_factory=ResilienceConfig)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)

@@ -47,3 +47,7 @@ class RequestEnd:
     calls: int
     error: str | None = None
     rationale: str | None = None
+    retries: int = 0
+    fallbacks: int = 0
+    deployment: str | None = None
+    notes: str | None = None

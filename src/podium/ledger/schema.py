@@ -45,6 +45,12 @@ CREATE TABLE IF NOT EXISTS calls (
 CREATE INDEX IF NOT EXISTS calls_model ON calls (model);
 CREATE INDEX IF NOT EXISTS requests_started ON requests (started_at);
 """),
+    (2, """
+ALTER TABLE requests ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE requests ADD COLUMN fallbacks INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE requests ADD COLUMN deployment TEXT;
+ALTER TABLE requests ADD COLUMN notes TEXT;
+"""),
 )
 
 LATEST = MIGRATIONS[-1][0]

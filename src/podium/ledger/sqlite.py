@@ -117,10 +117,11 @@ class SQLiteLedger:
         self._seq.pop(row.request_id, None)
         await self._write(
             "UPDATE requests SET finished_at = ?, status = ?, model = ?, provider = ?, input_tokens = ?,"
-            " output_tokens = ?, cost = ?, latency_ms = ?, calls = ?, error = ?, rationale = ?"
-            " WHERE request_id = ?",
+            " output_tokens = ?, cost = ?, latency_ms = ?, calls = ?, error = ?, rationale = ?, retries = ?,"
+            " fallbacks = ?, deployment = ?, notes = ? WHERE request_id = ?",
             (row.finished_at, row.status, row.model, row.provider, row.input_tokens, row.output_tokens,
-             row.cost, row.latency_ms, row.calls, row.error, row.rationale, row.request_id),
+             row.cost, row.latency_ms, row.calls, row.error, row.rationale, row.retries, row.fallbacks,
+             row.deployment, row.notes, row.request_id),
         )
 
     def close(self) -> None:

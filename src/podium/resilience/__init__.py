@@ -1,0 +1,1 @@
+"""Resilience: deployments, balancing, retries, circuit breakers and fallbacks around model calls."""

@@ -1,0 +1,163 @@
+"""The router: which model serves a request, and why.
+
+Order of decision, each step explained in the ``RouteDecision.rationale``:
+1. an explicit ``model`` is honoured, but must still satisfy the constraints (a confidential
+   request naming a US model is refused, not silently sent);
+2. a routing rule for the request's task type;
+3. ``routing.default`` when the config names one (and no preset is in force);
+4. otherwise tiers: the estimator rates complexity and risk, the tier follows the seeds
+   (high risk or large → advanced, medium → standard, small → fast), the preset may shift it,
+   and the cheapest enabled model of that tier meeting every constraint wins; if the tier has
+   none, neighbouring tiers are tried (lower first when the budget is the problem).
+
+Pure logic: no I/O, microseconds per decision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+
+from podium.catalogue import TIER_RANK, Catalogue, ModelInfo
+from podium.errors import BadRequestError, NotFoundError
+from podium.routing.complexity import ComplexityEstimator, Estimate, HeuristicEstimator, Risk
+from podium.routing.constraints import DEFAULT_REGIONS, Constraints, constraints_for, estimate_cost
+from podium.routing.presets import Preset, get_preset
+from podium.types import ChatRequest, RouteDecision
+
+TIERS = ("fast", "standard", "advanced")
+
+
+def tier_for(estimate: Estimate, shift: int = 0) -> str:
+    if estimate.risk == "high" or estimate.complexity == "large":
+        level = 2
+    elif estimate.risk == "medium" or estimate.complexity == "medium":
+        level = 1
+    else:
+        level = 0
+    return TIERS[max(0, min(2, level + shift))]
+
+
+@dataclass(frozen=True)
+class Routed:
+    decision: RouteDecision
+    model: ModelInfo
+    constraints: Constraints
+    preset: Preset | None
+
+
+class Router:
+    def __init__(self, catalogue: Catalogue, enabled_providers: Collection[str], *,
+                 rules: Mapping[str, str] | None = None, default_model: str | None = None,
+                 preset: str | None = None, max_cost: float | None = None,
+                 regions_by_sensitivity: Mapping[str, frozenset[str] | None] = DEFAULT_REGIONS,
+                 disabled_reasons: Mapping[str, str] | None = None,
+                 estimator: ComplexityEstimator | None = None) -> None:
+        self.catalogue = catalogue
+        self.enabled = frozenset(enabled_providers)
+        self.rules = dict(rules or {})
+        self.default_model = default_model
+        self.preset = preset
+        self.max_cost = max_cost
+        self.regions_by_sensitivity = regions_by_sensitivity
+        self.disabled_reasons = dict(disabled_reasons or {})
+        self.estimator = estimator or HeuristicEstimator()
+        self._chat_models = [m for m in catalogue if "chat" in m.capabilities and m.provider in self.enabled]
+
+    # --- public -----------------------------------------------------------------------------------
+    def route(self, request: ChatRequest, *, exclude_providers: frozenset[str] = frozenset()) -> Routed:
+        preset_name = request.metadata.preset or self.preset
+        preset = get_preset(preset_name) if preset_name else None
+        max_cost = min(c for c in (self.max_cost, preset.max_cost if preset else None) if c is not None) \
+            if (self.max_cost is not None or (preset and preset.max_cost is not None)) else None
+        constraints = constraints_for(request, max_cost=max_cost, regions_by_sensitivity=self.regions_by_sensitivity,
+                                      regions=preset.regions if preset else None, exclude_providers=exclude_providers)
+        task = request.metadata.task_type
+        fixed: tuple[str, str, float, bool] | None = None
+        if request.model:
+            fixed = (request.model, "requested explicitly", 1.0, True)
+        elif task and task in self.rules:
+            fixed = (self.rules[task], f"rule: task type '{task}'", 0.9, False)
+        elif self.default_model and preset is None:
+            fixed = (self.default_model, "default model (routing.default)", 0.6, False)
+        if fixed is not None:
+            routed = self._fixed(request, *fixed[:3], constraints, preset, strict=fixed[3])
+            if routed is not None:
+                return routed
+        return self._tiered(request, constraints, preset)
+
+    def decide(self, request: ChatRequest) -> RouteDecision:
+        return self.route(request).decision
+
+    def choose_planner(self, risk: Risk, area: str, complexity: str, *, preset: str | None = None) -> RouteDecision:
+        """The seeds' API: a route for planning work of the given risk, area and size."""
+        request = ChatRequest.from_prompt(f"plan: {area}", metadata={"preset": preset, "tags": [f"area:{area}"]})
+        estimate = Estimate(complexity if complexity in {"small", "medium", "large"} else "medium",  # type: ignore[arg-type]
+                            risk, (f"area {area}",))
+        return self._tiered(request, constraints_for(request), get_preset(preset) if preset else None,
+                            estimate=estimate, capability="planning").decision
+
+    def review_route(self, request: ChatRequest, author_provider: str) -> Routed:
+        """A reviewer for work written on ``author_provider``: same rules, any other provider."""
+        return self.route(request.model_copy(update={"model": None}),
+                          exclude_providers=frozenset({author_provider}))
+
+    # --- internals --------------------------------------------------------------------------------
+    def _fixed(self, request: ChatRequest, name: str, why: str, confidence: float, constraints: Constraints,
+               preset: Preset | None, *, strict: bool) -> Routed | None:
+        model = self.catalogue.get(name)
+        if model.provider not in self.enabled:
+            reason = self.disabled_reasons.get(model.provider, "set its key or enable it in podium.yaml")
+            raise NotFoundError(f"model '{model.name}' needs provider '{model.provider}', which is not enabled "
+                                f"({reason})", model=model.name, provider=model.provider,
+                                code="provider_not_enabled")
+        cost = estimate_cost(request, model)
+        violation = constraints.violation(model, cost)
+        if violation is not None:
+            if strict:
+                raise BadRequestError(f"model '{model.name}' cannot serve this request: {violation} "
+                                      f"({'; '.join(constraints.reasons) or 'constraints'})", model=model.name,
+                                      code="route_constraint")
+            return None  # a rule that cannot serve this request falls through to the tiers
+        rationale = why + (f"; {'; '.join(constraints.reasons)}" if constraints.reasons else "")
+        return Routed(RouteDecision(model=model.name, provider=model.provider, rationale=rationale,
+                                    estimated_cost=cost, confidence=confidence), model, constraints, preset)
+
+    def _tiered(self, request: ChatRequest, constraints: Constraints, preset: Preset | None,
+                estimate: Estimate | None = None, capability: str = "chat") -> Routed:
+        estimate = estimate or self.estimator.estimate(request)
+        target = tier_for(estimate, preset.tier_shift if preset else 0)
+        rejected: list[str] = []
+        ok: dict[str, list[tuple[ModelInfo, float]]] = {t: [] for t in TIERS}
+        over_budget = False
+        for model in self._chat_models:
+            if capability not in model.capabilities and capability != "chat":
+                continue
+            cost = estimate_cost(request, model)
+            violation = constraints.violation(model, cost)
+            if violation is None:
+                ok[model.tier].append((model, cost))
+            else:
+                over_budget = over_budget or violation.startswith("estimated $")
+                rejected.append(f"{model.name}: {violation}")
+        rank = TIER_RANK[target] - 1
+        neighbours = sorted(range(3), key=lambda t: (abs(t - rank), t if over_budget else -t))
+        for level in neighbours:
+            candidates = ok[TIERS[level]]
+            if not candidates:
+                continue
+            prefer_local = bool(preset and preset.prefer_local)
+            model, cost = min(candidates, key=lambda mc: (not (prefer_local and mc[0].local), mc[1],
+                                                          mc[0].prompt_format != "chat", -mc[0].context_window))
+            tier = TIERS[level]
+            moved = "" if tier == target else f"; no eligible {target} model, took {tier}"
+            parts = [estimate.describe(), f"tier {target}" + (f" ({preset.name} preset)" if preset else ""),
+                     *constraints.reasons]
+            rationale = "; ".join(parts) + moved + f"; cheapest eligible {tier} model"
+            confidence = 0.85 if tier == target else 0.6
+            decision = RouteDecision(model=model.name, provider=model.provider, rationale=rationale,
+                                     estimated_cost=cost, confidence=confidence)
+            return Routed(decision, model, constraints, preset)
+        detail = "; ".join(rejected[:6]) or "no chat models are enabled"
+        limits = "; ".join(constraints.reasons) or "no constraints"
+        raise BadRequestError(f"no enabled model satisfies this request ({limits}): {detail}", code="no_route")

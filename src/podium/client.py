@@ -49,7 +49,7 @@ _UNSET: Any = object()
 
 class Podium:
     def __init__(self, settings: Settings, *, providers: Iterable[Provider] | None = None,
-                 ledger: LedgerStore | None = _UNSET) -> None:
+                 ledger: LedgerStore | None = _UNSET, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self.registry = ProviderRegistry(settings.catalogue,
                                          build_providers(settings) if providers is None else providers)
@@ -57,7 +57,7 @@ class Podium:
             ledger = SQLiteLedger(settings.ledger_path) if settings.ledger_path else None
         self.ledger: LedgerStore | None = ledger
         self.invoker = Invoker(self.registry, self.ledger)
-        self.deployments = DeploymentTable(settings)
+        self.deployments = DeploymentTable(settings, clock)
         self.router = build_router(settings, self.registry)
         self.caller = build_caller(settings, self.registry, self.invoker, self.deployments)
 

@@ -29,9 +29,12 @@ class Scenario:
     fault: Fault = None
     fault_after_chunks: int = 1
     truncate: bool = False  # stream ends without its terminator
+    truncate_after: int | None = None  # stream ends cleanly after this many events, terminator never sent
     malformed: bool = False
     chunk_delay: float = 0.0
     repeat: int = 1  # the text pieces are sent this many times (long streams for cancellation)
+    status: int | None = None  # any HTTP status, with a generic error body of the wire's shape
+    retry_after: str | None = None
 
     def pieces(self) -> list[str]:
         words = self.text.split(" ")
@@ -52,6 +55,8 @@ def _reply(scenario: Scenario, body: Any = None, chunks: list[bytes] | None = No
         return Reply(200, {"content-type": content_type}, b'{"id": "x", "choices": [', None)
     if chunks is not None and scenario.truncate:
         chunks = chunks[:-2] if len(chunks) > 2 else chunks[:1]
+    if chunks is not None and scenario.truncate_after is not None:
+        chunks = chunks[:scenario.truncate_after]
     return Reply(200, {"content-type": content_type}, json.dumps(body).encode() if body is not None else b"",
                  chunks, scenario.chunk_delay, scenario.fault, scenario.fault_after_chunks)
 
@@ -100,6 +105,10 @@ class OpenAIWire:
         if request.method == "GET" and request.path.endswith("/models"):
             return Reply.json({"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model",
                                                            "created": 1686935002, "owned_by": "openai"}]})
+        if s.status:
+            headers = {"retry-after": s.retry_after} if s.retry_after else {}
+            return Reply.json({"error": {"message": f"injected HTTP {s.status}", "type": "server_error",
+                                         "param": None, "code": None}}, s.status, headers)
         if s.error:
             return self.error(s.error, request)
         body = request.json

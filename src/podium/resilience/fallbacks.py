@@ -2,7 +2,8 @@
 
 - a chain from the config: ``{model: gpt-4o, on: [rate_limited, unavailable, timeout], to: [...]}``
   (``model: "*"`` applies to every model);
-- context too long → the cheapest enabled model with a larger window and the same capabilities;
+- context too long → the cheapest enabled model with at least twice the window and the same
+  capabilities (a step that small is rarely enough: the provider does not say by how much it was over);
 - content filtered → a model of the same tier or better from another provider (their filters differ);
 - the emergency table from the seeds: when a provider is down, its requests go to the models
   listed for it (``{provider: openrouter, to: [apertus-70b, smollm2-135m]}``; ``provider: "*"`` for any).
@@ -90,7 +91,7 @@ class Fallbacks:
                 found += [(m, f"{kind} on {model.name} → configured fallback") for m in self._usable(rule.to, tried)]
         if kind == "context_too_long" and self.context_fallback:
             larger = [m for m in self.catalogue if m.provider in self.enabled and m.name not in tried
-                      and m.context_window > model.context_window and model.capabilities <= m.capabilities]
+                      and m.context_window >= 2 * model.context_window and model.capabilities <= m.capabilities]
             larger.sort(key=lambda m: (m.blended_price, m.context_window))
             found += [(m, f"context too long for {model.name} ({model.context_window:,} tokens) → "
                           f"{m.context_window:,}-token window") for m in larger[:2]]

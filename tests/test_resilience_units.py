@@ -90,7 +90,7 @@ def test_least_latency_least_busy_lowest_cost():
     cheap = Deployment("cheap", bundled_catalogue().get("gpt-4o-mini"))
     dear = Deployment("dear", bundled_catalogue().get("gpt-4o"))
     assert [d.id for d in LowestCost().order([dear, cheap])] == ["cheap", "dear"]
-    with pytest.raises(ConfigError, match="resilience.balancing"):
+    with pytest.raises(ConfigError, match=r"resilience\.balancing"):
         make_policy("fastest")
 
 

@@ -56,8 +56,8 @@ def test_report_after_requests(scripted_config: Path, tmp_path: Path):
 
 
 def test_providers_check(scripted_config: Path, tmp_path: Path):
-    rows = json.loads(run("providers", "check", "--json", cwd=tmp_path).stdout)
-    by_name = {r["provider"]: r for r in rows}
+    report = json.loads(run("providers", "check", "--json", cwd=tmp_path).stdout)
+    by_name = {r["provider"]: r for r in report["providers"]}
     assert by_name["canned"]["healthy"] is True
     assert by_name["openai"]["enabled"] is False and "OPENAI_API_KEY" in by_name["openai"]["why"]
 
@@ -107,3 +107,26 @@ def test_missing_local_packages_give_the_install_command(tmp_path: Path):
     assert result.returncode == 2, result.stderr
     assert "pip install" in result.stderr and "podium[local]" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_preset_and_sensitivity_show_the_decision(scripted_config: Path, tmp_path: Path):
+    result = run("ask", "Design a secure architecture", "--preset", "privacy-first", "--sensitivity",
+                 "confidential", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "route → eu-model (canned-eu)" in result.stdout
+    assert "privacy-first preset" in result.stdout and "confidential data → regions ch, eu, local" in result.stdout
+    bad = run("ask", "hi", "--preset", "cheapest", cwd=tmp_path)
+    assert bad.returncode == 2 and "unknown preset 'cheapest'" in bad.stderr
+
+
+def test_providers_check_shows_configured_deployments(tmp_path: Path):
+    (tmp_path / "podium.yaml").write_text(json.dumps({
+        "providers": {"a": {"kind": "scripted"}, "b": {"kind": "scripted"}},
+        "models": {"m": {"provider": "a", "context_window": 1000, "input_price": 0, "output_price": 0,
+                         "tier": "fast", "region": "us"}},
+        "deployments": {"m": [{"provider": "a"}, {"provider": "b", "weight": 2}]},
+        "ledger": {"enabled": False}}))
+    report = json.loads(run("providers", "check", "--json", cwd=tmp_path).stdout)
+    assert {(d["id"], d["state"]) for d in report["deployments"]} == {("m@a", "closed"), ("m@b", "closed")}
+    table = run("providers", "check", cwd=tmp_path).stdout
+    assert "deployments (circuit breakers)" in table and "m@b" in table

@@ -31,6 +31,7 @@ from podium.errors import BadRequestError, PodiumError
 from podium.invoke import Invoker, RequestContext
 from podium.ledger import LedgerStore, RequestEnd, RequestStart, SQLiteLedger
 from podium.providers import Provider, ProviderRegistry
+from podium.resilience.health import DeploymentHealth, HealthProber
 from podium.routing import Routed, estimate_cost
 from podium.types import (
     ChatRequest,
@@ -60,6 +61,8 @@ class Podium:
         self.deployments = DeploymentTable(settings, clock)
         self.router = build_router(settings, self.registry)
         self.caller = build_caller(settings, self.registry, self.invoker, self.deployments)
+        self.prober = HealthProber(self.registry, self.deployments,
+                                   settings.resilience.health_probe_interval or 30.0)
 
     @classmethod
     def from_config(cls, path: str | Path | None = None, **kwargs: Any) -> Podium:
@@ -72,7 +75,19 @@ class Podium:
                         tb: TracebackType | None) -> None:
         await self.aclose()
 
+    async def health(self, *, probe: bool = True) -> dict[str, Any]:
+        """Providers' health (probed now unless ``probe=False``) and every deployment's circuit."""
+        providers = await self.prober.probe_once() if probe else self.prober.last
+        return {"providers": providers,
+                "deployments": [DeploymentHealth.of(d) for d in self.deployments.all()]}
+
+    def start_health_probes(self) -> None:
+        """Probe in the background every ``resilience.health_probe_interval`` seconds (if set)."""
+        if self.settings.resilience.health_probe_interval is not None:
+            self.prober.start()
+
     async def aclose(self) -> None:
+        await self.prober.stop()
         await self.registry.aclose()
         if self.ledger is not None:
             await self.ledger.aclose()

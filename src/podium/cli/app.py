@@ -26,6 +26,11 @@ def ask(
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model name; default: routed.")] = None,
     stream: Annotated[bool, typer.Option("--stream", help="Print tokens as they arrive.")] = False,
     task_type: Annotated[str | None, typer.Option("--task-type", "-t", help="Task type for routing rules.")] = None,
+    preset: Annotated[str | None, typer.Option("--preset", "-p",
+                                               help="production, budget or privacy-first.")] = None,
+    sensitivity: Annotated[str, typer.Option("--sensitivity", "-s",
+                                             help="public, internal or confidential.")] = "public",
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="Request tags, e.g. area:core.")] = None,
     system: Annotated[str | None, typer.Option("--system", help="A system prompt.")] = None,
     max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Cap on output tokens.")] = None,
     temperature: Annotated[float | None, typer.Option("--temperature", help="0 to 2.")] = None,
@@ -37,8 +42,9 @@ def ask(
     """Ask a question; print the answer, how it was routed and what it cost."""
     from podium.cli.ask import run_ask
 
-    run_ask(prompt, model=model, stream=stream, task_type=task_type, system=system, max_tokens=max_tokens,
-            temperature=temperature, seed=seed, show_trace=show_trace, json_output=json_output, config=config)
+    run_ask(prompt, model=model, stream=stream, task_type=task_type, preset=preset, sensitivity=sensitivity,
+            tags=tag or [], system=system, max_tokens=max_tokens, temperature=temperature, seed=seed,
+            show_trace=show_trace, json_output=json_output, config=config)
 
 
 @app.command()

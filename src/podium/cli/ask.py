@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 from podium.cli.render import console, cost_line, trace_tree
 from podium.client import Podium
@@ -11,7 +12,7 @@ from podium.errors import BadRequestError
 from podium.types import ChatRequest, ChatResponse, Message, RequestMetadata
 
 
-def _request(prompt: str, model: str | None, task_type: str | None, system: str | None,
+def _request(prompt: str, model: str | None, metadata: dict[str, Any], system: str | None,
              max_tokens: int | None, temperature: float | None, seed: int | None) -> ChatRequest:
     from pydantic import ValidationError
 
@@ -20,7 +21,7 @@ def _request(prompt: str, model: str | None, task_type: str | None, system: str 
     messages = ([Message.system(system)] if system else []) + [Message.user(prompt)]
     try:
         return ChatRequest(messages=messages, model=model, max_tokens=max_tokens, temperature=temperature,
-                           seed=seed, metadata=RequestMetadata(task_type=task_type))
+                           seed=seed, metadata=RequestMetadata.model_validate(metadata))
     except ValidationError as exc:
         raise BadRequestError(describe_validation_error(exc)) from None
 
@@ -39,10 +40,12 @@ async def _ask(podium: Podium, request: ChatRequest, stream: bool, json_output: 
         return chat_stream.response
 
 
-def run_ask(prompt: str, *, model: str | None, stream: bool, task_type: str | None, system: str | None,
-            max_tokens: int | None, temperature: float | None, seed: int | None, show_trace: bool,
-            json_output: bool, config: str | None) -> None:
-    request = _request(prompt, model, task_type, system, max_tokens, temperature, seed)
+def run_ask(prompt: str, *, model: str | None, stream: bool, task_type: str | None, preset: str | None,
+            sensitivity: str, tags: list[str], system: str | None, max_tokens: int | None,
+            temperature: float | None, seed: int | None, show_trace: bool, json_output: bool,
+            config: str | None) -> None:
+    metadata: dict[str, Any] = {"task_type": task_type, "preset": preset, "sensitivity": sensitivity, "tags": tags}
+    request = _request(prompt, model, metadata, system, max_tokens, temperature, seed)
     podium = Podium.from_config(config)
     baseline = podium.settings.catalogue.find(podium.settings.routing.baseline_model)
     response = asyncio.run(_ask(podium, request, stream, json_output))

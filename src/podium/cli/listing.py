@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import asdict
+from typing import Any
 
 from rich.table import Table
 
@@ -29,11 +31,15 @@ def run_models(*, capability: str | None, tier: str | None, provider: str | None
 def run_providers_check(*, json_output: bool, config: str | None) -> None:
     podium = Podium.from_config(config, ledger=None)
 
-    async def check() -> dict[str, object]:
+    async def check() -> dict[str, Any]:
         async with podium:
-            return dict(await podium.registry.check_availability())
+            for name in podium.settings.deployments:  # configured deployments appear even before first use
+                podium.deployments(podium.settings.catalogue.get(name))
+            return await podium.health()
 
-    health = asyncio.run(check())
+    report = asyncio.run(check())
+    health = report["providers"]
+    deployments = report["deployments"]
     specs = podium.settings.providers
     rows = []
     for name, spec in sorted(specs.items()):
@@ -43,7 +49,7 @@ def run_providers_check(*, json_output: bool, config: str | None) -> None:
                      "healthy": getattr(result, "ok", None), "detail": getattr(result, "detail", None),
                      "latency_ms": round(getattr(result, "latency_ms", 0.0), 1) if result else None})
     if json_output:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps({"providers": rows, "deployments": [asdict(d) for d in deployments]}, indent=2))
         return
     table = Table(title="providers")
     for column in ("provider", "kind", "state", "why", "health"):
@@ -55,3 +61,11 @@ def run_providers_check(*, json_output: bool, config: str | None) -> None:
             row["detail"])
         table.add_row(str(row["provider"]), str(row["kind"]), state, str(row["why"]), health_text)
     console.print(table)
+    if deployments:
+        circuits = Table(title="deployments (circuit breakers)")
+        for column in ("deployment", "provider", "circuit", "retry in", "opened"):
+            circuits.add_column(column)
+        for d in deployments:
+            colour = {"closed": "green", "open": "red"}.get(d.state, "yellow")
+            circuits.add_row(d.id, d.provider, f"[{colour}]{d.state}[/]", f"{d.retry_in:g}s", str(d.circuit_opened))
+        console.print(circuits)

@@ -62,6 +62,11 @@ class CircuitBreaker:
         if self._consecutive >= self.failures:
             self._open()
 
+    def trip(self) -> None:
+        """Open now, without waiting for failures: a health probe saw the deployment down."""
+        if self.state != "open":
+            self._open()
+
     def _open(self) -> None:
         self._state = "open"
         self._opened_at = self.clock()

@@ -19,7 +19,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from podium.catalogue import TIER_RANK, Catalogue, ModelInfo
-from podium.errors import BadRequestError, NotFoundError
+from podium.errors import BadRequestError, ConfigError, NotFoundError
 from podium.routing.complexity import ComplexityEstimator, Estimate, HeuristicEstimator, Risk
 from podium.routing.constraints import DEFAULT_REGIONS, Constraints, constraints_for, estimate_cost
 from podium.routing.presets import Preset, get_preset
@@ -66,8 +66,7 @@ class Router:
 
     # --- public -----------------------------------------------------------------------------------
     def route(self, request: ChatRequest, *, exclude_providers: frozenset[str] = frozenset()) -> Routed:
-        preset_name = request.metadata.preset or self.preset
-        preset = get_preset(preset_name) if preset_name else None
+        preset = self._preset(request.metadata.preset)
         max_cost = min(c for c in (self.max_cost, preset.max_cost if preset else None) if c is not None) \
             if (self.max_cost is not None or (preset and preset.max_cost is not None)) else None
         constraints = constraints_for(request, max_cost=max_cost, regions_by_sensitivity=self.regions_by_sensitivity,
@@ -103,6 +102,14 @@ class Router:
                           exclude_providers=frozenset({author_provider}))
 
     # --- internals --------------------------------------------------------------------------------
+    def _preset(self, requested: str | None) -> Preset | None:
+        if requested is None:
+            return get_preset(self.preset) if self.preset else None
+        try:
+            return get_preset(requested)
+        except ConfigError as exc:  # named by the request, so it is the request that is wrong
+            raise BadRequestError(exc.message.removeprefix("routing.preset: "), code="unknown_preset") from None
+
     def _fixed(self, request: ChatRequest, name: str, why: str, confidence: float, constraints: Constraints,
                preset: Preset | None, *, strict: bool) -> Routed | None:
         model = self.catalogue.get(name)

@@ -50,16 +50,20 @@ class Constraints:
         return None
 
 
-def estimate_cost(request: ChatRequest, model: ModelInfo) -> float:
-    """Upper estimate: the whole prompt plus ``max_tokens`` of output."""
+def estimate_cost(request: ChatRequest, model: ModelInfo, prompt_tokens: int | None = None) -> float:
+    """Upper estimate: the whole prompt plus ``max_tokens`` of output.
+
+    ``prompt_tokens`` lets a caller that prices many models count the prompt once.
+    """
     output = request.max_tokens or model.max_output_tokens or 256
-    return model.estimated_cost(count_message_tokens(request.messages, model), output)
+    tokens = count_message_tokens(request.messages, model) if prompt_tokens is None else prompt_tokens
+    return model.estimated_cost(tokens, output)
 
 
 def constraints_for(request: ChatRequest, *, max_cost: float | None = None,
                     regions_by_sensitivity: Mapping[str, frozenset[str] | None] = DEFAULT_REGIONS,
                     regions: frozenset[str] | None = None, capabilities: frozenset[str] = frozenset(),
-                    exclude_providers: frozenset[str] = frozenset()) -> Constraints:
+                    exclude_providers: frozenset[str] = frozenset(), prompt_tokens: int | None = None) -> Constraints:
     reasons = []
     sensitivity = request.metadata.sensitivity
     allowed = regions_by_sensitivity.get(sensitivity)
@@ -76,6 +80,7 @@ def constraints_for(request: ChatRequest, *, max_cost: float | None = None,
         reasons.append(f"needs {', '.join(sorted(needs))}")
     if max_cost is not None:
         reasons.append(f"max ${max_cost:g} per request")
-    min_context = count_message_tokens(request.messages) + (request.max_tokens or 0)
+    tokens = count_message_tokens(request.messages) if prompt_tokens is None else prompt_tokens
+    min_context = tokens + (request.max_tokens or 0)
     return Constraints(max_cost=max_cost, regions=allowed, capabilities=frozenset(needs), min_context=min_context,
                        exclude_providers=exclude_providers, reasons=tuple(reasons))

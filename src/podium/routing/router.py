@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from podium.catalogue import TIER_RANK, Catalogue, ModelInfo
+from podium.catalogue import TIER_RANK, Catalogue, ModelInfo, count_message_tokens
 from podium.errors import BadRequestError, ConfigError, NotFoundError
 from podium.routing.complexity import ComplexityEstimator, Estimate, HeuristicEstimator, Risk
 from podium.routing.constraints import DEFAULT_REGIONS, Constraints, constraints_for, estimate_cost
@@ -63,14 +63,20 @@ class Router:
         self.disabled_reasons = dict(disabled_reasons or {})
         self.estimator = estimator or HeuristicEstimator()
         self._chat_models = [m for m in catalogue if "chat" in m.capabilities and m.provider in self.enabled]
+        # the fields the tiered loop reads, unpacked once (attribute access is most of that loop's cost)
+        self._rows = [(m, TIER_RANK[m.tier] - 1, m.input_price, m.output_price, m.max_output_tokens or 256, m.region,
+                       m.capabilities, m.context_window, m.provider, m.local, m.prompt_format != "chat")
+                      for m in self._chat_models]
 
     # --- public -----------------------------------------------------------------------------------
     def route(self, request: ChatRequest, *, exclude_providers: frozenset[str] = frozenset()) -> Routed:
         preset = self._preset(request.metadata.preset)
         max_cost = min(c for c in (self.max_cost, preset.max_cost if preset else None) if c is not None) \
             if (self.max_cost is not None or (preset and preset.max_cost is not None)) else None
+        prompt_tokens = count_message_tokens(request.messages)
         constraints = constraints_for(request, max_cost=max_cost, regions_by_sensitivity=self.regions_by_sensitivity,
-                                      regions=preset.regions if preset else None, exclude_providers=exclude_providers)
+                                      regions=preset.regions if preset else None, exclude_providers=exclude_providers,
+                                      prompt_tokens=prompt_tokens)
         task = request.metadata.task_type
         fixed: tuple[str, str, float, bool] | None = None
         if request.model:
@@ -83,7 +89,7 @@ class Router:
             routed = self._fixed(request, *fixed[:3], constraints, preset, strict=fixed[3])
             if routed is not None:
                 return routed
-        return self._tiered(request, constraints, preset)
+        return self._tiered(request, constraints, preset, prompt_tokens=prompt_tokens)
 
     def decide(self, request: ChatRequest) -> RouteDecision:
         return self.route(request).decision
@@ -131,40 +137,52 @@ class Router:
                                     estimated_cost=cost, confidence=confidence), model, constraints, preset)
 
     def _tiered(self, request: ChatRequest, constraints: Constraints, preset: Preset | None,
-                estimate: Estimate | None = None, capability: str = "chat") -> Routed:
+                estimate: Estimate | None = None, capability: str = "chat", prompt_tokens: int | None = None) -> Routed:
         estimate = estimate or self.estimator.estimate(request)
+        if prompt_tokens is None:
+            prompt_tokens = count_message_tokens(request.messages)
         target = tier_for(estimate, preset.tier_shift if preset else 0)
-        rejected: list[str] = []
-        ok: dict[str, list[tuple[ModelInfo, float]]] = {t: [] for t in TIERS}
+        prefer_local = bool(preset and preset.prefer_local)
+        output = request.max_tokens
+        # One pass, best per tier kept on the fly: this loop is the router's hot path (see
+        # benchmarks/routing_decision.py), so it checks the constraints inline, cheapest test first.
+        best: list[tuple[tuple[bool, float, bool, int], ModelInfo, float] | None] = [None, None, None]
+        regions, needs, min_context = constraints.regions, constraints.capabilities, constraints.min_context
+        excluded, max_cost = constraints.exclude_providers, constraints.max_cost
         over_budget = False
-        for model in self._chat_models:
-            if capability not in model.capabilities and capability != "chat":
+        constrained = regions is not None or needs or excluded or capability != "chat"
+        for model, level, price_in, price_out, max_out, region, caps, window, provider, local, not_chat in self._rows:
+            if window < min_context:
                 continue
-            cost = estimate_cost(request, model)
-            violation = constraints.violation(model, cost)
-            if violation is None:
-                ok[model.tier].append((model, cost))
-            else:
-                over_budget = over_budget or violation.startswith("estimated $")
-                rejected.append(f"{model.name}: {violation}")
+            if constrained and ((regions is not None and region not in regions) or provider in excluded
+                                or (needs and not needs <= caps) or (capability != "chat" and capability not in caps)):
+                continue
+            cost = (prompt_tokens * price_in + (output or max_out) * price_out) / 1_000_000
+            if max_cost is not None and cost > max_cost:
+                over_budget = True
+                continue
+            current = best[level]
+            if current is not None and cost > current[0][1]:
+                continue  # cheaper one already found: skip building the tie-break key
+            key = (not (prefer_local and local), cost, not_chat, -window)
+            if current is None or key < current[0]:
+                best[level] = (key, model, cost)
         rank = TIER_RANK[target] - 1
-        neighbours = sorted(range(3), key=lambda t: (abs(t - rank), t if over_budget else -t))
-        for level in neighbours:
-            candidates = ok[TIERS[level]]
-            if not candidates:
+        for level in sorted(range(3), key=lambda t: (abs(t - rank), t if over_budget else -t)):
+            found = best[level]
+            if found is None:
                 continue
-            prefer_local = bool(preset and preset.prefer_local)
-            model, cost = min(candidates, key=lambda mc: (not (prefer_local and mc[0].local), mc[1],
-                                                          mc[0].prompt_format != "chat", -mc[0].context_window))
+            _, model, cost = found
             tier = TIERS[level]
             moved = "" if tier == target else f"; no eligible {target} model, took {tier}"
             parts = [estimate.describe(), f"tier {target}" + (f" ({preset.name} preset)" if preset else ""),
                      *constraints.reasons]
             rationale = "; ".join(parts) + moved + f"; cheapest eligible {tier} model"
-            confidence = 0.85 if tier == target else 0.6
-            decision = RouteDecision(model=model.name, provider=model.provider, rationale=rationale,
-                                     estimated_cost=cost, confidence=confidence)
+            decision = RouteDecision.model_construct(model=model.name, provider=model.provider, rationale=rationale,
+                                                     estimated_cost=cost, confidence=0.85 if tier == target else 0.6)
             return Routed(decision, model, constraints, preset)
-        detail = "; ".join(rejected[:6]) or "no chat models are enabled"
+        rejected = [f"{m.name}: {constraints.violation(m, estimate_cost(request, m, prompt_tokens))}"
+                    for m in self._chat_models[:6]]
+        detail = "; ".join(rejected) or "no chat models are enabled"
         limits = "; ".join(constraints.reasons) or "no constraints"
         raise BadRequestError(f"no enabled model satisfies this request ({limits}): {detail}", code="no_route")

@@ -124,6 +124,8 @@ class WireServer:
                     return
         except ConnectionError:
             self.disconnected.set()
+        except asyncio.CancelledError:  # the server is stopping (e.g. a hanging reply): end quietly
+            return
         finally:
             with contextlib.suppress(Exception):
                 writer.close()

@@ -99,6 +99,7 @@ async def test_report_groups_by_model_and_task_and_computes_savings(scripted_con
     by_task = {r.key: r for r in report.by_task_type}
     assert by_task["(none)"].calls == 3 and by_task["planning"].calls == 1
     assert report.requests == 4 and report.requests_failed == 0
+    assert report.retries == 0 and report.requests_with_fallback == 0
     assert report.total_cost == pytest.approx(sum(r.cost for r in report.by_model))
     tokens_in = sum(r.input_tokens for r in report.by_model)
     tokens_out = sum(r.output_tokens for r in report.by_model)

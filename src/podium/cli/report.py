@@ -36,7 +36,8 @@ def run_report(*, json_output: bool, since_hours: float | None, config: str | No
     console.print(_table("per model (calls)", "model", report.by_model))
     console.print(_table("per task type (requests)", "task type", report.by_task_type))
     line = (f"{report.requests} requests ({report.requests_failed} failed, {report.requests_unfinished} "
-            f"unfinished) · total {money(report.total_cost)}")
+            f"unfinished, {report.requests_with_fallback} fell back, {report.retries} retries) · "
+            f"total {money(report.total_cost)}")
     if report.baseline_cost is not None and report.savings is not None:
         line += f" · on {report.baseline_model} it would have cost {money(report.baseline_cost)}" \
                 f" · saved {money(report.savings)}"

@@ -35,6 +35,8 @@ class Report:
     requests: int
     requests_failed: int
     requests_unfinished: int
+    retries: int
+    requests_with_fallback: int
     total_cost: float
     baseline_model: str | None
     baseline_cost: float | None
@@ -65,9 +67,10 @@ def build_report(path: Path, baseline: ModelInfo | None = None, since: float = 0
             SELECT COALESCE(task_type, '(none)'), COUNT(*), SUM(status = 'error'), SUM(input_tokens),
                    SUM(output_tokens), SUM(cost), COALESCE(AVG(latency_ms), 0), COALESCE(MAX(latency_ms), 0)
             FROM requests WHERE started_at >= ? GROUP BY 1 ORDER BY SUM(cost) DESC, COUNT(*) DESC""", (since,))
-        total, failed, unfinished, cost = conn.execute("""
+        total, failed, unfinished, cost, retries, fell_back = conn.execute("""
             SELECT COUNT(*), COALESCE(SUM(status = 'error'), 0), COALESCE(SUM(status = 'running'), 0),
-                   COALESCE(SUM(cost), 0) FROM requests WHERE started_at >= ?""", (since,)).fetchone()
+                   COALESCE(SUM(cost), 0), COALESCE(SUM(retries), 0), COALESCE(SUM(fallbacks > 0), 0)
+            FROM requests WHERE started_at >= ?""", (since,)).fetchone()
         baseline_cost = None
         if baseline is not None:
             tokens_in, tokens_out = conn.execute(
@@ -76,5 +79,5 @@ def build_report(path: Path, baseline: ModelInfo | None = None, since: float = 0
             baseline_cost = baseline.estimated_cost(int(tokens_in), int(tokens_out))
     finally:
         conn.close()
-    return Report(by_model, by_task, int(total), int(failed), int(unfinished), float(cost),
-                  baseline.name if baseline else None, baseline_cost)
+    return Report(by_model, by_task, int(total), int(failed), int(unfinished), int(retries), int(fell_back),
+                  float(cost), baseline.name if baseline else None, baseline_cost)

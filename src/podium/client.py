@@ -30,9 +30,11 @@ from podium.config import Settings, load_settings
 from podium.errors import BadRequestError, PodiumError
 from podium.invoke import Invoker, RequestContext
 from podium.ledger import LedgerStore, RequestEnd, RequestStart, SQLiteLedger
+from podium.orchestrate import StrategyRunner
 from podium.providers import Provider, ProviderRegistry
 from podium.resilience.health import DeploymentHealth, HealthProber
 from podium.routing import Routed, estimate_cost
+from podium.strategies.base import Observer
 from podium.types import (
     ChatRequest,
     ChatResponse,
@@ -59,8 +61,9 @@ class Podium:
         self.ledger: LedgerStore | None = ledger
         self.invoker = Invoker(self.registry, self.ledger)
         self.deployments = DeploymentTable(settings, clock)
-        self.router = build_router(settings, self.registry)
         self.caller = build_caller(settings, self.registry, self.invoker, self.deployments)
+        self.strategies = StrategyRunner(settings, self.registry, self.caller)
+        self.router = build_router(settings, self.registry, self.strategies.is_strategy)
         self.prober = HealthProber(self.registry, self.deployments,
                                    settings.resilience.health_probe_interval or 30.0)
 
@@ -112,13 +115,14 @@ class Podium:
     async def _start(self, request: ChatRequest) -> _Call:
         routed = self.router.route(request)
         ctx = RequestContext(new_request_id())
+        strategy = "single" if routed.model is not None else str(request.model).split(":", 1)[0]
         if self.ledger is not None:
             meta = request.metadata
             await self.ledger.start_request(RequestStart(
                 request_id=ctx.request_id, started_at=time.time(), requested_model=request.model,
-                task_type=meta.task_type, user=meta.user, tags=tuple(meta.tags)))
-        return _Call(routed, ctx, Trace(request_id=ctx.request_id, decision=routed.decision), time.perf_counter(),
-                     self._last_resort(routed))
+                task_type=meta.task_type, strategy=strategy, user=meta.user, tags=tuple(meta.tags)))
+        trace = Trace(request_id=ctx.request_id, strategy=strategy, decision=routed.decision)
+        return _Call(routed, ctx, trace, time.perf_counter(), self._last_resort(routed))
 
     def _last_resort(self, routed: Routed) -> list[ModelInfo]:
         """The preset's emergency exit: the local default model, if it is on and allowed."""
@@ -127,7 +131,7 @@ class Podium:
         local = self.settings.catalogue.find(self.settings.default_model)
         if local is None or not local.local or local.provider not in self.registry.list_providers():
             return []
-        return [local] if local.name != routed.model.name else []
+        return [local] if routed.model is not None and local.name != routed.model.name else []
 
     def _eligible(self, call: _Call, request: ChatRequest) -> Callable[[ModelInfo], bool]:
         constraints = call.routed.constraints
@@ -151,14 +155,22 @@ class Podium:
             rationale=decision.rationale if decision else None, retries=ctx.retries, fallbacks=ctx.fallbacks,
             deployment=ctx.deployment, notes="\n".join(ctx.notes) or None))
 
-    async def chat(self, request: ChatRequest | str, **fields: Any) -> ChatResponse:
-        """Answer one request. ``fields`` are ChatRequest fields (model, max_tokens, metadata…)."""
+    async def chat(self, request: ChatRequest | str, *, observer: Observer | None = None,
+                   **fields: Any) -> ChatResponse:
+        """Answer one request. ``fields`` are ChatRequest fields (model, max_tokens, metadata…);
+        ``model`` may name a strategy (``consensus:a,b,c`` or one from the config)."""
         request = self._prepare(request, fields)
         call = await self._start(request)
         try:
-            response = await self.caller.complete(request, call.routed.model, call.ctx,
-                                                  eligible=self._eligible(call, request),
-                                                  last_resort=call.last_resort)
+            if call.routed.model is None:
+                response = await self.strategies.run(str(request.model), request, call.ctx, call.routed.constraints,
+                                                     observer, self._eligible(call, request))
+                response = response.model_copy(update={"id": call.ctx.request_id, "usage": call.ctx.usage,
+                                                       "cost": call.ctx.cost})
+            else:
+                response = await self.caller.complete(request, call.routed.model, call.ctx,
+                                                      eligible=self._eligible(call, request),
+                                                      last_resort=call.last_resort)
         except BaseException as exc:
             await self._finish(call, exc)
             raise
@@ -195,7 +207,15 @@ class ChatStream:
 
     async def _run(self) -> AsyncIterator[StreamChunk]:
         podium, request = self._podium, self._request
+        if podium.strategies.is_strategy(request.model):
+            # A strategy's answer exists only once its calls are done: it arrives as one chunk.
+            self.response = await podium.chat(request.model_copy(update={"stream": False}))
+            yield StreamChunk(text=self.response.text, model=self.response.model, provider="podium")
+            yield StreamChunk(finish_reason=self.response.finish_reason, usage=self.response.usage,
+                              model=self.response.model, provider="podium")
+            return
         call = await podium._start(request)
+        assert call.routed.model is not None
         text: list[str] = []
         finish: FinishReason = "stop"
         error: BaseException | None = None

@@ -68,7 +68,8 @@ class DeploymentTable:
         return [d for deps in self._table.values() for d in deps]
 
 
-def build_router(settings: Settings, registry: ProviderRegistry) -> Router:
+def build_router(settings: Settings, registry: ProviderRegistry,
+                 is_strategy: Callable[[str], bool] | None = None) -> Router:
     enabled = registry.list_providers()
     disabled = {name: spec.reason for name, spec in settings.providers.items() if name not in enabled}
     routing = settings.routing
@@ -77,7 +78,7 @@ def build_router(settings: Settings, registry: ProviderRegistry) -> Router:
         regions[sensitivity] = frozenset(allowed) if allowed is not None else None
     return Router(settings.catalogue, enabled, rules={r.task_type: r.model for r in routing.rules},
                   default_model=routing.default, preset=routing.preset, max_cost=routing.max_cost_per_request,
-                  regions_by_sensitivity=regions, disabled_reasons=disabled)
+                  regions_by_sensitivity=regions, disabled_reasons=disabled, is_strategy=is_strategy)
 
 
 def build_caller(settings: Settings, registry: ProviderRegistry, invoker: Invoker,

@@ -25,6 +25,7 @@ from podium.config.schema import (
     ProviderConfig,
     ResilienceConfig,
     RoutingConfig,
+    StrategyConfig,
 )
 from podium.errors import ConfigError
 
@@ -81,6 +82,7 @@ class Settings:
     defaults: DefaultsConfig
     deployments: dict[str, list[DeploymentConfig]] = field(default_factory=dict)
     resilience: ResilienceConfig = field(default_factory=ResilienceConfig)
+    strategies: dict[str, StrategyConfig] = field(default_factory=dict)
 
 
 def _provider_spec(name: str, cfg: ProviderConfig | None, env: Mapping[str, str]) -> ProviderSpec:
@@ -159,10 +161,35 @@ def resolve(config: PodiumConfig, source: Path | None = None, env: Mapping[str, 
 
         get_preset(config.routing.preset)
     _check_resilience(config, providers, check_model)
+    _check_strategies(config, catalogue)
 
     return Settings(source=source, providers=providers, catalogue=catalogue, routing=config.routing,
                     default_model=default_model, ledger_path=_ledger_path(config, env),
-                    defaults=config.defaults, deployments=config.deployments, resilience=config.resilience)
+                    defaults=config.defaults, deployments=config.deployments, resilience=config.resilience,
+                    strategies=config.strategies)
+
+
+def _check_strategies(config: PodiumConfig, catalogue: Catalogue) -> None:
+    """Every name a strategy uses is a model or a strategy, and no strategy contains itself."""
+    from podium.strategies.spec import KINDS, referenced_names
+
+    named = config.strategies
+    for name, strategy in named.items():
+        for key, ref in referenced_names(strategy):
+            if ref not in catalogue and ref not in named and ref.split(":", 1)[0] not in KINDS:
+                raise ConfigError(unknown_model_message(ref, [*catalogue.names(), *named]),
+                                  key_path=f"strategies.{name}.{key}")
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if name in path:
+            raise ConfigError(f"strategy '{name}' contains itself: {' → '.join((*path, name))}",
+                              key_path=f"strategies.{path[0]}")
+        for _, ref in referenced_names(named[name]):
+            if ref in named:
+                visit(ref, (*path, name))
+
+    for name in named:
+        visit(name, ())
 
 
 def _check_resilience(config: PodiumConfig, providers: Mapping[str, ProviderSpec],

@@ -128,6 +128,30 @@ class DefaultsConfig(_Strict):
     temperature: float | None = Field(default=None, ge=0, le=2)
 
 
+StrategyType = Literal["single", "cascade", "vote", "consensus", "debate", "mixture", "pipeline"]
+
+
+class StrategyConfig(_Strict):
+    """A named strategy. Fields apply by type; any model name may also name another strategy."""
+
+    type: StrategyType
+    models: list[str] = Field(default_factory=list, description="members, steps, voters, agents or proposers")
+    accept: Literal["confidence", "agreement", "verifier", "always"] = "confidence"
+    threshold: float = Field(default=0.7, ge=0, le=1)
+    verifier: str | None = None
+    synthesizer: str | None = None
+    timeout: float | None = Field(default=None, gt=0, description="per call, for parallel strategies")
+    rounds: int = Field(default=2, ge=1, le=10)
+    aggregator: str | None = None
+    layers: int = Field(default=1, ge=1, le=5, description="mixture: how many proposer layers")
+    conductor: str | None = None
+    max_subtasks: int = Field(default=4, ge=1, le=8)
+    max_revisions: int = Field(default=1, ge=0, le=5)
+    review: bool = True
+    budget: float | None = Field(default=None, gt=0, description="USD for all calls of one request")
+    on_budget_exhausted: Literal["best", "fail"] = "best"
+
+
 class PodiumConfig(_Strict):
     version: Literal[1] = 1
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
@@ -135,5 +159,6 @@ class PodiumConfig(_Strict):
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     deployments: dict[str, list[DeploymentConfig]] = Field(default_factory=dict)
     resilience: ResilienceConfig = Field(default_factory=ResilienceConfig)
+    strategies: dict[str, StrategyConfig] = Field(default_factory=dict)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)

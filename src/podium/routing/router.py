@@ -15,7 +15,7 @@ Pure logic: no I/O, microseconds per decision.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from podium.catalogue import TIER_RANK, Catalogue, ModelInfo, count_message_tokens
@@ -41,7 +41,7 @@ def tier_for(estimate: Estimate, shift: int = 0) -> str:
 @dataclass(frozen=True)
 class Routed:
     decision: RouteDecision
-    model: ModelInfo
+    model: ModelInfo | None  # None when the request names a strategy: its members are chosen by it
     constraints: Constraints
     preset: Preset | None
 
@@ -52,7 +52,8 @@ class Router:
                  preset: str | None = None, max_cost: float | None = None,
                  regions_by_sensitivity: Mapping[str, frozenset[str] | None] = DEFAULT_REGIONS,
                  disabled_reasons: Mapping[str, str] | None = None,
-                 estimator: ComplexityEstimator | None = None) -> None:
+                 estimator: ComplexityEstimator | None = None,
+                 is_strategy: Callable[[str], bool] | None = None) -> None:
         self.catalogue = catalogue
         self.enabled = frozenset(enabled_providers)
         self.rules = dict(rules or {})
@@ -62,6 +63,7 @@ class Router:
         self.regions_by_sensitivity = regions_by_sensitivity
         self.disabled_reasons = dict(disabled_reasons or {})
         self.estimator = estimator or HeuristicEstimator()
+        self.is_strategy = is_strategy or (lambda _: False)
         self._chat_models = [m for m in catalogue if "chat" in m.capabilities and m.provider in self.enabled]
         # the fields the tiered loop reads, unpacked once (attribute access is most of that loop's cost)
         self._rows = [(m, TIER_RANK[m.tier] - 1, m.input_price, m.output_price, m.max_output_tokens or 256, m.region,
@@ -78,6 +80,10 @@ class Router:
                                       regions=preset.regions if preset else None, exclude_providers=exclude_providers,
                                       prompt_tokens=prompt_tokens)
         task = request.metadata.task_type
+        if request.model and self.is_strategy(request.model):
+            rationale = "; ".join([f"strategy '{request.model}' requested", *constraints.reasons])
+            return Routed(RouteDecision(model=request.model, provider="podium", rationale=rationale,
+                                        estimated_cost=0.0, confidence=1.0), None, constraints, preset)
         fixed: tuple[str, str, float, bool] | None = None
         if request.model:
             fixed = (request.model, "requested explicitly", 1.0, True)

@@ -1,0 +1,98 @@
+"""Running a strategy for a request: the bridge between pure strategies and the live stack.
+
+Each model call a strategy makes goes through the resilient caller (retries, fallbacks, the
+ledger), after three checks done here: the name exists and its provider is on, the model meets
+the request's constraints (a confidential request's consensus never asks a US model), and the
+call's estimated cost fits what is left of the budget. A name that is itself a strategy runs
+nested, its steps labelled under the parent's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from podium.catalogue import ModelInfo
+from podium.config import Settings
+from podium.errors import BadRequestError, BudgetExceededError, NotFoundError
+from podium.invoke import RequestContext
+from podium.providers import ProviderRegistry
+from podium.resilience.executor import ResilientCaller
+from podium.routing import Constraints, estimate_cost
+from podium.strategies.base import NullObserver, Observer, StrategyContext
+from podium.strategies.spec import StrategyEnv, budget_of, build, is_strategy
+from podium.types import ChatRequest, ChatResponse
+
+TIERS = ("fast", "standard", "advanced")
+
+
+class StrategyRunner:
+    def __init__(self, settings: Settings, registry: ProviderRegistry, caller: ResilientCaller) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.caller = caller
+
+    def is_strategy(self, name: str | None) -> bool:
+        return is_strategy(name, self.settings.strategies) and (name not in self.settings.catalogue)
+
+    def _model(self, name: str, constraints: Constraints) -> ModelInfo:
+        model = self.settings.catalogue.get(name)
+        if model.provider not in self.registry.list_providers():
+            raise NotFoundError(f"model '{name}' in the strategy needs provider '{model.provider}', which is not "
+                                f"enabled ({self.settings.providers[model.provider].reason})", model=name)
+        violation = constraints.violation(model, 0.0)
+        if violation is not None:
+            raise BadRequestError(f"model '{name}' in the strategy cannot serve this request: {violation}",
+                                  model=name, code="route_constraint")
+        return model
+
+    def env(self, constraints: Constraints) -> StrategyEnv:
+        eligible = [m for m in self.registry.list_models(capability="chat")
+                    if constraints.violation(m, 0.0) is None]
+
+        def pick(tier: str, avoid_provider: str | None) -> str:
+            rank = TIERS.index(tier)
+            for level in sorted(range(3), key=lambda t: (abs(t - rank), -t)):
+                pool = [m for m in eligible if m.tier == TIERS[level]]
+                preferred = [m for m in pool if m.provider != avoid_provider] or (pool if avoid_provider is None
+                                                                                 else [])
+                if preferred:
+                    return min(preferred, key=lambda m: (m.blended_price, m.prompt_format != "chat")).name
+            if eligible:  # no other provider exists (e.g. only local models): same provider, said in the trace
+                return min(eligible, key=lambda m: (abs(TIERS.index(m.tier) - rank), m.blended_price)).name
+            raise BadRequestError("no enabled chat model satisfies this request's constraints", code="no_route")
+
+        def fast_models(k: int) -> list[str]:
+            fast = sorted((m for m in eligible if m.tier == "fast"),
+                          key=lambda m: (m.blended_price, m.prompt_format != "chat"))
+            names = [m.name for m in fast if m.prompt_format == "chat"] or [m.name for m in fast]
+            if not names:
+                raise BadRequestError("fast-vote needs at least one enabled fast chat model", code="no_route")
+            return [names[i % len(names)] for i in range(k)]
+
+        return StrategyEnv(pick=pick, provider_of=lambda name: self.settings.catalogue.get(name).provider,
+                           fast_models=fast_models)
+
+    async def run(self, name: str, request: ChatRequest, ctx: RequestContext, constraints: Constraints,
+                  observer: Observer | None, eligible: Callable[[ModelInfo], bool]) -> ChatResponse:
+        env = self.env(constraints)
+        strategy = build(name, self.settings.strategies, env)
+
+        async def call(model_name: str, req: ChatRequest, step: str, sctx: StrategyContext) -> ChatResponse:
+            if self.is_strategy(model_name):
+                nested = build(model_name, self.settings.strategies, env)
+                sctx.note(step, f"nested strategy {model_name}")
+                return await nested.run(req, sctx.child(f"{step.rsplit('/', 1)[-1]}:{model_name}"))
+            model = self._model(model_name, constraints)
+            remaining = sctx.remaining()
+            if remaining is not None:
+                cost = estimate_cost(req, model)
+                if cost > remaining:
+                    raise BudgetExceededError(f"{step} on {model_name} would cost up to ${cost:.6f}; "
+                                              f"${max(remaining, 0):.6f} of the budget is left", model=model_name)
+            return await self.caller.complete(req, model, ctx, step=step, eligible=eligible)
+
+        request_cap = constraints.max_cost
+        sctx = StrategyContext(call, lambda: ctx.cost, budget_of(name, self.settings.strategies, request_cap),
+                               observer or NullObserver(),
+                               notes=ctx.notes)  # strategy decisions share the trace notes with resilience's
+        return await strategy.run(request, sctx)

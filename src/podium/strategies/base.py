@@ -1,0 +1,148 @@
+"""The strategy protocol and the context strategies run in.
+
+A strategy turns one request into one or more model calls and one answer. It does no I/O of its
+own: every call goes through ``StrategyContext.call``, which the client wires to the resilient
+caller (so retries, fallbacks, accounting and the ledger apply to every call a strategy makes),
+and which resolves a name that is itself a strategy, so strategies nest (a cascade whose last
+step is a consensus). The context also holds the request's budget and the observer hooks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, TypeVar
+
+from podium.errors import BudgetExceededError, PodiumError
+from podium.errors import TimeoutError as CallTimeoutError
+from podium.types import ChatRequest, ChatResponse, Message
+
+T = TypeVar("T")
+
+
+class Strategy(Protocol):
+    name: str
+
+    async def run(self, request: ChatRequest, ctx: StrategyContext) -> ChatResponse: ...
+
+
+class Observer(Protocol):
+    """Hooks a UI or logger can follow; every method is optional to implement meaningfully."""
+
+    def on_step(self, step: str, event: Literal["start", "end"], detail: str) -> None: ...
+
+    def on_call(self, step: str, model: str, response: ChatResponse | None, error: PodiumError | None) -> None: ...
+
+    def on_decision(self, step: str, decision: str) -> None: ...
+
+
+class NullObserver:
+    def on_step(self, step: str, event: Literal["start", "end"], detail: str) -> None:
+        return None
+
+    def on_call(self, step: str, model: str, response: ChatResponse | None, error: PodiumError | None) -> None:
+        return None
+
+    def on_decision(self, step: str, decision: str) -> None:
+        return None
+
+
+@dataclass
+class Budget:
+    """A cap on what one request may spend across all of a strategy's calls."""
+
+    limit: float | None = None
+    on_exhausted: Literal["best", "fail"] = "best"
+
+
+# (model or strategy name, request, step label) -> answer; provided by the client.
+CallFn = Callable[[str, ChatRequest, str, "StrategyContext"], Awaitable[ChatResponse]]
+SpentFn = Callable[[], float]
+
+
+@dataclass
+class StrategyContext:
+    call_fn: CallFn
+    spent: SpentFn
+    budget: Budget = field(default_factory=Budget)
+    observer: Observer = field(default_factory=NullObserver)
+    prefix: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def step(self, label: str) -> str:
+        return f"{self.prefix}{label}"
+
+    def child(self, label: str) -> StrategyContext:
+        """The context for a nested strategy: its steps are labelled under ``label``."""
+        return StrategyContext(self.call_fn, self.spent, self.budget, self.observer, f"{self.prefix}{label}/",
+                               self.notes)
+
+    def note(self, step: str, decision: str) -> None:
+        self.notes.append(f"{step}: {decision}")
+        self.observer.on_decision(step, decision)
+
+    def keep_best(self, exc: BudgetExceededError, step: str, instead: str) -> None:
+        """Budget spent: go on with what there is (``on_exhausted: best``) or fail (``fail``)."""
+        if self.budget.on_exhausted == "fail":
+            raise exc
+        self.note(step, f"budget spent: {instead}")
+
+    def remaining(self) -> float | None:
+        return None if self.budget.limit is None else self.budget.limit - self.spent()
+
+    async def call(self, model: str, request: ChatRequest, label: str) -> ChatResponse:
+        step = self.step(label)
+        remaining = self.remaining()
+        if remaining is not None and remaining <= 0:
+            raise BudgetExceededError(f"budget of ${self.budget.limit:.6f} spent before {step}", code="budget")
+        self.observer.on_step(step, "start", model)
+        try:
+            response = await self.call_fn(model, request, step, self)
+        except PodiumError as exc:
+            self.observer.on_call(step, model, None, exc)
+            self.observer.on_step(step, "end", f"error: {exc.message}")
+            raise
+        self.observer.on_call(step, model, response, None)
+        self.observer.on_step(step, "end", "ok")
+        return response
+
+    async def gather(self, calls: Sequence[tuple[str, ChatRequest, str]],
+                     timeout: float | None = None) -> list[ChatResponse | PodiumError]:  # noqa: ASYNC109
+        """Calls run concurrently; each is bounded by ``timeout``; failures come back as values."""
+
+        async def one(model: str, request: ChatRequest, label: str) -> ChatResponse | PodiumError:
+            try:
+                if timeout is None:
+                    return await self.call(model, request, label)
+                async with asyncio.timeout(timeout):
+                    return await self.call(model, request, label)
+            except TimeoutError:  # the builtin, from asyncio.timeout
+                return CallTimeoutError(f"{self.step(label)} ({model}) took longer than {timeout:g}s", model=model)
+            except PodiumError as exc:
+                return exc
+
+        return list(await asyncio.gather(*(one(*c) for c in calls)))
+
+
+def with_messages(request: ChatRequest, messages: list[Message]) -> ChatRequest:
+    """A copy of ``request`` asking something else (same parameters, no tools unless it had them)."""
+    return request.model_copy(update={"messages": messages, "model": None, "n": 1})
+
+
+def ask(request: ChatRequest, text: str, system: str | None = None) -> ChatRequest:
+    messages = ([Message.system(system)] if system else []) + [Message.user(text)]
+    return with_messages(request, messages)
+
+
+def last_user_text(request: ChatRequest) -> str:
+    return next((m.text for m in reversed(request.messages) if m.role == "user"), request.prompt_text)
+
+
+def elapsed_ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+def best_of(responses: Sequence[ChatResponse | PodiumError]) -> list[ChatResponse]:
+    return [r for r in responses if isinstance(r, ChatResponse)]

@@ -1,0 +1,101 @@
+"""cascade: cheap models first; climb only when the answer is not good enough.
+
+After each step an acceptance check decides whether to stop:
+- ``confidence``: the model is asked to end with ``Confidence: <0..1>``; at or above ``threshold`` it stops;
+- ``agreement``: the step's model answers twice (or the step and the next-cheaper model once each) and
+  the normalised answers must agree (similarity ≥ ``threshold``);
+- ``verifier``: a ``verifier`` model is asked whether the answer is correct; YES stops;
+- a user function ``(request, response) -> (accepted, reason)``.
+The last model's answer is always accepted. The trace says why each step escalated.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from podium.errors import BudgetExceededError, PodiumError
+from podium.strategies.base import StrategyContext, ask, last_user_text
+from podium.strategies.simple import answer
+from podium.strategies.text import lexical_similarity, normalize
+from podium.types import ChatRequest, ChatResponse, Message
+
+Acceptance = str | Callable[[ChatRequest, ChatResponse], tuple[bool, str]]
+_CONFIDENCE = re.compile(r"\n?\s*confidence\s*[:=]\s*([01](?:\.\d+)?|\.\d+)\s*%?\s*$", re.I)
+CONFIDENCE_INSTRUCTION = ("After your answer, on a last line of its own, write 'Confidence: X' where X is a number "
+                          "from 0 to 1 saying how sure you are.")
+
+
+def split_confidence(text: str) -> tuple[str, float | None]:
+    match = _CONFIDENCE.search(text.rstrip())
+    if match is None:
+        return text, None
+    return text[: match.start()].rstrip(), min(1.0, float(match.group(1)))
+
+
+@dataclass
+class Cascade:
+    models: list[str]
+    accept: Acceptance = "confidence"
+    threshold: float = 0.7
+    verifier: str | None = None
+    name: str = "cascade"
+
+    async def _check(self, request: ChatRequest, response: ChatResponse, model: str, step: int,
+                     ctx: StrategyContext) -> tuple[bool, str, ChatResponse]:
+        if callable(self.accept):
+            ok, reason = self.accept(request, response)
+            return ok, reason, response
+        if self.accept == "confidence":
+            text, confidence = split_confidence(response.text)
+            cleaned = response.model_copy(update={"text": text})
+            if confidence is None:
+                return False, "no confidence stated", cleaned
+            return confidence >= self.threshold, f"confidence {confidence:.2f} vs {self.threshold:.2f}", cleaned
+        if self.accept == "agreement":
+            second = await ctx.call(model, request.model_copy(update={"temperature": 0.7}), f"step {step} check")
+            a, b = normalize(response.text), normalize(second.text)
+            score = 1.0 if a == b else lexical_similarity(a, b)
+            return score >= self.threshold, f"two answers agree {score:.2f} vs {self.threshold:.2f}", response
+        if self.accept == "verifier" and self.verifier:
+            prompt = (f"Question:\n{last_user_text(request)}\n\nProposed answer:\n{response.text}\n\nIs the proposed "
+                      "answer correct and complete? Reply YES or NO on the first line, then one sentence why.")
+            verdict = await ctx.call(self.verifier, ask(request, prompt), f"step {step} verify")
+            yes = verdict.text.strip().upper().startswith("YES")
+            return yes, f"verifier said {'YES' if yes else 'NO'}: {verdict.text.strip()[:80]}", response
+        return True, "accepted (no check)", response
+
+    async def run(self, request: ChatRequest, ctx: StrategyContext) -> ChatResponse:
+        best: ChatResponse | None = None
+        for index, model in enumerate(self.models, start=1):
+            last = index == len(self.models)
+            asked = request
+            if self.accept == "confidence" and not last:
+                asked = request.model_copy(update={"messages": [*request.messages,
+                                                                Message.user(CONFIDENCE_INSTRUCTION)]})
+            try:
+                response = await ctx.call(model, asked, f"step {index}")
+                if last:
+                    text, _ = split_confidence(response.text)
+                    ctx.note(ctx.step(f"step {index}"), f"{model}: last step, accepted")
+                    return answer(text, self.name, response)
+                ok, reason, response = await self._check(request, response, model, index, ctx)
+            except BudgetExceededError as exc:
+                if best is None:
+                    raise
+                ctx.keep_best(exc, ctx.step(f"step {index}"), f"returning {best.model}'s answer")
+                return answer(best.text, self.name, best)
+            except PodiumError as exc:
+                if last and best is None:
+                    raise
+                ctx.note(ctx.step(f"step {index}"), f"{model} failed ({exc.message[:80]}): escalate")
+                if last and best is not None:
+                    return answer(best.text, self.name, best)
+                continue
+            best = response
+            ctx.note(ctx.step(f"step {index}"), f"{model}: {reason} → {'accept' if ok else 'escalate'}")
+            if ok:
+                return answer(response.text, self.name, response)
+        assert best is not None
+        return answer(best.text, self.name, best)

@@ -1,0 +1,120 @@
+"""Strategies by name: ``consensus:a,b,c`` in a request's ``model``, or a named strategy in the config.
+
+    single:m                 one model (the same as model=m)
+    cascade:a,b,c            cheap → expensive; stops at the first confident answer
+    vote:a,b,c  vote:a*5     k answers, normalised, majority (self-consistency with ``*k``)
+    consensus:a,b,c          parallel; agreement score; the most central answer
+    debate:a,b               two rounds of reading each other; the most central answer
+    mixture:a,b,c            a and b propose, c aggregates (the last name is the aggregator)
+    pipeline  pipeline:m     conductor (m, or the best planner) → workers → cross-provider review
+    fast-vote                the seeds' "fast models agree 3x": vote over three fast models
+
+Any name inside a strategy may itself be a strategy (named in the config), so they nest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+
+from podium.config.schema import StrategyConfig
+from podium.errors import BadRequestError
+from podium.strategies.base import Budget, Strategy
+from podium.strategies.cascade import Cascade
+from podium.strategies.debate import Debate, Mixture
+from podium.strategies.pipeline import Picker, Pipeline
+from podium.strategies.simple import Consensus, Single, Vote
+from podium.strategies.text import Embedder
+
+KINDS = frozenset({"single", "cascade", "vote", "consensus", "debate", "mixture", "pipeline", "fast-vote"})
+
+
+def referenced_names(config: StrategyConfig) -> Iterator[tuple[str, str]]:
+    """(key path, name) of every model or strategy a config entry refers to."""
+    for i, name in enumerate(config.models):
+        yield f"models[{i}]", name
+    for key in ("verifier", "synthesizer", "aggregator", "conductor"):
+        value = getattr(config, key)
+        if value:
+            yield key, value
+
+
+@dataclass
+class StrategyEnv:
+    """What building a strategy needs from outside: model choice by tier, providers, embeddings."""
+
+    pick: Picker
+    provider_of: Callable[[str], str]
+    fast_models: Callable[[int], list[str]]
+    embedder: Embedder | None = None
+
+
+def _names(spec: str, kind: str) -> list[str]:
+    body = spec.split(":", 1)[1] if ":" in spec else ""
+    names: list[str] = []
+    for part in (p.strip() for p in body.split(",") if p.strip()):
+        model, _, times = part.partition("*")
+        if times and not times.isdigit():
+            raise BadRequestError(f"'{part}' in '{spec}': write model*N with a whole number N")
+        names += [model.strip()] * (int(times) if times else 1)
+    if not names and kind not in {"pipeline", "fast-vote"}:
+        raise BadRequestError(f"strategy '{spec}' names no models; write e.g. {kind}:model-a,model-b")
+    return names
+
+
+def is_strategy(name: str | None, named: Mapping[str, StrategyConfig]) -> bool:
+    return name is not None and (name in named or name.split(":", 1)[0] in KINDS)
+
+
+def budget_of(name: str, named: Mapping[str, StrategyConfig], request_cap: float | None) -> Budget:
+    config = named.get(name)
+    caps = [c for c in (config.budget if config else None, request_cap) if c is not None]
+    return Budget(min(caps) if caps else None, config.on_budget_exhausted if config else "best")
+
+
+def build(name: str, named: Mapping[str, StrategyConfig], env: StrategyEnv) -> Strategy:
+    if name in named:
+        return _from_config(name, named[name], env)
+    kind = name.split(":", 1)[0]
+    models = _names(name, kind)
+    label = name
+    if kind == "single":
+        return Single(models[0], name=label)
+    if kind == "cascade":
+        return Cascade(models, name=label)
+    if kind == "vote":
+        return Vote(models, name=label)
+    if kind == "fast-vote":
+        return Vote(env.fast_models(3), name=label)
+    if kind == "consensus":
+        return Consensus(models, embedder=env.embedder, name=label)
+    if kind == "debate":
+        return Debate(models, embedder=env.embedder, name=label)
+    if kind == "mixture":
+        if len(models) < 2:
+            raise BadRequestError(f"'{name}': a mixture needs proposers and an aggregator (the last name)")
+        return Mixture([models[:-1]], models[-1], name=label)
+    if kind == "pipeline":
+        return Pipeline(models[0] if models else env.pick("advanced", None), env.pick, env.provider_of, name=label)
+    raise BadRequestError(f"unknown strategy '{name}' (one of: {', '.join(sorted(KINDS))})")
+
+
+def _from_config(name: str, c: StrategyConfig, env: StrategyEnv) -> Strategy:
+    if c.type == "single":
+        return Single(c.models[0], name=name)
+    if c.type == "cascade":
+        accept = "always" if c.accept == "always" else c.accept
+        return Cascade(c.models, accept=accept, threshold=c.threshold, verifier=c.verifier, name=name)
+    if c.type == "vote":
+        return Vote(c.models or env.fast_models(3), timeout=c.timeout, name=name)
+    if c.type == "consensus":
+        return Consensus(c.models, timeout=c.timeout, synthesizer=c.synthesizer, embedder=env.embedder, name=name)
+    if c.type == "debate":
+        return Debate(c.models, rounds=c.rounds, threshold=c.threshold, synthesizer=c.synthesizer,
+                      embedder=env.embedder, name=name)
+    if c.type == "mixture":
+        aggregator = c.aggregator or c.models[-1]
+        proposers = c.models if c.aggregator else c.models[:-1]
+        return Mixture([proposers] * c.layers, aggregator, name=name)
+    return Pipeline(c.conductor or env.pick("advanced", None), env.pick, env.provider_of,
+                    max_subtasks=c.max_subtasks, max_revisions=c.max_revisions, review=c.review, name=name)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from podium.catalogue import ModelInfo
+from podium.catalogue import ModelInfo, unknown_model_message
 from podium.config import Settings
 from podium.errors import BadRequestError, BudgetExceededError, NotFoundError
 from podium.invoke import RequestContext
@@ -35,7 +35,10 @@ class StrategyRunner:
         return is_strategy(name, self.settings.strategies) and (name not in self.settings.catalogue)
 
     def _model(self, name: str, constraints: Constraints) -> ModelInfo:
-        model = self.settings.catalogue.get(name)
+        model = self.settings.catalogue.find(name)
+        if model is None:  # the strategy spec is wrong: the request's fault, not a member's failure
+            raise BadRequestError(f"in the strategy: {unknown_model_message(name, self.settings.catalogue.names())}",
+                                  model=name, code="model_not_found")
         if model.provider not in self.registry.list_providers():
             raise NotFoundError(f"model '{name}' in the strategy needs provider '{model.provider}', which is not "
                                 f"enabled ({self.settings.providers[model.provider].reason})", model=name)

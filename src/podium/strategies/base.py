@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, TypeVar
 
-from podium.errors import BudgetExceededError, PodiumError
+from podium.errors import BadRequestError, BudgetExceededError, ConfigError, PodiumError
 from podium.errors import TimeoutError as CallTimeoutError
 from podium.types import ChatRequest, ChatResponse, Message
 
@@ -121,9 +121,15 @@ class StrategyContext:
             except TimeoutError:  # the builtin, from asyncio.timeout
                 return CallTimeoutError(f"{self.step(label)} ({model}) took longer than {timeout:g}s", model=model)
             except PodiumError as exc:
+                if _request_fault(exc):
+                    raise  # a wrong spec or a forbidden member: no member can fix it, so no tolerance
                 return exc
 
         return list(await asyncio.gather(*(one(*c) for c in calls)))
+
+
+def _request_fault(exc: PodiumError) -> bool:
+    return type(exc) is BadRequestError or isinstance(exc, ConfigError)
 
 
 def with_messages(request: ChatRequest, messages: list[Message]) -> ChatRequest:

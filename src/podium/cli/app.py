@@ -23,7 +23,10 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 @handle_errors
 def ask(
     prompt: Annotated[str, typer.Argument(help="The question or instruction.")],
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Model name; default: routed.")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model or strategy name; default: routed.")] = None,
+    strategy: Annotated[str | None, typer.Option("--strategy", help="cascade, vote, consensus, debate, mixture, "
+                                                 "pipeline, fast-vote, or a strategy named in the config.")] = None,
+    models: Annotated[str | None, typer.Option("--models", help="Comma-separated models for --strategy.")] = None,
     stream: Annotated[bool, typer.Option("--stream", help="Print tokens as they arrive.")] = False,
     task_type: Annotated[str | None, typer.Option("--task-type", "-t", help="Task type for routing rules.")] = None,
     preset: Annotated[str | None, typer.Option("--preset", "-p",
@@ -35,13 +38,15 @@ def ask(
     max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Cap on output tokens.")] = None,
     temperature: Annotated[float | None, typer.Option("--temperature", help="0 to 2.")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Sampling seed, for repeatable answers.")] = None,
-    show_trace: Annotated[bool, typer.Option("--trace/--no-trace", help="Show the route and calls.")] = True,
+    show_trace: Annotated[bool, typer.Option("--trace/--no-trace", "--show-trace",
+                                             help="Show the route and the call tree.")] = True,
     json_output: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
     """Ask a question; print the answer, how it was routed and what it cost."""
-    from podium.cli.ask import run_ask
+    from podium.cli.ask import run_ask, strategy_model
 
+    model = strategy_model(strategy, models, model)
     run_ask(prompt, model=model, stream=stream, task_type=task_type, preset=preset, sensitivity=sensitivity,
             tags=tag or [], system=system, max_tokens=max_tokens, temperature=temperature, seed=seed,
             show_trace=show_trace, json_output=json_output, config=config)

@@ -12,6 +12,17 @@ from podium.errors import BadRequestError
 from podium.types import ChatRequest, ChatResponse, Message, RequestMetadata
 
 
+def strategy_model(strategy: str | None, models: str | None, model: str | None) -> str | None:
+    """``--strategy consensus --models a,b,c`` is the model name ``consensus:a,b,c``."""
+    if strategy is None:
+        if models is not None:
+            raise BadRequestError("--models needs --strategy (e.g. --strategy consensus --models a,b,c)")
+        return model
+    if model is not None:
+        raise BadRequestError("give either --model or --strategy, not both")
+    return f"{strategy}:{models}" if models else strategy
+
+
 def _request(prompt: str, model: str | None, metadata: dict[str, Any], system: str | None,
              max_tokens: int | None, temperature: float | None, seed: int | None) -> ChatRequest:
     from pydantic import ValidationError

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
 from podium.catalogue import ModelInfo
-from podium.types import ChatResponse, Trace
+from podium.types import CallTrace, ChatResponse, Trace
 
 console = Console()
 err_console = Console(stderr=True)
@@ -17,25 +18,42 @@ def money(value: float) -> str:
     return f"${value:.6f}" if value < 0.01 else f"${value:.4f}"
 
 
+def _call_line(call: CallTrace, label: str) -> str:
+    status = "[green]ok[/]" if call.status == "ok" else f"[red]{call.status}[/]"
+    approx = "~" if call.usage_estimated else ""
+    line = (f"{label}{call.model} ({call.provider}) {status} · {approx}{call.usage.input_tokens} in / "
+            f"{approx}{call.usage.output_tokens} out · {money(call.cost)} · {call.latency_ms:.0f} ms")
+    if call.usage_estimated:
+        line += " · usage estimated (the provider reported none)"
+    if call.error:
+        line += f" · {escape(call.error)}"
+    return line
+
+
 def trace_tree(trace: Trace) -> Tree:
-    tree = Tree(f"[bold]{trace.request_id}[/] · strategy [cyan]{trace.strategy}[/]")
+    """The route, then the calls as a tree: a step label ``round 2/agent 1`` nests under ``round 2``."""
+    tree = Tree(f"[bold]{trace.request_id}[/] · strategy [cyan]{escape(trace.strategy)}[/]")
     if trace.decision is not None:
         d = trace.decision
-        tree.add(f"route → [green]{d.model}[/] ({d.provider}) · {d.rationale} · "
+        tree.add(f"route → [green]{escape(d.model)}[/] ({d.provider}) · {escape(d.rationale)} · "
                  f"est. ≤ {money(d.estimated_cost)} · confidence {d.confidence:.2f}")
+    groups: dict[str, Tree] = {}
     for call in trace.calls:
-        status = "[green]ok[/]" if call.status == "ok" else f"[red]{call.status}[/]"
-        label = f"{call.step}: " if call.step else ""
-        approx = "~" if call.usage_estimated else ""
-        line = (f"{label}call {call.model} ({call.provider}) {status} · {approx}{call.usage.input_tokens} in / "
-                f"{approx}{call.usage.output_tokens} out · {money(call.cost)} · {call.latency_ms:.0f} ms")
-        if call.usage_estimated:
-            line += " · usage estimated (the provider reported none)"
-        if call.error:
-            line += f" · {call.error}"
-        tree.add(line)
-    for note in trace.notes:
-        tree.add(f"[dim]{note}[/]")
+        parts = (call.step or "").split("/")
+        parent = tree
+        for depth in range(len(parts) - 1):
+            key = "/".join(parts[: depth + 1])
+            if key not in groups:
+                groups[key] = parent.add(f"[cyan]{escape(parts[depth])}[/]")
+            parent = groups[key]
+        leaf = parts[-1]
+        parent.add(_call_line(call, f"{escape(leaf)}: " if leaf else "call "))
+    if trace.notes:
+        notes = tree.add("[dim]decisions[/]")
+        for note in trace.notes:
+            notes.add(f"[dim]{escape(note)}[/]")
+    total = sum(c.cost for c in trace.calls)
+    tree.add(f"[bold]{len(trace.calls)} calls · {money(total)}[/]")
     return tree
 
 

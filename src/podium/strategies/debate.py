@@ -99,6 +99,9 @@ class Mixture:
                     break
                 raise all_failed(results, "mixture")
             previous = answers
+            ctx.note(ctx.step(f"layer {depth}"), f"{len(answers)}/{len(proposers)} proposals"
+                                                 + (" (shown the previous layer's answers)" if depth > 1 else ""))
+        ctx.note(ctx.step("aggregate"), f"{self.aggregator} aggregates {len(previous)} answers")
         refs = "\n\n".join(f"Response {i + 1}: {r.text}" for i, r in enumerate(previous))
         prompt = (f"Question:\n{question}\n\nResponses from several models:\n{refs}\n\nSynthesise them into one "
                   "accurate, complete answer. Do not mention the responses.")

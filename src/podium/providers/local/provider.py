@@ -14,6 +14,7 @@ the GGUF file; ``completion`` is for base models without one (Gemma 3 270M), whi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -29,6 +30,7 @@ from podium.providers.local import weights
 from podium.types import ChatRequest, ChatResponse, FinishReason, ImagePart, StreamChunk, Usage
 
 COMPLETION_STOP = ["\n", "Question:"]
+_LOAD_LOCK = threading.Lock()
 
 
 @dataclass
@@ -46,6 +48,26 @@ def _import_llama() -> Any:
         raise DependencyMissingError("llama-cpp-python (the local model runtime)",
                                      weights.LOCAL_EXTRA) from None
     return Llama
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 while a model loads (the C library writes there directly).
+
+    Errors still surface: llama-cpp-python raises a Python exception when loading fails.
+    """
+    try:
+        saved = os.dup(2)
+    except OSError:  # no usable stderr at all: nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def completion_prompt(request: ChatRequest) -> str:
@@ -98,8 +120,12 @@ class LocalProvider:
         if slot.llama is None:
             llama_class = _import_llama()
             path = weights.weights_path(model_id, self._weights)
-            slot.llama = llama_class(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads,
-                                     verbose=False)
+            # One load at a time in the whole process: llama-cpp-python silences loading by swapping file
+            # descriptors 1 and 2, which is not thread-safe; two models loading at once (a consensus of two
+            # models) left stdout pointing at /dev/null for good.
+            with _LOAD_LOCK, _quiet_stderr():  # the C loader also prints warnings with verbose=False
+                slot.llama = llama_class(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads,
+                                         verbose=False)
         return slot.llama
 
     def _generation_args(self, request: ChatRequest, model: ModelInfo) -> dict[str, Any]:

@@ -13,6 +13,8 @@ app = typer.Typer(name="podium", no_args_is_help=True, add_completion=False, ric
                   help="Run many language models as one: route, fail over, and account for every call.")
 providers_app = typer.Typer(no_args_is_help=True, help="Inspect the configured providers.")
 app.add_typer(providers_app, name="providers")
+keys_app = typer.Typer(no_args_is_help=True, help="Manage the gateway's virtual keys.")
+app.add_typer(keys_app, name="keys")
 
 ConfigOption = Annotated[str | None, typer.Option("--config", "-c", help="Path to podium.yaml.",
                                                   envvar="PODIUM_CONFIG")]
@@ -104,6 +106,56 @@ def init(
     from podium.cli.init import run_init
 
     run_init(path, force=force)
+
+
+@app.command()
+@handle_errors
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default: gateway.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: gateway.port, 4000).")] = None,
+    no_auth: Annotated[bool, typer.Option("--no-auth", help="Accept requests without a key (local use).")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Run the OpenAI-compatible gateway (uvicorn, uvloop, httptools)."""
+    from podium.cli.serve import run_serve
+
+    run_serve(host=host, port=port, no_auth=no_auth, config=config)
+
+
+@keys_app.command("create")
+@handle_errors
+def keys_create(
+    name: Annotated[str, typer.Argument(help="A label for the key, e.g. the team or app.")],
+    models: Annotated[str | None, typer.Option(help="Comma-separated models/strategies it may use.")] = None,
+    budget: Annotated[float | None, typer.Option(help="USD it may spend per period.")] = None,
+    period: Annotated[str, typer.Option(help="total, day or month.")] = "total",
+    rpm: Annotated[int | None, typer.Option(help="Requests per minute.")] = None,
+    tpm: Annotated[int | None, typer.Option(help="Tokens per minute.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Create a virtual key; it is printed once and stored only as a hash."""
+    from podium.cli.serve import run_keys_create
+
+    run_keys_create(name, models=models, budget=budget, period=period, rpm=rpm, tpm=tpm, config=config)
+
+
+@keys_app.command("list")
+@handle_errors
+def keys_list(json_output: JsonOption = False, config: ConfigOption = None) -> None:
+    """List virtual keys (never the keys themselves)."""
+    from podium.cli.serve import run_keys_list
+
+    run_keys_list(json_output=json_output, config=config)
+
+
+@keys_app.command("revoke")
+@handle_errors
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (key_…).")],
+                config: ConfigOption = None) -> None:
+    """Revoke a key; gateways stop accepting it within seconds."""
+    from podium.cli.serve import run_keys_revoke
+
+    run_keys_revoke(key_id, config=config)
 
 
 def main() -> None:

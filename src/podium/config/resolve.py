@@ -21,6 +21,7 @@ from podium.catalogue import Catalogue, bundled_catalogue, unknown_model_message
 from podium.config.schema import (
     DefaultsConfig,
     DeploymentConfig,
+    GatewayConfig,
     PodiumConfig,
     ProviderConfig,
     ResilienceConfig,
@@ -83,6 +84,7 @@ class Settings:
     deployments: dict[str, list[DeploymentConfig]] = field(default_factory=dict)
     resilience: ResilienceConfig = field(default_factory=ResilienceConfig)
     strategies: dict[str, StrategyConfig] = field(default_factory=dict)
+    gateway: GatewayConfig = field(default_factory=GatewayConfig)
 
 
 def _provider_spec(name: str, cfg: ProviderConfig | None, env: Mapping[str, str]) -> ProviderSpec:
@@ -166,7 +168,7 @@ def resolve(config: PodiumConfig, source: Path | None = None, env: Mapping[str, 
     return Settings(source=source, providers=providers, catalogue=catalogue, routing=config.routing,
                     default_model=default_model, ledger_path=_ledger_path(config, env),
                     defaults=config.defaults, deployments=config.deployments, resilience=config.resilience,
-                    strategies=config.strategies)
+                    strategies=config.strategies, gateway=config.gateway)
 
 
 def _check_strategies(config: PodiumConfig, catalogue: Catalogue) -> None:

@@ -152,6 +152,28 @@ class StrategyConfig(_Strict):
     on_budget_exhausted: Literal["best", "fail"] = "best"
 
 
+MiddlewareName = Literal["auth", "limits", "budget", "metrics"]
+
+
+def _all_middleware() -> list[MiddlewareName]:
+    return ["auth", "limits", "budget", "metrics"]
+
+
+class GatewayConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=4000, gt=0, lt=65536)
+    auth: Literal["required", "optional"] = "required"
+    admin_key: SecretStr | None = Field(default=None, description="For /admin/keys; or $PODIUM_ADMIN_KEY")
+    keys_path: str | None = Field(default=None, description="SQLite file of virtual keys; default beside the ledger")
+    state: Literal["memory", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    middleware: list[MiddlewareName] = Field(default_factory=_all_middleware)
+    rpm: int | None = Field(default=None, gt=0, description="Default per-key requests per minute")
+    tpm: int | None = Field(default=None, gt=0, description="Default per-key tokens per minute")
+    max_body_bytes: int = Field(default=4_000_000, gt=0)
+    cors_origins: list[str] = Field(default_factory=list, description="Empty: CORS off")
+
+
 class PodiumConfig(_Strict):
     version: Literal[1] = 1
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
@@ -160,5 +182,6 @@ class PodiumConfig(_Strict):
     deployments: dict[str, list[DeploymentConfig]] = Field(default_factory=dict)
     resilience: ResilienceConfig = Field(default_factory=ResilienceConfig)
     strategies: dict[str, StrategyConfig] = Field(default_factory=dict)
+    gateway: GatewayConfig = Field(default_factory=GatewayConfig)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)

@@ -51,6 +51,16 @@ ALTER TABLE requests ADD COLUMN fallbacks INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE requests ADD COLUMN deployment TEXT;
 ALTER TABLE requests ADD COLUMN notes TEXT;
 """),
+    (3, """
+CREATE TABLE IF NOT EXISTS feedback (
+    request_id  TEXT NOT NULL,
+    created_at  DOUBLE PRECISION NOT NULL,
+    score       DOUBLE PRECISION,
+    label       TEXT,
+    comment     TEXT
+);
+CREATE INDEX IF NOT EXISTS feedback_request ON feedback (request_id);
+"""),
 )
 
 LATEST = MIGRATIONS[-1][0]

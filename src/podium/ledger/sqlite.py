@@ -124,6 +124,14 @@ class SQLiteLedger:
              row.deployment, row.notes, row.request_id),
         )
 
+    async def record_feedback(self, request_id: str, score: float | None, label: str | None,
+                              comment: str | None) -> None:
+        """Feedback arrives later, keyed by the request id the response carried (TensorZero's shape)."""
+        import time
+
+        await self._write("INSERT INTO feedback (request_id, created_at, score, label, comment) VALUES (?, ?, ?, ?, ?)",
+                          (request_id, time.time(), score, label, comment))
+
     def close(self) -> None:
         """Flush everything queued, then stop the writer. Safe to call twice."""
         if self._closed:

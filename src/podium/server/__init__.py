@@ -1,0 +1,1 @@
+"""The OpenAI-compatible HTTP gateway: a thin shell over ``podium.client`` plus the middleware stack."""

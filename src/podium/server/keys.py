@@ -1,0 +1,125 @@
+"""Virtual keys: what a client presents instead of a provider key.
+
+Keys are shown once at creation and stored only as SHA-256 hashes (a leaked database reveals no
+usable key). Each key may be limited to some models or strategies (its scopes), a budget per
+period, and RPM/TPM limits. Lookups are cached for a few seconds so the hot path does not touch
+SQLite; a revocation takes effect within that time on every instance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from podium.errors import NotFoundError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS virtual_keys (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, key_hash TEXT NOT NULL UNIQUE, prefix TEXT NOT NULL,
+    models TEXT, budget DOUBLE PRECISION, budget_period TEXT NOT NULL DEFAULT 'total', rpm INTEGER, tpm INTEGER,
+    created_at DOUBLE PRECISION NOT NULL, revoked_at DOUBLE PRECISION
+);
+"""
+CACHE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class VirtualKey:
+    id: str
+    name: str
+    prefix: str
+    models: tuple[str, ...] | None
+    budget: float | None
+    budget_period: str
+    rpm: int | None
+    tpm: int | None
+    created_at: float
+    revoked_at: float | None = None
+
+    def allows(self, model: str | None) -> bool:
+        if self.models is None:
+            return True
+        return (model or "auto") in self.models
+
+    def public(self) -> dict[str, object]:
+        return {"id": self.id, "name": self.name, "prefix": self.prefix, "models": self.models,
+                "budget": self.budget, "budget_period": self.budget_period, "rpm": self.rpm, "tpm": self.tpm,
+                "created_at": self.created_at, "revoked": self.revoked_at is not None}
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class KeyStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[float, VirtualKey | None]] = {}
+
+    def _row(self, row: tuple[object, ...]) -> VirtualKey:
+        models = json.loads(str(row[3])) if row[3] else None
+        return VirtualKey(str(row[0]), str(row[1]), str(row[2]), tuple(models) if models is not None else None,
+                          row[4], str(row[5]), row[6], row[7], float(row[8]), row[9])  # type: ignore[arg-type]
+
+    _COLUMNS = "id, name, prefix, models, budget, budget_period, rpm, tpm, created_at, revoked_at"
+
+    def create(self, name: str, *, models: list[str] | None = None, budget: float | None = None,
+               budget_period: str = "total", rpm: int | None = None, tpm: int | None = None) -> tuple[str, VirtualKey]:
+        """Returns the key itself (shown once) and its record."""
+        secret = "pk-" + secrets.token_urlsafe(32)
+        key_id = "key_" + secrets.token_hex(6)
+        with self._lock, self._conn:
+            self._conn.execute(
+                "INSERT INTO virtual_keys (id, name, key_hash, prefix, models, budget, budget_period, rpm, tpm,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key_id, name, hash_key(secret), secret[:7], json.dumps(models) if models is not None else None,
+                 budget, budget_period, rpm, tpm, time.time()))
+        return secret, self.get(key_id)
+
+    def get(self, key_id: str) -> VirtualKey:
+        with self._lock:
+            row = self._conn.execute(f"SELECT {self._COLUMNS} FROM virtual_keys WHERE id = ?", (key_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no key with id '{key_id}'")
+        return self._row(row)
+
+    def lookup(self, secret: str) -> VirtualKey | None:
+        """The live key for a presented secret, or None (unknown or revoked)."""
+        digest = hash_key(secret)
+        now = time.monotonic()
+        cached = self._cache.get(digest)
+        if cached is not None and now - cached[0] < CACHE_SECONDS:
+            return cached[1]
+        with self._lock:
+            row = self._conn.execute(f"SELECT {self._COLUMNS} FROM virtual_keys WHERE key_hash = ?"
+                                     " AND revoked_at IS NULL", (digest,)).fetchone()
+        key = self._row(row) if row is not None else None
+        self._cache[digest] = (now, key)
+        return key
+
+    def list(self) -> list[VirtualKey]:
+        with self._lock:
+            rows = self._conn.execute(f"SELECT {self._COLUMNS} FROM virtual_keys ORDER BY created_at").fetchall()
+        return [self._row(r) for r in rows]
+
+    def revoke(self, key_id: str) -> VirtualKey:
+        with self._lock, self._conn:
+            changed = self._conn.execute("UPDATE virtual_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                                         (time.time(), key_id)).rowcount
+        if not changed:
+            raise NotFoundError(f"no active key with id '{key_id}'")
+        self._cache.clear()
+        return self.get(key_id)
+
+    def close(self) -> None:
+        self._conn.close()

@@ -1,0 +1,153 @@
+"""Shared counters for limits and budgets: in memory for one instance, in Redis for several.
+
+Rate limits are token buckets (capacity = the per-minute limit, refilled continuously), one for
+requests and one for tokens, taken together or not at all. Budgets are reservations: a request
+reserves its estimated cost if that fits, and settles the difference when its real cost is known,
+so two instances can never both spend the last dollar. In Redis both are single Lua scripts, so
+they are atomic across every gateway instance sharing the server.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+_BUCKET_LUA = """
+local now = tonumber(ARGV[1])
+local ok = true
+local wait = 0
+for i = 1, #KEYS do
+  local cap = tonumber(ARGV[2 * i])
+  local want = tonumber(ARGV[2 * i + 1])
+  if cap > 0 then
+    local state = redis.call('HMGET', KEYS[i], 'tokens', 'ts')
+    local tokens = tonumber(state[1]) or cap
+    local ts = tonumber(state[2]) or now
+    tokens = math.min(cap, tokens + (now - ts) * cap / 60.0)
+    if tokens < want then
+      ok = false
+      wait = math.max(wait, (want - tokens) * 60.0 / cap)
+    end
+  end
+end
+if ok then
+  for i = 1, #KEYS do
+    local cap = tonumber(ARGV[2 * i])
+    local want = tonumber(ARGV[2 * i + 1])
+    if cap > 0 then
+      local state = redis.call('HMGET', KEYS[i], 'tokens', 'ts')
+      local tokens = tonumber(state[1]) or cap
+      local ts = tonumber(state[2]) or now
+      tokens = math.min(cap, tokens + (now - ts) * cap / 60.0) - want
+      redis.call('HSET', KEYS[i], 'tokens', tokens, 'ts', now)
+      redis.call('EXPIRE', KEYS[i], 120)
+    end
+  end
+end
+return {ok and 1 or 0, tostring(wait)}
+"""
+
+_RESERVE_LUA = """
+local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
+local amount = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+if spent + amount > limit then return {0, tostring(spent)} end
+redis.call('INCRBYFLOAT', KEYS[1], amount)
+return {1, tostring(spent + amount)}
+"""
+
+
+class SharedState(Protocol):
+    async def take(self, buckets: list[tuple[str, int, float]]) -> tuple[bool, float]:
+        """Take ``amount`` from every ``(key, per_minute, amount)`` bucket, or none; (ok, seconds to wait)."""
+        ...
+
+    async def give_back(self, key: str, per_minute: int, amount: float) -> None: ...
+
+    async def reserve(self, key: str, amount: float, limit: float) -> tuple[bool, float]:
+        """Reserve ``amount`` against ``limit``; (ok, spent so far)."""
+        ...
+
+    async def settle(self, key: str, delta: float) -> None: ...
+
+    async def spent(self, key: str) -> float: ...
+
+    async def aclose(self) -> None: ...
+
+
+class MemoryState:
+    def __init__(self) -> None:
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._spent: dict[str, float] = {}
+
+    def _level(self, key: str, cap: int, now: float) -> float:
+        tokens, ts = self._buckets.get(key, (float(cap), now))
+        return min(float(cap), tokens + (now - ts) * cap / 60.0)
+
+    async def take(self, buckets: list[tuple[str, int, float]]) -> tuple[bool, float]:
+        now = time.monotonic()
+        wait = 0.0
+        for key, cap, want in buckets:
+            level = self._level(key, cap, now)
+            if level < want:
+                wait = max(wait, (want - level) * 60.0 / cap)
+        if wait > 0:
+            return False, wait
+        for key, cap, want in buckets:
+            self._buckets[key] = (self._level(key, cap, now) - want, now)
+        return True, 0.0
+
+    async def give_back(self, key: str, per_minute: int, amount: float) -> None:
+        now = time.monotonic()
+        self._buckets[key] = (min(float(per_minute), self._level(key, per_minute, now) + amount), now)
+
+    async def reserve(self, key: str, amount: float, limit: float) -> tuple[bool, float]:
+        spent = self._spent.get(key, 0.0)
+        if spent + amount > limit:
+            return False, spent
+        self._spent[key] = spent + amount
+        return True, spent + amount
+
+    async def settle(self, key: str, delta: float) -> None:
+        self._spent[key] = self._spent.get(key, 0.0) + delta
+
+    async def spent(self, key: str) -> float:
+        return self._spent.get(key, 0.0)
+
+    async def aclose(self) -> None:
+        return None
+
+
+class RedisState:
+    def __init__(self, url: str, prefix: str = "podium:") -> None:
+        import redis.asyncio as redis
+
+        self._redis = redis.from_url(url)
+        self._prefix = prefix
+        self._bucket = self._redis.register_script(_BUCKET_LUA)
+        self._reserve = self._redis.register_script(_RESERVE_LUA)
+
+    async def take(self, buckets: list[tuple[str, int, float]]) -> tuple[bool, float]:
+        keys = [self._prefix + "rl:" + key for key, _, _ in buckets]
+        args: list[float] = [time.time()]
+        for _, cap, want in buckets:
+            args += [cap, want]
+        ok, wait = await self._bucket(keys=keys, args=args)
+        return bool(int(ok)), float(wait)
+
+    async def give_back(self, key: str, per_minute: int, amount: float) -> None:
+        await self._bucket(keys=[self._prefix + "rl:" + key], args=[time.time(), per_minute, -amount])
+
+    async def reserve(self, key: str, amount: float, limit: float) -> tuple[bool, float]:
+        ok, spent = await self._reserve(keys=[self._prefix + "budget:" + key], args=[amount, limit])
+        return bool(int(ok)), float(spent)
+
+    async def settle(self, key: str, delta: float) -> None:
+        await self._redis.incrbyfloat(self._prefix + "budget:" + key, delta)
+
+    async def spent(self, key: str) -> float:
+        value = await self._redis.get(self._prefix + "budget:" + key)
+        return float(value) if value is not None else 0.0
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()

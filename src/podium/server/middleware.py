@@ -72,6 +72,8 @@ class Auth:
                                           "(create one with `podium keys create`).", code="missing_api_key")
             return await self.next(call)
         key = self.keys.lookup(call.secret)
+        if key is None and not self.required:
+            return await self.next(call)  # auth optional (local use): an unknown key is anonymous
         if key is None:
             raise AuthenticationError(f"Incorrect API key provided: {call.secret[:7]}…", code="invalid_api_key")
         if not key.allows(call.request.model):

@@ -1,0 +1,257 @@
+"""`podium serve` as a user runs it: a real process on a free port, the official OpenAI SDK as the client."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from conftest import HAVE_LOCAL
+from podium.server.keys import KeyStore
+
+ADMIN = "admin-secret-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def redis_available() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class Gateway:
+    url: str
+    key: str
+    keys: KeyStore
+    log: Path
+    ledger: Path
+    process: subprocess.Popen[bytes]
+
+    def client(self, key: str | None = None) -> openai.OpenAI:
+        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=key or self.key, max_retries=0)
+
+
+def write_config(directory: Path, **gateway: Any) -> Path:
+    config = {
+        "providers": {"canned": {"kind": "scripted", "options": {"answers": {
+            "echo-1": "Paris is the capital of France.", "other-1": "Paris"}}}},
+        "models": {name: {"provider": "canned", "model_id": f"{name}-1", "context_window": 8000, "input_price": 1.0,
+                          "output_price": 2.0, "tier": "fast", "region": "us"} for name in ("echo", "other")},
+        "strategies": {"panel": {"type": "consensus", "models": ["echo", "other"]}},
+        "gateway": {"admin_key": ADMIN, "keys_path": str(directory / "keys.sqlite3"), **gateway},
+        "ledger": {"path": str(directory / "ledger.sqlite3")},
+    }
+    path = directory / "podium.yaml"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def start(directory: Path, config: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], str, Path]:
+    port = port or free_port()
+    log = directory / f"gateway-{port}.log"
+    process = subprocess.Popen([sys.executable, "-m", "podium.cli", "serve", "--port", str(port), "--config",
+                                str(config)], stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=directory)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return process, url, log
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"podium serve did not start: {log.read_text()[-2000:]}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def gateway(tmp_path: Path) -> Iterator[Gateway]:
+    config = write_config(tmp_path)
+    keys = KeyStore(tmp_path / "keys.sqlite3")
+    secret, _ = keys.create("tests")
+    process, url, log = start(tmp_path, config)
+    yield Gateway(url, secret, keys, log, tmp_path / "ledger.sqlite3", process)
+    process.terminate()
+    process.wait(10)
+
+
+def test_sdk_sync_completion_with_headers(gateway: Gateway):
+    raw = gateway.client().chat.completions.with_raw_response.create(
+        model="echo", messages=[{"role": "user", "content": "Capital of France?"}], max_tokens=20)
+    completion = raw.parse()
+    assert completion.choices[0].message.content == "Paris is the capital of France."
+    assert completion.choices[0].finish_reason == "stop"
+    assert completion.usage.prompt_tokens > 0 and completion.usage.completion_tokens > 0
+    assert completion.model == "echo"
+    assert raw.headers["x-request-id"].startswith("req_")
+    assert float(raw.headers["x-podium-overhead-ms"]) >= 0
+
+
+async def test_sdk_async_and_streaming_with_usage(gateway: Gateway):
+    client = openai.AsyncOpenAI(base_url=f"{gateway.url}/v1", api_key=gateway.key, max_retries=0)
+    completion = await client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}])
+    assert completion.choices[0].message.content == "Paris is the capital of France."
+    stream = await client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}],
+                                                  stream=True, stream_options={"include_usage": True})
+    chunks = [chunk async for chunk in stream]
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "Paris is the capital of France."
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["stop"]
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens > 0
+    no_usage = await client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}],
+                                                    stream=True)
+    assert [c.usage async for c in no_usage if c.usage is not None] == []
+    await client.close()
+
+
+def test_named_strategy_and_routing_through_metadata(gateway: Gateway):
+    client = gateway.client()
+    completion = client.chat.completions.create(model="panel", messages=[{"role": "user", "content": "Capital?"}])
+    assert "Paris" in completion.choices[0].message.content
+    assert completion.model == "panel"
+    routed = client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}],
+                                            metadata={"sensitivity": "public", "tags": "area:docs"})
+    assert routed.choices[0].message.content
+    models = {m.id for m in client.models.list()}
+    assert {"echo", "other", "panel"} <= models
+
+
+def test_errors_are_openai_errors(gateway: Gateway):
+    messages = [{"role": "user", "content": "hi"}]
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="pk-wrong-key", max_retries=0).chat.completions.create(
+            model="echo", messages=messages)
+    with pytest.raises(openai.NotFoundError, match="Did you mean: echo"):
+        gateway.client().chat.completions.create(model="ecko", messages=messages)
+    with pytest.raises(openai.BadRequestError, match="temperature"):
+        gateway.client().chat.completions.create(model="echo", messages=messages, temperature=5)
+    with pytest.raises(openai.BadRequestError, match="Unrecognized request argument supplied: bogus"):
+        gateway.client().chat.completions.create(model="echo", messages=messages, extra_body={"bogus": 1})
+    response = httpx.post(f"{gateway.url}/v1/chat/completions", json={"model": "echo", "messages": messages})
+    assert response.status_code == 401
+    assert response.json()["error"]["type"] == "authentication_error"
+    limited, _ = gateway.keys.create("echo only", models=["echo"])
+    with pytest.raises(openai.PermissionDeniedError, match="may not use 'other'"):
+        gateway.client(limited).chat.completions.create(model="other", messages=messages)
+
+
+def test_rate_limit_and_budget_per_key(gateway: Gateway):
+    messages = [{"role": "user", "content": "hi"}]
+    slow, _ = gateway.keys.create("slow", rpm=2)
+    for _ in range(2):
+        gateway.client(slow).chat.completions.create(model="echo", messages=messages)
+    with pytest.raises(openai.RateLimitError) as info:
+        gateway.client(slow).chat.completions.create(model="echo", messages=messages)
+    assert int(info.value.response.headers["retry-after"]) >= 1
+    # each request reserves its upper estimate (~$0.00011: prompt + 50 output tokens at $1/$2 per M) and then
+    # settles its real cost (~$0.00003): with $0.00012 the second request no longer fits
+    poor, _ = gateway.keys.create("poor", budget=0.00012)
+    gateway.client(poor).chat.completions.create(model="echo", messages=messages, max_tokens=50)
+    with pytest.raises(openai.RateLimitError, match="budget") as budget:
+        gateway.client(poor).chat.completions.create(model="echo", messages=messages, max_tokens=50)
+    assert budget.value.body["type"] == "insufficient_quota"  # type: ignore[index]
+
+
+def test_admin_keys_feedback_metrics_and_no_secrets_in_logs(gateway: Gateway):
+    created = httpx.post(f"{gateway.url}/admin/keys", json={"name": "ci", "rpm": 100},
+                         headers={"authorization": f"Bearer {ADMIN}"})
+    assert created.status_code == 201
+    new_key = created.json()["key"]
+    assert httpx.post(f"{gateway.url}/admin/keys", json={"name": "x"},
+                      headers={"authorization": f"Bearer {gateway.key}"}).status_code == 401
+    completion = gateway.client(new_key).chat.completions.create(model="echo",
+                                                                   messages=[{"role": "user", "content": "hi"}])
+    feedback = httpx.post(f"{gateway.url}/v1/feedback", json={"request_id": completion.id, "score": 0.9,
+                                                               "label": "good"},
+                          headers={"authorization": f"Bearer {new_key}"})
+    assert feedback.status_code == 200, feedback.text
+    metrics = httpx.get(f"{gateway.url}/metrics").text
+    assert 'podium_requests_total{model="echo",provider="canned",status="ok"}' in metrics
+    listed = httpx.get(f"{gateway.url}/admin/keys", headers={"authorization": f"Bearer {ADMIN}"}).json()["data"]
+    key_id = next(k["id"] for k in listed if k["name"] == "ci")
+    assert httpx.delete(f"{gateway.url}/admin/keys/{key_id}",
+                        headers={"authorization": f"Bearer {ADMIN}"}).status_code == 200
+    gateway.process.terminate()
+    gateway.process.wait(10)
+    import sqlite3
+
+    with sqlite3.connect(gateway.ledger) as conn:
+        rows = conn.execute("SELECT request_id, score, label FROM feedback").fetchall()
+    assert rows == [(completion.id.removeprefix("chatcmpl-"), 0.9, "good")]
+    log = gateway.log.read_text()
+    assert new_key not in log and gateway.key not in log and ADMIN not in log
+
+
+@pytest.mark.skipif(not HAVE_LOCAL, reason="needs the local extra: pip install 'podium[local]'")
+def test_sdk_against_the_local_models(tmp_path: Path):
+    config = tmp_path / "podium.yaml"
+    config.write_text(json.dumps({"gateway": {"auth": "optional", "keys_path": str(tmp_path / "k.sqlite3")},
+                                  "ledger": {"path": str(tmp_path / "l.sqlite3")}}))
+    process, url, _ = start(tmp_path, config)
+    try:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+        completion = client.chat.completions.create(
+            model="smollm2-135m", max_tokens=16, temperature=0, seed=1,
+            messages=[{"role": "system", "content": "You are a helpful assistant. Answer briefly."},
+                      {"role": "user", "content": "What is the capital of France?"}])
+        assert "Paris" in completion.choices[0].message.content
+        stream = client.chat.completions.create(model="consensus:smollm2-135m,gemma3-270m", max_tokens=8,
+                                                messages=[{"role": "user", "content": "Capital of France?"}],
+                                                stream=True)
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_two_gateways_share_limits_and_budgets_through_redis(tmp_path: Path):
+    if not redis_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI: Redis must answer on 127.0.0.1:6379")
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    import redis
+
+    redis.Redis().flushdb()
+    config = write_config(tmp_path, state="redis")
+    keys = KeyStore(tmp_path / "keys.sqlite3")
+    limited, _ = keys.create("shared", rpm=3)
+    (a, url_a, _), (b, url_b, _) = start(tmp_path, config), start(tmp_path, config)
+    try:
+        messages = [{"role": "user", "content": "hi"}]
+        clients = [openai.OpenAI(base_url=f"{u}/v1", api_key=limited, max_retries=0) for u in (url_a, url_b, url_a)]
+        for client in clients:
+            client.chat.completions.create(model="echo", messages=messages)
+        with pytest.raises(openai.RateLimitError):  # the fourth request, on the other instance
+            openai.OpenAI(base_url=f"{url_b}/v1", api_key=limited, max_retries=0).chat.completions.create(
+                model="echo", messages=messages)
+        poor, _ = keys.create("shared budget", budget=0.00012)  # room for one request (see the test above)
+        openai.OpenAI(base_url=f"{url_a}/v1", api_key=poor, max_retries=0).chat.completions.create(
+            model="echo", messages=messages, max_tokens=50)
+        with pytest.raises(openai.RateLimitError, match="budget"):  # the other instance sees the spend
+            openai.OpenAI(base_url=f"{url_b}/v1", api_key=poor, max_retries=0).chat.completions.create(
+                model="echo", messages=messages, max_tokens=50)
+    finally:
+        for process in (a, b):
+            process.terminate()
+            process.wait(10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from collections.abc import Iterator
@@ -224,8 +225,9 @@ async def test_cancelling_a_stream_closes_the_upstream_connection(harness: Harne
     assert first.text or first.tool_calls is None
     assert not harness.server.disconnected.is_set()
     await stream.aclose()
-    # the server notices the closed connection while it is still writing the long stream
-    assert harness.server.disconnected.wait(5)
+    # the server notices the closed connection while it is still writing the long stream (waited for off the
+    # event loop: the client's socket is closed by the loop, which a blocking wait would stall)
+    assert await asyncio.to_thread(harness.server.disconnected.wait, 5)
     await harness.provider.aclose()
 
 

@@ -1,4 +1,4 @@
-"""Command definitions only. Heavy imports (pydantic models, httpx, llama.cpp) happen inside the
+"""Command definitions only. Heavy imports (pydantic models, aiohttp, llama.cpp) happen inside the
 commands, so ``podium --help`` stays fast."""
 
 from __future__ import annotations

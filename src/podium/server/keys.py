@@ -74,9 +74,13 @@ class KeyStore:
     _COLUMNS = "id, name, prefix, models, budget, budget_period, rpm, tpm, created_at, revoked_at"
 
     def create(self, name: str, *, models: list[str] | None = None, budget: float | None = None,
-               budget_period: str = "total", rpm: int | None = None, tpm: int | None = None) -> tuple[str, VirtualKey]:
-        """Returns the key itself (shown once) and its record."""
-        secret = "pk-" + secrets.token_urlsafe(32)
+               budget_period: str = "total", rpm: int | None = None, tpm: int | None = None,
+               secret: str | None = None) -> tuple[str, VirtualKey]:
+        """Returns the key itself (shown once) and its record.
+
+        ``secret`` imports an existing key (e.g. one a client already has configured) instead of minting one.
+        """
+        secret = secret or "pk-" + secrets.token_urlsafe(32)
         key_id = "key_" + secrets.token_hex(6)
         with self._lock, self._conn:
             self._conn.execute(

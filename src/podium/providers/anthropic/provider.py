@@ -5,22 +5,20 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 
-import httpx
-from httpx_sse import EventSource
-
 from podium.catalogue import ModelInfo
 from podium.config import ProviderSpec
 from podium.errors import ConfigError, PodiumError, ProviderError
 from podium.providers.anthropic import wire
 from podium.providers.base import Health
 from podium.providers.http import (
+    TRANSPORT_ERRORS,
     Deadline,
     error_message,
-    json_body,
     make_client,
     parse_json,
     raise_for_status,
     raise_mapped,
+    sse_events,
     transport_error,
 )
 from podium.types import ChatRequest, ChatResponse, StreamChunk
@@ -54,11 +52,12 @@ class AnthropicProvider:
     async def complete(self, request: ChatRequest, model: ModelInfo) -> ChatResponse:
         try:
             async with Deadline(self._total, self.name, model.name).within():
-                response = await self._client.post("/v1/messages", **json_body(self._body(request, model, False)))
-            content = response.content
-        except httpx.HTTPError as exc:
+                reply = await self._client.request("POST", "/v1/messages", body=self._body(request, model, False))
+        except TRANSPORT_ERRORS as exc:
             raise transport_error(exc, provider=self.name, model=model.name) from None
-        raise_for_status(response, content, provider=self.name, model=model.name, secrets=(self._key,))
+        content = reply.body
+        raise_for_status(reply.status, reply.headers, content, provider=self.name, model=model.name,
+                         secrets=(self._key,))
         data = parse_json(content, provider=self.name, model=model.name)
         if not isinstance(data, dict) or data.get("type") != "message":
             raise ProviderError(f"{self.name} answered with something other than a message: {content[:200]!r}",
@@ -69,19 +68,19 @@ class AnthropicProvider:
         deadline = Deadline(self._total, self.name, model.name)
         decoder = wire.StreamDecoder(model.name, self.name)
         try:
-            body = json_body(self._body(request, model, True))
-            async with self._client.stream("POST", "/v1/messages", **body) as response:
-                if response.status_code >= 400:
-                    raise_for_status(response, await response.aread(), provider=self.name, model=model.name,
-                                     secrets=(self._key,))
-                async for event in EventSource(response).aiter_sse():
+            body = self._body(request, model, True)
+            async with self._client.stream("POST", "/v1/messages", body=body) as response:
+                if response.status >= 400:
+                    raise_for_status(response.status, response.headers, await response.read(), provider=self.name,
+                                     model=model.name, secrets=(self._key,))
+                async for event, payload in sse_events(response.lines()):
                     deadline.check()
-                    data = parse_json(event.data, provider=self.name, model=model.name)
-                    if event.event == "error" or (isinstance(data, dict) and data.get("type") == "error"):
-                        message, code = error_message(event.data.encode())
+                    data = parse_json(payload, provider=self.name, model=model.name)
+                    if event == "error" or (isinstance(data, dict) and data.get("type") == "error"):
+                        message, code = error_message(payload.encode())
                         raise_mapped(200, f"{self.name} stream error: {message}", code, None, provider=self.name,
                                      model=model.name)
-                    chunk = decoder.feed(event.event, data)
+                    chunk = decoder.feed(event, data)
                     if chunk is not None:
                         yield chunk
                     if decoder.finished:
@@ -89,16 +88,16 @@ class AnthropicProvider:
                 if not decoder.finished:
                     raise ProviderError(f"{self.name} ended the stream without message_stop (truncated)",
                                         provider=self.name, model=model.name)
-        except httpx.HTTPError as exc:
+        except TRANSPORT_ERRORS as exc:
             raise transport_error(exc, provider=self.name, model=model.name) from None
 
     async def list_models(self) -> list[str]:
         try:
-            response = await self._client.get("/v1/models", params={"limit": 1000})
-            content = response.content
-        except httpx.HTTPError as exc:
+            reply = await self._client.request("GET", "/v1/models", params={"limit": 1000})
+        except TRANSPORT_ERRORS as exc:
             raise transport_error(exc, provider=self.name, model=None) from None
-        raise_for_status(response, content, provider=self.name, model=None, secrets=(self._key,))
+        content = reply.body
+        raise_for_status(reply.status, reply.headers, content, provider=self.name, model=None, secrets=(self._key,))
         data = parse_json(content, provider=self.name, model=None)
         return [str(m["id"]) for m in data.get("data", [])] if isinstance(data, dict) else []
 

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
-
-import httpx
-from httpx_sse import EventSource
 
 from podium.catalogue import ModelInfo
 from podium.config import ProviderSpec
 from podium.errors import AuthenticationError, ConfigError, PodiumError, ProviderError, redact
 from podium.providers.base import Health
 from podium.providers.gemini import wire
-from podium.providers.http import Deadline, json_body, make_client, parse_json, raise_for_status, transport_error
+from podium.providers.http import (
+    TRANSPORT_ERRORS,
+    Deadline,
+    make_client,
+    parse_json,
+    raise_for_status,
+    sse_events,
+    transport_error,
+)
 from podium.types import ChatRequest, ChatResponse, StreamChunk
 
 
@@ -41,22 +46,22 @@ class GeminiProvider:
             model_id = f"models/{model_id}"
         return f"/{model_id}:{method}"
 
-    def _check(self, response: httpx.Response, content: bytes, model: str | None) -> None:
+    def _check(self, status: int, headers: Mapping[str, str], content: bytes, model: str | None) -> None:
         # Gemini answers a bad key with 400 INVALID_ARGUMENT; its reason says what it really is.
-        if response.status_code == 400 and b"API_KEY_INVALID" in content:
+        if status == 400 and b"API_KEY_INVALID" in content:
             raise AuthenticationError(redact(f"{self.name} rejected the API key: {content[:300]!r}", self._key),
                                       provider=self.name, model=model)
-        raise_for_status(response, content, provider=self.name, model=model, secrets=(self._key,))
+        raise_for_status(status, headers, content, provider=self.name, model=model, secrets=(self._key,))
 
     async def complete(self, request: ChatRequest, model: ModelInfo) -> ChatResponse:
         body = wire.request_body(request)
         try:
             async with Deadline(self._total, self.name, model.name).within():
-                response = await self._client.post(self._path(model, "generateContent"), **json_body(body))
-            content = response.content
-        except httpx.HTTPError as exc:
+                reply = await self._client.request("POST", self._path(model, "generateContent"), body=body)
+        except TRANSPORT_ERRORS as exc:
             raise transport_error(exc, provider=self.name, model=model.name) from None
-        self._check(response, content, model.name)
+        content = reply.body
+        self._check(reply.status, reply.headers, content, model.name)
         data: Any = parse_json(content, provider=self.name, model=model.name)
         if not isinstance(data, dict):
             raise ProviderError(f"{self.name} answered with {type(data).__name__}", provider=self.name,
@@ -69,15 +74,14 @@ class GeminiProvider:
         finished = False
         try:
             async with self._client.stream("POST", self._path(model, "streamGenerateContent"), params={"alt": "sse"},
-                                           **json_body(wire.request_body(request))) as response:
-                if response.status_code >= 400:
-                    self._check(response, await response.aread(), model.name)
-                async for event in EventSource(response).aiter_sse():
+                                           body=wire.request_body(request)) as response:
+                if response.status >= 400:
+                    self._check(response.status, response.headers, await response.read(), model.name)
+                async for _, payload in sse_events(response.lines()):
                     deadline.check()
-                    data = parse_json(event.data, provider=self.name, model=model.name)
+                    data = parse_json(payload, provider=self.name, model=model.name)
                     if isinstance(data, dict) and "error" in data:
-                        self._check(httpx.Response(int(data["error"].get("code", 500))), event.data.encode(),
-                                    model.name)
+                        self._check(int(data["error"].get("code", 500)), {}, payload.encode(), model.name)
                     chunk = wire.parse_stream_event(data, ids, model=model.name, provider=self.name)
                     if chunk is not None:
                         finished = finished or chunk.finish_reason is not None
@@ -85,16 +89,16 @@ class GeminiProvider:
             if not finished:
                 raise ProviderError(f"{self.name} ended the stream without a finishReason (truncated)",
                                     provider=self.name, model=model.name)
-        except httpx.HTTPError as exc:
+        except TRANSPORT_ERRORS as exc:
             raise transport_error(exc, provider=self.name, model=model.name) from None
 
     async def list_models(self) -> list[str]:
         try:
-            response = await self._client.get("/models", params={"pageSize": 1000})
-            content = response.content
-        except httpx.HTTPError as exc:
+            reply = await self._client.request("GET", "/models", params={"pageSize": 1000})
+        except TRANSPORT_ERRORS as exc:
             raise transport_error(exc, provider=self.name, model=None) from None
-        self._check(response, content, None)
+        content = reply.body
+        self._check(reply.status, reply.headers, content, None)
         data = parse_json(content, provider=self.name, model=None)
         if not isinstance(data, dict):
             return []

@@ -6,15 +6,13 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
-
 from podium.catalogue import ModelInfo
 from podium.config import ProviderSpec
 from podium.errors import ConfigError, PodiumError, ProviderError
 from podium.providers.base import Health
 from podium.providers.http import (
+    TRANSPORT_ERRORS,
     Deadline,
-    json_body,
     make_client,
     parse_json,
     raise_for_status,
@@ -54,11 +52,12 @@ class OllamaProvider:
     async def complete(self, request: ChatRequest, model: ModelInfo) -> ChatResponse:
         try:
             async with Deadline(self._total, self.name, model.name).within():
-                response = await self._client.post("/api/chat", **json_body(self._body(request, model, False)))
-            content = response.content
-        except httpx.HTTPError as exc:
+                reply = await self._client.request("POST", "/api/chat", body=self._body(request, model, False))
+        except TRANSPORT_ERRORS as exc:
             raise transport_error(exc, provider=self.name, model=model.name) from None
-        raise_for_status(response, content, provider=self.name, model=model.name, secrets=(self._key,))
+        content = reply.body
+        raise_for_status(reply.status, reply.headers, content, provider=self.name, model=model.name,
+                         secrets=(self._key,))
         data = parse_json(content, provider=self.name, model=model.name)
         if not isinstance(data, dict) or "message" not in data:
             raise ProviderError(f"{self.name} answered without a message: {content[:200]!r}", provider=self.name,
@@ -69,12 +68,12 @@ class OllamaProvider:
         deadline = Deadline(self._total, self.name, model.name)
         decoder = wire.LineDecoder(model.name, self.name)
         try:
-            body = json_body(self._body(request, model, True))
-            async with self._client.stream("POST", "/api/chat", **body) as response:
-                if response.status_code >= 400:
-                    raise_for_status(response, await response.aread(), provider=self.name, model=model.name,
-                                     secrets=(self._key,))
-                async for line in response.aiter_lines():
+            body = self._body(request, model, True)
+            async with self._client.stream("POST", "/api/chat", body=body) as response:
+                if response.status >= 400:
+                    raise_for_status(response.status, response.headers, await response.read(), provider=self.name,
+                                     model=model.name, secrets=(self._key,))
+                async for line in response.lines():
                     deadline.check()
                     if not line.strip():
                         continue
@@ -90,16 +89,16 @@ class OllamaProvider:
             if not decoder.done:
                 raise ProviderError(f"{self.name} ended the stream without a done line (truncated)",
                                     provider=self.name, model=model.name)
-        except httpx.HTTPError as exc:
+        except TRANSPORT_ERRORS as exc:
             raise transport_error(exc, provider=self.name, model=model.name) from None
 
     async def list_models(self) -> list[str]:
         try:
-            response = await self._client.get("/api/tags")
-            content = response.content
-        except httpx.HTTPError as exc:
+            reply = await self._client.request("GET", "/api/tags")
+        except TRANSPORT_ERRORS as exc:
             raise transport_error(exc, provider=self.name, model=None) from None
-        raise_for_status(response, content, provider=self.name, model=None, secrets=(self._key,))
+        content = reply.body
+        raise_for_status(reply.status, reply.headers, content, provider=self.name, model=None, secrets=(self._key,))
         data = parse_json(content, provider=self.name, model=None)
         return [str(m["name"]) for m in data.get("models", [])] if isinstance(data, dict) else []
 

@@ -11,20 +11,18 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
-from httpx_sse import EventSource
-
 from podium.catalogue import ModelInfo
 from podium.config import ProviderSpec
 from podium.errors import ConfigError, PodiumError, ProviderError
 from podium.providers.base import Health
 from podium.providers.http import (
+    TRANSPORT_ERRORS,
     Deadline,
-    json_body,
     make_client,
     parse_json,
     raise_for_status,
     raise_mapped,
+    sse_events,
     transport_error,
 )
 from podium.providers.openai import wire
@@ -52,18 +50,19 @@ class OpenAIProvider:
     def from_spec(cls, spec: ProviderSpec) -> OpenAIProvider:
         return cls(spec)
 
-    def _fail(self, exc: httpx.HTTPError, model: str | None) -> PodiumError:
+    def _fail(self, exc: BaseException, model: str | None) -> PodiumError:
         return transport_error(exc, provider=self.name, model=model)
 
     async def complete(self, request: ChatRequest, model: ModelInfo) -> ChatResponse:
         body = wire.request_body(request, model.model_id, stream=False, max_tokens_field=self._max_tokens_field)
         try:
             async with Deadline(self._total, self.name, model.name).within():
-                response = await self._client.post("/chat/completions", **json_body(body))
-            content = response.content
-        except httpx.HTTPError as exc:
+                reply = await self._client.request("POST", "/chat/completions", body=body)
+        except TRANSPORT_ERRORS as exc:
             raise self._fail(exc, model.name) from None
-        raise_for_status(response, content, provider=self.name, model=model.name, secrets=(self._key,))
+        content = reply.body
+        raise_for_status(reply.status, reply.headers, content, provider=self.name, model=model.name,
+                         secrets=(self._key,))
         data = parse_json(content, provider=self.name, model=model.name)
         if not isinstance(data, dict) or not data.get("choices"):
             raise ProviderError(f"{self.name} answered without choices: {content[:200]!r}", provider=self.name,
@@ -74,17 +73,17 @@ class OpenAIProvider:
         deadline = Deadline(self._total, self.name, model.name)
         body = wire.request_body(request, model.model_id, stream=True, max_tokens_field=self._max_tokens_field)
         try:
-            async with self._client.stream("POST", "/chat/completions", **json_body(body)) as response:
-                if response.status_code >= 400:
-                    raise_for_status(response, await response.aread(), provider=self.name, model=model.name,
-                                     secrets=(self._key,))
+            async with self._client.stream("POST", "/chat/completions", body=body) as response:
+                if response.status >= 400:
+                    raise_for_status(response.status, response.headers, await response.read(), provider=self.name,
+                                     model=model.name, secrets=(self._key,))
                 done = False
-                async for event in EventSource(response).aiter_sse():
+                async for _, payload in sse_events(response.lines()):
                     deadline.check()
-                    if event.data == "[DONE]":
+                    if payload == "[DONE]":
                         done = True
                         break
-                    data = parse_json(event.data, provider=self.name, model=model.name)
+                    data = parse_json(payload, provider=self.name, model=model.name)
                     if isinstance(data, dict) and "error" in data:
                         self._stream_error(data["error"], model.name)
                     chunk = wire.parse_chunk(data, model=model.name, provider=self.name)
@@ -93,7 +92,7 @@ class OpenAIProvider:
                 if not done:
                     raise ProviderError(f"{self.name} ended the stream without [DONE] (truncated)",
                                         provider=self.name, model=model.name)
-        except httpx.HTTPError as exc:
+        except TRANSPORT_ERRORS as exc:
             raise self._fail(exc, model.name) from None
 
     def _stream_error(self, error: Any, model: str) -> None:
@@ -106,11 +105,11 @@ class OpenAIProvider:
 
     async def list_models(self) -> list[str]:
         try:
-            response = await self._client.get("/models")
-            content = response.content
-        except httpx.HTTPError as exc:
+            reply = await self._client.request("GET", "/models")
+        except TRANSPORT_ERRORS as exc:
             raise self._fail(exc, None) from None
-        raise_for_status(response, content, provider=self.name, model=None, secrets=(self._key,))
+        content = reply.body
+        raise_for_status(reply.status, reply.headers, content, provider=self.name, model=None, secrets=(self._key,))
         data = parse_json(content, provider=self.name, model=None)
         return [str(m["id"]) for m in data.get("data", [])] if isinstance(data, dict) else []
 

@@ -255,3 +255,30 @@ def test_two_gateways_share_limits_and_budgets_through_redis(tmp_path: Path):
         for process in (a, b):
             process.terminate()
             process.wait(10)
+
+
+def test_guardrails_route_personal_data_to_eu_models_and_redact_secrets(tmp_path: Path):
+    config = tmp_path / "podium.yaml"
+    data = json.loads(write_config(tmp_path, auth="optional", guardrails={"pii": "route_local"}).read_text())
+    data["providers"]["local"] = {"enabled": False}
+    data["providers"]["canned-eu"] = {"kind": "scripted", "region": "eu", "options": {"default": "EU answer"}}
+    data["models"]["eu-echo"] = {"provider": "canned-eu", "context_window": 8000, "input_price": 5.0,
+                                 "output_price": 5.0, "tier": "fast", "region": "eu"}
+    config.write_text(json.dumps(data))
+    process, url, log = start(tmp_path, config)
+    try:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="anything", max_retries=0)
+        plain = client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}])
+        assert plain.model in {"echo", "other"}  # the cheapest, in the US
+        personal = client.chat.completions.with_raw_response.create(
+            model="auto", messages=[{"role": "user", "content": "Write to jane.doe@example.com, my key is "
+                                                                 "sk-proj-abcdefghijklmnopqrstuvwxyz"}])
+        completion = personal.parse()
+        assert completion.model == "eu-echo" and completion.choices[0].message.content == "EU answer"
+        notes = json.loads(personal.text)["podium"]["notes"]
+        assert any("personal data (email) → confidential" in n for n in notes)
+        assert any("redacted secrets (openai_key)" in n for n in notes)
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert "sk-proj-abcdefghijklmnopqrstuvwxyz" not in log.read_text()

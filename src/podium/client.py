@@ -112,8 +112,8 @@ class Podium:
             update["temperature"] = defaults.temperature
         return request.model_copy(update=update) if update else request
 
-    async def _start(self, request: ChatRequest) -> _Call:
-        routed = self.router.route(request)
+    async def _start(self, request: ChatRequest, routed: Routed | None = None) -> _Call:
+        routed = routed or self.router.route(request)
         ctx = RequestContext(new_request_id())
         strategy = "single" if routed.model is not None else str(request.model).split(":", 1)[0]
         if self.ledger is not None:
@@ -156,11 +156,12 @@ class Podium:
             deployment=ctx.deployment, notes="\n".join(ctx.notes) or None))
 
     async def chat(self, request: ChatRequest | str, *, observer: Observer | None = None,
-                   **fields: Any) -> ChatResponse:
+                   routed: Routed | None = None, **fields: Any) -> ChatResponse:
         """Answer one request. ``fields`` are ChatRequest fields (model, max_tokens, metadata…);
-        ``model`` may name a strategy (``consensus:a,b,c`` or one from the config)."""
+        ``model`` may name a strategy (``consensus:a,b,c`` or one from the config). ``routed`` is a
+        route already decided for this very request (the gateway's budget check routes first)."""
         request = self._prepare(request, fields)
-        call = await self._start(request)
+        call = await self._start(request, routed)
         try:
             if call.routed.model is None:
                 response = await self.strategies.run(str(request.model), request, call.ctx, call.routed.constraints,
@@ -178,9 +179,9 @@ class Podium:
         return response.model_copy(update={"trace": call.trace,
                                            "latency_ms": (time.perf_counter() - call.started) * 1000})
 
-    def stream(self, request: ChatRequest | str, **fields: Any) -> ChatStream:
+    def stream(self, request: ChatRequest | str, *, routed: Routed | None = None, **fields: Any) -> ChatStream:
         """Chunks as they arrive; afterwards ``.response`` holds the whole answer with its trace."""
-        return ChatStream(self, self._prepare(request, {**fields, "stream": True}))
+        return ChatStream(self, self._prepare(request, {**fields, "stream": True}), routed)
 
 
 @dataclass
@@ -197,9 +198,10 @@ class _Call:
 class ChatStream:
     """An answer arriving in pieces. Iterate it once; then read ``response``."""
 
-    def __init__(self, podium: Podium, request: ChatRequest) -> None:
+    def __init__(self, podium: Podium, request: ChatRequest, routed: Routed | None = None) -> None:
         self._podium = podium
         self._request = request
+        self._routed = routed
         self.response: ChatResponse | None = None
 
     def __aiter__(self) -> AsyncIterator[StreamChunk]:
@@ -214,7 +216,7 @@ class ChatStream:
             yield StreamChunk(finish_reason=self.response.finish_reason, usage=self.response.usage,
                               model=self.response.model, provider="podium")
             return
-        call = await podium._start(request)
+        call = await podium._start(request, self._routed)
         assert call.routed.model is not None
         text: list[str] = []
         finish: FinishReason = "stop"

@@ -152,11 +152,17 @@ class StrategyConfig(_Strict):
     on_budget_exhausted: Literal["best", "fail"] = "best"
 
 
-MiddlewareName = Literal["auth", "limits", "budget", "metrics"]
+MiddlewareName = Literal["auth", "guardrails", "limits", "budget", "metrics"]
 
 
 def _all_middleware() -> list[MiddlewareName]:
-    return ["auth", "limits", "budget", "metrics"]
+    return ["auth", "guardrails", "limits", "budget", "metrics"]
+
+
+class GuardrailsConfig(_Strict):
+    pii: Literal["allow", "redact", "block", "route_local"] = "allow"
+    secrets: Literal["allow", "redact", "block"] = "redact"
+    injection: Literal["allow", "flag", "block"] = "flag"
 
 
 class GatewayConfig(_Strict):
@@ -171,6 +177,7 @@ class GatewayConfig(_Strict):
     rpm: int | None = Field(default=None, gt=0, description="Default per-key requests per minute")
     tpm: int | None = Field(default=None, gt=0, description="Default per-key tokens per minute")
     max_body_bytes: int = Field(default=4_000_000, gt=0)
+    guardrails: GuardrailsConfig = Field(default_factory=lambda: GuardrailsConfig())
     cors_origins: list[str] = Field(default_factory=list, description="Empty: CORS off")
 
 

@@ -16,7 +16,6 @@ import queue
 import sqlite3
 import threading
 from collections import defaultdict
-from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +109,9 @@ class SQLiteLedger:
             "INSERT INTO calls (request_id, started_at, provider, model, status, latency_ms, input_tokens,"
             " output_tokens, cached_input_tokens, reasoning_tokens, cost, error, step, seq)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (*astuple(row), self._seq[row.request_id]),
+            (row.request_id, row.started_at, row.provider, row.model, row.status, row.latency_ms, row.input_tokens,
+             row.output_tokens, row.cached_input_tokens, row.reasoning_tokens, row.cost, row.error, row.step,
+             self._seq[row.request_id]),  # explicit, not dataclasses.astuple: that deep-copies (180 µs a row)
         )
 
     async def finish_request(self, row: RequestEnd) -> None:

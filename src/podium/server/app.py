@@ -29,6 +29,7 @@ from starlette.routing import Route
 from podium.client import ChatStream, Podium
 from podium.config import Settings
 from podium.errors import AuthenticationError, BadRequestError, NotFoundError, PodiumError, RateLimitedError
+from podium.guardrails.policy import GuardrailPolicy
 from podium.server.keys import KeyStore
 from podium.server.metrics import Metrics
 from podium.server.middleware import GatewayCall, build_stack
@@ -61,8 +62,9 @@ class Gateway:
         self.podium, self.keys, self.state, self.admin_key = podium, keys, state, admin_key
         self.metrics = Metrics()
         g = settings.gateway
+        policy = GuardrailPolicy(pii=g.guardrails.pii, secrets=g.guardrails.secrets, injection=g.guardrails.injection)
         self.handler = build_stack(g.middleware, podium, keys=keys, state=state, metrics=self.metrics,
-                                   auth_required=g.auth == "required", rpm=g.rpm, tpm=g.tpm)
+                                   auth_required=g.auth == "required", rpm=g.rpm, tpm=g.tpm, guardrails=policy)
         self.max_body = g.max_body_bytes
 
     # --- chat -------------------------------------------------------------------------------------
@@ -88,6 +90,8 @@ class Gateway:
         if isinstance(outcome, ChatStream):
             return StreamingResponse(self._sse(outcome, call, include_usage), media_type="text/event-stream",
                                      headers={"x-request-id": request_id, "cache-control": "no-cache"})
+        if call.notes and outcome.trace is not None:
+            outcome.trace.notes[:0] = call.notes
         await self._after(call, outcome, None)
         upstream = sum(c.latency_ms for c in outcome.trace.calls) if outcome.trace else 0.0
         overhead = (time.perf_counter() - started) * 1000 - upstream

@@ -1,7 +1,8 @@
 """Gateway middleware: each class takes the next handler in ``__init__`` and wraps its call
 (Starlette's shape), and the stack is built in one loop from the configured order.
 
-    auth     → who is calling (virtual key, hashed at rest) and may they use this model
+    auth       → who is calling (virtual key, hashed at rest) and may they use this model
+    guardrails → personal data, secrets, prompt injection: allow, redact, block or route to local/EU
     limits   → RPM and TPM token buckets per key (memory or Redis, atomic across instances)
     budget   → reserve the estimated cost before spending, settle the real cost after
     metrics  → Prometheus counters and histograms by model and provider
@@ -27,6 +28,9 @@ from podium.errors import (
     PodiumError,
     RateLimitedError,
 )
+from podium.guardrails.policy import GuardrailPolicy
+from podium.guardrails.policy import apply as apply_guardrails
+from podium.routing import Routed
 from podium.server.keys import KeyStore, VirtualKey
 from podium.server.metrics import Metrics
 from podium.server.state import SharedState
@@ -42,7 +46,9 @@ class GatewayCall:
     include_usage: bool
     secret: str | None
     key: VirtualKey | None = None
+    routed: Routed | None = None  # decided early by a middleware that needed it; the core reuses it
     after: list[After] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 class Handler(Protocol):
@@ -57,8 +63,8 @@ class Core:
 
     async def __call__(self, call: GatewayCall) -> Outcome:
         if call.request.stream:
-            return self.podium.stream(call.request)
-        return await self.podium.chat(call.request)
+            return self.podium.stream(call.request, routed=call.routed)
+        return await self.podium.chat(call.request, routed=call.routed)
 
 
 class Auth:
@@ -80,6 +86,16 @@ class Auth:
             raise PermissionDeniedError(f"key '{key.name}' may not use '{call.request.model or 'auto'}' (allowed: "
                                         f"{', '.join(key.models or ())})", code="model_not_allowed")
         call.key = key
+        return await self.next(call)
+
+
+class Guardrails:
+    def __init__(self, next_handler: Handler, policy: GuardrailPolicy) -> None:
+        self.next, self.policy = next_handler, policy
+
+    async def __call__(self, call: GatewayCall) -> Outcome:
+        call.request, notes = apply_guardrails(call.request, self.policy)
+        call.notes += notes
         return await self.next(call)
 
 
@@ -124,7 +140,8 @@ class Budget:
             return await self.next(call)
         slot = f"{key.id}:{budget_period(key.budget_period)}"
         try:
-            reserved = self.podium.router.route(call.request).decision.estimated_cost
+            call.routed = self.podium.router.route(call.request)
+            reserved = call.routed.decision.estimated_cost
         except PodiumError:
             reserved = 0.0  # the core will report the routing error itself
         ok, spent = await self.state.reserve(slot, reserved, key.budget)
@@ -159,13 +176,15 @@ class Observe:
         return outcome
 
 
-MIDDLEWARE = ("auth", "limits", "budget", "metrics")
+MIDDLEWARE = ("auth", "guardrails", "limits", "budget", "metrics")
 
 
 def build_stack(order: Sequence[str], podium: Podium, *, keys: KeyStore, state: SharedState, metrics: Metrics,
-                auth_required: bool, rpm: int | None, tpm: int | None) -> Handler:
+                auth_required: bool, rpm: int | None, tpm: int | None,
+                guardrails: GuardrailPolicy | None = None) -> Handler:
     factories: dict[str, Callable[[Handler], Any]] = {
         "auth": lambda nxt: Auth(nxt, keys, auth_required),
+        "guardrails": lambda nxt: Guardrails(nxt, guardrails or GuardrailPolicy()),
         "limits": lambda nxt: Limits(nxt, state, rpm, tpm),
         "budget": lambda nxt: Budget(nxt, state, podium),
         "metrics": lambda nxt: Observe(nxt, metrics),

@@ -85,7 +85,8 @@ def completion_json(response: ChatResponse) -> dict[str, Any]:
                      "finish_reason": "stop" if response.finish_reason == "error" else response.finish_reason}],
         "usage": usage_json(response.usage),
         "podium": {"provider": response.provider, "cost": response.cost,
-                   "route": response.trace.decision.rationale if response.trace and response.trace.decision else None},
+                   "route": response.trace.decision.rationale if response.trace and response.trace.decision else None,
+                   "notes": response.trace.notes if response.trace else []},
     }
 
 

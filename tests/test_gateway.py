@@ -282,3 +282,32 @@ def test_guardrails_route_personal_data_to_eu_models_and_redact_secrets(tmp_path
         process.terminate()
         process.wait(10)
     assert "sk-proj-abcdefghijklmnopqrstuvwxyz" not in log.read_text()
+
+
+def test_cache_serves_repeats_without_a_call_and_is_bypassable(tmp_path: Path):
+    config = write_config(tmp_path, auth="optional", cache={"enabled": True, "ttl": 60})
+    process, url, _ = start(tmp_path, config)
+    try:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
+        messages = [{"role": "user", "content": "Capital of France?"}]
+        first = client.chat.completions.with_raw_response.create(model="echo", messages=messages)
+        second = client.chat.completions.with_raw_response.create(model="echo", messages=messages)
+        assert second.parse().choices[0].message.content == first.parse().choices[0].message.content
+        assert json.loads(second.text)["podium"]["cost"] == 0.0 and json.loads(first.text)["podium"]["cost"] > 0
+        assert json.loads(second.text)["podium"]["notes"][0].startswith("cache hit")
+        other_turn = [*messages, {"role": "assistant", "content": "Paris"}, {"role": "user", "content": "And Italy?"}]
+        third = client.chat.completions.with_raw_response.create(model="echo", messages=other_turn)
+        assert json.loads(third.text)["podium"]["cost"] > 0  # a different conversation is a different key
+        bypass = client.chat.completions.with_raw_response.create(model="echo", messages=messages,
+                                                                  extra_headers={"x-podium-cache": "bypass"})
+        assert json.loads(bypass.text)["podium"]["cost"] > 0
+        metrics = httpx.get(f"{url}/metrics").text
+        assert 'podium_cache_hits_total{model="echo"} 1.0' in metrics
+    finally:
+        process.terminate()
+        process.wait(10)
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as conn:
+        rows = conn.execute("SELECT strategy, cost, calls FROM requests ORDER BY started_at").fetchall()
+    assert rows[1] == ("cache", 0.0, 0)

@@ -152,11 +152,17 @@ class StrategyConfig(_Strict):
     on_budget_exhausted: Literal["best", "fail"] = "best"
 
 
-MiddlewareName = Literal["auth", "guardrails", "limits", "budget", "metrics"]
+MiddlewareName = Literal["auth", "guardrails", "cache", "limits", "budget", "metrics"]
 
 
 def _all_middleware() -> list[MiddlewareName]:
-    return ["auth", "guardrails", "limits", "budget", "metrics"]
+    return ["auth", "guardrails", "cache", "limits", "budget", "metrics"]
+
+
+class CacheConfig(_Strict):
+    enabled: bool = False
+    ttl: float = Field(default=300.0, gt=0, description="Seconds an answer stays cached")
+    max_entries: int = Field(default=10_000, gt=0, description="Memory cache size (Redis uses its own limits)")
 
 
 class GuardrailsConfig(_Strict):
@@ -178,6 +184,7 @@ class GatewayConfig(_Strict):
     tpm: int | None = Field(default=None, gt=0, description="Default per-key tokens per minute")
     max_body_bytes: int = Field(default=4_000_000, gt=0)
     guardrails: GuardrailsConfig = Field(default_factory=lambda: GuardrailsConfig())
+    cache: CacheConfig = Field(default_factory=lambda: CacheConfig())
     cors_origins: list[str] = Field(default_factory=list, description="Empty: CORS off")
 
 

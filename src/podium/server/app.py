@@ -30,6 +30,7 @@ from podium.client import ChatStream, Podium
 from podium.config import Settings
 from podium.errors import AuthenticationError, BadRequestError, NotFoundError, PodiumError, RateLimitedError
 from podium.guardrails.policy import GuardrailPolicy
+from podium.server.cache import MemoryCache, RedisCache, ResponseCache
 from podium.server.keys import KeyStore
 from podium.server.metrics import Metrics
 from podium.server.middleware import GatewayCall, build_stack
@@ -63,8 +64,13 @@ class Gateway:
         self.metrics = Metrics()
         g = settings.gateway
         policy = GuardrailPolicy(pii=g.guardrails.pii, secrets=g.guardrails.secrets, injection=g.guardrails.injection)
+        cache: ResponseCache | None = None
+        if g.cache.enabled:
+            cache = RedisCache(g.redis_url, g.cache.ttl) if g.state == "redis" else MemoryCache(g.cache.ttl,
+                                                                                                g.cache.max_entries)
         self.handler = build_stack(g.middleware, podium, keys=keys, state=state, metrics=self.metrics,
-                                   auth_required=g.auth == "required", rpm=g.rpm, tpm=g.tpm, guardrails=policy)
+                                   auth_required=g.auth == "required", rpm=g.rpm, tpm=g.tpm, guardrails=policy,
+                                   cache=cache)
         self.max_body = g.max_body_bytes
 
     # --- chat -------------------------------------------------------------------------------------
@@ -84,6 +90,8 @@ class Gateway:
             auth = request.headers.get("authorization", "")
             secret = auth[7:].strip() if auth[:7].lower() == "bearer " else (request.headers.get("x-api-key") or None)
             call = GatewayCall(chat, include_usage, secret or None)
+            call.bypass_cache = request.headers.get("x-podium-cache") == "bypass" or \
+                "no-cache" in request.headers.get("cache-control", "")
             outcome = await self.handler(call)
         except PodiumError as exc:
             return error_response(exc, request_id)

@@ -30,11 +30,13 @@ from podium.errors import (
 )
 from podium.guardrails.policy import GuardrailPolicy
 from podium.guardrails.policy import apply as apply_guardrails
+from podium.ledger import RequestEnd, RequestStart
 from podium.routing import Routed
+from podium.server.cache import ResponseCache, cache_key
 from podium.server.keys import KeyStore, VirtualKey
 from podium.server.metrics import Metrics
 from podium.server.state import SharedState
-from podium.types import ChatRequest, ChatResponse
+from podium.types import ChatRequest, ChatResponse, Trace, new_request_id
 
 Outcome = ChatResponse | ChatStream
 After = Callable[[ChatResponse | None, BaseException | None], Awaitable[None]]
@@ -47,6 +49,7 @@ class GatewayCall:
     secret: str | None
     key: VirtualKey | None = None
     routed: Routed | None = None  # decided early by a middleware that needed it; the core reuses it
+    bypass_cache: bool = False
     after: list[After] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -97,6 +100,41 @@ class Guardrails:
         call.request, notes = apply_guardrails(call.request, self.policy)
         call.notes += notes
         return await self.next(call)
+
+
+class Cache:
+    """Serve repeated requests from the cache; a hit is a ledger row with zero cost and no calls."""
+
+    def __init__(self, next_handler: Handler, cache: ResponseCache, podium: Podium, metrics: Metrics) -> None:
+        self.next, self.cache, self.podium, self.metrics = next_handler, cache, podium, metrics
+
+    async def __call__(self, call: GatewayCall) -> Outcome:
+        if call.request.stream or call.bypass_cache:
+            return await self.next(call)
+        key = cache_key(call.request)
+        hit = await self.cache.get(key)
+        if hit is not None:
+            self.metrics.cache_hits.labels(hit.model).inc()
+            request_id = new_request_id()
+            trace = Trace(request_id=request_id, strategy="cache", notes=[f"cache hit (answer of {hit.id})"])
+            if self.podium.ledger is not None:
+                now = time.time()
+                await self.podium.ledger.start_request(RequestStart(request_id, now, call.request.model,
+                                                                    call.request.metadata.task_type, "cache"))
+                await self.podium.ledger.finish_request(RequestEnd(request_id, time.time(), "ok", hit.model,
+                                                                   hit.provider, 0, 0, 0.0, 0.0, 0,
+                                                                   rationale="cache hit"))
+            return hit.model_copy(update={"id": request_id, "cost": 0.0, "latency_ms": 0.0, "trace": trace,
+                                          "created": time.time()})
+        outcome = await self.next(call)
+
+        async def store(response: ChatResponse | None, error: BaseException | None) -> None:
+            if response is not None and error is None and response.finish_reason in {"stop", "length",
+                                                                                      "tool_calls"}:
+                await self.cache.put(key, response)
+
+        call.after.append(store)
+        return outcome
 
 
 class Limits:
@@ -176,15 +214,16 @@ class Observe:
         return outcome
 
 
-MIDDLEWARE = ("auth", "guardrails", "limits", "budget", "metrics")
+MIDDLEWARE = ("auth", "guardrails", "cache", "limits", "budget", "metrics")
 
 
 def build_stack(order: Sequence[str], podium: Podium, *, keys: KeyStore, state: SharedState, metrics: Metrics,
                 auth_required: bool, rpm: int | None, tpm: int | None,
-                guardrails: GuardrailPolicy | None = None) -> Handler:
+                guardrails: GuardrailPolicy | None = None, cache: ResponseCache | None = None) -> Handler:
     factories: dict[str, Callable[[Handler], Any]] = {
         "auth": lambda nxt: Auth(nxt, keys, auth_required),
         "guardrails": lambda nxt: Guardrails(nxt, guardrails or GuardrailPolicy()),
+        "cache": lambda nxt: Cache(nxt, cache, podium, metrics) if cache is not None else nxt,
         "limits": lambda nxt: Limits(nxt, state, rpm, tpm),
         "budget": lambda nxt: Budget(nxt, state, podium),
         "metrics": lambda nxt: Observe(nxt, metrics),

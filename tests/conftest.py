@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import socket
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -74,3 +78,30 @@ def pytest_configure(config: pytest.Config) -> None:
     import sys
 
     sys.path.insert(0, str(Path(__file__).parent))  # `servers` package: the wire-format test servers
+
+
+def postgres_available() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def dsn() -> Iterator[str]:
+    if not postgres_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI: PostgreSQL must answer on 127.0.0.1:5432")
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    import psycopg
+
+    base = "host=127.0.0.1 port=5432 dbname=test user=postgres"
+    schema = f"podium_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    yield f"{base} options=-csearch_path={schema}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+

@@ -225,7 +225,8 @@ def test_sdk_against_the_local_models(tmp_path: Path):
         process.wait(10)
 
 
-def test_two_gateways_share_limits_and_budgets_through_redis(tmp_path: Path):
+def test_two_gateways_share_limits_budgets_and_one_ledger(tmp_path: Path, dsn: str):
+    """Two `podium serve` processes, one Redis (limits, budgets) and one PostgreSQL ledger."""
     if not redis_available():
         if os.environ.get("CI") == "true":
             pytest.fail("CI: Redis must answer on 127.0.0.1:6379")
@@ -234,6 +235,9 @@ def test_two_gateways_share_limits_and_budgets_through_redis(tmp_path: Path):
 
     redis.Redis().flushdb()
     config = write_config(tmp_path, state="redis")
+    data = json.loads(config.read_text())
+    data["ledger"] = {"postgres_dsn": dsn}
+    config.write_text(json.dumps(data))
     keys = KeyStore(tmp_path / "keys.sqlite3")
     limited, _ = keys.create("shared", rpm=3)
     (a, url_a, _), (b, url_b, _) = start(tmp_path, config), start(tmp_path, config)
@@ -255,6 +259,11 @@ def test_two_gateways_share_limits_and_budgets_through_redis(tmp_path: Path):
         for process in (a, b):
             process.terminate()
             process.wait(10)
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:  # 3 + 1 answered requests, from both instances, in one ledger
+        assert conn.execute("SELECT COUNT(*) FROM requests WHERE status = 'ok'").fetchone()[0] == 4
+        assert conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0] == 4
 
 
 def test_guardrails_route_personal_data_to_eu_models_and_redact_secrets(tmp_path: Path):

@@ -57,7 +57,12 @@ class Podium:
         self.registry = ProviderRegistry(settings.catalogue,
                                          build_providers(settings) if providers is None else providers)
         if ledger is _UNSET:
-            ledger = SQLiteLedger(settings.ledger_path) if settings.ledger_path else None
+            if settings.ledger_dsn:
+                from podium.ledger.postgres import PostgresLedger
+
+                ledger = PostgresLedger(settings.ledger_dsn)
+            else:
+                ledger = SQLiteLedger(settings.ledger_path) if settings.ledger_path else None
         self.ledger: LedgerStore | None = ledger
         self.invoker = Invoker(self.registry, self.ledger)
         self.deployments = DeploymentTable(settings, clock)

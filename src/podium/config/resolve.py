@@ -85,6 +85,7 @@ class Settings:
     resilience: ResilienceConfig = field(default_factory=ResilienceConfig)
     strategies: dict[str, StrategyConfig] = field(default_factory=dict)
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    ledger_dsn: str | None = None
 
 
 def _provider_spec(name: str, cfg: ProviderConfig | None, env: Mapping[str, str]) -> ProviderSpec:
@@ -168,7 +169,8 @@ def resolve(config: PodiumConfig, source: Path | None = None, env: Mapping[str, 
     return Settings(source=source, providers=providers, catalogue=catalogue, routing=config.routing,
                     default_model=default_model, ledger_path=_ledger_path(config, env),
                     defaults=config.defaults, deployments=config.deployments, resilience=config.resilience,
-                    strategies=config.strategies, gateway=config.gateway)
+                    strategies=config.strategies, gateway=config.gateway,
+                    ledger_dsn=config.ledger.postgres_dsn if config.ledger.enabled else None)
 
 
 def _check_strategies(config: PodiumConfig, catalogue: Catalogue) -> None:

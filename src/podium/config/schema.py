@@ -121,6 +121,7 @@ class ResilienceConfig(_Strict):
 class LedgerConfig(_Strict):
     enabled: bool = True
     path: str | None = Field(default=None, description="SQLite file; default: the user data dir")
+    postgres_dsn: str | None = Field(default=None, description="PostgreSQL instead of SQLite, shared by instances")
 
 
 class DefaultsConfig(_Strict):

@@ -320,3 +320,14 @@ def test_cache_serves_repeats_without_a_call_and_is_bypassable(tmp_path: Path):
     with sqlite3.connect(tmp_path / "ledger.sqlite3") as conn:
         rows = conn.execute("SELECT strategy, cost, calls FROM requests ORDER BY started_at").fetchall()
     assert rows[1] == ("cache", 0.0, 0)
+
+
+def test_langchain_chat_openai_against_the_gateway(gateway: Gateway):
+    from langchain_openai import ChatOpenAI
+
+    llm = ChatOpenAI(base_url=f"{gateway.url}/v1", api_key=gateway.key, model="echo", max_retries=0)  # type: ignore[arg-type]
+    assert llm.invoke("Capital of France?").content == "Paris is the capital of France."
+    assert "".join(str(chunk.content) for chunk in llm.stream("Capital of France?")) == \
+        "Paris is the capital of France."
+    panel = ChatOpenAI(base_url=f"{gateway.url}/v1", api_key=gateway.key, model="panel", max_retries=0)  # type: ignore[arg-type]
+    assert "Paris" in str(panel.invoke("Capital?").content)

@@ -30,7 +30,7 @@ import email.utils
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -39,6 +39,7 @@ import orjson
 
 from podium import errors
 from podium.config import ProviderSpec
+from podium.providers.base import Health
 
 _CONTEXT_WORDS = re.compile(r"context.length|context window|maximum context|too many tokens|prompt is too long|"
                             r"input is too long|exceeds the (?:maximum|context)|token limit", re.I)
@@ -171,6 +172,27 @@ class HttpClient:
 
 
 TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
+
+
+async def get_json(client: HttpClient, path: str, *, provider: str, secrets: tuple[str | None, ...] = (),
+                   params: Mapping[str, str | int] | None = None) -> Any:
+    """GET a JSON document (model listings), every failure mapped onto the error tree."""
+    try:
+        reply = await client.request("GET", path, params=params)
+    except TRANSPORT_ERRORS as exc:
+        raise transport_error(exc, provider=provider, model=None) from None
+    raise_for_status(reply.status, reply.headers, reply.body, provider=provider, model=None, secrets=secrets)
+    return parse_json(reply.body, provider=provider, model=None)
+
+
+async def listing_health(list_models: Callable[[], Awaitable[list[str]]], noun: str = "models listed") -> Health:
+    """A provider is healthy when it answers its model listing: free, fast, and needs a valid key."""
+    start = time.perf_counter()
+    try:
+        models = await list_models()
+    except errors.PodiumError as exc:
+        return Health(False, exc.message, (time.perf_counter() - start) * 1000)
+    return Health(True, f"{len(models)} {noun}", (time.perf_counter() - start) * 1000)
 
 
 def make_client(spec: ProviderSpec, headers: Mapping[str, str], base_url: str) -> HttpClient:

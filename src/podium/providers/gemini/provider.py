@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from podium.catalogue import ModelInfo
 from podium.config import ProviderSpec
-from podium.errors import AuthenticationError, ConfigError, PodiumError, ProviderError, redact
+from podium.errors import AuthenticationError, ConfigError, ProviderError, redact
 from podium.providers.base import Health
 from podium.providers.gemini import wire
 from podium.providers.http import (
     TRANSPORT_ERRORS,
     Deadline,
+    listing_health,
     make_client,
     parse_json,
     raise_for_status,
@@ -105,12 +105,7 @@ class GeminiProvider:
         return [str(m["name"]).removeprefix("models/") for m in data.get("models", [])]
 
     async def health(self) -> Health:
-        start = time.perf_counter()
-        try:
-            models = await self.list_models()
-        except PodiumError as exc:
-            return Health(False, exc.message, (time.perf_counter() - start) * 1000)
-        return Health(True, f"{len(models)} models listed", (time.perf_counter() - start) * 1000)
+        return await listing_health(self.list_models)
 
     async def aclose(self) -> None:
         await self._client.aclose()

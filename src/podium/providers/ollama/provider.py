@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from podium.catalogue import ModelInfo
 from podium.config import ProviderSpec
-from podium.errors import ConfigError, PodiumError, ProviderError
+from podium.errors import ConfigError, ProviderError
 from podium.providers.base import Health
 from podium.providers.http import (
     TRANSPORT_ERRORS,
     Deadline,
+    get_json,
+    listing_health,
     make_client,
     parse_json,
     raise_for_status,
@@ -93,22 +94,11 @@ class OllamaProvider:
             raise transport_error(exc, provider=self.name, model=model.name) from None
 
     async def list_models(self) -> list[str]:
-        try:
-            reply = await self._client.request("GET", "/api/tags")
-        except TRANSPORT_ERRORS as exc:
-            raise transport_error(exc, provider=self.name, model=None) from None
-        content = reply.body
-        raise_for_status(reply.status, reply.headers, content, provider=self.name, model=None, secrets=(self._key,))
-        data = parse_json(content, provider=self.name, model=None)
+        data = await get_json(self._client, "/api/tags", provider=self.name, secrets=(self._key,))
         return [str(m["name"]) for m in data.get("models", [])] if isinstance(data, dict) else []
 
     async def health(self) -> Health:
-        start = time.perf_counter()
-        try:
-            models = await self.list_models()
-        except PodiumError as exc:
-            return Health(False, exc.message, (time.perf_counter() - start) * 1000)
-        return Health(True, f"{len(models)} models pulled", (time.perf_counter() - start) * 1000)
+        return await listing_health(self.list_models, "models pulled")
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -7,7 +7,6 @@ config) is an instance of this one class with another base URL and headers.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,6 +17,8 @@ from podium.providers.base import Health
 from podium.providers.http import (
     TRANSPORT_ERRORS,
     Deadline,
+    get_json,
+    listing_health,
     make_client,
     parse_json,
     raise_for_status,
@@ -104,22 +105,11 @@ class OpenAIProvider:
                      provider=self.name, model=model)
 
     async def list_models(self) -> list[str]:
-        try:
-            reply = await self._client.request("GET", "/models")
-        except TRANSPORT_ERRORS as exc:
-            raise self._fail(exc, None) from None
-        content = reply.body
-        raise_for_status(reply.status, reply.headers, content, provider=self.name, model=None, secrets=(self._key,))
-        data = parse_json(content, provider=self.name, model=None)
+        data = await get_json(self._client, "/models", provider=self.name, secrets=(self._key,))
         return [str(m["id"]) for m in data.get("data", [])] if isinstance(data, dict) else []
 
     async def health(self) -> Health:
-        start = time.perf_counter()
-        try:
-            models = await self.list_models()
-        except PodiumError as exc:
-            return Health(False, exc.message, (time.perf_counter() - start) * 1000)
-        return Health(True, f"{len(models)} models listed", (time.perf_counter() - start) * 1000)
+        return await listing_health(self.list_models)
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -13,7 +13,7 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 
 from podium.ledger.rows import CallRow, RequestEnd, RequestStart
-from podium.ledger.schema import MIGRATIONS
+from podium.ledger.schema import FINISH_REQUEST, INSERT_CALL, INSERT_FEEDBACK, INSERT_REQUEST, MIGRATIONS
 
 _LOCK_ID = 0x70_6F_64_69_75_6D  # "podium"
 
@@ -57,35 +57,20 @@ class PostgresLedger:
             await conn.execute(_pg(sql), params)
 
     async def start_request(self, row: RequestStart) -> None:
-        await self._write(
-            "INSERT INTO requests (request_id, started_at, requested_model, task_type, strategy, user_id, tags,"
-            " status) VALUES (?, ?, ?, ?, ?, ?, ?, 'running')",
-            (row.request_id, row.started_at, row.requested_model, row.task_type, row.strategy, row.user,
-             ",".join(row.tags)))
+        await self._write(INSERT_REQUEST, row.values())
 
     async def record_call(self, row: CallRow) -> None:
         seq = self._seq[row.request_id] = self._seq.get(row.request_id, 0) + 1
-        await self._write(
-            "INSERT INTO calls (request_id, started_at, provider, model, status, latency_ms, input_tokens,"
-            " output_tokens, cached_input_tokens, reasoning_tokens, cost, error, step, seq)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (row.request_id, row.started_at, row.provider, row.model, row.status, row.latency_ms, row.input_tokens,
-             row.output_tokens, row.cached_input_tokens, row.reasoning_tokens, row.cost, row.error, row.step, seq))
+        await self._write(INSERT_CALL, row.values(seq))
 
     async def finish_request(self, row: RequestEnd) -> None:
         self._seq.pop(row.request_id, None)
-        await self._write(
-            "UPDATE requests SET finished_at = ?, status = ?, model = ?, provider = ?, input_tokens = ?,"
-            " output_tokens = ?, cost = ?, latency_ms = ?, calls = ?, error = ?, rationale = ?, retries = ?,"
-            " fallbacks = ?, deployment = ?, notes = ? WHERE request_id = ?",
-            (row.finished_at, row.status, row.model, row.provider, row.input_tokens, row.output_tokens, row.cost,
-             row.latency_ms, row.calls, row.error, row.rationale, row.retries, row.fallbacks, row.deployment,
-             row.notes, row.request_id))
+        await self._write(FINISH_REQUEST, row.values())
 
     async def record_feedback(self, request_id: str, score: float | None, label: str | None,
                               comment: str | None) -> None:
-        await self._write("INSERT INTO feedback (request_id, created_at, score, label, comment) VALUES (?, ?, ?, ?, ?)",
-                          (request_id, time.time(), score, label, comment))
+        """Feedback arrives later, keyed by the request id the response carried (TensorZero's shape)."""
+        await self._write(INSERT_FEEDBACK, (request_id, time.time(), score, label, comment))
 
     async def aclose(self) -> None:
         if self._ready:

@@ -64,3 +64,14 @@ CREATE INDEX IF NOT EXISTS feedback_request ON feedback (request_id);
 )
 
 LATEST = MIGRATIONS[-1][0]
+
+# The statements every store runs, with ``?`` placeholders (PostgreSQL's store converts them).
+INSERT_REQUEST = ("INSERT INTO requests (request_id, started_at, requested_model, task_type, strategy, user_id, tags,"
+                  " status) VALUES (?, ?, ?, ?, ?, ?, ?, 'running')")
+INSERT_CALL = ("INSERT INTO calls (request_id, started_at, provider, model, status, latency_ms, input_tokens,"
+               " output_tokens, cached_input_tokens, reasoning_tokens, cost, error, step, seq)"
+               " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+FINISH_REQUEST = ("UPDATE requests SET finished_at = ?, status = ?, model = ?, provider = ?, input_tokens = ?,"
+                  " output_tokens = ?, cost = ?, latency_ms = ?, calls = ?, error = ?, rationale = ?, retries = ?,"
+                  " fallbacks = ?, deployment = ?, notes = ? WHERE request_id = ?")
+INSERT_FEEDBACK = "INSERT INTO feedback (request_id, created_at, score, label, comment) VALUES (?, ?, ?, ?, ?)"

@@ -19,12 +19,13 @@ import contextlib
 import queue
 import sqlite3
 import threading
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from podium.ledger.rows import CallRow, RequestEnd, RequestStart
-from podium.ledger.schema import LATEST, MIGRATIONS
+from podium.ledger.schema import FINISH_REQUEST, INSERT_CALL, INSERT_FEEDBACK, INSERT_REQUEST, LATEST, MIGRATIONS
 
 _Job = tuple[str, tuple[Any, ...], asyncio.Future[None] | None]
 _STOP = ("", (), None)
@@ -112,42 +113,21 @@ class SQLiteLedger:
         self._queue.put((sql, params, None))
 
     async def start_request(self, row: RequestStart) -> None:
-        await self._write(
-            "INSERT INTO requests (request_id, started_at, requested_model, task_type, strategy, user_id, tags,"
-            " status) VALUES (?, ?, ?, ?, ?, ?, ?, 'running')",
-            (row.request_id, row.started_at, row.requested_model, row.task_type, row.strategy, row.user,
-             ",".join(row.tags)),
-        )
+        await self._write(INSERT_REQUEST, row.values())
 
     async def record_call(self, row: CallRow) -> None:
         self._seq[row.request_id] += 1
-        self._enqueue(
-            "INSERT INTO calls (request_id, started_at, provider, model, status, latency_ms, input_tokens,"
-            " output_tokens, cached_input_tokens, reasoning_tokens, cost, error, step, seq)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (row.request_id, row.started_at, row.provider, row.model, row.status, row.latency_ms, row.input_tokens,
-             row.output_tokens, row.cached_input_tokens, row.reasoning_tokens, row.cost, row.error, row.step,
-             self._seq[row.request_id]),  # explicit, not dataclasses.astuple: that deep-copies (180 µs a row)
-        )
+        seq = self._seq[row.request_id]
+        self._enqueue(INSERT_CALL, row.values(seq))
 
     async def finish_request(self, row: RequestEnd) -> None:
         self._seq.pop(row.request_id, None)
-        await self._write(
-            "UPDATE requests SET finished_at = ?, status = ?, model = ?, provider = ?, input_tokens = ?,"
-            " output_tokens = ?, cost = ?, latency_ms = ?, calls = ?, error = ?, rationale = ?, retries = ?,"
-            " fallbacks = ?, deployment = ?, notes = ? WHERE request_id = ?",
-            (row.finished_at, row.status, row.model, row.provider, row.input_tokens, row.output_tokens,
-             row.cost, row.latency_ms, row.calls, row.error, row.rationale, row.retries, row.fallbacks,
-             row.deployment, row.notes, row.request_id),
-        )
+        await self._write(FINISH_REQUEST, row.values())
 
     async def record_feedback(self, request_id: str, score: float | None, label: str | None,
                               comment: str | None) -> None:
         """Feedback arrives later, keyed by the request id the response carried (TensorZero's shape)."""
-        import time
-
-        await self._write("INSERT INTO feedback (request_id, created_at, score, label, comment) VALUES (?, ?, ?, ?, ?)",
-                          (request_id, time.time(), score, label, comment))
+        await self._write(INSERT_FEEDBACK, (request_id, time.time(), score, label, comment))
 
     def close(self) -> None:
         """Flush everything queued, then stop the writer. Safe to call twice."""

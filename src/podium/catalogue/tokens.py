@@ -75,9 +75,3 @@ def count_tokens(text: str, model: ModelInfo | None = None) -> int:
 
 def count_message_tokens(messages: Sequence[Message], model: ModelInfo | None = None) -> int:
     return sum(count_tokens(m.text, model) + PER_MESSAGE_OVERHEAD for m in messages) + REPLY_PRIMING
-
-
-def is_exact(model: ModelInfo | None) -> bool:
-    """Whether ``count_tokens`` is exact for this model on this machine (it says so in reports)."""
-    encoding = _encoding_for(model)
-    return bool(encoding and _tiktoken_counter(encoding))

@@ -10,7 +10,6 @@ step is a consensus). The context also holds the request's budget and the observ
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, TypeVar
@@ -144,10 +143,6 @@ def ask(request: ChatRequest, text: str, system: str | None = None) -> ChatReque
 
 def last_user_text(request: ChatRequest) -> str:
     return next((m.text for m in reversed(request.messages) if m.role == "user"), request.prompt_text)
-
-
-def elapsed_ms(started: float) -> float:
-    return (time.perf_counter() - started) * 1000
 
 
 def best_of(responses: Sequence[ChatResponse | PodiumError]) -> list[ChatResponse]:

@@ -101,7 +101,12 @@ class Podium:
             await self.ledger.aclose()
 
     # --- requests ---------------------------------------------------------------------------------
-    def _prepare(self, request: ChatRequest | str, fields: dict[str, Any]) -> ChatRequest:
+    def prepare(self, request: ChatRequest | str, fields: dict[str, Any] | None = None) -> ChatRequest:
+        """The request as Podium will send it: validated, with the configured defaults filled in.
+
+        Idempotent, so a caller that must route or price the request first (the gateway's budget
+        check) prepares it once and the answer path sees the same request."""
+        fields = fields or {}
         try:
             if isinstance(request, str):
                 request = ChatRequest(messages=[Message.user(request)], **fields)
@@ -165,7 +170,7 @@ class Podium:
         """Answer one request. ``fields`` are ChatRequest fields (model, max_tokens, metadata…);
         ``model`` may name a strategy (``consensus:a,b,c`` or one from the config). ``routed`` is a
         route already decided for this very request (the gateway's budget check routes first)."""
-        request = self._prepare(request, fields)
+        request = self.prepare(request, fields)
         call = await self._start(request, routed)
         try:
             if call.routed.model is None:
@@ -186,7 +191,7 @@ class Podium:
 
     def stream(self, request: ChatRequest | str, *, routed: Routed | None = None, **fields: Any) -> ChatStream:
         """Chunks as they arrive; afterwards ``.response`` holds the whole answer with its trace."""
-        return ChatStream(self, self._prepare(request, {**fields, "stream": True}), routed)
+        return ChatStream(self, self.prepare(request, {**fields, "stream": True}), routed)
 
 
 @dataclass

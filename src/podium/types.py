@@ -8,6 +8,7 @@ Validation happens here, once, before any model is called: an empty prompt or a 
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from typing import Annotated, Any, Literal
@@ -257,3 +258,15 @@ class EmbeddingResponse(_Strict):
     model: str
     provider: str
     usage: Usage = Field(default_factory=Usage)
+
+
+_DATA_URL = re.compile(r"data:(?P<mime>[\w/+.-]+);base64,(?P<data>.*)", re.S)
+
+
+def split_data_url(url: str) -> tuple[str, str] | None:
+    """``(mime type, base64 data)`` of a ``data:`` URL, or None for an ordinary URL.
+
+    OpenAI accepts images as data URLs; Anthropic, Gemini and Ollama want the two parts apart.
+    """
+    match = _DATA_URL.match(url)
+    return (match["mime"], match["data"]) if match else None

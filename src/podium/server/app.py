@@ -43,6 +43,14 @@ def _json(data: Any, status: int = 200, headers: Mapping[str, str] | None = None
     return Response(orjson.dumps(data), status, headers=dict(headers or {}), media_type="application/json")
 
 
+def bearer(request: Request) -> str:
+    """The key a client presented: ``Authorization: Bearer …`` (OpenAI's SDKs) or ``x-api-key``."""
+    auth = request.headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return request.headers.get("x-api-key", "").strip()
+
+
 def error_response(exc: PodiumError, request_id: str) -> Response:
     headers = {"x-request-id": request_id}
     if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
@@ -87,9 +95,7 @@ class Gateway:
             except orjson.JSONDecodeError as exc:
                 raise BadRequestError(f"the body is not valid JSON: {exc}") from None
             chat, include_usage = parse_request(payload, request.headers)
-            auth = request.headers.get("authorization", "")
-            secret = auth[7:].strip() if auth[:7].lower() == "bearer " else (request.headers.get("x-api-key") or None)
-            call = GatewayCall(chat, include_usage, secret or None)
+            call = GatewayCall(self.podium.prepare(chat), include_usage, bearer(request) or None)
             call.bypass_cache = request.headers.get("x-podium-cache") == "bypass" or \
                 "no-cache" in request.headers.get("cache-control", "")
             outcome = await self.handler(call)
@@ -165,8 +171,7 @@ class Gateway:
     async def _require_any_key(self, request: Request) -> None:
         if self.podium.settings.gateway.auth == "optional":
             return
-        auth = request.headers.get("authorization", "")
-        secret = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+        secret = bearer(request)
         if not secret or (self.keys.lookup(secret) is None and not self._is_admin(secret)):
             raise AuthenticationError("a valid API key is required", code="invalid_api_key")
 
@@ -176,8 +181,7 @@ class Gateway:
     async def admin_keys(self, request: Request) -> Response:
         request_id = new_request_id()
         try:
-            auth = request.headers.get("authorization", "")
-            if not self._is_admin(auth[7:].strip() if auth[:7].lower() == "bearer " else ""):
+            if not self._is_admin(bearer(request)):
                 raise AuthenticationError("admin routes need the admin key (gateway.admin_key or $PODIUM_ADMIN_KEY)")
             if request.method == "GET":
                 return _json({"data": [k.public() for k in self.keys.list()]})

@@ -14,37 +14,23 @@ from typing import Protocol
 
 _BUCKET_LUA = """
 local now = tonumber(ARGV[1])
-local ok = true
+local levels = {}
 local wait = 0
 for i = 1, #KEYS do
   local cap = tonumber(ARGV[2 * i])
   local want = tonumber(ARGV[2 * i + 1])
-  if cap > 0 then
-    local state = redis.call('HMGET', KEYS[i], 'tokens', 'ts')
-    local tokens = tonumber(state[1]) or cap
-    local ts = tonumber(state[2]) or now
-    tokens = math.min(cap, tokens + (now - ts) * cap / 60.0)
-    if tokens < want then
-      ok = false
-      wait = math.max(wait, (want - tokens) * 60.0 / cap)
-    end
-  end
+  local state = redis.call('HMGET', KEYS[i], 'tokens', 'ts')
+  local tokens = tonumber(state[1]) or cap
+  local ts = tonumber(state[2]) or now
+  levels[i] = math.min(cap, tokens + (now - ts) * cap / 60.0)
+  if levels[i] < want then wait = math.max(wait, (want - levels[i]) * 60.0 / cap) end
 end
-if ok then
-  for i = 1, #KEYS do
-    local cap = tonumber(ARGV[2 * i])
-    local want = tonumber(ARGV[2 * i + 1])
-    if cap > 0 then
-      local state = redis.call('HMGET', KEYS[i], 'tokens', 'ts')
-      local tokens = tonumber(state[1]) or cap
-      local ts = tonumber(state[2]) or now
-      tokens = math.min(cap, tokens + (now - ts) * cap / 60.0) - want
-      redis.call('HSET', KEYS[i], 'tokens', tokens, 'ts', now)
-      redis.call('EXPIRE', KEYS[i], 120)
-    end
-  end
+if wait > 0 then return {0, tostring(wait)} end
+for i = 1, #KEYS do
+  redis.call('HSET', KEYS[i], 'tokens', levels[i] - tonumber(ARGV[2 * i + 1]), 'ts', now)
+  redis.call('EXPIRE', KEYS[i], 120)
 end
-return {ok and 1 or 0, tostring(wait)}
+return {1, '0'}
 """
 
 _RESERVE_LUA = """

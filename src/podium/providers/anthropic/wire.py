@@ -16,7 +16,6 @@ Differences from the OpenAI shape that this module absorbs:
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from podium.types import (
@@ -31,6 +30,7 @@ from podium.types import (
     ToolCall,
     ToolCallDelta,
     Usage,
+    split_data_url,
 )
 
 # Provider output is already typed by the code below, so chunks skip re-validation (the hot path).
@@ -39,15 +39,14 @@ _delta = ToolCallDelta.model_construct
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
-_DATA_URL = re.compile(r"data:(?P<mime>[\w/+.-]+);base64,(?P<data>.*)", re.S)
 _STOP: dict[str, FinishReason] = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
                                   "tool_use": "tool_calls", "pause_turn": "stop", "refusal": "content_filter"}
 
 
 def _image(part: ImagePart) -> dict[str, Any]:
-    match = _DATA_URL.match(part.image_url.url)
-    if match:
-        return {"type": "image", "source": {"type": "base64", "media_type": match["mime"], "data": match["data"]}}
+    inline = split_data_url(part.image_url.url)
+    if inline:
+        return {"type": "image", "source": {"type": "base64", "media_type": inline[0], "data": inline[1]}}
     return {"type": "image", "source": {"type": "url", "url": part.image_url.url}}
 
 

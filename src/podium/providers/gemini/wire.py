@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from podium.errors import ContentFilteredError
@@ -30,13 +29,13 @@ from podium.types import (
     ToolCall,
     ToolCallDelta,
     Usage,
+    split_data_url,
 )
 
 # Provider output is already typed by the code below, so chunks skip re-validation (the hot path).
 _chunk = StreamChunk.model_construct
 _delta = ToolCallDelta.model_construct
 
-_DATA_URL = re.compile(r"data:(?P<mime>[\w/+.-]+);base64,(?P<data>.*)", re.S)
 _FILTERED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
 _FINISH: dict[str, FinishReason] = {"STOP": "stop", "MAX_TOKENS": "length"}
 
@@ -55,8 +54,8 @@ def _parts(request: ChatRequest, index: int) -> list[dict[str, Any]]:
             if isinstance(part, TextPart):
                 parts.append({"text": part.text})
             elif isinstance(part, ImagePart):
-                match = _DATA_URL.match(part.image_url.url)
-                parts.append({"inlineData": {"mimeType": match["mime"], "data": match["data"]}} if match
+                inline = split_data_url(part.image_url.url)
+                parts.append({"inlineData": {"mimeType": inline[0], "data": inline[1]}} if inline
                              else {"fileData": {"fileUri": part.image_url.url}})
     for call in message.tool_calls or []:
         args = json.loads(call.function.arguments or "{}")

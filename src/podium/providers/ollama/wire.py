@@ -9,7 +9,6 @@ whole (arguments as an object), never as fragments.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from podium.types import (
@@ -22,13 +21,13 @@ from podium.types import (
     ToolCall,
     ToolCallDelta,
     Usage,
+    split_data_url,
 )
 
 # Provider output is already typed by the code below, so chunks skip re-validation (the hot path).
 _chunk = StreamChunk.model_construct
 _delta = ToolCallDelta.model_construct
 
-_DATA_URL = re.compile(r"data:[\w/+.-]+;base64,(?P<data>.*)", re.S)
 
 
 def request_body(request: ChatRequest, model_id: str, *, stream: bool) -> dict[str, Any]:
@@ -36,8 +35,8 @@ def request_body(request: ChatRequest, model_id: str, *, stream: bool) -> dict[s
     for m in request.messages:
         out: dict[str, Any] = {"role": m.role, "content": m.text}
         if isinstance(m.content, list):
-            images = [match["data"] for p in m.content if isinstance(p, ImagePart)
-                      if (match := _DATA_URL.match(p.image_url.url))]
+            images = [inline[1] for p in m.content if isinstance(p, ImagePart)
+                      if (inline := split_data_url(p.image_url.url))]
             if images:
                 out["images"] = images
         if m.tool_calls:

@@ -311,7 +311,7 @@ def test_cache_serves_repeats_without_a_call_and_is_bypassable(tmp_path: Path):
                                                                   extra_headers={"x-podium-cache": "bypass"})
         assert json.loads(bypass.text)["podium"]["cost"] > 0
         metrics = httpx.get(f"{url}/metrics").text
-        assert 'podium_cache_hits_total{model="echo"} 1.0' in metrics
+        assert 'podium_cache_hits_total{kind="exact",model="echo"} 1.0' in metrics
     finally:
         process.terminate()
         process.wait(10)

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from podium.catalogue import ModelInfo
 from podium.config import Settings, load_settings
+from podium.embeddings import Embeddings
 from podium.errors import BadRequestError, PodiumError
 from podium.invoke import Invoker, RequestContext
 from podium.ledger import LedgerStore, RequestEnd, RequestStart, SQLiteLedger
@@ -35,9 +36,12 @@ from podium.providers import Provider, ProviderRegistry
 from podium.resilience.health import DeploymentHealth, HealthProber
 from podium.routing import Routed, estimate_cost
 from podium.strategies.base import Observer
+from podium.telemetry import Telemetry
 from podium.types import (
     ChatRequest,
     ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
     FinishReason,
     Message,
     StreamChunk,
@@ -52,8 +56,13 @@ _UNSET: Any = object()
 
 class Podium:
     def __init__(self, settings: Settings, *, providers: Iterable[Provider] | None = None,
-                 ledger: LedgerStore | None = _UNSET, clock: Callable[[], float] = time.monotonic) -> None:
+                 ledger: LedgerStore | None = _UNSET, clock: Callable[[], float] = time.monotonic,
+                 tracer_provider: Any = None) -> None:
+        """``tracer_provider``: an OpenTelemetry provider for Podium's spans (default: per ``telemetry``)."""
         self.settings = settings
+        t = settings.telemetry
+        self.telemetry = Telemetry.from_settings(t.enabled or tracer_provider is not None, t.otlp_endpoint,
+                                                 t.service_name, tracer_provider)
         self.registry = ProviderRegistry(settings.catalogue,
                                          build_providers(settings) if providers is None else providers)
         if ledger is _UNSET:
@@ -64,11 +73,12 @@ class Podium:
             else:
                 ledger = SQLiteLedger(settings.ledger_path) if settings.ledger_path else None
         self.ledger: LedgerStore | None = ledger
-        self.invoker = Invoker(self.registry, self.ledger)
+        self.invoker = Invoker(self.registry, self.ledger, self.telemetry)
         self.deployments = DeploymentTable(settings, clock)
         self.caller = build_caller(settings, self.registry, self.invoker, self.deployments)
-        self.strategies = StrategyRunner(settings, self.registry, self.caller)
+        self.strategies = StrategyRunner(settings, self.registry, self.caller, self.telemetry)
         self.router = build_router(settings, self.registry, self.strategies.is_strategy)
+        self.embeddings = Embeddings(settings, self.registry, self.ledger)
         self.prober = HealthProber(self.registry, self.deployments,
                                    settings.resilience.health_probe_interval or 30.0)
 
@@ -99,6 +109,7 @@ class Podium:
         await self.registry.aclose()
         if self.ledger is not None:
             await self.ledger.aclose()
+        self.telemetry.shutdown()
 
     # --- requests ---------------------------------------------------------------------------------
     def prepare(self, request: ChatRequest | str, fields: dict[str, Any] | None = None) -> ChatRequest:
@@ -122,10 +133,17 @@ class Podium:
             update["temperature"] = defaults.temperature
         return request.model_copy(update=update) if update else request
 
-    async def _start(self, request: ChatRequest, routed: Routed | None = None) -> _Call:
+    async def _start(self, request: ChatRequest, routed: Routed | None = None, trace_context: Any = None) -> _Call:
         routed = routed or self.router.route(request)
         ctx = RequestContext(new_request_id())
         strategy = "single" if routed.model is not None else str(request.model).split(":", 1)[0]
+        if self.telemetry.enabled:
+            meta = request.metadata
+            ctx.span = self.telemetry.start("podium.request", {
+                "podium.request_id": ctx.request_id, "podium.requested_model": request.model or "auto",
+                "podium.strategy": strategy, "podium.task_type": meta.task_type, "podium.sensitivity":
+                meta.sensitivity, "podium.rationale": routed.decision.rationale, "podium.stream": request.stream},
+                context=trace_context)
         if self.ledger is not None:
             meta = request.metadata
             await self.ledger.start_request(RequestStart(
@@ -151,6 +169,13 @@ class Podium:
         ctx, trace = call.ctx, call.trace
         trace.calls = list(ctx.calls)
         trace.notes = list(ctx.notes)
+        if ctx.span is not None:
+            answered = ctx.calls[-1] if ctx.calls else None
+            self.telemetry.end(ctx.span, error, {
+                "gen_ai.response.model": answered.model if answered else None, "podium.cost_usd": ctx.cost,
+                "gen_ai.usage.input_tokens": ctx.usage.input_tokens, "podium.calls": len(ctx.calls),
+                "gen_ai.usage.output_tokens": ctx.usage.output_tokens, "podium.retries": ctx.retries,
+                "podium.fallbacks": ctx.fallbacks})
         if self.ledger is None:
             return
         usage, decision = ctx.usage, trace.decision
@@ -166,12 +191,13 @@ class Podium:
             deployment=ctx.deployment, notes="\n".join(ctx.notes) or None))
 
     async def chat(self, request: ChatRequest | str, *, observer: Observer | None = None,
-                   routed: Routed | None = None, **fields: Any) -> ChatResponse:
+                   routed: Routed | None = None, trace_context: Any = None, **fields: Any) -> ChatResponse:
         """Answer one request. ``fields`` are ChatRequest fields (model, max_tokens, metadata…);
         ``model`` may name a strategy (``consensus:a,b,c`` or one from the config). ``routed`` is a
-        route already decided for this very request (the gateway's budget check routes first)."""
+        route already decided for this very request (the gateway's budget check routes first);
+        ``trace_context`` an OpenTelemetry context the request span becomes a child of."""
         request = self.prepare(request, fields)
-        call = await self._start(request, routed)
+        call = await self._start(request, routed, trace_context)
         try:
             if call.routed.model is None:
                 response = await self.strategies.run(str(request.model), request, call.ctx, call.routed.constraints,
@@ -189,9 +215,20 @@ class Podium:
         return response.model_copy(update={"trace": call.trace,
                                            "latency_ms": (time.perf_counter() - call.started) * 1000})
 
-    def stream(self, request: ChatRequest | str, *, routed: Routed | None = None, **fields: Any) -> ChatStream:
+    async def embed(self, texts: str | list[str], *, model: str | None = None,
+                    dimensions: int | None = None) -> EmbeddingResponse:
+        """Vectors for ``texts`` (one per text, in order) from ``model`` or ``routing.embedding_model``."""
+        try:
+            request = EmbeddingRequest(input=[texts] if isinstance(texts, str) else texts, model=model,
+                                       dimensions=dimensions)
+        except ValidationError as exc:
+            raise BadRequestError(describe_validation_error(exc)) from None
+        return await self.embeddings.embed(request)
+
+    def stream(self, request: ChatRequest | str, *, routed: Routed | None = None, trace_context: Any = None,
+               **fields: Any) -> ChatStream:
         """Chunks as they arrive; afterwards ``.response`` holds the whole answer with its trace."""
-        return ChatStream(self, self.prepare(request, {**fields, "stream": True}), routed)
+        return ChatStream(self, self.prepare(request, {**fields, "stream": True}), routed, trace_context)
 
 
 @dataclass
@@ -208,10 +245,12 @@ class _Call:
 class ChatStream:
     """An answer arriving in pieces. Iterate it once; then read ``response``."""
 
-    def __init__(self, podium: Podium, request: ChatRequest, routed: Routed | None = None) -> None:
+    def __init__(self, podium: Podium, request: ChatRequest, routed: Routed | None = None,
+                 trace_context: Any = None) -> None:
         self._podium = podium
         self._request = request
         self._routed = routed
+        self._trace_context = trace_context
         self.response: ChatResponse | None = None
 
     def __aiter__(self) -> AsyncIterator[StreamChunk]:
@@ -221,12 +260,13 @@ class ChatStream:
         podium, request = self._podium, self._request
         if podium.strategies.is_strategy(request.model):
             # A strategy's answer exists only once its calls are done: it arrives as one chunk.
-            self.response = await podium.chat(request.model_copy(update={"stream": False}))
+            self.response = await podium.chat(request.model_copy(update={"stream": False}),
+                                              trace_context=self._trace_context)
             yield StreamChunk(text=self.response.text, model=self.response.model, provider="podium")
             yield StreamChunk(finish_reason=self.response.finish_reason, usage=self.response.usage,
                               model=self.response.model, provider="podium")
             return
-        call = await podium._start(request, self._routed)
+        call = await podium._start(request, self._routed, self._trace_context)
         assert call.routed.model is not None
         text: list[str] = []
         finish: FinishReason = "stop"

@@ -12,12 +12,13 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from podium.catalogue import ModelInfo, count_message_tokens, count_tokens
 from podium.errors import PodiumError
 from podium.ledger import CallRow, LedgerStore
 from podium.providers import ProviderRegistry
+from podium.telemetry import Telemetry
 from podium.types import CallTrace, ChatRequest, ChatResponse, StreamChunk, Usage
 
 
@@ -31,6 +32,7 @@ class RequestContext:
     retries: int = 0
     fallbacks: int = 0
     deployment: str | None = None  # the deployment that answered
+    span: Any = None  # OpenTelemetry: the span calls nest under (the request's, or a running strategy's)
 
     @property
     def cost(self) -> float:
@@ -45,13 +47,21 @@ class RequestContext:
 
 
 class Invoker:
-    def __init__(self, registry: ProviderRegistry, ledger: LedgerStore | None) -> None:
+    def __init__(self, registry: ProviderRegistry, ledger: LedgerStore | None,
+                 telemetry: Telemetry | None = None) -> None:
         self.registry = registry
         self.ledger = ledger
+        self.telemetry = telemetry or Telemetry.off()
+
+    def _span(self, ctx: RequestContext, model: ModelInfo, step: str | None, stream: bool) -> Any:
+        return self.telemetry.start(f"chat {model.name}", {
+            "gen_ai.operation.name": "chat", "gen_ai.provider.name": model.provider,
+            "gen_ai.request.model": model.model_id, "podium.model": model.name, "podium.step": step,
+            "podium.stream": stream, "podium.request_id": ctx.request_id}, parent=ctx.span)
 
     async def _account(self, ctx: RequestContext, model: ModelInfo, started: float, wall_start: float,
                        usage: Usage, error: BaseException | None, step: str | None,
-                       estimated: bool = False) -> CallTrace:
+                       estimated: bool = False, span: Any = None) -> CallTrace:
         latency_ms = (time.perf_counter() - started) * 1000
         cancelled = isinstance(error, GeneratorExit | asyncio.CancelledError)
         if error is None or cancelled:
@@ -63,6 +73,10 @@ class Invoker:
                          error=message, usage=usage, cost=model.cost_of(usage), latency_ms=latency_ms, step=step,
                          usage_estimated=estimated)
         ctx.calls.append(call)
+        if span is not None:
+            self.telemetry.end(span, error if status == "error" else None, {
+                "gen_ai.usage.input_tokens": usage.input_tokens, "gen_ai.usage.output_tokens": usage.output_tokens,
+                "podium.cost_usd": call.cost, "podium.status": status})
         if self.ledger is not None:
             await self.ledger.record_call(CallRow(
                 request_id=ctx.request_id, started_at=wall_start, provider=model.provider, model=model.name,
@@ -74,19 +88,21 @@ class Invoker:
     async def complete(self, request: ChatRequest, model: ModelInfo, ctx: RequestContext,
                        step: str | None = None) -> ChatResponse:
         provider = self.registry.get_provider(model.provider)
+        span = self._span(ctx, model, step, False)
         wall_start, started = time.time(), time.perf_counter()
         try:
             response = await provider.complete(request, model)
         except BaseException as exc:
-            await self._account(ctx, model, started, wall_start, Usage(), exc, step)
+            await self._account(ctx, model, started, wall_start, Usage(), exc, step, span=span)
             raise
-        call = await self._account(ctx, model, started, wall_start, response.usage, None, step)
+        call = await self._account(ctx, model, started, wall_start, response.usage, None, step, span=span)
         return response.model_copy(update={"cost": call.cost, "latency_ms": call.latency_ms,
                                            "id": ctx.request_id})
 
     async def stream(self, request: ChatRequest, model: ModelInfo, ctx: RequestContext,
                      step: str | None = None) -> AsyncIterator[StreamChunk]:
         provider = self.registry.get_provider(model.provider)
+        span = self._span(ctx, model, step, True)
         wall_start, started = time.time(), time.perf_counter()
         usage: Usage | None = None
         output: list[str] = []
@@ -107,4 +123,4 @@ class Invoker:
             if usage is None:  # some servers (llama.cpp's, older vLLM) ignore stream_options.include_usage
                 usage = Usage(input_tokens=count_message_tokens(request.messages, model),
                               output_tokens=count_tokens("".join(output), model))
-            await self._account(ctx, model, started, wall_start, usage, error, step, estimated)
+            await self._account(ctx, model, started, wall_start, usage, error, step, estimated, span)

@@ -20,16 +20,19 @@ from podium.resilience.executor import ResilientCaller
 from podium.routing import Constraints, estimate_cost
 from podium.strategies.base import NullObserver, Observer, StrategyContext
 from podium.strategies.spec import StrategyEnv, budget_of, build, is_strategy
+from podium.telemetry import Telemetry
 from podium.types import ChatRequest, ChatResponse
 
 TIERS = ("fast", "standard", "advanced")
 
 
 class StrategyRunner:
-    def __init__(self, settings: Settings, registry: ProviderRegistry, caller: ResilientCaller) -> None:
+    def __init__(self, settings: Settings, registry: ProviderRegistry, caller: ResilientCaller,
+                 telemetry: Telemetry | None = None) -> None:
         self.settings = settings
         self.registry = registry
         self.caller = caller
+        self.telemetry = telemetry or Telemetry.off()
 
     def is_strategy(self, name: str | None) -> bool:
         return is_strategy(name, self.settings.strategies) and (name not in self.settings.catalogue)
@@ -98,4 +101,16 @@ class StrategyRunner:
         sctx = StrategyContext(call, lambda: ctx.cost, budget_of(name, self.settings.strategies, request_cap),
                                observer or NullObserver(),
                                notes=ctx.notes)  # strategy decisions share the trace notes with resilience's
-        return await strategy.run(request, sctx)
+        span, request_span = self.telemetry.start(f"strategy {name}", {"podium.strategy": name,
+                                                                       "podium.request_id": ctx.request_id},
+                                                  parent=ctx.span), ctx.span
+        ctx.span = span or request_span  # the strategy's calls nest under it
+        error: BaseException | None = None
+        try:
+            return await strategy.run(request, sctx)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            ctx.span = request_span
+            self.telemetry.end(span, error, {"podium.calls": len(ctx.calls), "podium.cost_usd": ctx.cost})

@@ -249,15 +249,21 @@ class StreamChunk(_Strict):
 
 
 class EmbeddingRequest(_Strict):
-    input: list[str] = Field(min_length=1)
+    input: list[str] = Field(min_length=1, max_length=2048)
     model: str | None = None
+    dimensions: int | None = Field(default=None, gt=0, description="Shorter vectors, where the model can")
 
 
 class EmbeddingResponse(_Strict):
+    """One vector per input, in input order; ``usage.input_tokens`` is what the provider billed."""
+
     vectors: list[list[float]]
     model: str
     provider: str
     usage: Usage = Field(default_factory=Usage)
+    id: str = ""
+    cost: float = 0.0
+    latency_ms: float = 0.0
 
 
 _DATA_URL = re.compile(r"data:(?P<mime>[\w/+.-]+);base64,(?P<data>.*)", re.S)

@@ -27,10 +27,12 @@ from podium.config.schema import (
     ResilienceConfig,
     RoutingConfig,
     StrategyConfig,
+    TelemetryConfig,
 )
 from podium.errors import ConfigError
 
 DEFAULT_MODEL = "smollm2-135m"
+DEFAULT_EMBEDDING_MODEL = "smollm2-135m-embed"
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ class Settings:
     strategies: dict[str, StrategyConfig] = field(default_factory=dict)
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
     ledger_dsn: str | None = None
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
 
 
 def _provider_spec(name: str, cfg: ProviderConfig | None, env: Mapping[str, str]) -> ProviderSpec:
@@ -157,6 +161,15 @@ def resolve(config: PodiumConfig, source: Path | None = None, env: Mapping[str, 
     default_model = config.routing.default or DEFAULT_MODEL
     check_model(default_model, "routing.default")
     check_model(config.routing.baseline_model, "routing.baseline_model")
+    embedding_model = config.routing.embedding_model or DEFAULT_EMBEDDING_MODEL
+    for embedder, key_path in ((embedding_model, "routing.embedding_model"),
+                               (config.gateway.cache.semantic_model, "gateway.cache.semantic_model")):
+        if embedder is None:
+            continue
+        check_model(embedder, key_path)
+        if "embeddings" not in catalogue.get(embedder).capabilities:
+            raise ConfigError(f"'{embedder}' is not an embedding model (its capabilities lack 'embeddings')",
+                              key_path=key_path)
     for i, rule in enumerate(config.routing.rules):
         check_model(rule.model, f"routing.rules[{i}].model")
     if config.routing.preset is not None:
@@ -170,7 +183,8 @@ def resolve(config: PodiumConfig, source: Path | None = None, env: Mapping[str, 
                     default_model=default_model, ledger_path=_ledger_path(config, env),
                     defaults=config.defaults, deployments=config.deployments, resilience=config.resilience,
                     strategies=config.strategies, gateway=config.gateway,
-                    ledger_dsn=config.ledger.postgres_dsn if config.ledger.enabled else None)
+                    ledger_dsn=config.ledger.postgres_dsn if config.ledger.enabled else None,
+                    embedding_model=embedding_model, telemetry=config.telemetry)
 
 
 def _check_strategies(config: PodiumConfig, catalogue: Catalogue) -> None:

@@ -64,6 +64,8 @@ class RoutingConfig(_Strict):
     max_cost_per_request: float | None = Field(default=None, gt=0)
     regions_by_sensitivity: dict[Literal["public", "internal", "confidential"], list[Region] | None] | None = None
     baseline_model: str = Field(default="gpt-4o", description="Savings are reported against this model")
+    embedding_model: str | None = Field(default=None, description="For /v1/embeddings without a model and the "
+                                        "semantic cache; default: the local one")
 
 
 class DeploymentConfig(_Strict):
@@ -164,12 +166,25 @@ class CacheConfig(_Strict):
     enabled: bool = False
     ttl: float = Field(default=300.0, gt=0, description="Seconds an answer stays cached")
     max_entries: int = Field(default=10_000, gt=0, description="Memory cache size (Redis uses its own limits)")
+    semantic: bool = Field(default=False, description="Also serve questions that mean the same as a cached one")
+    semantic_threshold: float = Field(default=0.95, gt=0, le=1, description="Cosine similarity a hit needs")
+    semantic_model: str | None = Field(default=None, description="Embedding model; default routing.embedding_model")
+    semantic_per_bucket: int = Field(default=32, gt=0, description="Answers kept per identical conversation prefix")
 
 
 class GuardrailsConfig(_Strict):
     pii: Literal["allow", "redact", "block", "route_local"] = "allow"
     secrets: Literal["allow", "redact", "block"] = "redact"
     injection: Literal["allow", "flag", "block"] = "flag"
+
+
+class TeamConfig(_Strict):
+    """A team: every key with ``team: <name>`` spends from and is limited by the team's totals too."""
+
+    budget: float | None = Field(default=None, gt=0, description="USD per period, all the team's keys together")
+    budget_period: Literal["total", "day", "month"] = "month"
+    rpm: int | None = Field(default=None, gt=0)
+    tpm: int | None = Field(default=None, gt=0)
 
 
 class GatewayConfig(_Strict):
@@ -187,6 +202,14 @@ class GatewayConfig(_Strict):
     guardrails: GuardrailsConfig = Field(default_factory=lambda: GuardrailsConfig())
     cache: CacheConfig = Field(default_factory=lambda: CacheConfig())
     cors_origins: list[str] = Field(default_factory=list, description="Empty: CORS off")
+    teams: dict[str, TeamConfig] = Field(default_factory=dict)
+
+
+class TelemetryConfig(_Strict):
+    enabled: bool = Field(default=False, description="OpenTelemetry spans: request, strategy, calls")
+    otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP collector, e.g. http://127.0.0.1:4318; "
+                                      "unset: the process's global tracer provider")
+    service_name: str = "podium"
 
 
 class PodiumConfig(_Strict):
@@ -198,5 +221,6 @@ class PodiumConfig(_Strict):
     resilience: ResilienceConfig = Field(default_factory=ResilienceConfig)
     strategies: dict[str, StrategyConfig] = Field(default_factory=dict)
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)

@@ -185,6 +185,18 @@ async def get_json(client: HttpClient, path: str, *, provider: str, secrets: tup
     return parse_json(reply.body, provider=provider, model=None)
 
 
+async def post_json(client: HttpClient, path: str, body: Any, *, provider: str, model: str | None,
+                    total: float | None = None, secrets: tuple[str | None, ...] = ()) -> Any:
+    """POST a JSON body and parse the JSON answer (embeddings), every failure mapped onto the error tree."""
+    try:
+        async with Deadline(total, provider, model).within():
+            reply = await client.request("POST", path, body=body)
+    except TRANSPORT_ERRORS as exc:
+        raise transport_error(exc, provider=provider, model=model) from None
+    raise_for_status(reply.status, reply.headers, reply.body, provider=provider, model=model, secrets=secrets)
+    return parse_json(reply.body, provider=provider, model=model)
+
+
 async def listing_health(list_models: Callable[[], Awaitable[list[str]]], noun: str = "models listed") -> Health:
     """A provider is healthy when it answers its model listing: free, fast, and needs a valid key."""
     start = time.perf_counter()

@@ -1,6 +1,7 @@
 """The HTTP shell: Starlette routes over the middleware stack; no logic of its own.
 
     POST /v1/chat/completions   JSON or SSE (usage in the stream with stream_options.include_usage)
+    POST /v1/embeddings         vectors from any provider with an embeddings API (float or base64)
     GET  /v1/models             catalogue models whose provider is on, plus named strategies
     POST /v1/feedback           a score or label for an earlier request id (stored in the ledger)
     GET  /health  GET /metrics
@@ -31,9 +32,10 @@ from podium.config import Settings
 from podium.errors import AuthenticationError, BadRequestError, NotFoundError, PodiumError, RateLimitedError
 from podium.guardrails.policy import GuardrailPolicy
 from podium.server.cache import MemoryCache, RedisCache, ResponseCache
+from podium.server.embeddings_route import EmbeddingsRoute
 from podium.server.keys import KeyStore
 from podium.server.metrics import Metrics
-from podium.server.middleware import GatewayCall, build_stack
+from podium.server.middleware import GatewayCall, Parts, Quota, Semantic, build_stack
 from podium.server.openai_schema import ChunkWriter, completion_json, parse_request
 from podium.server.state import MemoryState, RedisState, SharedState
 from podium.types import ChatResponse, new_request_id
@@ -72,32 +74,51 @@ class Gateway:
         self.metrics = Metrics()
         g = settings.gateway
         policy = GuardrailPolicy(pii=g.guardrails.pii, secrets=g.guardrails.secrets, injection=g.guardrails.injection)
-        cache: ResponseCache | None = None
-        if g.cache.enabled:
-            cache = RedisCache(g.redis_url, g.cache.ttl) if g.state == "redis" else MemoryCache(g.cache.ttl,
-                                                                                                g.cache.max_entries)
-        self.handler = build_stack(g.middleware, podium, keys=keys, state=state, metrics=self.metrics,
-                                   auth_required=g.auth == "required", rpm=g.rpm, tpm=g.tpm, guardrails=policy,
-                                   cache=cache)
+        self.cache, semantic = self._caches(settings)
+        quota = Quota(state, g.teams, g.rpm, g.tpm)
+        required = g.auth == "required"
+        parts = Parts(keys, quota, self.metrics, required, policy, self.cache, semantic)
+        self.handler = build_stack(g.middleware, podium, parts)
+        self.embedder = EmbeddingsRoute(podium, keys, quota, auth_required=required and "auth" in g.middleware,
+                                        limits="limits" in g.middleware, budget="budget" in g.middleware)
         self.max_body = g.max_body_bytes
+
+    @staticmethod
+    def _caches(settings: Settings) -> tuple[ResponseCache | None, Semantic | None]:
+        g = settings.gateway
+        c = g.cache
+        if not c.enabled:
+            return None, None
+        shared = g.state == "redis"
+        cache: ResponseCache = RedisCache(g.redis_url, c.ttl) if shared else MemoryCache(c.ttl, c.max_entries)
+        if not c.semantic:
+            return cache, None
+        from podium.server.semantic_cache import MemorySemanticIndex, RedisSemanticIndex
+
+        index = RedisSemanticIndex(g.redis_url, c.ttl, c.semantic_per_bucket) if shared else \
+            MemorySemanticIndex(c.ttl, c.semantic_per_bucket)
+        return cache, Semantic(index, c.semantic_threshold, c.semantic_model)
+
+    async def _body(self, request: Request) -> Any:
+        body = await request.body()
+        if len(body) > self.max_body:
+            raise BadRequestError(f"request body is {len(body):,} bytes; the limit is {self.max_body:,} "
+                                  "(gateway.max_body_bytes)", code="request_too_large")
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise BadRequestError(f"the body is not valid JSON: {exc}") from None
 
     # --- chat -------------------------------------------------------------------------------------
     async def chat(self, request: Request) -> Response:
         started = time.perf_counter()
         request_id = new_request_id()
         try:
-            body = await request.body()
-            if len(body) > self.max_body:
-                raise BadRequestError(f"request body is {len(body):,} bytes; the limit is {self.max_body:,} "
-                                      "(gateway.max_body_bytes)", code="request_too_large")
-            try:
-                payload = orjson.loads(body)
-            except orjson.JSONDecodeError as exc:
-                raise BadRequestError(f"the body is not valid JSON: {exc}") from None
-            chat, include_usage = parse_request(payload, request.headers)
+            chat, include_usage = parse_request(await self._body(request), request.headers)
             call = GatewayCall(self.podium.prepare(chat), include_usage, bearer(request) or None)
             call.bypass_cache = request.headers.get("x-podium-cache") == "bypass" or \
                 "no-cache" in request.headers.get("cache-control", "")
+            call.trace_context = self.podium.telemetry.extract(request.headers)
             outcome = await self.handler(call)
         except PodiumError as exc:
             return error_response(exc, request_id)
@@ -135,6 +156,15 @@ class Gateway:
             yield b"data: " + orjson.dumps(exc.to_openai()) + b"\n\n"
         finally:
             await self._after(call, stream.response if error is None else None, error)
+
+    async def embeddings(self, request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            data = await self.embedder(await self._body(request), bearer(request) or None)
+        except PodiumError as exc:
+            return error_response(exc, new_request_id())
+        return _json(data, headers={"x-request-id": new_request_id(),
+                                    "x-podium-overhead-ms": f"{(time.perf_counter() - started) * 1000:.3f}"})
 
     # --- the rest ---------------------------------------------------------------------------------
     async def models(self, request: Request) -> Response:
@@ -217,11 +247,15 @@ def create_app(settings: Settings, *, podium: Podium | None = None) -> Starlette
         yield
         await podium.aclose()
         await state.aclose()
+        if isinstance(gateway.cache, RedisCache):
+            await gateway.cache.aclose()
         gateway.keys.close()
 
     routes = [
         Route("/v1/chat/completions", gateway.chat, methods=["POST"]),
         Route("/chat/completions", gateway.chat, methods=["POST"]),
+        Route("/v1/embeddings", gateway.embeddings, methods=["POST"]),
+        Route("/embeddings", gateway.embeddings, methods=["POST"]),
         Route("/v1/models", gateway.models, methods=["GET"]),
         Route("/v1/feedback", gateway.feedback, methods=["POST"]),
         Route("/health", gateway.health, methods=["GET"]),

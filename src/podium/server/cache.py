@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 
@@ -22,11 +22,16 @@ _KEY_FIELDS = {"messages", "model", "temperature", "top_p", "max_tokens", "stop"
                "response_format"}
 
 
-def cache_key(request: ChatRequest) -> str:
+def key_fields(request: ChatRequest) -> dict[str, Any]:
+    """Everything that shapes the answer, as plain JSON data."""
     data = request.model_dump(mode="json", include=_KEY_FIELDS, exclude_none=True)
     meta = request.metadata
     data["meta"] = [meta.task_type, meta.sensitivity, meta.preset, sorted(meta.tags)]
-    return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return data
+
+
+def cache_key(request: ChatRequest) -> str:
+    return hashlib.sha256(orjson.dumps(key_fields(request), option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 class ResponseCache(Protocol):
@@ -71,3 +76,6 @@ class RedisCache:
 
     async def put(self, key: str, response: ChatResponse) -> None:
         await self._redis.set(self.prefix + key, response.model_dump_json(), ex=max(1, int(self.ttl)))
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()

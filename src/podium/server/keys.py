@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS virtual_keys (
     created_at DOUBLE PRECISION NOT NULL, revoked_at DOUBLE PRECISION
 );
 """
+_ADD_TEAM = "ALTER TABLE virtual_keys ADD COLUMN team TEXT"  # keys databases made before teams existed
 CACHE_SECONDS = 5.0
 
 
@@ -41,6 +42,7 @@ class VirtualKey:
     tpm: int | None
     created_at: float
     revoked_at: float | None = None
+    team: str | None = None
 
     def allows(self, model: str | None) -> bool:
         if self.models is None:
@@ -50,7 +52,7 @@ class VirtualKey:
     def public(self) -> dict[str, object]:
         return {"id": self.id, "name": self.name, "prefix": self.prefix, "models": self.models,
                 "budget": self.budget, "budget_period": self.budget_period, "rpm": self.rpm, "tpm": self.tpm,
-                "created_at": self.created_at, "revoked": self.revoked_at is not None}
+                "team": self.team, "created_at": self.created_at, "revoked": self.revoked_at is not None}
 
 
 def hash_key(key: str) -> str:
@@ -63,19 +65,22 @@ class KeyStore:
         self._conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.executescript(_SCHEMA)
+        if "team" not in {row[1] for row in self._conn.execute("PRAGMA table_info(virtual_keys)")}:
+            with self._conn:
+                self._conn.execute(_ADD_TEAM)
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, VirtualKey | None]] = {}
 
     def _row(self, row: tuple[object, ...]) -> VirtualKey:
         models = json.loads(str(row[3])) if row[3] else None
         return VirtualKey(str(row[0]), str(row[1]), str(row[2]), tuple(models) if models is not None else None,
-                          row[4], str(row[5]), row[6], row[7], float(row[8]), row[9])  # type: ignore[arg-type]
+                          row[4], str(row[5]), row[6], row[7], float(row[8]), row[9], row[10])  # type: ignore[arg-type]
 
-    _COLUMNS = "id, name, prefix, models, budget, budget_period, rpm, tpm, created_at, revoked_at"
+    _COLUMNS = "id, name, prefix, models, budget, budget_period, rpm, tpm, created_at, revoked_at, team"
 
     def create(self, name: str, *, models: list[str] | None = None, budget: float | None = None,
                budget_period: str = "total", rpm: int | None = None, tpm: int | None = None,
-               secret: str | None = None) -> tuple[str, VirtualKey]:
+               team: str | None = None, secret: str | None = None) -> tuple[str, VirtualKey]:
         """Returns the key itself (shown once) and its record.
 
         ``secret`` imports an existing key (e.g. one a client already has configured) instead of minting one.
@@ -85,9 +90,9 @@ class KeyStore:
         with self._lock, self._conn:
             self._conn.execute(
                 "INSERT INTO virtual_keys (id, name, key_hash, prefix, models, budget, budget_period, rpm, tpm,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_at, team) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (key_id, name, hash_key(secret), secret[:7], json.dumps(models) if models is not None else None,
-                 budget, budget_period, rpm, tpm, time.time()))
+                 budget, budget_period, rpm, tpm, time.time(), team))
         return secret, self.get(key_id)
 
     def get(self, key_id: str) -> VirtualKey:

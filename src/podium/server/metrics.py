@@ -23,7 +23,7 @@ class Metrics:
         self.fallbacks = Counter("podium_fallbacks", "Requests answered after a fallback", ["model"],
                                  registry=self.registry)
         self.retries = Counter("podium_retries", "Retried attempts", ["model"], registry=self.registry)
-        self.cache_hits = Counter("podium_cache_hits", "Answers served from the cache", ["model"],
+        self.cache_hits = Counter("podium_cache_hits", "Answers served from the cache", ["model", "kind"],
                                   registry=self.registry)
 
     def failed(self, model: str | None, error: PodiumError, seconds: float) -> None:

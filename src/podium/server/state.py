@@ -10,6 +10,7 @@ they are atomic across every gateway instance sharing the server.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Protocol
 
 _BUCKET_LUA = """
@@ -34,13 +35,27 @@ return {1, '0'}
 """
 
 _RESERVE_LUA = """
-local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
 local amount = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-if spent + amount > limit then return {0, tostring(spent)} end
-redis.call('INCRBYFLOAT', KEYS[1], amount)
-return {1, tostring(spent + amount)}
+for i = 1, #KEYS do
+  local spent = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if spent + amount > tonumber(ARGV[2 * i]) then return {0, i - 1, tostring(spent)} end
+end
+for i = 1, #KEYS do
+  redis.call('INCRBYFLOAT', KEYS[i], amount)
+  local ttl = tonumber(ARGV[2 * i + 1])
+  if ttl > 0 then redis.call('EXPIRE', KEYS[i], ttl) end
+end
+return {1, -1, '0'}
 """
+
+
+@dataclass(frozen=True)
+class BudgetSlot:
+    """One budget counter: ``key`` names who and which period; it may spend up to ``limit`` dollars."""
+
+    key: str
+    limit: float
+    ttl: int = 0  # seconds the counter outlives its period in Redis (0: forever, for 'total')
 
 
 class SharedState(Protocol):
@@ -50,8 +65,9 @@ class SharedState(Protocol):
 
     async def give_back(self, key: str, per_minute: int, amount: float) -> None: ...
 
-    async def reserve(self, key: str, amount: float, limit: float) -> tuple[bool, float]:
-        """Reserve ``amount`` against ``limit``; (ok, spent so far)."""
+    async def reserve(self, slots: list[BudgetSlot], amount: float) -> tuple[int, float]:
+        """Reserve ``amount`` in every slot, or in none: (-1, 0) when done, else (the first slot that
+        has no room, what it has spent)."""
         ...
 
     async def settle(self, key: str, delta: float) -> None: ...
@@ -87,12 +103,14 @@ class MemoryState:
         now = time.monotonic()
         self._buckets[key] = (min(float(per_minute), self._level(key, per_minute, now) + amount), now)
 
-    async def reserve(self, key: str, amount: float, limit: float) -> tuple[bool, float]:
-        spent = self._spent.get(key, 0.0)
-        if spent + amount > limit:
-            return False, spent
-        self._spent[key] = spent + amount
-        return True, spent + amount
+    async def reserve(self, slots: list[BudgetSlot], amount: float) -> tuple[int, float]:
+        for i, slot in enumerate(slots):
+            spent = self._spent.get(slot.key, 0.0)
+            if spent + amount > slot.limit:
+                return i, spent
+        for slot in slots:
+            self._spent[slot.key] = self._spent.get(slot.key, 0.0) + amount
+        return -1, 0.0
 
     async def settle(self, key: str, delta: float) -> None:
         self._spent[key] = self._spent.get(key, 0.0) + delta
@@ -124,9 +142,12 @@ class RedisState:
     async def give_back(self, key: str, per_minute: int, amount: float) -> None:
         await self._bucket(keys=[self._prefix + "rl:" + key], args=[time.time(), per_minute, -amount])
 
-    async def reserve(self, key: str, amount: float, limit: float) -> tuple[bool, float]:
-        ok, spent = await self._reserve(keys=[self._prefix + "budget:" + key], args=[amount, limit])
-        return bool(int(ok)), float(spent)
+    async def reserve(self, slots: list[BudgetSlot], amount: float) -> tuple[int, float]:
+        args: list[float] = [amount]
+        for slot in slots:
+            args += [slot.limit, slot.ttl]
+        _, failed, spent = await self._reserve(keys=[self._prefix + "budget:" + s.key for s in slots], args=args)
+        return int(failed), float(spent)
 
     async def settle(self, key: str, delta: float) -> None:
         await self._redis.incrbyfloat(self._prefix + "budget:" + key, delta)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from podium.catalogue import ModelInfo
+from podium.catalogue import ModelInfo, count_tokens
 from podium.config import ProviderSpec
 from podium.errors import AuthenticationError, ConfigError, ProviderError, redact
 from podium.providers.base import Health
@@ -20,7 +20,7 @@ from podium.providers.http import (
     sse_events,
     transport_error,
 )
-from podium.types import ChatRequest, ChatResponse, StreamChunk
+from podium.types import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, StreamChunk
 
 
 class GeminiProvider:
@@ -40,11 +40,13 @@ class GeminiProvider:
         return cls(spec)
 
     @staticmethod
-    def _path(model: ModelInfo, method: str) -> str:
+    def _resource(model: ModelInfo) -> str:
+        """``models/<id>``: the resource name the API uses in paths and in embedding requests."""
         model_id = model.model_id
-        if not model_id.startswith(("models/", "tunedModels/")):
-            model_id = f"models/{model_id}"
-        return f"/{model_id}:{method}"
+        return model_id if model_id.startswith(("models/", "tunedModels/")) else f"models/{model_id}"
+
+    def _path(self, model: ModelInfo, method: str) -> str:
+        return f"/{self._resource(model)}:{method}"
 
     def _check(self, status: int, headers: Mapping[str, str], content: bytes, model: str | None) -> None:
         # Gemini answers a bad key with 400 INVALID_ARGUMENT; its reason says what it really is.
@@ -53,11 +55,10 @@ class GeminiProvider:
                                       provider=self.name, model=model)
         raise_for_status(status, headers, content, provider=self.name, model=model, secrets=(self._key,))
 
-    async def complete(self, request: ChatRequest, model: ModelInfo) -> ChatResponse:
-        body = wire.request_body(request)
+    async def _post(self, model: ModelInfo, method: str, body: dict[str, Any]) -> dict[str, Any]:
         try:
             async with Deadline(self._total, self.name, model.name).within():
-                reply = await self._client.request("POST", self._path(model, "generateContent"), body=body)
+                reply = await self._client.request("POST", self._path(model, method), body=body)
         except TRANSPORT_ERRORS as exc:
             raise transport_error(exc, provider=self.name, model=model.name) from None
         content = reply.body
@@ -66,7 +67,20 @@ class GeminiProvider:
         if not isinstance(data, dict):
             raise ProviderError(f"{self.name} answered with {type(data).__name__}", provider=self.name,
                                 model=model.name)
+        return data
+
+    async def complete(self, request: ChatRequest, model: ModelInfo) -> ChatResponse:
+        data = await self._post(model, "generateContent", wire.request_body(request))
         return wire.parse_response(data, model=model.name, provider=self.name)
+
+    async def embed(self, request: EmbeddingRequest, model: ModelInfo) -> EmbeddingResponse:
+        data = await self._post(model, "batchEmbedContents", wire.embedding_body(request, self._resource(model)))
+        response = wire.parse_embeddings(data, model=model.name, provider=self.name,
+                                         estimated_tokens=sum(count_tokens(text, model) for text in request.input))
+        if len(response.vectors) != len(request.input):
+            raise ProviderError(f"{self.name} returned {len(response.vectors)} embeddings for "
+                                f"{len(request.input)} inputs", provider=self.name, model=model.name)
+        return response
 
     async def stream(self, request: ChatRequest, model: ModelInfo) -> AsyncIterator[StreamChunk]:
         deadline = Deadline(self._total, self.name, model.name)

@@ -21,6 +21,8 @@ from podium.errors import ContentFilteredError
 from podium.types import (
     ChatRequest,
     ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
     FinishReason,
     FunctionCall,
     ImagePart,
@@ -185,3 +187,22 @@ def parse_stream_event(data: dict[str, Any], ids: CallIds, *, model: str, provid
         return None
     return _chunk(text=text, tool_calls=deltas or None, usage=usage, finish_reason=reason, model=model,
                        provider=provider)
+
+
+# --- embeddings (ai.google.dev/api/embeddings#method:-models.batchembedcontents) -------------------
+def embedding_body(request: EmbeddingRequest, model_path: str) -> dict[str, Any]:
+    """One ``EmbedContentRequest`` per input; each names the model again, as the API requires."""
+    rows: list[dict[str, Any]] = []
+    for text in request.input:
+        row: dict[str, Any] = {"model": model_path, "content": {"parts": [{"text": text}]}}
+        if request.dimensions is not None:
+            row["outputDimensionality"] = request.dimensions
+        rows.append(row)
+    return {"requests": rows}
+
+
+def parse_embeddings(data: dict[str, Any], *, model: str, provider: str, estimated_tokens: int) -> EmbeddingResponse:
+    """Gemini reports no token counts for embeddings: ``estimated_tokens`` stands in for them."""
+    vectors = [row.get("values") or [] for row in data.get("embeddings") or []]
+    return EmbeddingResponse(vectors=vectors, model=model, provider=provider,
+                             usage=Usage(input_tokens=estimated_tokens))

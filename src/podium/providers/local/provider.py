@@ -27,7 +27,16 @@ from podium.config import ProviderSpec
 from podium.errors import BadRequestError, ConfigError, ContextTooLongError, DependencyMissingError
 from podium.providers.base import Health
 from podium.providers.local import weights
-from podium.types import ChatRequest, ChatResponse, FinishReason, ImagePart, StreamChunk, Usage
+from podium.types import (
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    FinishReason,
+    ImagePart,
+    StreamChunk,
+    Usage,
+)
 
 COMPLETION_STOP = ["\n", "Question:"]
 _LOAD_LOCK = threading.Lock()
@@ -115,17 +124,25 @@ class LocalProvider:
                 model_id, _Slot(ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"podium-{model_id}")))
         return slot
 
-    def _load(self, slot: _Slot, model_id: str) -> Any:
-        """Runs on the model's thread. Loads once; later calls return the same instance."""
+    def _load(self, slot: _Slot, model_id: str, *, embedding: bool = False) -> Any:
+        """Runs on the model's thread. Loads once; later calls return the same instance.
+
+        An embedding instance is a second load of the same weights with mean pooling over the last
+        hidden states (llama.cpp fixes the mode when the context is created)."""
         if slot.llama is None:
             llama_class = _import_llama()
             path = weights.weights_path(model_id, self._weights)
+            extra: dict[str, Any] = {}
+            if embedding:
+                import llama_cpp
+
+                extra = {"embedding": True, "pooling_type": llama_cpp.LLAMA_POOLING_TYPE_MEAN}
             # One load at a time in the whole process: llama-cpp-python silences loading by swapping file
             # descriptors 1 and 2, which is not thread-safe; two models loading at once (a consensus of two
             # models) left stdout pointing at /dev/null for good.
             with _LOAD_LOCK, _quiet_stderr():  # the C loader also prints warnings with verbose=False
                 slot.llama = llama_class(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads,
-                                         verbose=False)
+                                         verbose=False, **extra)
         return slot.llama
 
     def _generation_args(self, request: ChatRequest, model: ModelInfo) -> dict[str, Any]:
@@ -267,6 +284,21 @@ class LocalProvider:
                                         bos_token=text_of(llama.token_bos()))
         rendered = formatter(messages=messages)
         return len(llama.tokenize(rendered.prompt.encode(), add_bos=not rendered.added_special, special=True))
+
+    async def embed(self, request: EmbeddingRequest, model: ModelInfo) -> EmbeddingResponse:
+        if request.dimensions is not None:
+            raise BadRequestError(f"local model '{model.name}' has fixed-size vectors; leave out 'dimensions'",
+                                  model=model.name)
+        slot = self._slot(model.model_id + "#embed")
+
+        def run() -> EmbeddingResponse:
+            llama = self._load(slot, model.model_id, embedding=True)
+            result = llama.create_embedding(request.input)
+            vectors = [row["embedding"] for row in sorted(result["data"], key=lambda row: row["index"])]
+            return EmbeddingResponse(vectors=vectors, model=model.name, provider=self.name,
+                                     usage=Usage(input_tokens=int(result["usage"]["prompt_tokens"])))
+
+        return await asyncio.get_running_loop().run_in_executor(slot.executor, run)
 
     async def health(self) -> Health:
         try:

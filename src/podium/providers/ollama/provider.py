@@ -16,12 +16,13 @@ from podium.providers.http import (
     listing_health,
     make_client,
     parse_json,
+    post_json,
     raise_for_status,
     raise_mapped,
     transport_error,
 )
 from podium.providers.ollama import wire
-from podium.types import ChatRequest, ChatResponse, StreamChunk
+from podium.types import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, StreamChunk
 
 
 class OllamaProvider:
@@ -92,6 +93,14 @@ class OllamaProvider:
                                     provider=self.name, model=model.name)
         except TRANSPORT_ERRORS as exc:
             raise transport_error(exc, provider=self.name, model=model.name) from None
+
+    async def embed(self, request: EmbeddingRequest, model: ModelInfo) -> EmbeddingResponse:
+        data = await post_json(self._client, "/api/embed", wire.embedding_body(request, model.model_id),
+                               provider=self.name, model=model.name, total=self._total, secrets=(self._key,))
+        if not isinstance(data, dict) or not isinstance(data.get("embeddings"), list):
+            raise ProviderError(f"{self.name} answered embeddings without 'embeddings'", provider=self.name,
+                                model=model.name)
+        return wire.parse_embeddings(data, model=model.name, provider=self.name)
 
     async def list_models(self) -> list[str]:
         data = await get_json(self._client, "/api/tags", provider=self.name, secrets=(self._key,))

@@ -14,6 +14,8 @@ from typing import Any
 from podium.types import (
     ChatRequest,
     ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
     FinishReason,
     FunctionCall,
     ImagePart,
@@ -112,3 +114,16 @@ class LineDecoder:
         if not text and not deltas:
             return None
         return _chunk(text=text, tool_calls=deltas or None, model=self.model, provider=self.provider)
+
+
+# --- embeddings (/api/embed: several inputs in one call, L2-normalised vectors) ----------------------
+def embedding_body(request: EmbeddingRequest, model_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": model_id, "input": request.input}
+    if request.dimensions is not None:
+        body["dimensions"] = request.dimensions
+    return body
+
+
+def parse_embeddings(data: dict[str, Any], *, model: str, provider: str) -> EmbeddingResponse:
+    return EmbeddingResponse(vectors=data.get("embeddings") or [], model=model, provider=provider,
+                             usage=Usage(input_tokens=int(data.get("prompt_eval_count") or 0)))

@@ -21,13 +21,14 @@ from podium.providers.http import (
     listing_health,
     make_client,
     parse_json,
+    post_json,
     raise_for_status,
     raise_mapped,
     sse_events,
     transport_error,
 )
 from podium.providers.openai import wire
-from podium.types import ChatRequest, ChatResponse, StreamChunk
+from podium.types import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, StreamChunk
 
 _OPTIONS = {"max_tokens_field"}
 
@@ -103,6 +104,14 @@ class OpenAIProvider:
         status = int(code) if isinstance(code, int) or (isinstance(code, str) and code.isdigit()) else 500
         raise_mapped(status, f"{self.name} stream error: {message}", str(code) if code else None, None,
                      provider=self.name, model=model)
+
+    async def embed(self, request: EmbeddingRequest, model: ModelInfo) -> EmbeddingResponse:
+        data = await post_json(self._client, "/embeddings", wire.embedding_body(request, model.model_id),
+                               provider=self.name, model=model.name, total=self._total, secrets=(self._key,))
+        if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+            raise ProviderError(f"{self.name} answered embeddings without 'data'", provider=self.name,
+                                model=model.name)
+        return wire.parse_embeddings(data, model=model.name, provider=self.name)
 
     async def list_models(self) -> list[str]:
         data = await get_json(self._client, "/models", provider=self.name, secrets=(self._key,))

@@ -20,6 +20,8 @@ from typing import Any
 from podium.types import (
     ChatRequest,
     ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
     FinishReason,
     FunctionCall,
     Message,
@@ -119,3 +121,18 @@ def parse_chunk(data: dict[str, Any], *, model: str, provider: str) -> StreamChu
         return None
     return _chunk(text=text, tool_calls=tool_deltas or None, usage=usage,
                        finish_reason=finish_reason(reason) if reason else None, model=model, provider=provider)
+
+
+# --- embeddings (platform.openai.com/docs/api-reference/embeddings) --------------------------------
+def embedding_body(request: EmbeddingRequest, model_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": model_id, "input": request.input, "encoding_format": "float"}
+    if request.dimensions is not None:
+        body["dimensions"] = request.dimensions
+    return body
+
+
+def parse_embeddings(data: dict[str, Any], *, model: str, provider: str) -> EmbeddingResponse:
+    rows = sorted(data.get("data") or [], key=lambda row: int(row.get("index", 0)))
+    usage = data.get("usage") or {}
+    return EmbeddingResponse(vectors=[row["embedding"] for row in rows], model=model, provider=provider,
+                             usage=Usage(input_tokens=int(usage.get("prompt_tokens") or 0)))

@@ -1,0 +1,78 @@
+"""Serve repeated requests from the cache: exact match first, then (if on) semantic match.
+
+A hit is a ledger request with zero cost and no model calls, and a ``cache_hits`` metric. Only
+whole, successful, non-streamed answers are stored.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from podium.client import Podium
+from podium.ledger import RequestEnd, RequestStart
+from podium.server.cache import ResponseCache, cache_key
+from podium.server.metrics import Metrics
+from podium.server.middleware.base import GatewayCall, Handler, Outcome
+from podium.server.semantic_cache import Question, SemanticIndex, anchors, last_user_text, semantic_bucket
+from podium.types import ChatResponse, Trace, new_request_id
+
+_STORABLE = {"stop", "length", "tool_calls"}
+
+
+@dataclass(frozen=True)
+class Semantic:
+    index: SemanticIndex
+    threshold: float
+    model: str | None  # embedding model; None: routing.embedding_model
+
+
+class Cache:
+    def __init__(self, next_handler: Handler, cache: ResponseCache, podium: Podium, metrics: Metrics,
+                 semantic: Semantic | None = None) -> None:
+        self.next, self.cache, self.podium, self.metrics, self.semantic = next_handler, cache, podium, metrics, semantic
+
+    async def __call__(self, call: GatewayCall) -> Outcome:
+        if call.request.stream or call.bypass_cache:
+            return await self.next(call)
+        key = cache_key(call.request)
+        hit = await self.cache.get(key)
+        if hit is not None:
+            return await self._serve(call, hit, "exact", f"cache hit (answer of {hit.id})")
+        question: Question | None = None
+        bucket = ""
+        text = last_user_text(call.request) if self.semantic is not None else None
+        if self.semantic is not None and text is not None:
+            bucket = semantic_bucket(call.request)
+            vector = await self.podium.embeddings.embed_one(text, self.semantic.model, user="semantic-cache")
+            question = Question(vector, anchors(text))
+            found = await self.semantic.index.nearest(bucket, question, self.semantic.threshold)
+            if found is not None:
+                return await self._serve(call, found.response, "semantic",
+                                         f"semantic cache hit (similarity {found.similarity:.3f} to the question "
+                                         f"of {found.response.id})")
+        outcome = await self.next(call)
+
+        async def store(response: ChatResponse | None, error: BaseException | None) -> None:
+            if response is None or error is not None or response.finish_reason not in _STORABLE:
+                return
+            await self.cache.put(key, response)
+            if self.semantic is not None and question is not None:
+                await self.semantic.index.add(bucket, question, response)
+
+        call.after.append(store)
+        return outcome
+
+    async def _serve(self, call: GatewayCall, hit: ChatResponse, kind: str, note: str) -> ChatResponse:
+        self.metrics.cache_hits.labels(hit.model, kind).inc()
+        request_id = new_request_id()
+        trace = Trace(request_id=request_id, strategy="cache", notes=[note])
+        ledger = self.podium.ledger
+        if ledger is not None:
+            request = call.request
+            await ledger.start_request(RequestStart(request_id, time.time(), request.model,
+                                                    request.metadata.task_type, "cache", request.metadata.user))
+            await ledger.finish_request(RequestEnd(request_id, time.time(), "ok", hit.model, hit.provider, 0, 0, 0.0,
+                                                   0.0, 0, rationale=note))
+        return hit.model_copy(update={"id": request_id, "cost": 0.0, "latency_ms": 0.0, "trace": trace,
+                                      "created": time.time()})

@@ -8,7 +8,10 @@ vendors' published examples, not from Podium's adapters.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +62,16 @@ def _reply(scenario: Scenario, body: Any = None, chunks: list[bytes] | None = No
         chunks = chunks[:scenario.truncate_after]
     return Reply(200, {"content-type": content_type}, json.dumps(body).encode() if body is not None else b"",
                  chunks, scenario.chunk_delay, scenario.fault, scenario.fault_after_chunks)
+
+
+def word_vector(text: str, dims: int = 64) -> list[float]:
+    """A deterministic embedding: words hashed into ``dims`` buckets, L2-normalised. Texts with the
+    same words point the same way, so similarity is predictable in tests."""
+    vector = [0.0] * dims
+    for word in re.findall(r"\w+", text.lower()):
+        vector[int(hashlib.sha256(word.encode()).hexdigest(), 16) % dims] += 1.0
+    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+    return [v / norm for v in vector]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -112,6 +125,14 @@ class OpenAIWire:
         if s.error:
             return self.error(s.error, request)
         body = request.json
+        if request.path.endswith("/embeddings"):  # platform.openai.com/docs/api-reference/embeddings/create
+            texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
+            dims = body.get("dimensions") or 64
+            tokens = sum(len(t.split()) for t in texts)
+            return _reply(s, {"object": "list", "model": body["model"], "usage": {"prompt_tokens": tokens,
+                                                                                  "total_tokens": tokens},
+                              "data": [{"object": "embedding", "index": i, "embedding": word_vector(t, dims)}
+                                       for i, t in enumerate(texts)]})
         model = body["model"]
         head = {"id": "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT", "created": 1741569952, "model": model,
                 "system_fingerprint": "fp_44709d6fcb", "service_tier": "default"}
@@ -266,6 +287,11 @@ class GeminiWire:
                                            "supportedGenerationMethods": ["generateContent"]}]})
         if s.error:
             return self.error(s.error, request)
+        if request.path.endswith(":batchEmbedContents"):  # ai.google.dev/api/embeddings
+            rows = request.json["requests"]
+            return _reply(s, {"embeddings": [
+                {"values": word_vector(r["content"]["parts"][0]["text"], r.get("outputDimensionality") or 64)}
+                for r in rows]})
         if s.tool:
             parts: list[dict[str, Any]] = [{"functionCall": {"name": s.tool[1], "args": json.loads(s.tool[2])}}]
         else:
@@ -311,6 +337,11 @@ class OllamaWire:
         if s.error:
             return self.error(s.error, request)
         body = request.json
+        if request.path == "/api/embed":  # github.com/ollama/ollama/blob/main/docs/api.md#generate-embeddings
+            texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
+            return _reply(s, {"model": body["model"], "embeddings": [word_vector(t) for t in texts],
+                              "total_duration": 14143917, "load_duration": 1019500,
+                              "prompt_eval_count": sum(len(t.split()) for t in texts)})
         created = "2025-10-20T12:00:00.000000Z"
         done = {"model": body["model"], "created_at": created, "done": True, "done_reason": "stop",
                 "total_duration": 4883583458, "load_duration": 1334875, "prompt_eval_count": s.input_tokens,

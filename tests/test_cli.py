@@ -130,3 +130,17 @@ def test_providers_check_shows_configured_deployments(tmp_path: Path):
     assert {(d["id"], d["state"]) for d in report["deployments"]} == {("m@a", "closed"), ("m@b", "closed")}
     table = run("providers", "check", cwd=tmp_path).stdout
     assert "deployments (circuit breakers)" in table and "m@b" in table
+
+
+def test_keys_create_with_a_team_needs_a_team_the_config_defines(tmp_path: Path):
+    config = tmp_path / "podium.yaml"
+    config.write_text(json.dumps({"gateway": {"keys_path": str(tmp_path / "keys.sqlite3"),
+                                              "teams": {"research": {"budget": 5.0}}},
+                                  "ledger": {"enabled": False}}))
+    unknown = run("keys", "create", "eve", "--team", "sales", "--config", str(config), cwd=tmp_path)
+    assert unknown.returncode != 0 and "unknown team 'sales' (teams: research)" in unknown.stderr + unknown.stdout
+    assert "Traceback" not in unknown.stderr
+    made = run("keys", "create", "alice", "--team", "research", "--config", str(config), cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    listed = json.loads(run("keys", "list", "--json", "--config", str(config), cwd=tmp_path).stdout)
+    assert [(k["name"], k["team"]) for k in listed] == [("alice", "research")]

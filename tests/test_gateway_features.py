@@ -139,9 +139,14 @@ def test_team_budget_and_limits_hold_across_the_teams_keys(tmp_path: Path):
             client(key).chat.completions.create(model="echo", messages=messages)
         with pytest.raises(openai.RateLimitError, match="team 'ops': 3 requests"):
             client(dave).chat.completions.create(model="echo", messages=messages)
-        listed = httpx.get(f"{url}/admin/keys", headers={"authorization": "Bearer admin-secret-0123456789"}).json()
+        admin = {"authorization": "Bearer admin-secret-0123456789"}
+        refused = httpx.post(f"{url}/admin/keys", headers=admin, json={"name": "eve", "team": "sales"})
+        assert refused.status_code == 400 and "unknown team 'sales' (teams: ops, research)" in refused.text
+        created = httpx.post(f"{url}/admin/keys", headers=admin, json={"name": "erin", "team": "ops"})
+        assert created.status_code == 201 and created.json()["team"] == "ops"
+        listed = httpx.get(f"{url}/admin/keys", headers=admin).json()
         assert {k["name"]: k["team"] for k in listed["data"]} == {"alice": "research", "bob": "research",
-                                                                  "carol": "ops", "dave": "ops"}
+                                                                  "carol": "ops", "dave": "ops", "erin": "ops"}
     finally:
         stop(process)
 

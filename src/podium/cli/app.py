@@ -131,12 +131,14 @@ def keys_create(
     period: Annotated[str, typer.Option(help="total, day or month.")] = "total",
     rpm: Annotated[int | None, typer.Option(help="Requests per minute.")] = None,
     tpm: Annotated[int | None, typer.Option(help="Tokens per minute.")] = None,
+    team: Annotated[str | None, typer.Option(help="A team from gateway.teams; its budget and limits apply too.")]
+    = None,
     config: ConfigOption = None,
 ) -> None:
     """Create a virtual key; it is printed once and stored only as a hash."""
     from podium.cli.serve import run_keys_create
 
-    run_keys_create(name, models=models, budget=budget, period=period, rpm=rpm, tpm=tpm, config=config)
+    run_keys_create(name, models=models, budget=budget, period=period, rpm=rpm, tpm=tpm, team=team, config=config)
 
 
 @keys_app.command("list")

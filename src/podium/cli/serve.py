@@ -9,7 +9,7 @@ from rich.table import Table
 from podium.cli.render import console
 from podium.config import load_settings
 from podium.errors import BadRequestError
-from podium.server.keys import KeyStore
+from podium.server.keys import KeyStore, check_team
 
 
 def run_serve(*, host: str | None, port: int | None, no_auth: bool, config: str | None) -> None:
@@ -33,11 +33,14 @@ def _store(config: str | None) -> KeyStore:
 
 
 def run_keys_create(name: str, *, models: str | None, budget: float | None, period: str, rpm: int | None,
-                    tpm: int | None, config: str | None) -> None:
+                    tpm: int | None, team: str | None, config: str | None) -> None:
     if period not in {"total", "day", "month"}:
         raise BadRequestError(f"--period must be total, day or month, not '{period}'")
+    settings = load_settings(config)
+    check_team(team, settings.gateway.teams)
     allowed = [m.strip() for m in models.split(",") if m.strip()] if models else None
-    secret, key = _store(config).create(name, models=allowed, budget=budget, budget_period=period, rpm=rpm, tpm=tpm)
+    secret, key = _store(config).create(name, models=allowed, budget=budget, budget_period=period, rpm=rpm, tpm=tpm,
+                                        team=team)
     console.print(f"created {key.id} ({name}). The key, shown only now:")
     print(secret)
 
@@ -48,10 +51,10 @@ def run_keys_list(*, json_output: bool, config: str | None) -> None:
         print(json.dumps([k.public() for k in keys], indent=2))
         return
     table = Table(title="virtual keys")
-    for column in ("id", "name", "prefix", "models", "budget", "rpm", "tpm", "state"):
+    for column in ("id", "name", "team", "prefix", "models", "budget", "rpm", "tpm", "state"):
         table.add_column(column)
     for k in keys:
-        table.add_row(k.id, k.name, k.prefix + "…", ", ".join(k.models) if k.models else "any",
+        table.add_row(k.id, k.name, k.team or "-", k.prefix + "…", ", ".join(k.models) if k.models else "any",
                       f"${k.budget:g}/{k.budget_period}" if k.budget else "-", str(k.rpm or "-"), str(k.tpm or "-"),
                       "revoked" if k.revoked_at else "active")
     console.print(table)

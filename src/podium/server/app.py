@@ -33,7 +33,7 @@ from podium.errors import AuthenticationError, BadRequestError, NotFoundError, P
 from podium.guardrails.policy import GuardrailPolicy
 from podium.server.cache import MemoryCache, RedisCache, ResponseCache
 from podium.server.embeddings_route import EmbeddingsRoute
-from podium.server.keys import KeyStore
+from podium.server.keys import KeyStore, check_team
 from podium.server.metrics import Metrics
 from podium.server.middleware import GatewayCall, Parts, Quota, Semantic, build_stack
 from podium.server.openai_schema import ChunkWriter, completion_json, parse_request
@@ -220,9 +220,11 @@ class Gateway:
             body = orjson.loads(await request.body() or b"{}")
             if not isinstance(body, dict) or not body.get("name"):
                 raise BadRequestError("a new key needs a 'name'")
+            team = body.get("team")
+            check_team(team, self.podium.settings.gateway.teams)
             secret, key = self.keys.create(str(body["name"]), models=body.get("models"), budget=body.get("budget"),
                                            budget_period=body.get("budget_period", "total"), rpm=body.get("rpm"),
-                                           tpm=body.get("tpm"))
+                                           tpm=body.get("tpm"), team=team)
             return _json({"key": secret, **key.public()}, 201)
         except PodiumError as exc:
             return error_response(exc, request_id)

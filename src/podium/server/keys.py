@@ -14,10 +14,11 @@ import secrets
 import sqlite3
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from podium.errors import NotFoundError
+from podium.errors import BadRequestError, NotFoundError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS virtual_keys (
@@ -53,6 +54,13 @@ class VirtualKey:
         return {"id": self.id, "name": self.name, "prefix": self.prefix, "models": self.models,
                 "budget": self.budget, "budget_period": self.budget_period, "rpm": self.rpm, "tpm": self.tpm,
                 "team": self.team, "created_at": self.created_at, "revoked": self.revoked_at is not None}
+
+
+def check_team(team: str | None, teams: Collection[str]) -> None:
+    """A key may only join a team the config defines (else its team budget would silently not apply)."""
+    if team is not None and team not in teams:
+        known = ", ".join(sorted(teams)) or "none defined; add them under gateway.teams"
+        raise BadRequestError(f"unknown team '{team}' (teams: {known})")
 
 
 def hash_key(key: str) -> str:

@@ -25,6 +25,7 @@ from podium.resilience.balancing import BalancingPolicy
 from podium.resilience.deployments import Deployment
 from podium.resilience.fallbacks import Fallbacks, error_kind
 from podium.resilience.retry import RetryPolicy
+from podium.resilience.shared import SharedDeployments
 from podium.types import ChatRequest, ChatResponse, StreamChunk
 
 T = TypeVar("T")
@@ -60,6 +61,7 @@ class ResilientCaller:
         self.options = options or ResilienceOptions()
         self.sleep = sleep
         self.clock = clock
+        self.shared: SharedDeployments | None = None  # limits and circuits shared with other instances
 
     # --- public -----------------------------------------------------------------------------------
     async def complete(self, request: ChatRequest, model: ModelInfo, ctx: RequestContext, step: str | None = None,
@@ -153,6 +155,8 @@ class ResilientCaller:
         last: errors.PodiumError | None = None
         for attempt in range(retry.max_attempts):
             dep = self._pick(deployments, failed, tokens, ctx)
+            if dep is not None and self.shared is not None:
+                dep = await self._admit(self.shared, dep, deployments, failed, tokens, ctx)
             if dep is None:
                 raise errors.ProviderUnavailableError(
                     f"every deployment of '{model.name}' has an open circuit; not calling it",
@@ -170,7 +174,10 @@ class ResilientCaller:
             except errors.PodiumError as exc:
                 dep.finished(None)
                 if isinstance(exc, _DEPLOYMENT_FAULTS):
+                    opened = dep.breaker.opened_count
                     dep.breaker.record_failure()
+                    if self.shared is not None and dep.breaker.opened_count > opened:
+                        self.shared.opened(dep)
                 failed.add(dep.id)
                 last = exc
                 kind = error_kind(exc) or type(exc).__name__
@@ -195,6 +202,20 @@ class ResilientCaller:
             return result
         assert last is not None
         raise last
+
+    async def _admit(self, shared: SharedDeployments, dep: Deployment, deployments: Sequence[Deployment],
+                     failed: set[str], tokens: int, ctx: RequestContext) -> Deployment:
+        """The picked deployment if it is within its limits across all instances, else another that is
+        (with a closed circuit); if none is, the picked one: its provider's 429 then drives the retry."""
+        if not (dep.rpm or dep.tpm) or await shared.admit(dep, tokens):
+            return dep
+        for other in self.policy.order(deployments):
+            if other.id != dep.id and other.id not in failed and other.breaker.state == "closed" and \
+                    await shared.admit(other, tokens):
+                ctx.notes.append(f"{dep.id} over its shared RPM/TPM: {other.id} instead")
+                return other
+        ctx.notes.append(f"{dep.id} over its shared RPM/TPM and no other deployment has room: calling it anyway")
+        return dep
 
     async def _bounded(self, awaitable: Awaitable[T], limit: float | None, dep: Deployment) -> T:
         if limit is None:

@@ -31,6 +31,7 @@ from podium.client import ChatStream, Podium
 from podium.config import Settings
 from podium.errors import AuthenticationError, BadRequestError, NotFoundError, PodiumError, RateLimitedError
 from podium.guardrails.policy import GuardrailPolicy
+from podium.resilience.shared import SharedDeployments
 from podium.server.cache import MemoryCache, RedisCache, ResponseCache
 from podium.server.embeddings_route import EmbeddingsRoute
 from podium.server.keys import KeyStore, check_team
@@ -242,11 +243,18 @@ def create_app(settings: Settings, *, podium: Podium | None = None) -> Starlette
     state: SharedState = RedisState(g.redis_url) if g.state == "redis" else MemoryState()
     admin = g.admin_key.get_secret_value() if g.admin_key else os.environ.get("PODIUM_ADMIN_KEY")
     gateway = Gateway(podium, KeyStore(keys_path(settings)), state, admin)
+    shared = None
+    if g.state == "redis":  # deployments' RPM/TPM and open circuits hold across instances too
+        shared = podium.caller.shared = SharedDeployments(state, podium.deployments.all)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         podium.start_health_probes()
+        if shared is not None:
+            shared.start()
         yield
+        if shared is not None:
+            await shared.stop()
         await podium.aclose()
         await state.aclose()
         if isinstance(gateway.cache, RedisCache):

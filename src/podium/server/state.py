@@ -74,6 +74,12 @@ class SharedState(Protocol):
 
     async def spent(self, key: str) -> float: ...
 
+    async def mark_open(self, key: str, seconds: float) -> None:
+        """Publish an open circuit for ``seconds`` (see ``resilience.shared``)."""
+        ...
+
+    async def open_marks(self, keys: list[str]) -> list[bool]: ...
+
     async def aclose(self) -> None: ...
 
 
@@ -81,6 +87,7 @@ class MemoryState:
     def __init__(self) -> None:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._spent: dict[str, float] = {}
+        self._marks: dict[str, float] = {}
 
     def _level(self, key: str, cap: int, now: float) -> float:
         tokens, ts = self._buckets.get(key, (float(cap), now))
@@ -117,6 +124,13 @@ class MemoryState:
 
     async def spent(self, key: str) -> float:
         return self._spent.get(key, 0.0)
+
+    async def mark_open(self, key: str, seconds: float) -> None:
+        self._marks[key] = time.monotonic() + seconds
+
+    async def open_marks(self, keys: list[str]) -> list[bool]:
+        now = time.monotonic()
+        return [self._marks.get(key, 0.0) > now for key in keys]
 
     async def aclose(self) -> None:
         return None
@@ -155,6 +169,13 @@ class RedisState:
     async def spent(self, key: str) -> float:
         value = await self._redis.get(self._prefix + "budget:" + key)
         return float(value) if value is not None else 0.0
+
+    async def mark_open(self, key: str, seconds: float) -> None:
+        await self._redis.set(self._prefix + key, "open", px=max(1, int(seconds * 1000)))
+
+    async def open_marks(self, keys: list[str]) -> list[bool]:
+        values = await self._redis.mget([self._prefix + key for key in keys])
+        return [value is not None for value in values]
 
     async def aclose(self) -> None:
         await self._redis.aclose()

@@ -6,7 +6,7 @@ import json
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ from podium.client import Podium
 from podium.config import load_settings
 from podium.resilience.shared import SharedDeployments
 from podium.server.state import RedisState
-from test_resilience_faults import Pair, pair  # noqa: F401 (the fixture)
+from test_resilience_faults import Pair
 
 
 @pytest.fixture
@@ -29,6 +29,13 @@ async def state() -> AsyncIterator[RedisState]:
     shared = RedisState("redis://127.0.0.1:6379/0", prefix=f"podium-test:{uuid.uuid4().hex}:")
     yield shared
     await shared.aclose()
+
+
+@pytest.fixture
+def pair() -> Iterator[Pair]:
+    servers = Pair()
+    yield servers
+    servers.stop()
 
 
 def two_instances(config: Path, state: RedisState) -> tuple[Podium, Podium]:

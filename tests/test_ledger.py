@@ -38,7 +38,8 @@ async def test_a_locked_database_does_not_block_the_event_loop(tmp_path: Path):
     ledger = SQLiteLedger(path)
     blocker = sqlite3.connect(path, isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")
-    write = asyncio.create_task(ledger.start_request(RequestStart("r1", time.time(), "m")))
+    await ledger.start_request(RequestStart("r1", time.time(), "m"))  # queued: returns at once
+    write = asyncio.create_task(ledger.record_feedback("r1", 1.0, None, None))  # awaited: waits for the commit
     loop_turns = 0
     for _ in range(20):
         await asyncio.sleep(0.005)
@@ -51,10 +52,14 @@ async def test_a_locked_database_does_not_block_the_event_loop(tmp_path: Path):
     await ledger.aclose()
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT status FROM requests").fetchall() == [("running",)]
+        assert conn.execute("SELECT score FROM feedback").fetchall() == [(1.0,)]
 
 
 def test_rows_survive_a_crash_mid_request(tmp_path: Path):
-    """The process is killed (SIGKILL) inside a model call: earlier rows and the open request remain."""
+    """The process is killed (SIGKILL) inside a model call: earlier rows and the open request remain.
+
+    The start row is queued, not awaited, so the writer thread must have had its moment: the kill
+    waits until the ledger's queue is drained (as it is within milliseconds in a live process)."""
     ledger_path = tmp_path / "l.sqlite3"
     config = tmp_path / "podium.yaml"
     config.write_text(textwrap.dedent(f"""
@@ -73,7 +78,11 @@ def test_rows_survive_a_crash_mid_request(tmp_path: Path):
         async def main():
             podium = Podium(load_settings({str(config)!r}))
             await podium.chat("first", model="m")
-            podium.registry.get_provider("canned").set_script("m1", lambda req: os.kill(os.getpid(), signal.SIGKILL))
+            def crash(request):
+                podium.ledger.drain()
+                os.kill(os.getpid(), signal.SIGKILL)
+
+            podium.registry.get_provider("canned").set_script("m1", crash)
             await podium.chat("second", model="m")
 
         asyncio.run(main())

@@ -149,7 +149,7 @@ class Podium:
             await self.ledger.start_request(RequestStart(
                 request_id=ctx.request_id, started_at=time.time(), requested_model=request.model,
                 task_type=meta.task_type, strategy=strategy, user=meta.user, tags=tuple(meta.tags)))
-        trace = Trace.model_construct(request_id=ctx.request_id, strategy=strategy, decision=routed.decision)
+        trace = Trace(request_id=ctx.request_id, strategy=strategy, decision=routed.decision)
         return _Call(routed, ctx, trace, time.perf_counter(), self._last_resort(routed))
 
     def _last_resort(self, routed: Routed) -> list[ModelInfo]:

@@ -40,7 +40,7 @@ class RequestContext:
 
     @property
     def usage(self) -> Usage:
-        total = Usage.model_construct()
+        total = Usage()
         for call in self.calls:
             total = total + call.usage
         return total
@@ -69,7 +69,7 @@ class Invoker:
         else:
             message = error.message if isinstance(error, PodiumError) else f"{type(error).__name__}: {error}"
         status: Literal["ok", "error", "cancelled"] = "ok" if error is None else "cancelled" if cancelled else "error"
-        call = CallTrace.model_construct(model=model.name, provider=model.provider, status=status,
+        call = CallTrace(model=model.name, provider=model.provider, status=status,
                          error=message, usage=usage, cost=model.cost_of(usage), latency_ms=latency_ms, step=step,
                          usage_estimated=estimated)
         ctx.calls.append(call)

@@ -82,9 +82,8 @@ class Router:
         task = request.metadata.task_type
         if request.model and self.is_strategy(request.model):
             rationale = "; ".join([f"strategy '{request.model}' requested", *constraints.reasons])
-            decision = RouteDecision.model_construct(model=request.model, provider="podium", rationale=rationale,
-                                                     estimated_cost=0.0, confidence=1.0)
-            return Routed(decision, None, constraints, preset)
+            return Routed(RouteDecision(model=request.model, provider="podium", rationale=rationale,
+                                        estimated_cost=0.0, confidence=1.0), None, constraints, preset)
         fixed: tuple[str, str, float, bool] | None = None
         if request.model:
             fixed = (request.model, "requested explicitly", 1.0, True)
@@ -140,9 +139,8 @@ class Router:
                                       code="route_constraint")
             return None  # a rule that cannot serve this request falls through to the tiers
         rationale = why + (f"; {'; '.join(constraints.reasons)}" if constraints.reasons else "")
-        decision = RouteDecision.model_construct(model=model.name, provider=model.provider, rationale=rationale,
-                                                 estimated_cost=cost, confidence=confidence)
-        return Routed(decision, model, constraints, preset)
+        return Routed(RouteDecision(model=model.name, provider=model.provider, rationale=rationale,
+                                    estimated_cost=cost, confidence=confidence), model, constraints, preset)
 
     def _tiered(self, request: ChatRequest, constraints: Constraints, preset: Preset | None,
                 estimate: Estimate | None = None, capability: str = "chat", prompt_tokens: int | None = None) -> Routed:

@@ -15,7 +15,7 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import orjson
@@ -76,13 +76,20 @@ def per_call(kind: str, whole: bytes) -> Callable[[], object]:
 
 
 def sse_framing(raw_lines: list[str]) -> Callable[[], object]:
-    """httpx-sse's line decoder over the same stream: the SSE framing cost the adapters also pay."""
-    from httpx_sse._decoders import SSEDecoder
+    """Podium's own SSE decoder over the same stream: the framing cost the adapters also pay."""
+    import asyncio
 
-    def run() -> object:
-        decoder = SSEDecoder()
-        return [decoder.decode(line) for line in raw_lines]
-    return run
+    from podium.providers.http import sse_events
+
+    async def lines() -> AsyncIterator[str]:
+        for line in raw_lines:
+            yield line
+
+    async def decode() -> list[tuple[str, str]]:
+        return [event async for event in sse_events(lines())]
+
+    loop = asyncio.new_event_loop()
+    return lambda: loop.run_until_complete(decode())
 
 
 def per_chunk(kind: str, datas: list[bytes]) -> Callable[[], object]:

@@ -184,8 +184,8 @@ class Router:
             parts = [estimate.describe(), f"tier {target}" + (f" ({preset.name} preset)" if preset else ""),
                      *constraints.reasons]
             rationale = "; ".join(parts) + moved + f"; cheapest eligible {tier} model"
-            decision = RouteDecision.model_construct(model=model.name, provider=model.provider, rationale=rationale,
-                                                     estimated_cost=cost, confidence=0.85 if tier == target else 0.6)
+            decision = RouteDecision(model=model.name, provider=model.provider, rationale=rationale,
+                                     estimated_cost=cost, confidence=0.85 if tier == target else 0.6)
             return Routed(decision, model, constraints, preset)
         rejected = [f"{m.name}: {constraints.violation(m, estimate_cost(request, m, prompt_tokens))}"
                     for m in self._chat_models[:6]]

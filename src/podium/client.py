@@ -271,10 +271,10 @@ class ChatStream:
         text: list[str] = []
         finish: FinishReason = "stop"
         error: BaseException | None = None
+        chunks = podium.caller.stream(request, call.routed.model, call.ctx, eligible=podium._eligible(call, request),
+                                      last_resort=call.last_resort)
         try:
-            async for chunk in podium.caller.stream(request, call.routed.model, call.ctx,
-                                                    eligible=podium._eligible(call, request),
-                                                    last_resort=call.last_resort):
+            async for chunk in chunks:
                 text.append(chunk.text)
                 finish = chunk.finish_reason or finish
                 yield chunk
@@ -282,6 +282,9 @@ class ChatStream:
             error = exc
             raise
         finally:
+            # Closed here, not left to the garbage collector: an abandoned stream's call is accounted
+            # (as cancelled) before the request's finish row, which counts it.
+            await chunks.aclose()  # type: ignore[attr-defined]
             await podium._finish(call, error)
             answered = call.ctx.calls[-1] if call.ctx.calls else None
             self.response = ChatResponse(

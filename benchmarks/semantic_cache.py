@@ -66,9 +66,9 @@ async def main() -> None:
     other_n = len(scores) - same_n
     print(f"model {response.model}: {len(vectors[texts[0]])} dimensions, {per_text_ms:.1f} ms per text")
     print(f"{len(PAIRS)} labelled pairs: {same_n} paraphrases, {other_n} different questions")
-    print(f"similarity of paraphrases: {min(s for s, _, same in scores if same):.3f}–"
+    print(f"similarity of paraphrases: {min(s for s, _, same in scores if same):.3f} to "
           f"{max(s for s, _, same in scores if same):.3f}; of different questions: "
-          f"{min(s for s, _, same in scores if not same):.3f}–{max(s for s, _, same in scores if not same):.3f}")
+          f"{min(s for s, _, same in scores if not same):.3f} to {max(s for s, _, same in scores if not same):.3f}")
     print(f"\n{'threshold':>9}  {'right hits':>12}  {'wrong hits':>12}  {'right (anchors)':>15}  "
           f"{'wrong (anchors)':>15}")
     for threshold in THRESHOLDS:

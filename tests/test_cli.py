@@ -144,3 +144,14 @@ def test_keys_create_with_a_team_needs_a_team_the_config_defines(tmp_path: Path)
     assert made.returncode == 0, made.stderr
     listed = json.loads(run("keys", "list", "--json", "--config", str(config), cwd=tmp_path).stdout)
     assert [(k["name"], k["team"]) for k in listed] == [("alice", "research")]
+
+
+def test_serve_fails_cleanly_on_a_bad_config_and_unknown_options(tmp_path: Path):
+    config = tmp_path / "podium.yaml"
+    config.write_text(json.dumps({"gateway": {"port": 99999}}))
+    bad = run("serve", "--config", str(config), cwd=tmp_path)  # the fast path (argparse, no Typer)
+    assert bad.returncode == 2 and "gateway.port" in bad.stderr and "Traceback" not in bad.stderr
+    unknown = run("serve", "--frobnicate", cwd=tmp_path)  # unknown to argparse: Typer explains
+    assert unknown.returncode == 2 and "No such option" in unknown.stderr + unknown.stdout
+    helped = run("serve", "--help", cwd=tmp_path)
+    assert helped.returncode == 0 and "--no-auth" in helped.stdout

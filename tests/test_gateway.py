@@ -133,8 +133,10 @@ def test_named_strategy_and_routing_through_metadata(gateway: Gateway):
     routed = client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}],
                                             metadata={"sensitivity": "public", "tags": "area:docs"})
     assert routed.choices[0].message.content
-    models = {m.id for m in client.models.list()}
-    assert {"echo", "other", "panel"} <= models
+    models = {m.id: m for m in client.models.list()}
+    assert {"echo", "other", "panel"} <= set(models)
+    assert models["smollm2"].alias_of == "smollm2-135m"  # type: ignore[attr-defined]  # aliases listed too
+    assert models["smollm2-135m-embed"].owned_by == "local"
 
 
 def test_errors_are_openai_errors(gateway: Gateway):

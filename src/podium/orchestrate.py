@@ -10,6 +10,7 @@ nested, its steps labelled under the parent's.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from podium.catalogue import ModelInfo, unknown_model_message
 from podium.config import Settings
@@ -19,9 +20,12 @@ from podium.providers import ProviderRegistry
 from podium.resilience.executor import ResilientCaller
 from podium.routing import Constraints, estimate_cost
 from podium.strategies.base import NullObserver, Observer, StrategyContext
-from podium.strategies.spec import StrategyEnv, budget_of, build, is_strategy
+from podium.strategies.names import is_strategy
 from podium.telemetry import Telemetry
 from podium.types import ChatRequest, ChatResponse
+
+if TYPE_CHECKING:
+    from podium.strategies.spec import StrategyEnv
 
 TIERS = ("fast", "standard", "advanced")
 
@@ -52,6 +56,8 @@ class StrategyRunner:
         return model
 
     def env(self, constraints: Constraints) -> StrategyEnv:
+        from podium.strategies.spec import StrategyEnv
+
         eligible = [m for m in self.registry.list_models(capability="chat")
                     if constraints.violation(m, 0.0) is None]
 
@@ -80,6 +86,8 @@ class StrategyRunner:
 
     async def run(self, name: str, request: ChatRequest, ctx: RequestContext, constraints: Constraints,
                   observer: Observer | None, eligible: Callable[[ModelInfo], bool]) -> ChatResponse:
+        from podium.strategies.spec import budget_of, build  # loaded on the first strategy request
+
         env = self.env(constraints)
         strategy = build(name, self.settings.strategies, env)
 

@@ -158,7 +158,3 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (key_â€
     from podium.cli.serve import run_keys_revoke
 
     run_keys_revoke(key_id, config=config)
-
-
-def main() -> None:
-    app()

@@ -11,27 +11,41 @@ import sys
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-import typer
-
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+def exit_code(exc: BaseException) -> int:
+    """2 for what the user can fix, 1 for failures elsewhere, 130 for Ctrl-C."""
+    from podium import errors
+
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
+    user_fixable = isinstance(exc, errors.ConfigError | errors.BadRequestError | errors.NotFoundError
+                              | errors.AuthenticationError | errors.PermissionDeniedError
+                              | errors.BudgetExceededError)
+    return 2 if user_fixable else 1
+
+
+def report(exc: BaseException) -> int:
+    """Print the one line a user sees and return the exit code."""
+    from podium import errors
+
+    sys.stderr.write("interrupted\n" if isinstance(exc, KeyboardInterrupt) else
+                     f"error: {exc.message if isinstance(exc, errors.PodiumError) else exc}\n")
+    return exit_code(exc)
 
 
 def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        import typer
+
         from podium import errors
 
         try:
             return func(*args, **kwargs)
-        except errors.PodiumError as exc:
-            user_fixable = isinstance(exc, errors.ConfigError | errors.BadRequestError | errors.NotFoundError
-                                      | errors.AuthenticationError | errors.PermissionDeniedError
-                                      | errors.BudgetExceededError)
-            sys.stderr.write(f"error: {exc.message}\n")
-            raise typer.Exit(2 if user_fixable else 1) from None
-        except KeyboardInterrupt:
-            sys.stderr.write("interrupted\n")
-            raise typer.Exit(130) from None
+        except (errors.PodiumError, KeyboardInterrupt) as exc:
+            raise typer.Exit(report(exc)) from None
 
     return wrapper

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 
-from rich.table import Table
-
-from podium.cli.render import console
 from podium.config import load_settings
 from podium.errors import BadRequestError
 from podium.server.keys import KeyStore, check_team
@@ -41,6 +38,9 @@ def run_keys_create(name: str, *, models: str | None, budget: float | None, peri
     allowed = [m.strip() for m in models.split(",") if m.strip()] if models else None
     secret, key = _store(config).create(name, models=allowed, budget=budget, budget_period=period, rpm=rpm, tpm=tpm,
                                         team=team)
+    from podium.cli.render import console
+
+
     console.print(f"created {key.id} ({name}). The key, shown only now:")
     print(secret)
 
@@ -50,6 +50,10 @@ def run_keys_list(*, json_output: bool, config: str | None) -> None:
     if json_output:
         print(json.dumps([k.public() for k in keys], indent=2))
         return
+    from rich.table import Table
+
+    from podium.cli.render import console
+
     table = Table(title="virtual keys")
     for column in ("id", "name", "team", "prefix", "models", "budget", "rpm", "tpm", "state"):
         table.add_column(column)
@@ -62,4 +66,6 @@ def run_keys_list(*, json_output: bool, config: str | None) -> None:
 
 def run_keys_revoke(key_id: str, *, config: str | None) -> None:
     key = _store(config).revoke(key_id)
+    from podium.cli.render import console
+
     console.print(f"revoked {key.id} ({key.name})")

@@ -2,7 +2,7 @@
 
     POST /v1/chat/completions   JSON or SSE (usage in the stream with stream_options.include_usage)
     POST /v1/embeddings         vectors from any provider with an embeddings API (float or base64)
-    GET  /v1/models             catalogue models whose provider is on, plus named strategies
+    GET  /v1/models             catalogue models whose provider is on, their aliases, named strategies
     POST /v1/feedback           a score or label for an earlier request id (stored in the ledger)
     GET  /health  GET /metrics
     POST/GET /admin/keys, DELETE /admin/keys/{id}   with the admin key
@@ -171,8 +171,10 @@ class Gateway:
     # --- the rest ---------------------------------------------------------------------------------
     async def models(self, request: Request) -> Response:
         created = int(time.time())
-        rows = [{"id": m.name, "object": "model", "created": created, "owned_by": m.provider}
-                for m in self.podium.registry.list_models()]
+        models = self.podium.registry.list_models()
+        rows = [{"id": m.name, "object": "model", "created": created, "owned_by": m.provider} for m in models]
+        rows += [{"id": alias, "object": "model", "created": created, "owned_by": m.provider, "alias_of": m.name}
+                 for m in models for alias in m.aliases]
         rows += [{"id": name, "object": "model", "created": created, "owned_by": "podium"}
                  for name in self.podium.settings.strategies]
         return _json({"object": "list", "data": rows})

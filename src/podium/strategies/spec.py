@@ -22,11 +22,12 @@ from podium.errors import BadRequestError
 from podium.strategies.base import Budget, Strategy
 from podium.strategies.cascade import Cascade
 from podium.strategies.debate import Debate, Mixture
+from podium.strategies.names import KINDS, is_strategy
 from podium.strategies.pipeline import Picker, Pipeline
 from podium.strategies.simple import Consensus, Single, Vote
 from podium.strategies.text import Embedder
 
-KINDS = frozenset({"single", "cascade", "vote", "consensus", "debate", "mixture", "pipeline", "fast-vote"})
+__all__ = ["KINDS", "StrategyEnv", "budget_of", "build", "is_strategy", "referenced_names"]
 
 
 def referenced_names(config: StrategyConfig) -> Iterator[tuple[str, str]]:
@@ -60,10 +61,6 @@ def _names(spec: str, kind: str) -> list[str]:
     if not names and kind not in {"pipeline", "fast-vote"}:
         raise BadRequestError(f"strategy '{spec}' names no models; write e.g. {kind}:model-a,model-b")
     return names
-
-
-def is_strategy(name: str | None, named: Mapping[str, StrategyConfig]) -> bool:
-    return name is not None and (name in named or name.split(":", 1)[0] in KINDS)
 
 
 def budget_of(name: str, named: Mapping[str, StrategyConfig], request_cap: float | None) -> Budget:

@@ -147,3 +147,13 @@ async def test_local_embeddings_from_the_embedded_model(tmp_path: Path):
     assert again.vectors[0] == pytest.approx(response.vectors[0], rel=1e-4)  # deterministic across calls
     assert response.vectors[0] != pytest.approx(response.vectors[2], rel=1e-2)
     assert response.usage.input_tokens > 0 and response.cost == 0.0
+
+
+def test_the_semantic_cache_needs_an_embedding_model_named(tmp_path: Path):
+    config = write_config(tmp_path, {"gateway": {"cache": {"enabled": True, "semantic": True}}})
+    with pytest.raises(errors.ConfigError, match=r"gateway\.cache\.semantic_model.*needs an embedding model"):
+        load_settings(config)
+    config = write_config(tmp_path, {"gateway": {"cache": {"enabled": True, "semantic": True,
+                                                           "semantic_model": "gpt-4o"}}})
+    with pytest.raises(errors.ConfigError, match=r"gateway\.cache\.semantic_model.*not an embedding model"):
+        load_settings(config)

@@ -168,7 +168,7 @@ class CacheConfig(_Strict):
     max_entries: int = Field(default=10_000, gt=0, description="Memory cache size (Redis uses its own limits)")
     semantic: bool = Field(default=False, description="Also serve questions that mean the same as a cached one")
     semantic_threshold: float = Field(default=0.95, gt=0, le=1, description="Cosine similarity a hit needs")
-    semantic_model: str | None = Field(default=None, description="Embedding model; default routing.embedding_model")
+    semantic_model: str | None = Field(default=None, description="Embedding model; required with semantic: true")
     semantic_per_bucket: int = Field(default=32, gt=0, description="Answers kept per identical conversation prefix")
 
 

@@ -24,7 +24,7 @@ _STORABLE = {"stop", "length", "tool_calls"}
 class Semantic:
     index: SemanticIndex
     threshold: float
-    model: str | None  # embedding model; None: routing.embedding_model
+    model: str | None  # the embedding model (gateway.cache.semantic_model)
 
 
 class Cache:

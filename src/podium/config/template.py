@@ -44,11 +44,35 @@ routing:
   baseline_model: gpt-4o      # reports show savings against this model
   rules: []
   #  - {task_type: code, model: gpt-4o-mini}
+  # embedding_model: smollm2-135m-embed   # /v1/embeddings and Podium.embed without a model
 
 ledger:
   enabled: true
   # path: ~/.local/share/podium/ledger.sqlite3
+  # postgres_dsn: postgresql://127.0.0.1/podium   # one ledger for several gateway instances
 
 defaults:
   max_tokens: 256
+
+# `podium serve`: the OpenAI-compatible gateway.
+# gateway:
+#   port: 4000
+#   state: memory              # redis: limits, budgets, caches and open circuits shared by instances
+#   redis_url: redis://127.0.0.1:6379/0
+#   middleware: [auth, guardrails, cache, limits, budget, metrics]
+#   rpm: 600                   # default per key
+#   teams:
+#     research: {budget: 200, budget_period: month, rpm: 600}
+#   cache:
+#     enabled: true
+#     ttl: 300
+#     semantic: true
+#     semantic_model: text-embedding-3-small
+#     semantic_threshold: 0.95
+#   guardrails: {pii: route_local, secrets: redact, injection: flag}
+
+# OpenTelemetry spans (pip install 'podium[otel]'):
+# telemetry:
+#   enabled: true
+#   otlp_endpoint: http://127.0.0.1:4318
 """

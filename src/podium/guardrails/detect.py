@@ -57,11 +57,22 @@ def iban_ok(raw: str) -> bool:
     return int(number) % 97 == 1
 
 
+_SECRET_MARKS = ("sk-", "AIza", "AKIA", "ASIA", "gh", "-----BEGIN", "eyJ")
+_DIGIT = re.compile(r"\d")
+
+
 def find(text: str) -> list[Finding]:
     found: list[Finding] = []
-    for kind, pattern in _SECRETS:
-        found += [Finding(f"secret:{kind}", m.start(), m.end()) for m in pattern.finditer(text)]
-    found += [Finding("email", m.start(), m.end()) for m in _EMAIL.finditer(text)]
+    # Cheap gates first (this runs on every message of every request): no secret prefix, no "@", no
+    # digit means the expensive patterns cannot match, and most prompts have none of them.
+    if any(mark in text for mark in _SECRET_MARKS):
+        for kind, pattern in _SECRETS:
+            found += [Finding(f"secret:{kind}", m.start(), m.end()) for m in pattern.finditer(text)]
+    if "@" in text:
+        found += [Finding("email", m.start(), m.end()) for m in _EMAIL.finditer(text)]
+    if _DIGIT.search(text) is None:
+        found += [Finding("injection", m.start(), m.end()) for m in _INJECTION.finditer(text)]
+        return sorted(found, key=lambda f: f.start)
     for m in _IBAN.finditer(text):
         if iban_ok(m.group(0)):
             found.append(Finding("iban", m.start(), m.end()))

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 from podium.errors import PodiumError
 from podium.types import ChatResponse
+
+
+@dataclass(frozen=True)
+class _Series:
+    ok: Any
+    latency: Any
+    input_tokens: Any
+    output_tokens: Any
+    cost: Any
+
 
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -23,6 +36,7 @@ class Metrics:
         self.fallbacks = Counter("podium_fallbacks", "Requests answered after a fallback", ["model"],
                                  registry=self.registry)
         self.retries = Counter("podium_retries", "Retried attempts", ["model"], registry=self.registry)
+        self._children: dict[tuple[str, str, bool], _Series] = {}
         self.cache_hits = Counter("podium_cache_hits", "Answers served from the cache", ["model", "kind"],
                                   registry=self.registry)
 
@@ -30,18 +44,32 @@ class Metrics:
         self.requests.labels(model or "auto", error.provider or "", "error").inc()
         self.errors.labels(model or "auto", error.error_type).inc()
 
+    def _series(self, model: str, provider: str, stream: bool) -> _Series:
+        """The labelled children of one (model, provider, stream), looked up once: ``labels()`` costs a
+        few µs each and a request touches five of them."""
+        key = (model, provider, stream)
+        series = self._children.get(key)
+        if series is None:
+            series = self._children[key] = _Series(
+                self.requests.labels(model, provider, "ok"),
+                self.latency.labels(model, provider, "true" if stream else "false"),
+                self.tokens.labels(model, provider, "input"), self.tokens.labels(model, provider, "output"),
+                self.cost.labels(model, provider))
+        return series
+
     def finished(self, response: ChatResponse | None, error: BaseException | None, seconds: float,
                  stream: bool) -> None:
         if response is None:
             if isinstance(error, PodiumError):
                 self.failed(None, error, seconds)
             return
-        model, provider = response.model, response.provider
-        self.requests.labels(model, provider, "ok").inc()
-        self.latency.labels(model, provider, "true" if stream else "false").observe(seconds)
-        self.tokens.labels(model, provider, "input").inc(response.usage.input_tokens)
-        self.tokens.labels(model, provider, "output").inc(response.usage.output_tokens)
-        self.cost.labels(model, provider).inc(response.cost)
+        model = response.model
+        series = self._series(model, response.provider, stream)
+        series.ok.inc()
+        series.latency.observe(seconds)
+        series.input_tokens.inc(response.usage.input_tokens)
+        series.output_tokens.inc(response.usage.output_tokens)
+        series.cost.inc(response.cost)
         notes = response.trace.notes if response.trace else []
         if any(n.startswith("fallback") for n in notes):
             self.fallbacks.labels(model).inc()

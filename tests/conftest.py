@@ -80,20 +80,29 @@ def pytest_configure(config: pytest.Config) -> None:
     sys.path.insert(0, str(Path(__file__).parent))  # `servers` package: the wire-format test servers
 
 
-def postgres_available() -> bool:
+def _answers(port: int) -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
             return True
     except OSError:
         return False
 
 
+def require_server(name: str, port: int) -> None:
+    """Skip (with the reason) when a server the test needs is not running; in CI it must be."""
+    if not _answers(port):
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI: {name} must answer on 127.0.0.1:{port}")
+        pytest.skip(f"{name} is not running on 127.0.0.1:{port}")
+
+
+def require_redis() -> None:
+    require_server("Redis", 6379)
+
+
 @pytest.fixture
 def dsn() -> Iterator[str]:
-    if not postgres_available():
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI: PostgreSQL must answer on 127.0.0.1:5432")
-        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    require_server("PostgreSQL", 5432)
     import psycopg
 
     base = "host=127.0.0.1 port=5432 dbname=test user=postgres"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import httpx
 import openai
 import pytest
 
-from conftest import HAVE_LOCAL
+from conftest import HAVE_LOCAL, require_redis
 from podium.server.keys import KeyStore
 
 ADMIN = "admin-secret-0123456789"
@@ -27,14 +26,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def redis_available() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 @dataclass
@@ -229,10 +220,7 @@ def test_sdk_against_the_local_models(tmp_path: Path):
 
 def test_two_gateways_share_limits_budgets_and_one_ledger(tmp_path: Path, dsn: str):
     """Two `podium serve` processes, one Redis (limits, budgets) and one PostgreSQL ledger."""
-    if not redis_available():
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI: Redis must answer on 127.0.0.1:6379")
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    require_redis()
     import redis
 
     redis.Redis().flushdb()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import AsyncIterator
 
 import pytest
 
+from conftest import require_redis
 from podium.server.semantic_cache import (
     MemorySemanticIndex,
     Question,
@@ -19,14 +19,6 @@ from podium.server.semantic_cache import (
 )
 from podium.types import ChatRequest, ChatResponse, Message
 from servers.wires import word_vector
-
-
-def redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -41,10 +33,8 @@ async def make_index(request: pytest.FixtureRequest) -> AsyncIterator[type]:
         made.append(index)
         return index
 
-    if request.param == "redis" and not redis_up():
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI: Redis must answer on 127.0.0.1:6379")
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    if request.param == "redis":
+        require_redis()
     yield factory  # type: ignore[misc]
     for index in made:
         await index.aclose()

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from conftest import require_redis
 from podium.client import Podium
 from podium.config import load_settings
 from podium.resilience.shared import SharedDeployments
@@ -20,12 +19,7 @@ from test_resilience_faults import Pair
 
 @pytest.fixture
 async def state() -> AsyncIterator[RedisState]:
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
-    except OSError:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI: Redis must answer on 127.0.0.1:6379")
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    require_redis()
     shared = RedisState("redis://127.0.0.1:6379/0", prefix=f"podium-test:{uuid.uuid4().hex}:")
     yield shared
     await shared.aclose()

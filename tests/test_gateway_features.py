@@ -212,3 +212,20 @@ def test_otlp_spans_nest_request_strategy_calls_under_the_callers_trace(tmp_path
     assert attributes["gen_ai.usage.input_tokens"].int_value > 0
     assert attributes["podium.cost_usd"].double_value > 0
     assert "hi" not in {a.value.string_value for s in spans.values() for a in s.attributes}  # no prompt text
+
+
+def test_a_cache_that_is_down_is_a_miss_not_a_failed_request(tmp_path: Path):
+    scenario = Scenario()
+    server = WireServer(lambda req: WIRES["openai"].handle(req, scenario)).start()
+    config = config_with_vectors(tmp_path, server, auth="optional",
+                                 cache={"enabled": True, "semantic": True, "semantic_model": "vec"})
+    server.stop()  # the embedding model is unreachable from the start
+    process, url, _ = start(tmp_path, config)
+    try:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
+        raw = client.chat.completions.with_raw_response.create(
+            model="echo", messages=[{"role": "user", "content": "What is the capital of France?"}])
+        assert raw.parse().choices[0].message.content == "Paris is the capital of France."
+        assert any(n.startswith("cache unavailable (") for n in podium_field(raw)["notes"])
+    finally:
+        stop(process)

@@ -36,32 +36,45 @@ class Cache:
         if call.request.stream or call.bypass_cache:
             return await self.next(call)
         key = cache_key(call.request)
-        hit = await self.cache.get(key)
-        if hit is not None:
-            return await self._serve(call, hit, "exact", f"cache hit (answer of {hit.id})")
-        question: Question | None = None
-        bucket = ""
-        text = last_user_text(call.request) if self.semantic is not None else None
-        if self.semantic is not None and text is not None:
-            bucket = semantic_bucket(call.request)
-            vector = await self.podium.embeddings.embed_one(text, self.semantic.model, user="semantic-cache")
-            question = Question(vector, anchors(text))
-            found = await self.semantic.index.nearest(bucket, question, self.semantic.threshold)
-            if found is not None:
-                return await self._serve(call, found.response, "semantic",
-                                         f"semantic cache hit (similarity {found.similarity:.3f} to the question "
-                                         f"of {found.response.id})")
+        try:
+            found = await self._lookup(call, key)
+        except Exception as exc:  # a cache that is down (Redis, the embedding model) is a miss, not a failed request
+            call.notes.append(f"cache unavailable ({type(exc).__name__}: {str(exc)[:120]}): answered without it")
+            return await self.next(call)
+        if isinstance(found, ChatResponse):
+            return found
+        question, bucket = found
         outcome = await self.next(call)
 
         async def store(response: ChatResponse | None, error: BaseException | None) -> None:
             if response is None or error is not None or response.finish_reason not in _STORABLE:
                 return
-            await self.cache.put(key, response)
-            if self.semantic is not None and question is not None:
-                await self.semantic.index.add(bucket, question, response)
+            try:
+                await self.cache.put(key, response)
+                if self.semantic is not None and question is not None:
+                    await self.semantic.index.add(bucket, question, response)
+            except Exception as exc:  # the answer is out already; a cache that is down only misses later
+                call.notes.append(f"cache not updated ({type(exc).__name__})")
 
         call.after.append(store)
         return outcome
+
+    async def _lookup(self, call: GatewayCall, key: str) -> ChatResponse | tuple[Question | None, str]:
+        """The cached answer, or what storing the new answer needs (the question's vector and bucket)."""
+        hit = await self.cache.get(key)
+        if hit is not None:
+            return await self._serve(call, hit, "exact", f"cache hit (answer of {hit.id})")
+        text = last_user_text(call.request) if self.semantic is not None else None
+        if self.semantic is None or text is None:
+            return None, ""
+        bucket = semantic_bucket(call.request)
+        vector = await self.podium.embeddings.embed_one(text, self.semantic.model, user="semantic-cache")
+        question = Question(vector, anchors(text))
+        found = await self.semantic.index.nearest(bucket, question, self.semantic.threshold)
+        if found is None:
+            return question, bucket
+        return await self._serve(call, found.response, "semantic", f"semantic cache hit (similarity "
+                                 f"{found.similarity:.3f} to the question of {found.response.id})")
 
     async def _serve(self, call: GatewayCall, hit: ChatResponse, kind: str, note: str) -> ChatResponse:
         self.metrics.cache_hits.labels(hit.model, kind).inc()

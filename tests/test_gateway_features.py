@@ -64,6 +64,8 @@ def test_embeddings_through_the_official_sdk(tmp_path: Path, vectors: WireServer
         for item, text in zip(default.data, texts, strict=True):
             assert item.embedding == pytest.approx(word_vector(text), rel=1e-6)  # float32 on the wire
         assert floats.data[0].embedding == pytest.approx(word_vector(texts[0]))
+        client.embeddings.create(model="vec", input="my key is sk-proj-abcdefghijklmnopqrstuvwxyz")
+        assert json.loads(vectors.requests[-1].body)["input"] == ["my key is [SECRET]"]  # guardrails: redacted
         assert default.usage.prompt_tokens == 9 and default.model == "vec"
         with pytest.raises(openai.PermissionDeniedError, match="may not use 'vec'"):
             openai.OpenAI(base_url=f"{url}/v1", api_key=chat_only, max_retries=0).embeddings.create(
@@ -81,9 +83,10 @@ def test_embeddings_through_the_official_sdk(tmp_path: Path, vectors: WireServer
         stop(process)
     with sqlite3.connect(tmp_path / "ledger.sqlite3") as conn:
         rows = conn.execute("SELECT strategy, model, input_tokens, cost FROM requests WHERE status = 'ok'").fetchall()
-    assert rows == [("embeddings", "vec", 9, pytest.approx(9 * VEC_PRICE / 1e6)),
-                    ("embeddings", "vec", 4, pytest.approx(4 * VEC_PRICE / 1e6))]
+    assert rows[:2] == [("embeddings", "vec", 9, pytest.approx(9 * VEC_PRICE / 1e6)),
+                        ("embeddings", "vec", 4, pytest.approx(4 * VEC_PRICE / 1e6))]
     assert KEY not in log.read_text() and secret not in log.read_text()
+    assert "sk-proj-abcdefghijklmnopqrstuvwxyz" not in log.read_text()
 
 
 def podium_field(raw: Any) -> dict[str, Any]:

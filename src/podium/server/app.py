@@ -82,7 +82,8 @@ class Gateway:
         parts = Parts(keys, quota, self.metrics, required, policy, self.cache, semantic)
         self.handler = build_stack(g.middleware, podium, parts)
         self.embedder = EmbeddingsRoute(podium, keys, quota, auth_required=required and "auth" in g.middleware,
-                                        limits="limits" in g.middleware, budget="budget" in g.middleware)
+                                        limits="limits" in g.middleware, budget="budget" in g.middleware,
+                                        guardrails=policy if "guardrails" in g.middleware else None)
         self.max_body = g.max_body_bytes
 
     @staticmethod

@@ -4,7 +4,8 @@ Reference: platform.openai.com/docs/api-reference/embeddings. ``input`` is a str
 strings (token arrays are refused: Podium cannot know which tokenizer they were made with);
 ``encoding_format`` is ``float`` or ``base64`` (little-endian float32, what the official SDKs ask
 for by default). The key's scopes, its and its team's RPM/TPM and budgets apply as for chat when
-those middleware are on.
+those middleware are on, and so do the guardrails (secrets and personal data blocked or redacted;
+``route_local`` refuses personal data bound for a model outside the EU, Switzerland or this machine).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from podium.catalogue import count_tokens
 from podium.client import Podium
 from podium.errors import BadRequestError
+from podium.guardrails.policy import GuardrailPolicy, apply_to_texts
 from podium.server.keys import KeyStore
 from podium.server.middleware import Quota, identify
 from podium.types import EmbeddingRequest, EmbeddingResponse
@@ -72,15 +74,18 @@ def embedding_json(response: EmbeddingResponse, encoding: str) -> dict[str, Any]
 
 class EmbeddingsRoute:
     def __init__(self, podium: Podium, keys: KeyStore, quota: Quota, *, auth_required: bool, limits: bool,
-                 budget: bool) -> None:
+                 budget: bool, guardrails: GuardrailPolicy | None) -> None:
         self.podium, self.keys, self.quota = podium, keys, quota
-        self.auth_required, self.limits, self.budget = auth_required, limits, budget
+        self.auth_required, self.limits, self.budget, self.guardrails = auth_required, limits, budget, guardrails
 
     async def __call__(self, payload: Any, secret: str | None) -> dict[str, Any]:
         request, encoding, user = parse_embedding_request(payload)
         key = identify(self.keys, secret, request.model or self.podium.settings.embedding_model,
                        required=self.auth_required)
         model, _ = self.podium.embeddings.resolve(request.model)
+        if self.guardrails is not None:  # secrets and personal data: blocked, redacted, or kept in the region
+            texts, _ = apply_to_texts(request.input, self.guardrails, model.name, model.region)
+            request = request.model_copy(update={"input": texts})
         tokens = sum(count_tokens(text, model) for text in request.input)
         refund = await self.quota.take(key, tokens) if self.limits else None
         settle = await self.quota.reserve(key, tokens * model.input_price / 1e6) if self.budget else None

@@ -79,8 +79,8 @@ class PostgresLedger:
             error: BaseException | None = None
             try:
                 await self._open()
-                async with self._pool.connection() as conn, conn.transaction():
-                    for sql, params, _ in batch:
+                async with self._pool.connection() as conn, conn.transaction(), conn.pipeline():
+                    for sql, params, _ in batch:  # pipelined: one round trip for the whole batch, not one each
                         await conn.execute(_pg(sql), params)
             except BaseException as exc:  # every waiter of the batch hears of it
                 error = exc

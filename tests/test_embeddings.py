@@ -157,3 +157,22 @@ def test_the_semantic_cache_needs_an_embedding_model_named(tmp_path: Path):
                                                            "semantic_model": "gpt-4o"}}})
     with pytest.raises(errors.ConfigError, match=r"gateway\.cache\.semantic_model.*not an embedding model"):
         load_settings(config)
+
+
+async def test_malformed_embedding_answers_are_provider_errors(tmp_path: Path):
+    from servers.http_server import Reply
+
+    answers = [{"object": "list"}, {"object": "list", "data": [{"index": 0, "embedding": [1.0, 0.0]}]}]
+    server = WireServer(lambda req: Reply.json(answers.pop(0))).start()
+    config = write_config(tmp_path, {
+        "providers": {"vectors": {"kind": "openai", "base_url": server.url + "/v1", "api_key": KEY}},
+        "models": {"vec": {"provider": "vectors", "capabilities": ["embeddings"], "context_window": 8191,
+                           "input_price": 0.02, "output_price": 0.0, "tier": "fast", "region": "us"}}})
+    try:
+        async with Podium.from_config(config, ledger=None) as podium:
+            with pytest.raises(errors.ProviderError, match="answered without 'data'"):
+                await podium.embed(TEXTS, model="vec")
+            with pytest.raises(errors.ProviderError, match="returned 1 vectors for 2 inputs"):
+                await podium.embed(TEXTS, model="vec")
+    finally:
+        server.stop()

@@ -54,6 +54,8 @@ class Invoker:
         self.telemetry = telemetry or Telemetry.off()
 
     def _span(self, ctx: RequestContext, model: ModelInfo, step: str | None, stream: bool) -> Any:
+        if not self.telemetry.enabled:  # every call passes here: build no attributes for nothing
+            return None
         return self.telemetry.start(f"chat {model.name}", {
             "gen_ai.operation.name": "chat", "gen_ai.provider.name": model.provider,
             "gen_ai.request.model": model.model_id, "podium.model": model.name, "podium.step": step,

@@ -14,13 +14,12 @@ request costs one round trip and one transaction instead of three.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from podium.ledger.rows import CallRow, RequestEnd, RequestStart
-from podium.ledger.schema import FINISH_REQUEST, INSERT_CALL, INSERT_FEEDBACK, INSERT_REQUEST, MIGRATIONS
+from podium.ledger.schema import MIGRATIONS
+from podium.ledger.writes import SqlLedger
 
 _LOCK_ID = 0x70_6F_64_69_75_6D  # "podium"
 FLUSH_AFTER = 0.02
@@ -31,17 +30,16 @@ def _pg(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
-class PostgresLedger:
+class PostgresLedger(SqlLedger):
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 8) -> None:
+        super().__init__()
         self.dsn = dsn
         self._pool = AsyncConnectionPool(dsn, min_size=min_size, max_size=max_size, open=False)
-        self._seq: dict[str, int] = {}
         self._ready = False
         self._buffer: list[_Job] = []
         self._commit_lock: asyncio.Lock | None = None  # made in the loop that first writes
         self._timer: asyncio.TimerHandle | None = None
         self._background: set[asyncio.Task[None]] = set()
-        self._deferred_error: BaseException | None = None
 
     async def _open(self) -> None:
         if self._ready:
@@ -106,25 +104,7 @@ class PostgresLedger:
         self._buffer.append((sql, params, future))
         await self._flush()
         await future
-        if self._deferred_error is not None:
-            error, self._deferred_error = self._deferred_error, None
-            raise error
-
-    async def start_request(self, row: RequestStart) -> None:
-        self._enqueue(INSERT_REQUEST, row.values())
-
-    async def record_call(self, row: CallRow) -> None:
-        seq = self._seq[row.request_id] = self._seq.get(row.request_id, 0) + 1
-        self._enqueue(INSERT_CALL, row.values(seq))
-
-    async def finish_request(self, row: RequestEnd) -> None:
-        self._seq.pop(row.request_id, None)
-        await self._write(FINISH_REQUEST, row.values())
-
-    async def record_feedback(self, request_id: str, score: float | None, label: str | None,
-                              comment: str | None) -> None:
-        """Feedback arrives later, keyed by the request id the response carried (TensorZero's shape)."""
-        await self._write(INSERT_FEEDBACK, (request_id, time.time(), score, label, comment))
+        self._raise_deferred()
 
     async def aclose(self) -> None:
         if self._buffer:

@@ -22,13 +22,11 @@ import contextlib
 import queue
 import sqlite3
 import threading
-import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from podium.ledger.rows import CallRow, RequestEnd, RequestStart
-from podium.ledger.schema import FINISH_REQUEST, INSERT_CALL, INSERT_FEEDBACK, INSERT_REQUEST, LATEST, MIGRATIONS
+from podium.ledger.schema import LATEST, MIGRATIONS
+from podium.ledger.writes import SqlLedger
 
 _Job = tuple[str, tuple[Any, ...], asyncio.Future[None] | threading.Event | None]
 _STOP = ("", (), None)
@@ -51,16 +49,15 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class SQLiteLedger:
+class SQLiteLedger(SqlLedger):
     def __init__(self, path: Path) -> None:
+        super().__init__()
         self.path = path
         self._conn = connect(path)
         self._queue: queue.SimpleQueue[list[_Job]] = queue.SimpleQueue()
         self._buffer: list[_Job] = []  # touched only by the event loop's thread
         self._flush_timer: asyncio.TimerHandle | None = None
-        self._seq: defaultdict[str, int] = defaultdict(int)
         self._thread = threading.Thread(target=self._writer, name="podium-ledger", daemon=True)
-        self._deferred_error: BaseException | None = None
         self._thread.start()
         self._closed = False
 
@@ -121,9 +118,7 @@ class SQLiteLedger:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._submit((sql, params, future))
         await future
-        if self._deferred_error is not None:
-            error, self._deferred_error = self._deferred_error, None
-            raise error
+        self._raise_deferred()
 
     def _enqueue(self, sql: str, params: tuple[Any, ...]) -> None:
         """Buffer a write without waiting for it; it is committed before any later awaited write."""
@@ -141,23 +136,6 @@ class SQLiteLedger:
         done = threading.Event()
         self._submit(("", (), done))
         return done.wait(timeout)
-
-    async def start_request(self, row: RequestStart) -> None:
-        self._enqueue(INSERT_REQUEST, row.values())
-
-    async def record_call(self, row: CallRow) -> None:
-        self._seq[row.request_id] += 1
-        seq = self._seq[row.request_id]
-        self._enqueue(INSERT_CALL, row.values(seq))
-
-    async def finish_request(self, row: RequestEnd) -> None:
-        self._seq.pop(row.request_id, None)
-        await self._write(FINISH_REQUEST, row.values())
-
-    async def record_feedback(self, request_id: str, score: float | None, label: str | None,
-                              comment: str | None) -> None:
-        """Feedback arrives later, keyed by the request id the response carried (TensorZero's shape)."""
-        await self._write(INSERT_FEEDBACK, (request_id, time.time(), score, label, comment))
 
     def close(self) -> None:
         """Flush everything queued, then stop the writer. Safe to call twice."""

@@ -185,16 +185,21 @@ async def get_json(client: HttpClient, path: str, *, provider: str, secrets: tup
     return parse_json(reply.body, provider=provider, model=None)
 
 
-async def post_json(client: HttpClient, path: str, body: Any, *, provider: str, model: str | None,
-                    total: float | None = None, secrets: tuple[str | None, ...] = ()) -> Any:
-    """POST a JSON body and parse the JSON answer (embeddings), every failure mapped onto the error tree."""
+async def post_json(client: HttpClient, path: str, body: Any, *, provider: str, model: str | None, expect: str,
+                    total: float | None = None, secrets: tuple[str | None, ...] = ()) -> dict[str, Any]:
+    """POST a JSON body and parse the JSON object answered, which must hold a list under ``expect``
+    (embeddings); every failure is mapped onto the error tree."""
     try:
         async with Deadline(total, provider, model).within():
             reply = await client.request("POST", path, body=body)
     except TRANSPORT_ERRORS as exc:
         raise transport_error(exc, provider=provider, model=model) from None
     raise_for_status(reply.status, reply.headers, reply.body, provider=provider, model=model, secrets=secrets)
-    return parse_json(reply.body, provider=provider, model=model)
+    data = parse_json(reply.body, provider=provider, model=model)
+    if not isinstance(data, dict) or not isinstance(data.get(expect), list):
+        raise errors.ProviderError(f"{provider} answered without '{expect}': {reply.body[:200]!r}",
+                                   provider=provider, model=model)
+    return data
 
 
 async def listing_health(list_models: Callable[[], Awaitable[list[str]]], noun: str = "models listed") -> Health:

@@ -75,12 +75,8 @@ class GeminiProvider:
 
     async def embed(self, request: EmbeddingRequest, model: ModelInfo) -> EmbeddingResponse:
         data = await self._post(model, "batchEmbedContents", wire.embedding_body(request, self._resource(model)))
-        response = wire.parse_embeddings(data, model=model.name, provider=self.name,
-                                         estimated_tokens=sum(count_tokens(text, model) for text in request.input))
-        if len(response.vectors) != len(request.input):
-            raise ProviderError(f"{self.name} returned {len(response.vectors)} embeddings for "
-                                f"{len(request.input)} inputs", provider=self.name, model=model.name)
-        return response
+        return wire.parse_embeddings(data, model=model.name, provider=self.name,
+                                     estimated_tokens=sum(count_tokens(text, model) for text in request.input))
 
     async def stream(self, request: ChatRequest, model: ModelInfo) -> AsyncIterator[StreamChunk]:
         deadline = Deadline(self._total, self.name, model.name)

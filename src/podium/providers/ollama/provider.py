@@ -96,10 +96,8 @@ class OllamaProvider:
 
     async def embed(self, request: EmbeddingRequest, model: ModelInfo) -> EmbeddingResponse:
         data = await post_json(self._client, "/api/embed", wire.embedding_body(request, model.model_id),
-                               provider=self.name, model=model.name, total=self._total, secrets=(self._key,))
-        if not isinstance(data, dict) or not isinstance(data.get("embeddings"), list):
-            raise ProviderError(f"{self.name} answered embeddings without 'embeddings'", provider=self.name,
-                                model=model.name)
+                               provider=self.name, model=model.name, expect="embeddings", total=self._total,
+                               secrets=(self._key,))
         return wire.parse_embeddings(data, model=model.name, provider=self.name)
 
     async def list_models(self) -> list[str]:

@@ -107,10 +107,8 @@ class OpenAIProvider:
 
     async def embed(self, request: EmbeddingRequest, model: ModelInfo) -> EmbeddingResponse:
         data = await post_json(self._client, "/embeddings", wire.embedding_body(request, model.model_id),
-                               provider=self.name, model=model.name, total=self._total, secrets=(self._key,))
-        if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-            raise ProviderError(f"{self.name} answered embeddings without 'data'", provider=self.name,
-                                model=model.name)
+                               provider=self.name, model=model.name, expect="data", total=self._total,
+                               secrets=(self._key,))
         return wire.parse_embeddings(data, model=model.name, provider=self.name)
 
     async def list_models(self) -> list[str]:

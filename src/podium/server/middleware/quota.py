@@ -86,10 +86,12 @@ class Quota:
                                     _PERIOD_TTL[team.budget_period]))
         return slots
 
-    async def reserve(self, key: VirtualKey | None, amount: float) -> Callable[[float], Awaitable[None]] | None:
-        """Reserve ``amount`` dollars in the key's and its team's budgets; returns the settle function
-        to call with the real cost. Raises ``BudgetExceededError`` naming the budget that is full."""
-        slots = self.slots(key)
+    async def reserve(self, key: VirtualKey | None, amount: float,
+                      slots: list[BudgetSlot] | None = None) -> Callable[[float], Awaitable[None]] | None:
+        """Reserve ``amount`` dollars in the key's and its team's budgets (``slots``, if the caller has them
+        already); returns the settle function to call with the real cost. Raises ``BudgetExceededError``
+        naming the budget that is full."""
+        slots = self.slots(key) if slots is None else slots
         if not slots or key is None:
             return None
         failed, spent = await self.state.reserve(slots, amount)
@@ -129,13 +131,14 @@ class Budget:
         self.next, self.quota, self.route = next_handler, quota, route
 
     async def __call__(self, call: GatewayCall) -> Outcome:
-        if not self.quota.slots(call.key):
+        slots = self.quota.slots(call.key)
+        if not slots:
             return await self.next(call)
         try:
             reserved = self.route(call)
         except PodiumError:
             reserved = 0.0  # the core will report the routing error itself
-        settle = await self.quota.reserve(call.key, reserved)
+        settle = await self.quota.reserve(call.key, reserved, slots)
         if settle is not None:
             async def after(response: ChatResponse | None, error: BaseException | None) -> None:
                 await settle(response.cost if response is not None else 0.0)

@@ -6,6 +6,7 @@ import asyncio
 import time
 
 from podium.ledger import CallRow, RequestEnd, RequestStart
+from podium.ledger.schema import LATEST
 
 
 async def test_rows_migrations_and_concurrency(dsn: str):
@@ -31,5 +32,6 @@ async def test_rows_migrations_and_concurrency(dsn: str):
     with psycopg.connect(dsn) as conn:
         assert conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0] == 40
         assert conn.execute("SELECT COUNT(*), SUM(retries) FROM requests WHERE status = 'ok'").fetchone() == (20, 20)
-        assert conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall() == [(1,), (2,), (3,)]
+        versions = [v for (v,) in conn.execute("SELECT version FROM schema_version ORDER BY version")]
+        assert versions == list(range(1, LATEST + 1))
         assert conn.execute("SELECT label FROM feedback").fetchall() == [("good",)]

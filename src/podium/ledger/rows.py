@@ -1,8 +1,24 @@
-"""What the ledger records: one row per request and one per model call."""
+"""What the ledger records: one row per request and one per model call.
+
+``values()`` gives a row's columns in its statement's order, each checked and mended by
+``checks`` (wrong types raise ``InvalidRow``, long text is cut): a bad row fails when it is
+recorded, in its caller, not later in a batch shared with other requests' rows.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from podium.ledger.checks import (
+    MAX_TEXT,
+    count,
+    ident,
+    ident_or_none,
+    number,
+    tags,
+    text,
+    text_or_none,
+)
 
 
 @dataclass(frozen=True)
@@ -14,11 +30,15 @@ class RequestStart:
     strategy: str = "single"
     user: str | None = None
     tags: tuple[str, ...] = field(default_factory=tuple)
+    key_id: str | None = None  # the virtual key's id (never the key), who to ask about the request
+    team: str | None = None  # the key's team
 
     def values(self) -> tuple[object, ...]:
         """In ``schema.INSERT_REQUEST``'s order."""
-        return (self.request_id, self.started_at, self.requested_model, self.task_type, self.strategy, self.user,
-                ",".join(self.tags))
+        return (ident(self.request_id, "request_id"), number(self.started_at, "started_at"),
+                text_or_none(self.requested_model, "requested_model"), text_or_none(self.task_type, "task_type"),
+                text(self.strategy, "strategy"), text_or_none(self.user, "user"), tags(self.tags),
+                ident_or_none(self.key_id, "key_id"), text_or_none(self.team, "team"))
 
 
 @dataclass(frozen=True)
@@ -39,9 +59,12 @@ class CallRow:
 
     def values(self, seq: int) -> tuple[object, ...]:
         """In ``schema.INSERT_CALL``'s order (explicit: ``dataclasses.astuple`` deep-copies, 180 µs a row)."""
-        return (self.request_id, self.started_at, self.provider, self.model, self.status, self.latency_ms,
-                self.input_tokens, self.output_tokens, self.cached_input_tokens, self.reasoning_tokens, self.cost,
-                self.error, self.step, seq)
+        return (ident(self.request_id, "request_id"), number(self.started_at, "started_at"),
+                text(self.provider, "provider"), text(self.model, "model"), text(self.status, "status"),
+                number(self.latency_ms, "latency_ms"), count(self.input_tokens, "input_tokens"),
+                count(self.output_tokens, "output_tokens"), count(self.cached_input_tokens, "cached_input_tokens"),
+                count(self.reasoning_tokens, "reasoning_tokens"), number(self.cost, "cost"),
+                text_or_none(self.error, "error", MAX_TEXT), text_or_none(self.step, "step"), seq)
 
 
 @dataclass(frozen=True)
@@ -65,6 +88,11 @@ class RequestEnd:
 
     def values(self) -> tuple[object, ...]:
         """In ``schema.FINISH_REQUEST``'s order."""
-        return (self.finished_at, self.status, self.model, self.provider, self.input_tokens, self.output_tokens,
-                self.cost, self.latency_ms, self.calls, self.error, self.rationale, self.retries, self.fallbacks,
-                self.deployment, self.notes, self.request_id)
+        return (number(self.finished_at, "finished_at"), text(self.status, "status"),
+                text_or_none(self.model, "model"), text_or_none(self.provider, "provider"),
+                count(self.input_tokens, "input_tokens"), count(self.output_tokens, "output_tokens"),
+                number(self.cost, "cost"), number(self.latency_ms, "latency_ms"), count(self.calls, "calls"),
+                text_or_none(self.error, "error", MAX_TEXT), text_or_none(self.rationale, "rationale", MAX_TEXT),
+                count(self.retries, "retries"), count(self.fallbacks, "fallbacks"),
+                text_or_none(self.deployment, "deployment"), text_or_none(self.notes, "notes", MAX_TEXT),
+                ident(self.request_id, "request_id"))

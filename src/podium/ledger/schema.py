@@ -61,17 +61,26 @@ CREATE TABLE IF NOT EXISTS feedback (
 );
 CREATE INDEX IF NOT EXISTS feedback_request ON feedback (request_id);
 """),
+    # Who made a request and who gave feedback: the virtual key's id (never the key) and its team.
+    (4, """
+ALTER TABLE requests ADD COLUMN key_id TEXT;
+ALTER TABLE requests ADD COLUMN team TEXT;
+CREATE INDEX IF NOT EXISTS requests_key ON requests (key_id);
+ALTER TABLE feedback ADD COLUMN key_id TEXT;
+"""),
 )
 
 LATEST = MIGRATIONS[-1][0]
 
 # The statements every store runs, with ``?`` placeholders (PostgreSQL's store converts them).
 INSERT_REQUEST = ("INSERT INTO requests (request_id, started_at, requested_model, task_type, strategy, user_id, tags,"
-                  " status) VALUES (?, ?, ?, ?, ?, ?, ?, 'running')")
+                  " key_id, team, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')")
 INSERT_CALL = ("INSERT INTO calls (request_id, started_at, provider, model, status, latency_ms, input_tokens,"
                " output_tokens, cached_input_tokens, reasoning_tokens, cost, error, step, seq)"
                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 FINISH_REQUEST = ("UPDATE requests SET finished_at = ?, status = ?, model = ?, provider = ?, input_tokens = ?,"
                   " output_tokens = ?, cost = ?, latency_ms = ?, calls = ?, error = ?, rationale = ?, retries = ?,"
                   " fallbacks = ?, deployment = ?, notes = ? WHERE request_id = ?")
-INSERT_FEEDBACK = "INSERT INTO feedback (request_id, created_at, score, label, comment) VALUES (?, ?, ?, ?, ?)"
+INSERT_FEEDBACK = ("INSERT INTO feedback (request_id, created_at, score, label, comment, key_id)"
+                   " VALUES (?, ?, ?, ?, ?, ?)")
+REQUEST_OWNER = "SELECT key_id FROM requests WHERE request_id = ?"

@@ -2,7 +2,8 @@
 
 All writes go to one writer thread through a queue. The thread takes everything waiting, writes
 it in one transaction and commits (group commit: many concurrent requests share one fsync), then
-wakes the coroutines that asked. The loop never waits on SQLite.
+wakes the coroutines that asked. The loop never waits on SQLite; reads (``request_owner``) use a
+connection of their own in a worker thread.
 
 Durability: ``finish_request`` returns once its row is committed, and everything is committed in
 order, so by then the request's start row and every call row are committed too: an answered
@@ -10,9 +11,13 @@ request is always whole in the ledger. The start row and call rows are not waite
 in a buffer on the event loop and go to the writer with the next awaited write or after
 ``FLUSH_AFTER`` seconds, whichever comes first. So a one-call request costs one hand-off to the
 writer thread and one transaction instead of three (on a gateway pinned to one core each hand-off
-cost ~0.3 ms of CPU and the awaited start row 0.9 ms of latency; benchmarks/gateway), and a crash
-mid-request still leaves the unfinished request (``running``) and its calls, except rows of the last
-``FLUSH_AFTER`` seconds. A failed buffered write is reported by the next awaited one.
+cost ~0.3 ms of CPU and the awaited start row 0.9 ms of latency; benchmarks/gateway). A process
+killed within those ``FLUSH_AFTER`` seconds loses the buffered rows, so ``flush()`` commits them
+on demand: the client calls it before a request's first upstream call, and a request that reached
+a provider is always in the ledger (benchmarks/ledger_flush.py measures what that costs).
+
+A batch that fails is retried row by row (``writes``), except when the file is locked by another
+process past the 30 s timeout: that is no row's fault, and every row of the batch hears of it.
 """
 
 from __future__ import annotations
@@ -25,28 +30,53 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from podium.ledger.schema import LATEST, MIGRATIONS
+from podium.ledger.schema import LATEST, MIGRATIONS, REQUEST_OWNER
 from podium.ledger.writes import SqlLedger
 
-_Job = tuple[str, tuple[Any, ...], asyncio.Future[None] | threading.Event | None]
-_STOP = ("", (), None)
+_Waiter = asyncio.Future[None] | threading.Event | None
+_Job = tuple[str, tuple[Any, ...], _Waiter, str | None]  # statement, values, who waits, request id
+_STOP: _Job = ("", (), None, None)
 FLUSH_AFTER = 0.02  # seconds a start or call row may wait in the loop-side buffer
+_BUSY, _LOCKED = 5, 6  # SQLite result codes: another connection holds the lock
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0)
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """A connection with the ledger's schema applied (migrations run once, in order)."""
+    """A connection with the ledger's schema applied. Each migration runs in one transaction with
+    its version row, under the write lock, after reading the version again: a process killed
+    mid-migration leaves the file as it was, and two processes opening an old file together
+    migrate it once."""
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    current = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
-    for version, script in MIGRATIONS:
-        if version > current:
-            conn.executescript(script)
-            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
     conn.commit()
+    for version, script in MIGRATIONS:
+        if version <= _version(conn):
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if version > _version(conn):
+                for statement in _statements(script):
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
     return conn
+
+
+def _busy(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and (error.sqlite_errorcode & 0xFF) in (_BUSY, _LOCKED)
 
 
 class SQLiteLedger(SqlLedger):
@@ -54,9 +84,13 @@ class SQLiteLedger(SqlLedger):
         super().__init__()
         self.path = path
         self._conn = connect(path)
+        self._reader: sqlite3.Connection | None = None  # made by the first read, in a worker thread
+        self._reader_lock = threading.Lock()
         self._queue: queue.SimpleQueue[list[_Job]] = queue.SimpleQueue()
         self._buffer: list[_Job] = []  # touched only by the event loop's thread
         self._flush_timer: asyncio.TimerHandle | None = None
+        self._submitted = 0  # batches handed to the writer …
+        self._done = 0  # … and written by it (committed, or failed and reported): equal when idle
         self._thread = threading.Thread(target=self._writer, name="podium-ledger", daemon=True)
         self._thread.start()
         self._closed = False
@@ -67,31 +101,50 @@ class SQLiteLedger(SqlLedger):
 
     def _writer(self) -> None:
         while True:
-            batch = self._queue.get()
+            batches = [self._queue.get()]
             while True:
                 try:
-                    batch += self._queue.get_nowait()
+                    batches.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            stop = any(job is _STOP for job in batch)
-            error: BaseException | None = None
-            try:
-                with self._conn:
-                    for sql, params, _ in batch:
-                        if sql:
-                            self._conn.execute(sql, params)
-            except BaseException as exc:  # reported to every waiter of the failed batch
-                error = exc
-            for _, _, future in batch:
-                if isinstance(future, threading.Event):
-                    future.set()
-                elif future is not None:
-                    self._resolve(future, error)
-            if error is not None and any(future is None for _, _, future in batch):
-                self._deferred_error = error  # a queued-only write failed: the next awaited write reports it
-            if stop:
+            batch = [job for jobs in batches for job in jobs]
+            errors = self._commit(batch)
+            for (_, _, waiter, request_id), error in zip(batch, errors or [None] * len(batch), strict=True):
+                if error is not None:
+                    self._row_failed(request_id, error, buffered=waiter is None)
+                if isinstance(waiter, threading.Event):
+                    waiter.set()
+                elif waiter is not None:
+                    self._resolve(waiter, error)
+            self._done += len(batches)
+            if any(job is _STOP for job in batch):
                 self._conn.close()
                 return
+
+    def _commit(self, batch: list[_Job]) -> list[BaseException | None] | None:
+        """Commit the batch in one transaction (``None``); if that fails, each row in its own
+        (each row's error, ``None`` for rows stored)."""
+        try:
+            with self._conn:
+                for sql, params, _, _ in batch:
+                    if sql:
+                        self._conn.execute(sql, params)
+        except BaseException as exc:
+            systemic: BaseException | None = exc if _busy(exc) else None
+        else:
+            return None
+        errors: list[BaseException | None] = []
+        for sql, params, _, _ in batch:
+            error = systemic if sql else None
+            if sql and systemic is None:
+                try:
+                    with self._conn:
+                        self._conn.execute(sql, params)
+                except BaseException as exc:
+                    error = exc
+                    systemic = exc if _busy(exc) else None  # locked again: the rest would wait 30 s each
+            errors.append(error)
+        return errors
 
     @staticmethod
     def _resolve(future: asyncio.Future[None], error: BaseException | None) -> None:
@@ -110,31 +163,52 @@ class SQLiteLedger(SqlLedger):
         if job is not None:
             batch.append(job)
         if batch:
+            self._submitted += 1
             self._queue.put(batch)
 
-    async def _write(self, sql: str, params: tuple[Any, ...]) -> None:
+    async def _write(self, sql: str, params: tuple[Any, ...], request_id: str | None) -> None:
         if self._closed:
             raise RuntimeError("the ledger is closed")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._submit((sql, params, future))
+        self._submit((sql, params, future, request_id))
         await future
-        self._raise_deferred()
 
-    def _enqueue(self, sql: str, params: tuple[Any, ...]) -> None:
+    def _enqueue(self, sql: str, params: tuple[Any, ...], request_id: str) -> None:
         """Buffer a write without waiting for it; it is committed before any later awaited write."""
         if self._closed:
             raise RuntimeError("the ledger is closed")
-        self._buffer.append((sql, params, None))
+        self._buffer.append((sql, params, None, request_id))
         if self._flush_timer is None:
             try:
                 self._flush_timer = asyncio.get_running_loop().call_later(FLUSH_AFTER, self._submit)
             except RuntimeError:  # no event loop (a synchronous caller): hand it over now
                 self._submit()
 
+    async def _commit_buffered(self) -> None:
+        if not self._buffer and self._done == self._submitted:
+            return  # nothing buffered, nothing on its way: no hand-off at all
+        if self._closed:  # closing: the writer commits everything before it stops
+            await asyncio.to_thread(self._thread.join)
+            return
+        await self._write("", (), None)  # an empty job after everything so far: done when they are
+
+    def _read_owner_now(self, request_id: str) -> tuple[bool, str | None]:
+        with self._reader_lock:
+            if self._closed:
+                raise RuntimeError("the ledger is closed")
+            if self._reader is None:
+                self._reader = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+                self._reader.execute("PRAGMA query_only = ON")
+            row = self._reader.execute(REQUEST_OWNER, (request_id,)).fetchone()
+        return (False, None) if row is None else (True, row[0])
+
+    async def _read_owner(self, request_id: str) -> tuple[bool, str | None]:
+        return await asyncio.to_thread(self._read_owner_now, request_id)
+
     def drain(self, timeout: float = 10.0) -> bool:
         """Block until everything queued so far is committed (from any thread, loop or not)."""
         done = threading.Event()
-        self._submit(("", (), done))
+        self._submit(("", (), done, None))
         return done.wait(timeout)
 
     def close(self) -> None:
@@ -144,6 +218,10 @@ class SQLiteLedger(SqlLedger):
         self._closed = True
         self._submit(_STOP)
         self._thread.join()
+        with self._reader_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
 
     async def aclose(self) -> None:
         self._submit()  # the buffer belongs to the loop's thread: hand it over from here

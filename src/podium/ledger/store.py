@@ -14,4 +14,14 @@ class LedgerStore(Protocol):
 
     async def finish_request(self, row: RequestEnd) -> None: ...
 
+    async def flush(self, request_id: str | None = None) -> None:
+        """Return once every row buffered so far is committed (before a request reaches a provider)."""
+
+    async def record_feedback(self, request_id: str, score: float | None, label: str | None,
+                              comment: str | None, key_id: str | None = None) -> None: ...
+
+    async def request_owner(self, request_id: str) -> tuple[bool, str | None]:
+        """Whether the request is in the ledger, and the key id that made it."""
+        ...
+
     async def aclose(self) -> None: ...

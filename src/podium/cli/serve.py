@@ -3,24 +3,70 @@
 from __future__ import annotations
 
 import json
+import logging
+import sys
+from typing import Any
 
 from podium.config import load_settings
 from podium.errors import BadRequestError
 from podium.server.keys import KeyStore, check_team
 
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
-def run_serve(*, host: str | None, port: int | None, no_auth: bool, config: str | None) -> None:
+
+def run_serve(*, host: str | None, port: int | None, no_auth: bool, config: str | None,
+              log_level: str = "info") -> None:
     import uvicorn
 
     from podium.server.app import create_app
 
+    configure_logging(log_level)
     settings = load_settings(config)
     if no_auth:
         settings.gateway.auth = "optional"
     app = create_app(settings)
     g = settings.gateway
-    uvicorn.run(app, host=host or g.host, port=port or g.port, loop="uvloop", http="httptools",
-                log_level="warning", access_log=False)
+    # getattr: the two settings join GatewayConfig separately; until then these are the defaults.
+    uvicorn.run(app, host=host or g.host, port=port or g.port,
+                **uvicorn_options(header_timeout=float(getattr(g, "header_timeout", 10.0)),
+                                  idle_timeout=float(getattr(g, "idle_timeout", 15.0)), log_level=log_level))
+
+
+def uvicorn_options(*, header_timeout: float, idle_timeout: float, log_level: str = "info") -> dict[str, Any]:
+    """uvicorn's settings for the gateway, apart from the address (the tests run a server with these too).
+
+    uvicorn's access log stays off and its own logger at warning: the gateway writes one richer line
+    per request itself (``podium.gateway``). ``timeout_keep_alive`` closes a connection idle after a
+    response; the header timeout, one that has not finished sending its headers (see http_limits).
+    """
+    from podium.server.http_limits import with_header_timeout
+
+    level = log_level.lower() if log_level.lower() in ("error", "critical") else "warning"
+    return {"loop": "uvloop", "http": with_header_timeout(header_timeout), "timeout_keep_alive": idle_timeout,
+            "log_level": level, "access_log": False}
+
+
+class _ServeHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Marks the handler run_serve installs, so a second call replaces it instead of doubling every line."""
+
+
+def configure_logging(log_level: str) -> None:
+    """Podium's records (``podium.*``, the per-request line among them) to stderr, one line each.
+
+    uvicorn configures only its own loggers; without a handler here an INFO record from ``podium.*``
+    would reach Python's last-resort handler, which prints WARNING and above only, and bare.
+    """
+    level = log_level.lower()
+    if level not in LOG_LEVELS:
+        raise BadRequestError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, not '{log_level}'")
+    logger = logging.getLogger("podium")
+    for old in [h for h in logger.handlers if isinstance(h, _ServeHandler)]:
+        logger.removeHandler(old)
+    handler = _ServeHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s",
+                                           datefmt="%Y-%m-%dT%H:%M:%S"))
+    logger.addHandler(handler)
+    logger.setLevel(level.upper())
 
 
 def _store(config: str | None) -> KeyStore:

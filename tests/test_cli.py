@@ -114,7 +114,9 @@ def test_preset_and_sensitivity_show_the_decision(scripted_config: Path, tmp_pat
                  "confidential", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "route → eu-model (canned-eu)" in result.stdout
-    assert "privacy-first preset" in result.stdout and "confidential data → regions ch, eu, local" in result.stdout
+    flat = " ".join(result.stdout.replace("│", " ").split())  # the trace wraps at the terminal's width
+    assert "tier advanced (privacy-first preset)" in flat
+    assert "confidential data under the privacy-first preset → regions ch, eu, local" in flat
     bad = run("ask", "hi", "--preset", "cheapest", cwd=tmp_path)
     assert bad.returncode == 2 and "unknown preset 'cheapest'" in bad.stderr
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from podium.catalogue import bundled_catalogue
-from podium.errors import BadRequestError
+from podium.errors import BadRequestError, RegionError
 from podium.routing import HeuristicEstimator, Router, tier_for
 from podium.routing.complexity import Estimate
 from podium.types import ChatRequest, Message
@@ -64,7 +64,7 @@ def test_confidential_data_goes_only_to_eu_ch_or_local(text):
 
 
 def test_confidential_with_an_explicit_us_model_is_refused():
-    with pytest.raises(BadRequestError, match=r"region us not in \['ch', 'eu', 'local'\]"):
+    with pytest.raises(RegionError, match=r"region us not in \['ch', 'eu', 'local'\]"):
         router().decide(req("hi", sensitivity="confidential", model="gpt-4o"))
 
 

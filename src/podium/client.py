@@ -8,9 +8,11 @@ concurrent requests.
         response = await podium.chat("What is the capital of France?")
         print(response.text, response.cost, response.trace)
 
-Per request: the router picks a model (with a rationale), the resilient caller gets an answer out
-of that model's deployments or its fallbacks, the invoker accounts every attempt, and the ledger
-keeps the request row. ``SyncPodium`` offers the same for code that is not async.
+Per request: a policy is built (or handed in by the gateway: the key's scope, budgets and limits),
+the router picks a model within it (with a rationale), the resilient caller gets an answer out of
+that model's deployments or its fallbacks, the invoker checks the policy and accounts every
+attempt, and the ledger keeps the request row under the policy's request id. ``SyncPodium`` offers
+the same for code that is not async.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from podium.errors import BadRequestError, PodiumError
 from podium.invoke import Invoker, RequestContext
 from podium.ledger import LedgerStore, RequestEnd, RequestStart, SQLiteLedger
 from podium.orchestrate import StrategyRunner
+from podium.policy import RequestPolicy
+from podium.policy_builder import PolicyBuilder
 from podium.providers import Provider, ProviderRegistry
 from podium.resilience.health import DeploymentHealth, HealthProber
 from podium.routing import Routed, estimate_cost
@@ -47,7 +51,6 @@ from podium.types import (
     StreamChunk,
     Trace,
     describe_validation_error,
-    new_request_id,
 )
 from podium.wiring import DeploymentTable, build_caller, build_providers, build_router
 
@@ -78,6 +81,7 @@ class Podium:
         self.caller = build_caller(settings, self.registry, self.invoker, self.deployments)
         self.strategies = StrategyRunner(settings, self.registry, self.caller, self.telemetry)
         self.router = build_router(settings, self.registry, self.strategies.is_strategy)
+        self.policies = PolicyBuilder(settings, self.registry)
         self.embeddings = Embeddings(settings, self.registry, self.ledger)
         self.prober = HealthProber(self.registry, self.deployments,
                                    settings.resilience.health_probe_interval or 30.0)
@@ -133,9 +137,11 @@ class Podium:
             update["temperature"] = defaults.temperature
         return request.model_copy(update=update) if update else request
 
-    async def _start(self, request: ChatRequest, routed: Routed | None = None, trace_context: Any = None) -> _Call:
-        routed = routed or self.router.route(request)
-        ctx = RequestContext(new_request_id())
+    async def _start(self, request: ChatRequest, policy: RequestPolicy | None, routed: Routed | None = None,
+                     trace_context: Any = None) -> _Call:
+        policy = policy or self.policies.build(request)
+        routed = routed or self.router.route(request, policy=policy)
+        ctx = RequestContext(policy)
         strategy = "single" if routed.model is not None else str(request.model).split(":", 1)[0]
         if self.telemetry.enabled:
             meta = request.metadata
@@ -148,8 +154,11 @@ class Podium:
             meta = request.metadata
             await self.ledger.start_request(RequestStart(
                 request_id=ctx.request_id, started_at=time.time(), requested_model=request.model,
-                task_type=meta.task_type, strategy=strategy, user=meta.user, tags=tuple(meta.tags)))
+                task_type=meta.task_type, strategy=strategy, user=meta.user, tags=tuple(meta.tags),
+                key_id=policy.key_id, team=policy.team))
         trace = Trace(request_id=ctx.request_id, strategy=strategy, decision=routed.decision)
+        if policy.scope_note:
+            ctx.notes.append(f"scope: {policy.scope_note}")
         return _Call(routed, ctx, trace, time.perf_counter(), self._last_resort(routed))
 
     def _last_resort(self, routed: Routed) -> list[ModelInfo]:
@@ -169,6 +178,7 @@ class Podium:
         ctx, trace = call.ctx, call.trace
         trace.calls = list(ctx.calls)
         trace.notes = list(ctx.notes)
+        trace.deployment, trace.retries, trace.fallbacks = ctx.deployment, ctx.retries, ctx.fallbacks
         if ctx.span is not None:
             answered = ctx.calls[-1] if ctx.calls else None
             self.telemetry.end(ctx.span, error, {
@@ -191,13 +201,16 @@ class Podium:
             deployment=ctx.deployment, notes="\n".join(ctx.notes) or None))
 
     async def chat(self, request: ChatRequest | str, *, observer: Observer | None = None,
-                   routed: Routed | None = None, trace_context: Any = None, **fields: Any) -> ChatResponse:
+                   routed: Routed | None = None, trace_context: Any = None, policy: RequestPolicy | None = None,
+                   **fields: Any) -> ChatResponse:
         """Answer one request. ``fields`` are ChatRequest fields (model, max_tokens, metadata…);
-        ``model`` may name a strategy (``consensus:a,b,c`` or one from the config). ``routed`` is a
-        route already decided for this very request (the gateway's budget check routes first);
-        ``trace_context`` an OpenTelemetry context the request span becomes a child of."""
+        ``model`` may name a strategy (``consensus:a,b,c`` or one from the config). ``policy`` is what
+        the request may do (the gateway builds it from the caller's key; default: the request's own
+        regions, the deadline and the fan-out cap, under a new request id). ``routed`` is a route
+        already decided for this very request under that policy; ``trace_context`` an OpenTelemetry
+        context the request span becomes a child of."""
         request = self.prepare(request, fields)
-        call = await self._start(request, routed, trace_context)
+        call = await self._start(request, policy, routed, trace_context)
         try:
             if call.routed.model is None:
                 response = await self.strategies.run(str(request.model), request, call.ctx, call.routed.constraints,
@@ -226,9 +239,9 @@ class Podium:
         return await self.embeddings.embed(request)
 
     def stream(self, request: ChatRequest | str, *, routed: Routed | None = None, trace_context: Any = None,
-               **fields: Any) -> ChatStream:
+               policy: RequestPolicy | None = None, **fields: Any) -> ChatStream:
         """Chunks as they arrive; afterwards ``.response`` holds the whole answer with its trace."""
-        return ChatStream(self, self.prepare(request, {**fields, "stream": True}), routed, trace_context)
+        return ChatStream(self, self.prepare(request, {**fields, "stream": True}), routed, trace_context, policy)
 
 
 @dataclass
@@ -246,12 +259,24 @@ class ChatStream:
     """An answer arriving in pieces. Iterate it once; then read ``response``."""
 
     def __init__(self, podium: Podium, request: ChatRequest, routed: Routed | None = None,
-                 trace_context: Any = None) -> None:
+                 trace_context: Any = None, policy: RequestPolicy | None = None) -> None:
         self._podium = podium
         self._request = request
         self._routed = routed
         self._trace_context = trace_context
+        self.policy = policy or podium.policies.build(request)
         self.response: ChatResponse | None = None
+        self._call: _Call | None = None
+
+    @property
+    def request_id(self) -> str:
+        """The id the stream's chunks, its ledger rows and its response carry."""
+        return self.policy.request_id
+
+    @property
+    def context(self) -> RequestContext | None:
+        """What the request has done so far (after the first chunk: the deployment that answers)."""
+        return self._call.ctx if self._call is not None else None
 
     def __aiter__(self) -> AsyncIterator[StreamChunk]:
         return self._run()
@@ -260,13 +285,13 @@ class ChatStream:
         podium, request = self._podium, self._request
         if podium.strategies.is_strategy(request.model):
             # A strategy's answer exists only once its calls are done: it arrives as one chunk.
-            self.response = await podium.chat(request.model_copy(update={"stream": False}),
-                                              trace_context=self._trace_context)
+            self.response = await podium.chat(request.model_copy(update={"stream": False}), routed=self._routed,
+                                              trace_context=self._trace_context, policy=self.policy)
             yield StreamChunk(text=self.response.text, model=self.response.model, provider="podium")
             yield StreamChunk(finish_reason=self.response.finish_reason, usage=self.response.usage,
                               model=self.response.model, provider="podium")
             return
-        call = await podium._start(request, self._routed, self._trace_context)
+        call = self._call = await podium._start(request, self.policy, self._routed, self._trace_context)
         assert call.routed.model is not None
         text: list[str] = []
         finish: FinishReason = "stop"

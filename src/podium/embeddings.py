@@ -5,6 +5,10 @@ Chat requests are routed; an embedding request names its model (or takes
 comparable and a silent fallback to another model would corrupt whatever index they go into. For
 the same reason there is no cross-model fallback here. Each request is one ledger request with one
 call row, priced from the catalogue.
+
+The request's policy applies as for chat, at the same point just before the provider is called:
+the key's scope and the data's regions must allow the model, and the input's cost is held in the
+key's and team's budgets (and its tokens in their limits) until the real usage settles it.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from podium.catalogue import ModelInfo
+from podium.catalogue import ModelInfo, count_tokens
 from podium.errors import BadRequestError, PodiumError, ProviderError, ProviderUnavailableError
 from podium.ledger import CallRow, LedgerStore, RequestEnd, RequestStart
+from podium.policy import RequestPolicy, release
 from podium.providers import EmbeddingProvider
 from podium.types import EmbeddingRequest, EmbeddingResponse, Usage, new_request_id
 
@@ -48,22 +53,35 @@ class Embeddings:
                                   provider=model.provider)
         return model, provider
 
-    async def embed(self, request: EmbeddingRequest, *, user: str | None = None) -> EmbeddingResponse:
+    async def embed(self, request: EmbeddingRequest, *, user: str | None = None,
+                    policy: RequestPolicy | None = None) -> EmbeddingResponse:
+        """Vectors for ``request``, under ``policy`` (the gateway's, from the caller's key; default: none)."""
         model, provider = self.resolve(request.model)
-        request_id = new_request_id()
+        policy = policy or RequestPolicy(new_request_id())
+        request_id = policy.request_id
+        policy.check(model)
+        hold = None
+        if policy.counters is not None and (policy.budgets or policy.token_limits):
+            hold = await policy.hold(model, sum(count_tokens(text, model) for text in request.input), 0)
         wall_start, started = time.time(), time.perf_counter()
-        if self.ledger is not None:
-            await self.ledger.start_request(RequestStart(request_id, wall_start, request.model or model.name,
-                                                         "embeddings", "embeddings", user))
         response: EmbeddingResponse | None = None
         error: BaseException | None = None
         try:
+            if self.ledger is not None:
+                await self.ledger.start_request(RequestStart(request_id, wall_start, request.model or model.name,
+                                                             "embeddings", "embeddings", user, key_id=policy.key_id,
+                                                             team=policy.team))
+                await self.ledger.flush(request_id)
             response = await provider.embed(request, model)
         except BaseException as exc:
             error = exc
             raise
         finally:
-            await self._account(request_id, model, wall_start, started, response, error)
+            usage = response.usage if response is not None else Usage()
+            try:
+                await self._account(request_id, model, wall_start, started, response, error)
+            finally:
+                await release(hold, model.cost_of(usage), usage.input_tokens)
         if len(response.vectors) != len(request.input):
             raise ProviderError(f"'{model.name}' returned {len(response.vectors)} vectors for "
                                 f"{len(request.input)} inputs", provider=model.provider, model=model.name)

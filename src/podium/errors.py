@@ -14,11 +14,18 @@ resilience layer never has to look at strings.
     ├── AuthenticationError             401  authentication_error    missing or wrong key
     ├── PermissionDeniedError           403  permission_error        key lacks the scope
     ├── NotFoundError                   404  not_found_error         unknown model / provider / request
-    ├── RateLimitedError                429  rate_limit_error        retry_after seconds when known
-    ├── BudgetExceededError             429  insufficient_quota      spending cap reached
+    ├── RateLimitedError                429  rate_limit_error        upstream limit; retry_after when known
+    ├── PolicyError                     403  permission_error        the request's own policy refuses a call
+    │   ├── ScopeError                  403  permission_error        the key may not use this model
+    │   ├── RegionError                 403  permission_error        the data may not go to this region
+    │   ├── BudgetExceededError         429  insufficient_quota      spending cap reached
+    │   └── LimitExceededError          429  rate_limit_error        the key's or team's RPM/TPM; retry_after
     ├── TimeoutError                    504  timeout                 no answer in time     (retryable)
     └── ProviderError                   502  api_error               upstream failed
         └── ProviderUnavailableError    503  service_unavailable     down, overloaded      (retryable)
+
+A ``PolicyError`` is never retried, never opens a circuit and never fails over to another deployment
+of the same model: it is the caller's own limit (``podium.policy``), not the provider's health.
 
 Messages never contain secrets: providers pass vendor messages through ``redact`` first.
 """
@@ -114,9 +121,40 @@ class RateLimitedError(PodiumError):
         self.retry_after = retry_after
 
 
-class BudgetExceededError(PodiumError):
+class PolicyError(PodiumError):
+    """A call refused by the request's own policy (scope, region, budget, limits), before it was sent."""
+
+    status = 403
+    error_type = "permission_error"
+
+
+class ScopeError(PolicyError):
+    def __init__(self, message: str, **kwargs: str | None) -> None:
+        kwargs.setdefault("code", "model_not_allowed")
+        super().__init__(message, **kwargs)
+
+
+class RegionError(PolicyError):
+    def __init__(self, message: str, **kwargs: str | None) -> None:
+        kwargs.setdefault("code", "region_not_allowed")
+        super().__init__(message, **kwargs)
+
+
+class BudgetExceededError(PolicyError):
     status = 429
     error_type = "insufficient_quota"
+
+
+class LimitExceededError(PolicyError):
+    """The caller's own RPM/TPM (its key's or team's), as opposed to a provider's ``RateLimitedError``."""
+
+    status = 429
+    error_type = "rate_limit_error"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: str | None) -> None:
+        kwargs.setdefault("code", "rate_limit_exceeded")
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
 
 
 class TimeoutError(PodiumError):

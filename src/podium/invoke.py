@@ -1,9 +1,16 @@
-"""One model call, accounted: timing, cost from the catalogue, a trace entry and a ledger row.
+"""One model call, checked and accounted: the choke point every call to a deployment passes.
 
 Everything that calls a model goes through ``Invoker``, so a provider never prices or logs and
-a strategy never forgets to. Cost is computed from the usage the provider reported and the
-catalogue's prices; latency is wall time around the provider call (for streams, until the last
-chunk).
+a strategy, fallback or retry never forgets to. Just before a request goes to a deployment the
+request's policy (``podium.policy``) is asked: the key's scope and the data's regions must allow
+this deployment, and the call's worst case is held in the key's and team's budgets and token
+limits; the hold is released with the real cost on every path (answer, error, timeout,
+cancellation). The ledger's buffered rows are committed first, so a request that reaches a provider
+is in the ledger even if the process is killed the next moment.
+
+Cost is computed from the usage the provider reported and the catalogue's prices; latency is wall
+time around the provider call (for streams, until the last chunk). A call that failed before the
+provider answered bills nothing; a stream cut after some output is billed by estimate.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from typing import Any, Literal
 from podium.catalogue import ModelInfo, count_message_tokens, count_tokens
 from podium.errors import PodiumError
 from podium.ledger import CallRow, LedgerStore
+from podium.policy import Hold, RequestPolicy, release, worst_output_tokens
 from podium.providers import ProviderRegistry
 from podium.telemetry import Telemetry
 from podium.types import CallTrace, ChatRequest, ChatResponse, StreamChunk, Usage
@@ -24,15 +32,19 @@ from podium.types import CallTrace, ChatRequest, ChatResponse, StreamChunk, Usag
 
 @dataclass
 class RequestContext:
-    """What one user request has spent so far, shared by every call made for it."""
+    """What one user request may do (its policy) and has spent so far, shared by every call made for it."""
 
-    request_id: str
+    policy: RequestPolicy
     calls: list[CallTrace] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # routing and resilience decisions, in order
     retries: int = 0
     fallbacks: int = 0
     deployment: str | None = None  # the deployment that answered
     span: Any = None  # OpenTelemetry: the span calls nest under (the request's, or a running strategy's)
+
+    @property
+    def request_id(self) -> str:
+        return self.policy.request_id
 
     @property
     def cost(self) -> float:
@@ -87,31 +99,59 @@ class Invoker:
                 reasoning_tokens=usage.reasoning_tokens, cost=call.cost, error=message, step=step))
         return call
 
+    async def _admit(self, request: ChatRequest, model: ModelInfo, ctx: RequestContext,
+                     prompt_tokens: int | None) -> Hold | None:
+        """The policy's word on this deployment, then its hold on the call's worst case."""
+        policy = ctx.policy
+        policy.check(model)
+        if policy.counters is None or not (policy.budgets or policy.token_limits):
+            return None
+        tokens = count_message_tokens(request.messages, model) if prompt_tokens is None else prompt_tokens
+        return await policy.hold(model, tokens, worst_output_tokens(request, model, tokens))
+
+    async def _settle(self, ctx: RequestContext, model: ModelInfo, started: float, wall_start: float, usage: Usage,
+                      error: BaseException | None, step: str | None, span: Any, hold: Hold | None,
+                      estimated: bool = False) -> CallTrace:
+        try:
+            return await self._account(ctx, model, started, wall_start, usage, error, step, estimated, span)
+        finally:
+            await release(hold, model.cost_of(usage), usage.total_tokens)
+
     async def complete(self, request: ChatRequest, model: ModelInfo, ctx: RequestContext,
-                       step: str | None = None) -> ChatResponse:
+                       step: str | None = None, prompt_tokens: int | None = None) -> ChatResponse:
+        """One call to the deployment ``model`` describes (its provider, model id and region)."""
         provider = self.registry.get_provider(model.provider)
+        hold = await self._admit(request, model, ctx, prompt_tokens)
         span = self._span(ctx, model, step, False)
         wall_start, started = time.time(), time.perf_counter()
         try:
+            if self.ledger is not None:
+                await self.ledger.flush(ctx.request_id)  # its rows are committed before it reaches a provider
             response = await provider.complete(request, model)
         except BaseException as exc:
-            await self._account(ctx, model, started, wall_start, Usage(), exc, step, span=span)
+            await self._settle(ctx, model, started, wall_start, Usage(), exc, step, span, hold)
             raise
-        call = await self._account(ctx, model, started, wall_start, response.usage, None, step, span=span)
+        call = await self._settle(ctx, model, started, wall_start, response.usage, None, step, span, hold)
         return response.model_copy(update={"cost": call.cost, "latency_ms": call.latency_ms,
                                            "id": ctx.request_id})
 
     async def stream(self, request: ChatRequest, model: ModelInfo, ctx: RequestContext,
-                     step: str | None = None) -> AsyncIterator[StreamChunk]:
+                     step: str | None = None, prompt_tokens: int | None = None) -> AsyncIterator[StreamChunk]:
         provider = self.registry.get_provider(model.provider)
+        hold = await self._admit(request, model, ctx, prompt_tokens)
         span = self._span(ctx, model, step, True)
         wall_start, started = time.time(), time.perf_counter()
         usage: Usage | None = None
         output: list[str] = []
+        chunks = 0
         error: BaseException | None = None
-        iterator = provider.stream(request, model)
+        iterator: AsyncIterator[StreamChunk] | None = None
         try:
+            if self.ledger is not None:
+                await self.ledger.flush(ctx.request_id)
+            iterator = provider.stream(request, model)
             async for chunk in iterator:
+                chunks += 1
                 output.append(chunk.text)
                 if chunk.usage is not None:
                     usage = chunk.usage
@@ -120,9 +160,12 @@ class Invoker:
             error = exc
             raise
         finally:
-            await iterator.aclose()  # type: ignore[attr-defined]
-            estimated = usage is None
-            if usage is None:  # some servers (llama.cpp's, older vLLM) ignore stream_options.include_usage
-                usage = Usage(input_tokens=count_message_tokens(request.messages, model),
-                              output_tokens=count_tokens("".join(output), model))
-            await self._account(ctx, model, started, wall_start, usage, error, step, estimated, span)
+            try:
+                if iterator is not None:
+                    await iterator.aclose()  # type: ignore[attr-defined]
+            finally:
+                estimated = usage is None and chunks > 0
+                if usage is None:  # some servers (llama.cpp's, older vLLM) ignore stream_options.include_usage
+                    usage = Usage(input_tokens=count_message_tokens(request.messages, model),
+                                  output_tokens=count_tokens("".join(output), model)) if chunks else Usage()
+                await self._settle(ctx, model, started, wall_start, usage, error, step, span, hold, estimated)

@@ -1,10 +1,11 @@
 """Running a strategy for a request: the bridge between pure strategies and the live stack.
 
 Each model call a strategy makes goes through the resilient caller (retries, fallbacks, the
-ledger), after three checks done here: the name exists and its provider is on, the model meets
-the request's constraints (a confidential request's consensus never asks a US model), and the
-call's estimated cost fits what is left of the budget. A name that is itself a strategy runs
-nested, its steps labelled under the parent's.
+ledger, and at the invoker the request's policy: scope, regions, budget holds, the fan-out cap),
+after three checks done here so a wrong spec fails early and clearly: the name exists and its
+provider is on, the model meets the request's constraints (a confidential request's consensus never
+asks a US model), and the call's estimated cost fits what is left of the strategy's own budget.
+A name that is itself a strategy runs nested, its steps labelled under the parent's.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from podium.catalogue import ModelInfo, unknown_model_message
 from podium.config import Settings
-from podium.errors import BadRequestError, BudgetExceededError, NotFoundError
+from podium.errors import BadRequestError, BudgetExceededError, NotFoundError, ScopeError
 from podium.invoke import RequestContext
 from podium.providers import ProviderRegistry
 from podium.resilience.executor import ResilientCaller
@@ -49,6 +50,12 @@ class StrategyRunner:
         if model.provider not in self.registry.list_providers():
             raise NotFoundError(f"model '{name}' in the strategy needs provider '{model.provider}', which is not "
                                 f"enabled ({self.settings.providers[model.provider].reason})", model=name)
+        if constraints.scope is not None and model.name not in constraints.scope:
+            raise ScopeError(f"model '{name}' in the strategy is outside the key's scope", model=name)
+        unavailable = self.registry.cannot_run(model)
+        if unavailable is not None:
+            raise NotFoundError(f"model '{name}' in the strategy cannot run here: {unavailable}", model=name,
+                                code="model_unavailable")
         violation = constraints.violation(model, 0.0)
         if violation is not None:
             raise BadRequestError(f"model '{name}' in the strategy cannot serve this request: {violation}",
@@ -59,7 +66,7 @@ class StrategyRunner:
         from podium.strategies.spec import StrategyEnv
 
         eligible = [m for m in self.registry.list_models(capability="chat")
-                    if constraints.violation(m, 0.0) is None]
+                    if constraints.violation(m, 0.0) is None and self.registry.cannot_run(m) is None]
 
         def pick(tier: str, avoid_provider: str | None) -> str:
             rank = TIERS.index(tier)
@@ -82,7 +89,7 @@ class StrategyRunner:
             return [names[i % len(names)] for i in range(k)]
 
         return StrategyEnv(pick=pick, provider_of=lambda name: self.settings.catalogue.get(name).provider,
-                           fast_models=fast_models)
+                           fast_models=fast_models, max_calls=self.settings.routing.max_calls_per_request)
 
     async def run(self, name: str, request: ChatRequest, ctx: RequestContext, constraints: Constraints,
                   observer: Observer | None, eligible: Callable[[ModelInfo], bool]) -> ChatResponse:

@@ -197,6 +197,9 @@ class Trace(_Strict):
     decision: RouteDecision | None = None
     calls: list[CallTrace] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    deployment: str | None = Field(default=None, description="The deployment that answered (model@provider).")
+    retries: int = 0
+    fallbacks: int = 0
 
     @property
     def cost(self) -> float:

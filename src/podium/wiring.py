@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 
 from podium.catalogue import ModelInfo
 from podium.config import Settings
+from podium.config.schema import DeploymentConfig
 from podium.invoke import Invoker
 from podium.providers import Provider, ProviderRegistry
 from podium.resilience.balancing import make_policy
@@ -19,7 +20,7 @@ from podium.resilience.executor import ResilienceOptions, ResilientCaller
 from podium.resilience.fallbacks import EmergencyRule, FallbackRule, Fallbacks
 from podium.resilience.retry import RetryPolicy
 from podium.routing import Router
-from podium.routing.constraints import DEFAULT_REGIONS
+from podium.routing.constraints import sensitivity_regions
 
 
 def build_providers(settings: Settings) -> list[Provider]:
@@ -56,13 +57,24 @@ class DeploymentTable:
         else:
             found = []
             for i, dep in enumerate(configured):
-                row = model.model_copy(update={"provider": dep.provider, "model_id": dep.model_id or model.model_id})
+                row = model.model_copy(update={"provider": dep.provider, "model_id": dep.model_id or model.model_id,
+                                               "region": self._region(model, dep)})
                 ident = f"{model.name}@{dep.provider}" + (f"#{i}" if sum(d.provider == dep.provider
                                                                          for d in configured) > 1 else "")
                 found.append(Deployment(ident, row, weight=dep.weight, rpm=dep.rpm, tpm=dep.tpm,
                                         breaker=self._breaker(), clock=self.clock))
         self._table[model.name] = found
         return found
+
+    def _region(self, model: ModelInfo, dep: DeploymentConfig) -> str:
+        """Where a deployment processes data: its own ``region``, else its provider's (when that is not the
+        model's own provider), else the model's. Data goes where the deployment runs."""
+        if dep.region is not None:
+            return dep.region
+        spec = self.settings.providers.get(dep.provider)
+        if dep.provider != model.provider and spec is not None and spec.region is not None:
+            return spec.region
+        return model.region
 
     def all(self) -> list[Deployment]:
         return [d for deps in self._table.values() for d in deps]
@@ -73,12 +85,10 @@ def build_router(settings: Settings, registry: ProviderRegistry,
     enabled = registry.list_providers()
     disabled = {name: spec.reason for name, spec in settings.providers.items() if name not in enabled}
     routing = settings.routing
-    regions: dict[str, frozenset[str] | None] = dict(DEFAULT_REGIONS)
-    for sensitivity, allowed in (routing.regions_by_sensitivity or {}).items():
-        regions[sensitivity] = frozenset(allowed) if allowed is not None else None
     return Router(settings.catalogue, enabled, rules={r.task_type: r.model for r in routing.rules},
                   default_model=routing.default, preset=routing.preset, max_cost=routing.max_cost_per_request,
-                  regions_by_sensitivity=regions, disabled_reasons=disabled, is_strategy=is_strategy)
+                  regions_by_sensitivity=sensitivity_regions(routing.regions_by_sensitivity),
+                  disabled_reasons=disabled, is_strategy=is_strategy, cannot_run=registry.cannot_run)
 
 
 def build_caller(settings: Settings, registry: ProviderRegistry, invoker: Invoker,
@@ -89,6 +99,7 @@ def build_caller(settings: Settings, registry: ProviderRegistry, invoker: Invoke
         rules=[FallbackRule(f.model, tuple(f.to), frozenset(f.on)) for f in r.fallbacks],
         emergency=[EmergencyRule(e.provider, tuple(e.to)) for e in r.emergency],
         context_fallback=r.context_fallback, filter_fallback=r.filter_fallback)
-    options = ResilienceOptions(RetryPolicy(r.retries.max_attempts, r.retries.base_delay, r.retries.max_delay),
+    options = ResilienceOptions(RetryPolicy(r.retries.max_attempts, r.retries.base_delay, r.retries.max_delay,
+                                            r.retries.max_retry_after),
                                 attempt_timeout=r.attempt_timeout, deadline=r.deadline)
     return ResilientCaller(invoker, table, make_policy(r.balancing), fallbacks, options)

@@ -114,12 +114,14 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default: gateway.host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: gateway.port, 4000).")] = None,
     no_auth: Annotated[bool, typer.Option("--no-auth", help="Accept requests without a key (local use).")] = False,
+    log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning, error or critical: "
+                                           "Podium's lines on stderr (one per request at info).")] = "info",
     config: ConfigOption = None,
 ) -> None:
     """Run the OpenAI-compatible gateway (uvicorn, uvloop, httptools)."""
     from podium.cli.serve import run_serve
 
-    run_serve(host=host, port=port, no_auth=no_auth, config=config)
+    run_serve(host=host, port=port, no_auth=no_auth, config=config, log_level=log_level)
 
 
 @keys_app.command("create")

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from podium.config import load_settings
 from podium.errors import BadRequestError
-from podium.server.keys import KeyStore, check_team
+from podium.server.keys import Keys, check_team
+
+T = TypeVar("T")
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
@@ -26,10 +30,8 @@ def run_serve(*, host: str | None, port: int | None, no_auth: bool, config: str 
         settings.gateway.auth = "optional"
     app = create_app(settings)
     g = settings.gateway
-    # getattr: the two settings join GatewayConfig separately; until then these are the defaults.
     uvicorn.run(app, host=host or g.host, port=port or g.port,
-                **uvicorn_options(header_timeout=float(getattr(g, "header_timeout", 10.0)),
-                                  idle_timeout=float(getattr(g, "idle_timeout", 15.0)), log_level=log_level))
+                **uvicorn_options(header_timeout=g.header_timeout, idle_timeout=g.idle_timeout, log_level=log_level))
 
 
 def uvicorn_options(*, header_timeout: float, idle_timeout: float, log_level: str = "info") -> dict[str, Any]:
@@ -69,10 +71,18 @@ def configure_logging(log_level: str) -> None:
     logger.setLevel(level.upper())
 
 
-def _store(config: str | None) -> KeyStore:
-    from podium.server.app import keys_path
+def _with_keys(config: str | None, action: Callable[[Keys], Awaitable[T]]) -> T:
+    """Run ``action`` on the key store the gateway uses (PostgreSQL with a PostgreSQL ledger, else SQLite)."""
+    from podium.server.app import open_keys
 
-    return KeyStore(keys_path(load_settings(config)))
+    async def run() -> T:
+        keys = open_keys(load_settings(config))
+        try:
+            return await action(keys)
+        finally:
+            await keys.aclose()
+
+    return asyncio.run(run())
 
 
 def run_keys_create(name: str, *, models: str | None, budget: float | None, period: str, rpm: int | None,
@@ -82,17 +92,16 @@ def run_keys_create(name: str, *, models: str | None, budget: float | None, peri
     settings = load_settings(config)
     check_team(team, settings.gateway.teams)
     allowed = [m.strip() for m in models.split(",") if m.strip()] if models else None
-    secret, key = _store(config).create(name, models=allowed, budget=budget, budget_period=period, rpm=rpm, tpm=tpm,
-                                        team=team)
+    secret, key = _with_keys(config, lambda keys: keys.create(name, models=allowed, budget=budget,
+                                                              budget_period=period, rpm=rpm, tpm=tpm, team=team))
     from podium.cli.render import console
-
 
     console.print(f"created {key.id} ({name}). The key, shown only now:")
     print(secret)
 
 
 def run_keys_list(*, json_output: bool, config: str | None) -> None:
-    keys = _store(config).list()
+    keys = _with_keys(config, lambda store: store.list())
     if json_output:
         print(json.dumps([k.public() for k in keys], indent=2))
         return
@@ -111,7 +120,7 @@ def run_keys_list(*, json_output: bool, config: str | None) -> None:
 
 
 def run_keys_revoke(key_id: str, *, config: str | None) -> None:
-    key = _store(config).revoke(key_id)
+    key = _with_keys(config, lambda keys: keys.revoke(key_id))
     from podium.cli.render import console
 
     console.print(f"revoked {key.id} ({key.name})")

@@ -66,11 +66,15 @@ class RoutingConfig(_Strict):
     baseline_model: str = Field(default="gpt-4o", description="Savings are reported against this model")
     embedding_model: str | None = Field(default=None, description="For /v1/embeddings without a model and the "
                                         "semantic cache; default: the local one")
+    max_calls_per_request: int = Field(default=32, ge=1, le=1000, description="Fan-out cap: model calls one "
+                                       "request's strategy may make (retries not counted)")
 
 
 class DeploymentConfig(_Strict):
     provider: str
     model_id: str | None = None
+    region: Region | None = Field(default=None, description="Where this deployment processes data; default: "
+                                  "the provider's region if it differs from the model's own provider, else the model's")
     weight: float = Field(default=1.0, gt=0)
     rpm: int | None = Field(default=None, gt=0)
     tpm: int | None = Field(default=None, gt=0)
@@ -80,6 +84,7 @@ class RetryConfig(_Strict):
     max_attempts: int = Field(default=3, ge=1, le=20)
     base_delay: float = Field(default=0.25, ge=0)
     max_delay: float = Field(default=8.0, ge=0)
+    max_retry_after: float = Field(default=30.0, ge=0, description="Cap on a provider's Retry-After wait")
 
 
 class BreakerConfig(_Strict):
@@ -93,7 +98,7 @@ ErrorKind = Literal["rate_limited", "unavailable", "timeout", "provider_error", 
 
 
 def _default_fallback_on() -> list[ErrorKind]:
-    return ["rate_limited", "unavailable", "timeout", "provider_error"]
+    return ["rate_limited", "unavailable", "timeout", "provider_error", "auth", "permission"]
 
 
 class FallbackConfig(_Strict):
@@ -170,6 +175,8 @@ class CacheConfig(_Strict):
     semantic_threshold: float = Field(default=0.95, gt=0, le=1, description="Cosine similarity a hit needs")
     semantic_model: str | None = Field(default=None, description="Embedding model; required with semantic: true")
     semantic_per_bucket: int = Field(default=32, gt=0, description="Answers kept per identical conversation prefix")
+    share: Literal["key", "team", "global"] = Field(default="key", description="Who may be served an answer "
+                                                    "another caller's request stored: the same key, team, or anyone")
 
 
 class GuardrailsConfig(_Strict):
@@ -199,6 +206,9 @@ class GatewayConfig(_Strict):
     rpm: int | None = Field(default=None, gt=0, description="Default per-key requests per minute")
     tpm: int | None = Field(default=None, gt=0, description="Default per-key tokens per minute")
     max_body_bytes: int = Field(default=4_000_000, gt=0)
+    header_timeout: float = Field(default=10.0, gt=0, description="Seconds a connection may take to send a "
+                                  "request's headers (slow or silent clients are closed)")
+    idle_timeout: float = Field(default=15.0, gt=0, description="Seconds an idle keep-alive connection stays open")
     guardrails: GuardrailsConfig = Field(default_factory=lambda: GuardrailsConfig())
     cache: CacheConfig = Field(default_factory=lambda: CacheConfig())
     cors_origins: list[str] = Field(default_factory=list, description="Empty: CORS off")

@@ -43,6 +43,15 @@ class ProviderRegistry:
     def list_providers(self) -> list[str]:
         return sorted(self._providers)
 
+    def cannot_run(self, model: ModelInfo) -> str | None:
+        """Why ``model`` cannot be served here (its provider is off, or has no runtime or weights for it
+        on this machine), or None. A provider says so with an optional ``unavailable(model)`` method."""
+        provider = self._providers.get(model.provider)
+        if provider is None:
+            return f"its provider '{model.provider}' is not enabled"
+        check = getattr(provider, "unavailable", None)
+        return check(model) if check is not None else None
+
     def list_models(
         self,
         capability: str | None = None,

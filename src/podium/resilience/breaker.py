@@ -54,6 +54,12 @@ class CircuitBreaker:
         self._consecutive = 0
         self._probes_in_flight = 0
 
+    def release(self) -> None:
+        """An admitted call ended without a verdict on the deployment (the request's own fault, a policy
+        refusal, a cancelled caller): free its half-open probe slot, so the next call can probe."""
+        if self._probes_in_flight > 0:
+            self._probes_in_flight -= 1
+
     def record_failure(self) -> None:
         if self.state == "half-open":
             self._open()

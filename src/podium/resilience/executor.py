@@ -1,11 +1,21 @@
 """ResilientCaller: one logical model call made to survive slow, limited and broken providers.
 
 For a model it tries the model's deployments in the balancing policy's order (skipping open
-circuits and deployments over their RPM/TPM), retries transient failures with backoff, bounds
-each attempt and the whole request by timeouts, and, when the model cannot answer, walks the
-fallback chain. Every step is written to the request's trace notes, and every attempt is an
-accounted call (trace + ledger) through the ``Invoker``.
+circuits, deployments over their RPM/TPM and deployments the request's policy forbids, such as one
+in a region its data may not go to), retries transient failures, bounds each attempt and the whole
+request by its deadline, and, when the model cannot answer, walks the fallback chain — within the
+request's policy: a fallback outside the key's scope or the data's regions is skipped with a note.
+Every step is written to the request's trace notes, and every attempt is an accounted call (trace,
+ledger, budget hold) through the ``Invoker``.
 
+Retries wait (backoff, or the provider's ``Retry-After``, capped) only when the same deployment is
+tried again; moving on to another healthy deployment happens at once. A wait longer than what is
+left of the deadline moves on to the fallbacks instead.
+
+Each attempt ends with a verdict on its deployment's circuit: a success, a failure that says the
+deployment is unwell (5xx, timeouts, rate limits, a rejected upstream key), or no verdict (the
+request's own fault, a policy refusal, a cancelled caller) — which still frees a half-open probe.
+A stream's verdict comes when it ends, so a deployment that cuts its streams opens its circuit.
 Streams fail over only until their first chunk has been handed to the caller. After that a
 failure ends the stream with the error: two models' words are never spliced together.
 """
@@ -35,6 +45,8 @@ _DEPLOYMENT_FAULTS = (errors.TimeoutError, errors.ProviderError, errors.RateLimi
                       errors.PermissionDeniedError)
 # Failures another deployment of the same model may not have (a different key, host or region).
 _SWITCHABLE = (errors.AuthenticationError, errors.PermissionDeniedError, errors.NotFoundError)
+# An upstream that rejects our key will not accept it a moment later: open its circuit at once.
+_KEY_REJECTED = (errors.AuthenticationError, errors.PermissionDeniedError)
 
 
 @dataclass
@@ -46,7 +58,8 @@ class ResilienceOptions:
 
 def _transient(error: BaseException) -> bool:
     """Worth another attempt: rate limits, timeouts, unavailability, and other 5xx-like failures."""
-    return isinstance(error, errors.PodiumError) and (error.retryable or type(error) is errors.ProviderError)
+    return isinstance(error, errors.PodiumError) and not isinstance(error, errors.PolicyError) and (
+        error.retryable or type(error) is errors.ProviderError)
 
 
 class ResilientCaller:
@@ -67,16 +80,21 @@ class ResilientCaller:
     async def complete(self, request: ChatRequest, model: ModelInfo, ctx: RequestContext, step: str | None = None,
                        eligible: Callable[[ModelInfo], bool] | None = None,
                        last_resort: Sequence[ModelInfo] = ()) -> ChatResponse:
-        async def call(dep: Deployment) -> ChatResponse:
-            return await self.invoker.complete(request, dep.model, ctx, step)
+        ctx.policy.count_call(step or model.name)
 
-        return await self._with_fallbacks(request, model, ctx, call, eligible, last_resort)
+        async def call(dep: Deployment, tokens: int) -> ChatResponse:
+            return await self.invoker.complete(request, dep.model, ctx, step, tokens)
+
+        result, _ = await self._with_fallbacks(request, model, ctx, call, eligible, last_resort, streaming=False)
+        return result
 
     async def stream(self, request: ChatRequest, model: ModelInfo, ctx: RequestContext, step: str | None = None,
                      eligible: Callable[[ModelInfo], bool] | None = None,
                      last_resort: Sequence[ModelInfo] = ()) -> AsyncIterator[StreamChunk]:
-        async def open_stream(dep: Deployment) -> tuple[StreamChunk | None, AsyncIterator[StreamChunk]]:
-            iterator = self.invoker.stream(request, dep.model, ctx, step)
+        ctx.policy.count_call(step or model.name)
+
+        async def open_stream(dep: Deployment, tokens: int) -> tuple[StreamChunk | None, AsyncIterator[StreamChunk]]:
+            iterator = self.invoker.stream(request, dep.model, ctx, step, tokens)
             try:
                 first = await anext(iterator)
             except StopAsyncIteration:
@@ -86,21 +104,31 @@ class ResilientCaller:
                 raise
             return first, iterator
 
-        first, iterator = await self._with_fallbacks(request, model, ctx, open_stream, eligible, last_resort)
+        started = self.clock()
+        (first, iterator), dep = await self._with_fallbacks(request, model, ctx, open_stream, eligible, last_resort,
+                                                            streaming=True)
+        error: BaseException | None = None
         try:
             if first is not None:
                 yield first  # from here on the caller holds this model's words: no more failover
             async for chunk in iterator:
                 yield chunk
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
-            await iterator.aclose()  # type: ignore[attr-defined]
+            try:
+                await iterator.aclose()  # type: ignore[attr-defined]
+            finally:
+                self._verdict(dep, error, started, ctx)
 
     # --- the loops --------------------------------------------------------------------------------
     async def _with_fallbacks(self, request: ChatRequest, model: ModelInfo, ctx: RequestContext,
-                              call: Callable[[Deployment], Awaitable[T]],
+                              call: Callable[[Deployment, int], Awaitable[T]],
                               eligible: Callable[[ModelInfo], bool] | None,
-                              last_resort: Sequence[ModelInfo] = ()) -> T:
-        ends = None if self.options.deadline is None else self.clock() + self.options.deadline
+                              last_resort: Sequence[ModelInfo] = (), *, streaming: bool) -> tuple[T, Deployment]:
+        ends = self._ends(ctx)
+        policy = ctx.policy
         queue: list[tuple[ModelInfo, str | None]] = [(model, None)]
         tried: list[str] = []
         last: errors.PodiumError | None = None
@@ -110,10 +138,21 @@ class ResilientCaller:
                 continue
             tried.append(current.name)
             if reason:
+                refused = policy.permit(current)
+                if refused is not None:  # a fallback never leaves the request's policy
+                    ctx.notes.append(f"fallback {current.name} skipped: {refused}")
+                    continue
                 ctx.notes.append(f"fallback → {current.name}: {reason}")
                 ctx.fallbacks += 1
+            else:
+                policy.check(current)
             try:
-                return await self._try_model(request, current, ctx, call, ends)
+                return await self._try_model(request, current, ctx, call, ends, streaming)
+            except errors.PolicyError as exc:
+                if reason is None or last is None:
+                    raise  # the request itself may not do this
+                ctx.notes.append(f"fallback {current.name} refused: {exc.message[:200]}")
+                continue  # a fallback the budget cannot hold: the next one may fit
             except errors.PodiumError as exc:
                 last = exc
                 if self._deadline_passed(ends):
@@ -123,14 +162,32 @@ class ResilientCaller:
                 if not nxt and not queue and (_transient(exc) or isinstance(exc, _SWITCHABLE)):
                     nxt = [(m, "every other route failed → last resort (local model)") for m in last_resort
                            if m.name not in tried]
-                if not nxt and not _transient(exc) and not isinstance(exc, _SWITCHABLE):
+                if not nxt and not queue and not _transient(exc) and not isinstance(exc, _SWITCHABLE):
                     raise
                 queue.extend(nxt)
         assert last is not None
         raise last
 
+    def _ends(self, ctx: RequestContext) -> float | None:
+        """The request's deadline on this caller's clock: the policy's, else the configured one."""
+        remaining = ctx.policy.remaining()
+        if remaining is None and self.options.deadline is not None:
+            remaining = self.options.deadline
+        return None if remaining is None else self.clock() + remaining
+
     def _deadline_passed(self, ends: float | None) -> bool:
         return ends is not None and self.clock() >= ends
+
+    def _permitted(self, deployments: Sequence[Deployment], ctx: RequestContext) -> list[Deployment]:
+        """The deployments the request's policy allows (a deployment has its own region)."""
+        policy = ctx.policy
+        allowed = [d for d in deployments if policy.permit(d.model) is None]
+        if not allowed:
+            policy.check(deployments[0].model)  # raises: say why the first one is refused
+        if len(allowed) < len(deployments):
+            skipped = [f"{d.id} ({policy.permit(d.model)})" for d in deployments if d not in allowed]
+            ctx.notes.append(f"deployments skipped by policy: {'; '.join(skipped)}")
+        return allowed
 
     def _pick(self, deployments: Sequence[Deployment], failed: set[str], tokens: int,
               ctx: RequestContext) -> Deployment | None:
@@ -146,10 +203,16 @@ class ResilientCaller:
             ctx.notes.append(f"circuit open for {dep.id} (retry in {dep.breaker.retry_in():.1f}s): skipped")
         return None
 
+    def _another_ready(self, deployments: Sequence[Deployment], failed: set[str], current: Deployment) -> bool:
+        """Whether a deployment other than ``current`` could be tried now (no need to wait)."""
+        return any(d is not current and d.id not in failed and d.breaker.state != "open" for d in deployments)
+
     async def _try_model(self, request: ChatRequest, model: ModelInfo, ctx: RequestContext,
-                         call: Callable[[Deployment], Awaitable[T]], ends: float | None) -> T:
-        deployments = self.deployments(model)
-        tokens = count_message_tokens(request.messages, model) + (request.max_tokens or 0)
+                         call: Callable[[Deployment, int], Awaitable[T]], ends: float | None,
+                         streaming: bool) -> tuple[T, Deployment]:
+        deployments = self._permitted(self.deployments(model), ctx)
+        prompt_tokens = count_message_tokens(request.messages, model)
+        tokens = prompt_tokens + (request.max_tokens or 0)
         retry = self.options.retry
         failed: set[str] = set()
         last: errors.PodiumError | None = None
@@ -170,14 +233,11 @@ class ResilientCaller:
             started = self.clock()
             dep.started(tokens)
             try:
-                result = await self._bounded(call(dep), timeout, dep)
+                result = await self._bounded(call(dep, prompt_tokens), timeout, dep)
             except errors.PodiumError as exc:
-                dep.finished(None)
-                if isinstance(exc, _DEPLOYMENT_FAULTS):
-                    opened = dep.breaker.opened_count
-                    dep.breaker.record_failure()
-                    if self.shared is not None and dep.breaker.opened_count > opened:
-                        self.shared.opened(dep)
+                self._verdict(dep, exc, started, ctx)
+                if isinstance(exc, errors.PolicyError):
+                    raise
                 failed.add(dep.id)
                 last = exc
                 kind = error_kind(exc) or type(exc).__name__
@@ -186,22 +246,44 @@ class ResilientCaller:
                     raise
                 if attempt + 1 >= retry.max_attempts:
                     break
+                if self._another_ready(deployments, failed, dep):
+                    continue  # another deployment can answer now: no backoff
                 delay = retry.delay(attempt, exc) if _transient(exc) else 0.0
                 if ends is not None and self.clock() + delay >= ends:
-                    ctx.notes.append("deadline would pass before the next attempt: giving up on this model")
+                    ctx.notes.append(f"a {delay:.1f}s wait would pass the deadline: giving up on this model")
                     break
                 if delay:
                     await self.sleep(delay)
                 continue
-            except BaseException:
-                dep.finished(None)
+            except BaseException as exc:
+                self._verdict(dep, exc, started, ctx)
                 raise
-            dep.finished((self.clock() - started) * 1000)
-            dep.breaker.record_success()
+            if not streaming:  # a stream's verdict waits for its end
+                self._verdict(dep, None, started, ctx)
             ctx.deployment = dep.id
-            return result
+            return result, dep
         assert last is not None
         raise last
+
+    def _verdict(self, dep: Deployment, error: BaseException | None, started: float, ctx: RequestContext) -> None:
+        """What this attempt says about ``dep``: healthy, unwell (its circuit counts it), or nothing (the
+        request's fault, a refusal, a cancelled caller), which still frees a half-open probe slot."""
+        if error is None:
+            dep.finished((self.clock() - started) * 1000)
+            dep.breaker.record_success()
+            return
+        dep.finished(None)
+        if not isinstance(error, _DEPLOYMENT_FAULTS):
+            dep.breaker.release()
+            return
+        opened = dep.breaker.opened_count
+        if isinstance(error, _KEY_REJECTED):
+            dep.breaker.trip()
+            ctx.notes.append(f"{dep.id} rejected its upstream key: circuit opened")
+        else:
+            dep.breaker.record_failure()
+        if self.shared is not None and dep.breaker.opened_count > opened:
+            self.shared.opened(dep)
 
     async def _admit(self, shared: SharedDeployments, dep: Deployment, deployments: Sequence[Deployment],
                      failed: set[str], tokens: int, ctx: RequestContext) -> Deployment:
@@ -213,6 +295,7 @@ class ResilientCaller:
             if other.id != dep.id and other.id not in failed and other.breaker.state == "closed" and \
                     await shared.admit(other, tokens):
                 ctx.notes.append(f"{dep.id} over its shared RPM/TPM: {other.id} instead")
+                dep.breaker.release()  # a half-open probe slot picked for dep is not used
                 return other
         ctx.notes.append(f"{dep.id} over its shared RPM/TPM and no other deployment has room: calling it anyway")
         return dep
@@ -221,6 +304,8 @@ class ResilientCaller:
         if limit is None:
             return await awaitable
         if limit <= 0:
+            if asyncio.iscoroutine(awaitable):
+                awaitable.close()  # never started: no "was never awaited" warning
             raise errors.TimeoutError(f"no time left for {dep.id} (deadline)", provider=dep.provider,
                                       model=dep.model.name)
         try:

@@ -31,8 +31,9 @@ ERROR_KINDS: tuple[tuple[type[errors.PodiumError], str], ...] = (
     (errors.ProviderError, "provider_error"),
 )
 KINDS = frozenset(kind for _, kind in ERROR_KINDS)
-DEFAULT_ON = frozenset({"rate_limited", "unavailable", "timeout", "provider_error"})
-PROVIDER_DOWN = frozenset({"unavailable", "timeout", "provider_error"})
+DEFAULT_ON = frozenset({"rate_limited", "unavailable", "timeout", "provider_error", "auth", "permission"})
+# A provider that is down, or that rejects our key, serves nothing: the emergency table applies.
+PROVIDER_DOWN = frozenset({"unavailable", "timeout", "provider_error", "auth"})
 
 
 def error_kind(error: BaseException) -> str | None:

@@ -1,7 +1,9 @@
 """When to try again, and how long to wait first.
 
 Exponential backoff with full jitter (AWS architecture blog's "full jitter": a uniform draw in
-[0, base·2^attempt], capped), never shorter than a ``Retry-After`` the provider asked for. Only
+[0, base·2^attempt], capped), never shorter than a ``Retry-After`` the provider asked for, itself
+capped at ``max_retry_after`` (a provider asking for an hour must not park a request for an hour;
+the caller moves on to a fallback when the wait would pass the deadline). Only
 transient failures are retried (``PodiumError.retryable``: rate limits, timeouts, unavailable);
 everything else is either the request's fault or a reason to fail over, not to repeat.
 """
@@ -19,6 +21,7 @@ class RetryPolicy:
     max_attempts: int = 3
     base_delay: float = 0.25
     max_delay: float = 8.0
+    max_retry_after: float = 30.0
     jitter: bool = True
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
@@ -27,7 +30,7 @@ class RetryPolicy:
         ceiling = min(self.max_delay, self.base_delay * (2 ** attempt))
         wait = self.rng.uniform(0, ceiling) if self.jitter else ceiling
         if isinstance(error, RateLimitedError) and error.retry_after is not None:
-            wait = max(wait, error.retry_after)
+            wait = max(wait, min(error.retry_after, self.max_retry_after))
         return wait
 
 

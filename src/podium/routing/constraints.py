@@ -7,13 +7,18 @@
 - capabilities the request needs: ``tools`` when it carries tools, ``vision`` when it carries
   images, plus any listed explicitly;
 - context: the prompt plus ``max_tokens`` must fit the window;
-- providers to avoid (cross-provider review: a reviewer must not share the author's provider).
+- providers to avoid (cross-provider review: a reviewer must not share the author's provider);
+- scope: the models the caller's key may reach (``podium.policy``).
+
+Where the data may go is decided once per request (``regions_for``) and carried by the request's
+policy, so the router, the strategies and the choke point all apply the same regions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from podium.catalogue import ModelInfo, count_message_tokens
 from podium.types import ChatRequest, ImagePart
@@ -25,6 +30,14 @@ DEFAULT_REGIONS: dict[str, frozenset[str] | None] = {
 }
 
 
+def sensitivity_regions(overrides: Mapping[Any, Sequence[str] | None] | None) -> dict[str, frozenset[str] | None]:
+    """The regions per sensitivity: the defaults, with the config's ``routing.regions_by_sensitivity``."""
+    regions = dict(DEFAULT_REGIONS)
+    for sensitivity, allowed in (overrides or {}).items():
+        regions[sensitivity] = frozenset(allowed) if allowed is not None else None
+    return regions
+
+
 @dataclass(frozen=True)
 class Constraints:
     max_cost: float | None = None
@@ -33,9 +46,12 @@ class Constraints:
     min_context: int = 0
     exclude_providers: frozenset[str] = frozenset()
     reasons: tuple[str, ...] = field(default_factory=tuple)
+    scope: frozenset[str] | None = None
 
     def violation(self, model: ModelInfo, estimated_cost: float) -> str | None:
         """Why ``model`` may not serve the request, or None if it may."""
+        if self.scope is not None and model.name not in self.scope:
+            return "outside the key's scope"
         if self.regions is not None and model.region not in self.regions:
             return f"region {model.region} not in {sorted(self.regions)}"
         missing = self.capabilities - model.capabilities
@@ -60,17 +76,28 @@ def estimate_cost(request: ChatRequest, model: ModelInfo, prompt_tokens: int | N
     return model.estimated_cost(tokens, output)
 
 
-def constraints_for(request: ChatRequest, *, max_cost: float | None = None,
-                    regions_by_sensitivity: Mapping[str, frozenset[str] | None] = DEFAULT_REGIONS,
-                    regions: frozenset[str] | None = None, capabilities: frozenset[str] = frozenset(),
-                    exclude_providers: frozenset[str] = frozenset(), prompt_tokens: int | None = None) -> Constraints:
-    reasons = []
-    sensitivity = request.metadata.sensitivity
+def regions_for(sensitivity: str, preset_name: str | None, preset_regions: frozenset[str] | None,
+                regions_by_sensitivity: Mapping[str, frozenset[str] | None] = DEFAULT_REGIONS,
+                ) -> tuple[frozenset[str] | None, str]:
+    """Where a request's data may go, and why: its sensitivity's regions, narrowed by the preset's."""
     allowed = regions_by_sensitivity.get(sensitivity)
+    why = [f"{sensitivity} data"] if allowed is not None else []
+    if preset_regions is not None:
+        allowed = preset_regions if allowed is None else allowed & preset_regions
+        why.append(f"the {preset_name} preset")
+    return allowed, " under ".join(why)
+
+
+def constraints_for(request: ChatRequest, *, max_cost: float | None = None,
+                    regions: frozenset[str] | None = None, region_reason: str = "",
+                    capabilities: frozenset[str] = frozenset(), exclude_providers: frozenset[str] = frozenset(),
+                    prompt_tokens: int | None = None, scope: frozenset[str] | None = None) -> Constraints:
+    """``regions`` as ``regions_for`` decided them (with its reason); the rest from the request."""
+    reasons = []
     if regions is not None:
-        allowed = regions if allowed is None else allowed & regions
-    if allowed is not None:
-        reasons.append(f"{sensitivity} data → regions {', '.join(sorted(allowed))}")
+        reasons.append(f"{region_reason or 'policy'} → regions {', '.join(sorted(regions))}")
+    if scope is not None:
+        reasons.append("within the key's scope")
     needs = set(capabilities)
     if request.tools:
         needs.add("tools")
@@ -82,5 +109,5 @@ def constraints_for(request: ChatRequest, *, max_cost: float | None = None,
         reasons.append(f"max ${max_cost:g} per request")
     tokens = count_message_tokens(request.messages) if prompt_tokens is None else prompt_tokens
     min_context = tokens + (request.max_tokens or 0)
-    return Constraints(max_cost=max_cost, regions=allowed, capabilities=frozenset(needs), min_context=min_context,
-                       exclude_providers=exclude_providers, reasons=tuple(reasons))
+    return Constraints(max_cost=max_cost, regions=regions, capabilities=frozenset(needs), min_context=min_context,
+                       exclude_providers=exclude_providers, reasons=tuple(reasons), scope=scope)

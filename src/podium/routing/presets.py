@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from podium.errors import ConfigError
+from podium.errors import BadRequestError, ConfigError
 
 
 @dataclass(frozen=True)
@@ -43,3 +43,14 @@ def get_preset(name: str, extra: dict[str, Preset] | None = None) -> Preset:
     except KeyError:
         raise ConfigError(f"unknown preset '{name}' (one of: {', '.join(sorted(table))})",
                           key_path="routing.preset") from None
+
+
+def preset_for(requested: str | None, configured: str | None) -> Preset | None:
+    """The preset in force: the request's own (an unknown name is the request's fault: 400), else the
+    config's ``routing.preset``."""
+    if requested is None:
+        return get_preset(configured) if configured else None
+    try:
+        return get_preset(requested)
+    except ConfigError as exc:
+        raise BadRequestError(exc.message.removeprefix("routing.preset: "), code="unknown_preset") from None

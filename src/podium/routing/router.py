@@ -2,7 +2,8 @@
 
 Order of decision, each step explained in the ``RouteDecision.rationale``:
 1. an explicit ``model`` is honoured, but must still satisfy the constraints (a confidential
-   request naming a US model is refused, not silently sent);
+   request naming a US model is refused with 403, not silently sent; so is a model outside the
+   key's scope);
 2. a routing rule for the request's task type;
 3. ``routing.default`` when the config names one (and no preset is in force);
 4. otherwise tiers: the estimator rates complexity and risk, the tier follows the seeds
@@ -19,10 +20,11 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from podium.catalogue import TIER_RANK, Catalogue, ModelInfo, count_message_tokens
-from podium.errors import BadRequestError, ConfigError, NotFoundError
+from podium.errors import BadRequestError, NotFoundError, RegionError, ScopeError
+from podium.policy import RequestPolicy
 from podium.routing.complexity import ComplexityEstimator, Estimate, HeuristicEstimator, Risk
-from podium.routing.constraints import DEFAULT_REGIONS, Constraints, constraints_for, estimate_cost
-from podium.routing.presets import Preset, get_preset
+from podium.routing.constraints import DEFAULT_REGIONS, Constraints, constraints_for, estimate_cost, regions_for
+from podium.routing.presets import Preset, preset_for
 from podium.types import ChatRequest, RouteDecision
 
 TIERS = ("fast", "standard", "advanced")
@@ -53,7 +55,10 @@ class Router:
                  regions_by_sensitivity: Mapping[str, frozenset[str] | None] = DEFAULT_REGIONS,
                  disabled_reasons: Mapping[str, str] | None = None,
                  estimator: ComplexityEstimator | None = None,
-                 is_strategy: Callable[[str], bool] | None = None) -> None:
+                 is_strategy: Callable[[str], bool] | None = None,
+                 cannot_run: Callable[[ModelInfo], str | None] | None = None) -> None:
+        """``cannot_run`` says why a model cannot run on this machine (runtime or weights missing);
+        such models are never routed to."""
         self.catalogue = catalogue
         self.enabled = frozenset(enabled_providers)
         self.rules = dict(rules or {})
@@ -64,21 +69,23 @@ class Router:
         self.disabled_reasons = dict(disabled_reasons or {})
         self.estimator = estimator or HeuristicEstimator()
         self.is_strategy = is_strategy or (lambda _: False)
-        self._chat_models = [m for m in catalogue if "chat" in m.capabilities and m.provider in self.enabled]
+        self.cannot_run = cannot_run or (lambda _: None)
+        enabled_chat = [m for m in catalogue if "chat" in m.capabilities and m.provider in self.enabled]
+        self._unrunnable = [(m, reason) for m in enabled_chat if (reason := self.cannot_run(m)) is not None]
+        self._chat_models = [m for m in enabled_chat if all(m is not u for u, _ in self._unrunnable)]
         # the fields the tiered loop reads, unpacked once (attribute access is most of that loop's cost)
         self._rows = [(m, TIER_RANK[m.tier] - 1, m.input_price, m.output_price, m.max_output_tokens or 256, m.region,
                        m.capabilities, m.context_window, m.provider, m.local, m.prompt_format != "chat")
                       for m in self._chat_models]
 
     # --- public -----------------------------------------------------------------------------------
-    def route(self, request: ChatRequest, *, exclude_providers: frozenset[str] = frozenset()) -> Routed:
-        preset = self._preset(request.metadata.preset)
-        max_cost = min(c for c in (self.max_cost, preset.max_cost if preset else None) if c is not None) \
-            if (self.max_cost is not None or (preset and preset.max_cost is not None)) else None
+    def route(self, request: ChatRequest, *, policy: RequestPolicy | None = None,
+              exclude_providers: frozenset[str] = frozenset()) -> Routed:
+        """The route for ``request``; with a ``policy``, within its scope and regions (else the regions
+        its sensitivity and preset allow, decided the same way)."""
+        preset = preset_for(request.metadata.preset, self.preset)
         prompt_tokens = count_message_tokens(request.messages)
-        constraints = constraints_for(request, max_cost=max_cost, regions_by_sensitivity=self.regions_by_sensitivity,
-                                      regions=preset.regions if preset else None, exclude_providers=exclude_providers,
-                                      prompt_tokens=prompt_tokens)
+        constraints = self._constraints(request, preset, policy, exclude_providers, prompt_tokens)
         task = request.metadata.task_type
         if request.model and self.is_strategy(request.model):
             rationale = "; ".join([f"strategy '{request.model}' requested", *constraints.reasons])
@@ -101,12 +108,14 @@ class Router:
         return self.route(request).decision
 
     def choose_planner(self, risk: Risk, area: str, complexity: str, *, preset: str | None = None) -> RouteDecision:
-        """The seeds' API: a route for planning work of the given risk, area and size."""
+        """The seeds' API: a route for planning work of the given risk, area and size, under the same
+        constraints ``route`` applies (a preset's regions included)."""
         request = ChatRequest.from_prompt(f"plan: {area}", metadata={"preset": preset, "tags": [f"area:{area}"]})
         estimate = Estimate(complexity if complexity in {"small", "medium", "large"} else "medium",  # type: ignore[arg-type]
                             risk, (f"area {area}",))
-        return self._tiered(request, constraints_for(request), get_preset(preset) if preset else None,
-                            estimate=estimate, capability="planning").decision
+        chosen = preset_for(preset, self.preset)
+        constraints = self._constraints(request, chosen, None, frozenset(), count_message_tokens(request.messages))
+        return self._tiered(request, constraints, chosen, estimate=estimate, capability="planning").decision
 
     def review_route(self, request: ChatRequest, author_provider: str) -> Routed:
         """A reviewer for work written on ``author_provider``: same rules, any other provider."""
@@ -114,13 +123,17 @@ class Router:
                           exclude_providers=frozenset({author_provider}))
 
     # --- internals --------------------------------------------------------------------------------
-    def _preset(self, requested: str | None) -> Preset | None:
-        if requested is None:
-            return get_preset(self.preset) if self.preset else None
-        try:
-            return get_preset(requested)
-        except ConfigError as exc:  # named by the request, so it is the request that is wrong
-            raise BadRequestError(exc.message.removeprefix("routing.preset: "), code="unknown_preset") from None
+    def _constraints(self, request: ChatRequest, preset: Preset | None, policy: RequestPolicy | None,
+                     exclude_providers: frozenset[str], prompt_tokens: int) -> Constraints:
+        caps = [c for c in (self.max_cost, preset.max_cost if preset else None) if c is not None]
+        if policy is not None:
+            regions, why, scope = policy.regions, policy.region_reason, policy.scope
+        else:
+            regions, why = regions_for(request.metadata.sensitivity, preset.name if preset else None,
+                                       preset.regions if preset else None, self.regions_by_sensitivity)
+            scope = None
+        return constraints_for(request, max_cost=min(caps) if caps else None, regions=regions, region_reason=why,
+                               exclude_providers=exclude_providers, prompt_tokens=prompt_tokens, scope=scope)
 
     def _fixed(self, request: ChatRequest, name: str, why: str, confidence: float, constraints: Constraints,
                preset: Preset | None, *, strict: bool) -> Routed | None:
@@ -130,9 +143,20 @@ class Router:
             raise NotFoundError(f"model '{model.name}' needs provider '{model.provider}', which is not enabled "
                                 f"({reason})", model=model.name, provider=model.provider,
                                 code="provider_not_enabled")
+        unavailable = self.cannot_run(model)
+        if unavailable is not None:
+            if strict:
+                raise NotFoundError(f"model '{model.name}' cannot run here: {unavailable}", model=model.name,
+                                    provider=model.provider, code="model_unavailable")
+            return None
         cost = estimate_cost(request, model)
         violation = constraints.violation(model, cost)
         if violation is not None:
+            if strict and constraints.scope is not None and model.name not in constraints.scope:
+                raise ScopeError(f"'{model.name}' is outside the key's scope", model=model.name)
+            if strict and constraints.regions is not None and model.region not in constraints.regions:
+                raise RegionError(f"model '{model.name}' cannot serve this request: {violation} "
+                                  f"({'; '.join(constraints.reasons)})", model=model.name, provider=model.provider)
             if strict:
                 raise BadRequestError(f"model '{model.name}' cannot serve this request: {violation} "
                                       f"({'; '.join(constraints.reasons) or 'constraints'})", model=model.name,
@@ -154,14 +178,15 @@ class Router:
         # benchmarks/routing_decision.py), so it checks the constraints inline, cheapest test first.
         best: list[tuple[tuple[bool, float, bool, int], ModelInfo, float] | None] = [None, None, None]
         regions, needs, min_context = constraints.regions, constraints.capabilities, constraints.min_context
-        excluded, max_cost = constraints.exclude_providers, constraints.max_cost
+        excluded, max_cost, scope = constraints.exclude_providers, constraints.max_cost, constraints.scope
         over_budget = False
-        constrained = regions is not None or needs or excluded or capability != "chat"
+        constrained = regions is not None or needs or excluded or capability != "chat" or scope is not None
         for model, level, price_in, price_out, max_out, region, caps, window, provider, local, not_chat in self._rows:
             if window < min_context:
                 continue
             if constrained and ((regions is not None and region not in regions) or provider in excluded
-                                or (needs and not needs <= caps) or (capability != "chat" and capability not in caps)):
+                                or (needs and not needs <= caps) or (capability != "chat" and capability not in caps)
+                                or (scope is not None and model.name not in scope)):
                 continue
             cost = (prompt_tokens * price_in + (output or max_out) * price_out) / 1_000_000
             if max_cost is not None and cost > max_cost:
@@ -189,6 +214,7 @@ class Router:
             return Routed(decision, model, constraints, preset)
         rejected = [f"{m.name}: {constraints.violation(m, estimate_cost(request, m, prompt_tokens))}"
                     for m in self._chat_models[:6]]
+        rejected += [f"{m.name} cannot run here: {reason}" for m, reason in self._unrunnable[:3]]
         detail = "; ".join(rejected) or "no chat models are enabled"
         limits = "; ".join(constraints.reasons) or "no constraints"
         raise BadRequestError(f"no enabled model satisfies this request ({limits}): {detail}", code="no_route")

@@ -7,8 +7,18 @@
     GET  /health  GET /metrics
     POST/GET /admin/keys, DELETE /admin/keys/{id}   with the admin key
 
-Every response carries ``x-request-id``; chat responses also ``x-podium-overhead-ms``: the time
-Podium spent beyond the provider calls themselves.
+One request id is made when a request arrives; the ``x-request-id`` header, the response's ``id``,
+every stream chunk's ``id``, the ledger rows and ``/v1/feedback`` all use it. Errors become
+responses in one place, the exception handlers (OpenAI-style JSON; an unknown route or method too);
+an unexpected exception is logged with its traceback and answered as a 500 that names the request
+id, never with the traceback. The middleware's after-hooks run on every outcome, and every request
+ends with one log line (logger ``podium.gateway``: ids, model, deployment, status, retries,
+fallbacks, latency — never a prompt or a key) and its metrics.
+
+Chat responses carry ``x-podium-model``, ``x-podium-provider``, ``x-podium-deployment``,
+``x-podium-retries``, ``x-podium-fallbacks`` and ``x-podium-overhead-ms`` (the time Podium spent
+beyond the provider calls). A stream that fails before its first chunk answers with the error's
+status, not 200 and an error event.
 """
 
 from __future__ import annotations
@@ -16,31 +26,39 @@ from __future__ import annotations
 import contextlib
 import gc
 import hmac
+import logging
 import os
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import orjson
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from podium.client import ChatStream, Podium
 from podium.config import Settings
-from podium.errors import AuthenticationError, BadRequestError, NotFoundError, PodiumError, RateLimitedError
+from podium.errors import AuthenticationError, BadRequestError, LimitExceededError, PodiumError, RateLimitedError
 from podium.guardrails.policy import GuardrailPolicy
 from podium.resilience.shared import SharedDeployments
+from podium.server.admin import FeedbackBody, NewKey, parse_body
 from podium.server.cache import MemoryCache, RedisCache, ResponseCache
 from podium.server.embeddings_route import EmbeddingsRoute
-from podium.server.keys import KeyStore, check_team
+from podium.server.http_limits import BodyLimit, BodyTooLarge
+from podium.server.keys import Keys, KeyStore, SQLiteKeys, check_team
 from podium.server.metrics import Metrics
 from podium.server.middleware import GatewayCall, Parts, Quota, Semantic, build_stack
 from podium.server.openai_schema import ChunkWriter, completion_json, parse_request
 from podium.server.state import MemoryState, RedisState, SharedState
+from podium.strategies.names import KINDS
 from podium.types import ChatResponse, new_request_id
+
+log = logging.getLogger("podium.gateway")
 
 
 def _json(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
@@ -55,11 +73,34 @@ def bearer(request: Request) -> str:
     return request.headers.get("x-api-key", "").strip()
 
 
+def request_id_of(request: Request) -> str:
+    found = getattr(request.state, "request_id", None)
+    return found if isinstance(found, str) else new_request_id()
+
+
 def error_response(exc: PodiumError, request_id: str) -> Response:
     headers = {"x-request-id": request_id}
-    if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+    if isinstance(exc, RateLimitedError | LimitExceededError) and exc.retry_after is not None:
         headers["retry-after"] = f"{max(1, round(exc.retry_after))}"
     return _json(exc.to_openai(), exc.status, headers)
+
+
+class ClientClosed(PodiumError):
+    """The client went away before the answer was complete (for the log line and the metrics)."""
+
+    status = 499
+    error_type = "client_closed"
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__(f"the client closed the connection before request {request_id} was answered")
+
+
+class InternalError(PodiumError):
+    """A bug, not the request's fault: logged with its traceback, answered without it."""
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__(f"internal error; the gateway's log has the details under request id {request_id}",
+                         code="internal_error")
 
 
 def keys_path(settings: Settings) -> Path:
@@ -69,22 +110,83 @@ def keys_path(settings: Settings) -> Path:
     return base / "keys.sqlite3"
 
 
+def open_keys(settings: Settings) -> Keys:
+    """Keys live with the ledger: in PostgreSQL when the ledger is there (shared by every instance),
+    else in a SQLite file beside it."""
+    if settings.ledger_dsn and not settings.gateway.keys_path:
+        from podium.server.keys_postgres import PostgresKeyStore
+
+        return PostgresKeyStore(settings.ledger_dsn)
+    return SQLiteKeys(KeyStore(keys_path(settings)))
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def endpoint(handler: Endpoint) -> Endpoint:
+    """Every route: the request id made once, and an unexpected exception turned into a logged 500."""
+
+    async def run(request: Request) -> Response:
+        request.state.request_id = request_id = new_request_id()
+        try:
+            return await handler(request)
+        except (PodiumError, BodyTooLarge):
+            raise
+        except ClientDisconnect:
+            return Response(status_code=400)  # the client is gone; nobody reads this
+        except Exception:
+            log.exception("internal error in %s %s (request %s)", request.method, request.url.path, request_id)
+            raise InternalError(request_id) from None
+
+    return run
+
+
+class SSEResponse(StreamingResponse):
+    """A stream whose ``on_close`` runs however the response ends: finished, failed, or the client gone
+    before or while the body was sent (Starlette leaves a body iterator it stopped reading unclosed)."""
+
+    def __init__(self, body: AsyncIterator[bytes], on_close: Callable[[], Awaitable[None]],
+                 headers: Mapping[str, str]) -> None:
+        super().__init__(body, media_type="text/event-stream", headers=dict(headers))
+        self._body, self._on_close = body, on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            try:
+                await self._body.aclose()  # type: ignore[attr-defined]
+            finally:
+                await self._on_close()
+
+
 class Gateway:
-    def __init__(self, podium: Podium, keys: KeyStore, state: SharedState, admin_key: str | None) -> None:
+    def __init__(self, podium: Podium, keys: Keys, state: SharedState, admin_key: str | None) -> None:
         settings = podium.settings
         self.podium, self.keys, self.state, self.admin_key = podium, keys, state, admin_key
-        self.metrics = Metrics()
         g = settings.gateway
+        self.metrics = Metrics(known=self._label)
+        self.record_metrics = "metrics" in g.middleware
         policy = GuardrailPolicy(pii=g.guardrails.pii, secrets=g.guardrails.secrets, injection=g.guardrails.injection)
         self.cache, semantic = self._caches(settings)
         quota = Quota(state, g.teams, g.rpm, g.tpm)
         required = g.auth == "required"
-        parts = Parts(keys, quota, self.metrics, required, policy, self.cache, semantic)
+        parts = Parts(keys, quota, state, self.metrics, required, policy, self.cache, semantic, g.cache.share)
         self.handler = build_stack(g.middleware, podium, parts)
-        self.embedder = EmbeddingsRoute(podium, keys, quota, auth_required=required and "auth" in g.middleware,
+        self.embedder = EmbeddingsRoute(podium, keys, quota, state,
+                                        auth_required=required and "auth" in g.middleware,
                                         limits="limits" in g.middleware, budget="budget" in g.middleware,
                                         guardrails=policy if "guardrails" in g.middleware else None)
-        self.max_body = g.max_body_bytes
+
+    def _label(self, name: str) -> str | None:
+        """A metric label for a requested model: a name Podium knows, or None."""
+        model = self.podium.settings.catalogue.find(name)
+        if model is not None:
+            return model.name
+        if name in self.podium.settings.strategies:
+            return name
+        kind = name.split(":", 1)[0]
+        return f"{kind}:…" if kind in KINDS and ":" in name else kind if kind in KINDS else None
 
     @staticmethod
     def _caches(settings: Settings) -> tuple[ResponseCache | None, Semantic | None]:
@@ -102,71 +204,151 @@ class Gateway:
             MemorySemanticIndex(c.ttl, c.semantic_per_bucket)
         return cache, Semantic(index, c.semantic_threshold, c.semantic_model)
 
-    async def _body(self, request: Request) -> Any:
-        body = await request.body()
-        if len(body) > self.max_body:
-            raise BadRequestError(f"request body is {len(body):,} bytes; the limit is {self.max_body:,} "
-                                  "(gateway.max_body_bytes)", code="request_too_large")
+    @staticmethod
+    async def _body(request: Request) -> Any:
+        """The JSON body (its size is bounded by ``BodyLimit`` before any of it is read)."""
         try:
-            return orjson.loads(body)
+            return orjson.loads(await request.body())
         except orjson.JSONDecodeError as exc:
             raise BadRequestError(f"the body is not valid JSON: {exc}") from None
 
     # --- chat -------------------------------------------------------------------------------------
     async def chat(self, request: Request) -> Response:
         started = time.perf_counter()
-        request_id = new_request_id()
+        request_id: str = request.state.request_id
+        call: GatewayCall | None = None
         try:
             chat, include_usage = parse_request(await self._body(request), request.headers)
-            call = GatewayCall(self.podium.prepare(chat), include_usage, bearer(request) or None)
+            call = GatewayCall(request_id, self.podium.prepare(chat), include_usage, bearer(request) or None)
             call.bypass_cache = request.headers.get("x-podium-cache") == "bypass" or \
                 "no-cache" in request.headers.get("cache-control", "")
             call.trace_context = self.podium.telemetry.extract(request.headers)
             outcome = await self.handler(call)
-        except PodiumError as exc:
-            return error_response(exc, request_id)
-        if isinstance(outcome, ChatStream):
-            return StreamingResponse(self._sse(outcome, call, include_usage), media_type="text/event-stream",
-                                     headers={"x-request-id": request_id, "cache-control": "no-cache"})
+            if isinstance(outcome, ChatStream):
+                return await self._stream(call, outcome, started)
+        except BaseException as exc:
+            await self._done(call, request_id, None, exc, started)
+            raise
         if call.notes and outcome.trace is not None:
             outcome.trace.notes[:0] = call.notes
-        await self._after(call, outcome, None)
+        await self._done(call, request_id, outcome, None, started)
         upstream = sum(c.latency_ms for c in outcome.trace.calls) if outcome.trace else 0.0
         overhead = (time.perf_counter() - started) * 1000 - upstream
-        return _json(completion_json(outcome), headers={"x-request-id": outcome.id,
+        return _json(completion_json(outcome), headers={**self._answer_headers(outcome),
                                                         "x-podium-overhead-ms": f"{max(overhead, 0):.3f}"})
 
-    async def _after(self, call: GatewayCall, response: ChatResponse | None, error: BaseException | None) -> None:
-        for hook in call.after:
-            await hook(response, error)
+    @staticmethod
+    def _answer_headers(response: ChatResponse) -> dict[str, str]:
+        trace = response.trace
+        headers = {"x-request-id": response.id, "x-podium-model": response.model,
+                   "x-podium-provider": response.provider}
+        if trace is not None:
+            headers["x-podium-retries"] = str(trace.retries)
+            headers["x-podium-fallbacks"] = str(trace.fallbacks)
+            if trace.deployment:
+                headers["x-podium-deployment"] = trace.deployment
+        return headers
 
-    async def _sse(self, stream: ChatStream, call: GatewayCall, include_usage: bool) -> AsyncIterator[bytes]:
-        writer: ChunkWriter | None = None
-        error: BaseException | None = None
+    async def _stream(self, call: GatewayCall, stream: ChatStream, started: float) -> Response:
+        """The first chunk is awaited before the status is sent: a stream that fails before it answers
+        with the error's status."""
+        chunks = aiter(stream)
         try:
-            async for chunk in stream:
-                if writer is None:
-                    writer = ChunkWriter(new_request_id(), chunk.model or "podium")
-                    yield b"data: " + orjson.dumps(writer.role()) + b"\n\n"
-                data = writer.chunk(chunk)
+            first = await anext(chunks)
+        except StopAsyncIteration:
+            first = None
+        except BaseException:
+            await chunks.aclose()  # type: ignore[attr-defined]
+            raise
+        ended: list[BaseException] = []  # how the body ended, when not with [DONE]
+        done = False
+
+        async def close() -> None:
+            nonlocal done
+            if done:
+                return
+            done = True
+            try:
+                await chunks.aclose()  # type: ignore[attr-defined]
+            finally:
+                error = ended[0] if ended else None
+                if error is not None and not isinstance(error, PodiumError):
+                    error = ClientClosed(call.request_id)
+                await self._done(call, call.request_id, None if error else stream.response, error, started)
+
+        headers = {"x-request-id": call.request_id, "cache-control": "no-cache"}
+        if first is not None and first.model:
+            headers["x-podium-model"] = first.model
+        context = stream.context
+        if context is not None and context.deployment:
+            headers.update({"x-podium-deployment": context.deployment, "x-podium-retries": str(context.retries),
+                            "x-podium-fallbacks": str(context.fallbacks)})
+        return SSEResponse(self._sse(call, stream, chunks, first, ended), close, headers)
+
+    @staticmethod
+    async def _sse(call: GatewayCall, stream: ChatStream, chunks: AsyncIterator[Any], first: Any,
+                   ended: list[BaseException]) -> AsyncIterator[bytes]:
+        writer = ChunkWriter(call.request_id, (first.model if first is not None else None) or "podium")
+        try:
+            yield b"data: " + orjson.dumps(writer.role()) + b"\n\n"
+            if first is not None:
+                data = writer.chunk(first)
                 if data is not None:
                     yield b"data: " + orjson.dumps(data) + b"\n\n"
-            if writer is not None and include_usage and stream.response is not None:
+                async for chunk in chunks:
+                    data = writer.chunk(chunk)
+                    if data is not None:
+                        yield b"data: " + orjson.dumps(data) + b"\n\n"
+            if call.include_usage and stream.response is not None:
                 yield b"data: " + orjson.dumps(writer.usage(stream.response.usage)) + b"\n\n"
             yield b"data: [DONE]\n\n"
         except PodiumError as exc:  # after the first byte the status is sent: the error goes in the stream
-            error = exc
+            ended.append(exc)
             yield b"data: " + orjson.dumps(exc.to_openai()) + b"\n\n"
-        finally:
-            await self._after(call, stream.response if error is None else None, error)
+        except BaseException as exc:  # the client went away (cancelled, or the body closed early)
+            ended.append(exc)
+            raise
+
+    async def _done(self, call: GatewayCall | None, request_id: str, response: ChatResponse | None,
+                    error: BaseException | None, started: float) -> None:
+        """Every request's end, whatever it was: the middleware's after-hooks, metrics, one log line."""
+        if call is not None:
+            for hook in call.after:
+                try:
+                    await hook(response, error)
+                except Exception:
+                    log.exception("after-hook failed for request %s", request_id)
+        seconds = time.perf_counter() - started if started else 0.0
+        requested = call.request.model if call is not None else None
+        if self.record_metrics:
+            if response is not None:
+                self.metrics.finished(response, seconds, bool(call and call.request.stream))
+            elif error is not None:
+                self.metrics.failed(requested, error)
+        if log.isEnabledFor(logging.INFO):
+            self._log(call, request_id, response, error, seconds)
+
+    def _log(self, call: GatewayCall | None, request_id: str, response: ChatResponse | None,
+             error: BaseException | None, seconds: float) -> None:
+        key = call.key.id if call is not None and call.key is not None else "-"
+        requested = self.metrics.label(call.request.model) if call is not None else "-"
+        trace = response.trace if response is not None else None
+        if error is not None:
+            status = error.status if isinstance(error, PodiumError) else 499 if not isinstance(error, Exception) \
+                else 500
+            outcome = f"status={status} error={type(error).__name__}"
+        else:
+            outcome = "status=200"
+        log.info("request %s key=%s model=%s answered=%s deployment=%s %s retries=%s fallbacks=%s cost=%.6f "
+                 "latency_ms=%.1f", request_id, key, requested, response.model if response else "-",
+                 (trace.deployment if trace else None) or "-", outcome, trace.retries if trace else 0,
+                 trace.fallbacks if trace else 0, response.cost if response else 0.0, seconds * 1000)
 
     async def embeddings(self, request: Request) -> Response:
         started = time.perf_counter()
-        try:
-            data = await self.embedder(await self._body(request), bearer(request) or None)
-        except PodiumError as exc:
-            return error_response(exc, new_request_id())
-        return _json(data, headers={"x-request-id": new_request_id(),
+        request_id: str = request.state.request_id
+        data = await self.embedder(await self._body(request), bearer(request) or None, request_id)
+        return _json(data, headers={"x-request-id": request_id,
                                     "x-podium-overhead-ms": f"{(time.perf_counter() - started) * 1000:.3f}"})
 
     # --- the rest ---------------------------------------------------------------------------------
@@ -178,61 +360,48 @@ class Gateway:
                  for m in models for alias in m.aliases]
         rows += [{"id": name, "object": "model", "created": created, "owned_by": "podium"}
                  for name in self.podium.settings.strategies]
-        return _json({"object": "list", "data": rows})
+        return _json({"object": "list", "data": rows}, headers={"x-request-id": request.state.request_id})
 
     async def feedback(self, request: Request) -> Response:
-        request_id = new_request_id()
-        try:
-            await self._require_any_key(request)
-            body = orjson.loads(await request.body())
-            target = body.get("request_id") if isinstance(body, dict) else None
-            if not isinstance(target, str) or not target:
-                raise BadRequestError("feedback needs 'request_id' (the id of an earlier response)")
-            score, label = body.get("score"), body.get("label")
-            if score is None and label is None:
-                raise BadRequestError("feedback needs a 'score' (number) or a 'label' (string)")
-            if score is not None and not isinstance(score, int | float):
-                raise BadRequestError("'score' must be a number")
-            ledger = self.podium.ledger
-            if ledger is None or not hasattr(ledger, "record_feedback"):
-                raise NotFoundError("the ledger is disabled, so feedback cannot be stored")
-            await ledger.record_feedback(target.removeprefix("chatcmpl-"), score, label, body.get("comment"))
-        except PodiumError as exc:
-            return error_response(exc, request_id)
-        except orjson.JSONDecodeError:
-            return error_response(BadRequestError("the body is not valid JSON"), request_id)
-        return _json({"ok": True})
-
-    async def _require_any_key(self, request: Request) -> None:
-        if self.podium.settings.gateway.auth == "optional":
-            return
+        """Feedback on an earlier request: only by the key that made it (or the admin key)."""
         secret = bearer(request)
-        if not secret or (self.keys.lookup(secret) is None and not self._is_admin(secret)):
+        admin = self._is_admin(secret)
+        key = None if admin else await self.keys.lookup(secret) if secret else None
+        if self.podium.settings.gateway.auth == "required" and not admin and key is None:
             raise AuthenticationError("a valid API key is required", code="invalid_api_key")
+        body = parse_body(FeedbackBody, await self._body(request))
+        ledger = self.podium.ledger
+        if ledger is None:
+            raise BadRequestError("the ledger is disabled, so feedback cannot be stored", code="ledger_disabled")
+        target = body.request_id.removeprefix("chatcmpl-")
+        exists, owner = await ledger.request_owner(target)
+        if not exists or not (admin or owner is None or (key is not None and key.id == owner)):
+            # the same answer for "no such request" and "not yours": ids of other keys' requests stay secret
+            from podium.errors import NotFoundError
+
+            raise NotFoundError(f"no request '{target[:100]}' made with this key", code="request_not_found")
+        await ledger.record_feedback(target, body.score, body.label, body.comment,
+                                     key_id=key.id if key is not None else None)
+        return _json({"ok": True, "request_id": target}, headers={"x-request-id": request.state.request_id})
 
     def _is_admin(self, secret: str) -> bool:
-        return bool(self.admin_key) and hmac.compare_digest(secret, str(self.admin_key))
+        return bool(self.admin_key) and bool(secret) and hmac.compare_digest(secret.encode(),
+                                                                             str(self.admin_key).encode())
 
     async def admin_keys(self, request: Request) -> Response:
-        request_id = new_request_id()
-        try:
-            if not self._is_admin(bearer(request)):
-                raise AuthenticationError("admin routes need the admin key (gateway.admin_key or $PODIUM_ADMIN_KEY)")
-            if request.method == "GET":
-                return _json({"data": [k.public() for k in self.keys.list()]})
-            if request.method == "DELETE":
-                return _json(self.keys.revoke(request.path_params["key_id"]).public())
-            body = orjson.loads(await request.body() or b"{}")
-            if not isinstance(body, dict) or not body.get("name"):
-                raise BadRequestError("a new key needs a 'name'")
-            team = body.get("team")
-            check_team(team, self.podium.settings.gateway.teams)
-            secret, key = self.keys.create(str(body["name"]), models=body.get("models"), budget=body.get("budget"),
-                                           budget_period=body.get("budget_period", "total"), rpm=body.get("rpm"),
-                                           tpm=body.get("tpm"), team=team)
-            return _json({"key": secret, **key.public()}, 201)
-        except PodiumError as exc:
-            return error_response(exc, request_id)
+        if not self._is_admin(bearer(request)):
+            raise AuthenticationError("admin routes need the admin key (gateway.admin_key or $PODIUM_ADMIN_KEY)")
+        headers = {"x-request-id": request.state.request_id}
+        if request.method == "GET":
+            return _json({"data": [k.public() for k in await self.keys.list()]}, headers=headers)
+        if request.method == "DELETE":
+            return _json((await self.keys.revoke(request.path_params["key_id"])).public(), headers=headers)
+        body = parse_body(NewKey, await self._body(request))
+        check_team(body.team, self.podium.settings.gateway.teams)
+        secret, key = await self.keys.create(body.name, models=body.models, budget=body.budget,
+                                             budget_period=body.budget_period, rpm=body.rpm, tpm=body.tpm,
+                                             team=body.team)
+        return _json({"key": secret, **key.public()}, 201, headers)
 
     async def health(self, request: Request) -> Response:
         return _json({"status": "ok", "providers": self.podium.registry.list_providers()})
@@ -241,12 +410,34 @@ class Gateway:
         return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
 
 
+def _handlers(gateway: Gateway) -> dict[Any, Callable[[Request, Any], Awaitable[Response]]]:
+    """Errors to responses, in one place."""
+
+    async def podium_error(request: Request, exc: PodiumError) -> Response:
+        return error_response(exc, request_id_of(request))
+
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        request_id = request_id_of(request)
+        if exc.status_code == 405:
+            allowed = (exc.headers or {}).get("Allow", "")
+            message = f"{request.method} is not allowed on {request.url.path} (allowed: {allowed})"
+            error = {"message": message, "type": "invalid_request_error", "param": None, "code": "method_not_allowed"}
+        else:
+            message = f"Invalid URL ({request.method} {request.url.path})" if exc.status_code == 404 else exc.detail
+            error = {"message": message, "type": "invalid_request_error", "param": None,
+                     "code": "unknown_url" if exc.status_code == 404 else None}
+        gateway.metrics.errors.labels("-", "invalid_request_error").inc()
+        return _json({"error": error}, exc.status_code, {"x-request-id": request_id, **(exc.headers or {})})
+
+    return {PodiumError: podium_error, HTTPException: http_error}
+
+
 def create_app(settings: Settings, *, podium: Podium | None = None) -> Starlette:
     g = settings.gateway
     podium = podium or Podium(settings)
     state: SharedState = RedisState(g.redis_url) if g.state == "redis" else MemoryState()
     admin = g.admin_key.get_secret_value() if g.admin_key else os.environ.get("PODIUM_ADMIN_KEY")
-    gateway = Gateway(podium, KeyStore(keys_path(settings)), state, admin)
+    gateway = Gateway(podium, open_keys(settings), state, admin)
     shared = None
     if g.state == "redis":  # deployments' RPM/TPM and open circuits hold across instances too
         shared = podium.caller.shared = SharedDeployments(state, podium.deployments.all)
@@ -268,22 +459,25 @@ def create_app(settings: Settings, *, podium: Podium | None = None) -> Starlette
         await state.aclose()
         if isinstance(gateway.cache, RedisCache):
             await gateway.cache.aclose()
-        gateway.keys.close()
+        await gateway.keys.aclose()
 
     routes = [
-        Route("/v1/chat/completions", gateway.chat, methods=["POST"]),
-        Route("/chat/completions", gateway.chat, methods=["POST"]),
-        Route("/v1/embeddings", gateway.embeddings, methods=["POST"]),
-        Route("/embeddings", gateway.embeddings, methods=["POST"]),
-        Route("/v1/models", gateway.models, methods=["GET"]),
-        Route("/v1/feedback", gateway.feedback, methods=["POST"]),
-        Route("/health", gateway.health, methods=["GET"]),
-        Route("/metrics", gateway.metrics_endpoint, methods=["GET"]),
-        Route("/admin/keys", gateway.admin_keys, methods=["GET", "POST"]),
-        Route("/admin/keys/{key_id}", gateway.admin_keys, methods=["DELETE"]),
+        Route("/v1/chat/completions", endpoint(gateway.chat), methods=["POST"]),
+        Route("/chat/completions", endpoint(gateway.chat), methods=["POST"]),
+        Route("/v1/embeddings", endpoint(gateway.embeddings), methods=["POST"]),
+        Route("/embeddings", endpoint(gateway.embeddings), methods=["POST"]),
+        Route("/v1/models", endpoint(gateway.models), methods=["GET"]),
+        Route("/v1/feedback", endpoint(gateway.feedback), methods=["POST"]),
+        Route("/health", endpoint(gateway.health), methods=["GET"]),
+        Route("/metrics", endpoint(gateway.metrics_endpoint), methods=["GET"]),
+        Route("/admin/keys", endpoint(gateway.admin_keys), methods=["GET", "POST"]),
+        Route("/admin/keys/{key_id}", endpoint(gateway.admin_keys), methods=["DELETE"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=_handlers(gateway))
     app.state.gateway = gateway
+    # Before any route, auth or middleware runs, a body over the limit is refused (inside CORS, so a
+    # browser can read the 413).
+    app.add_middleware(BodyLimit, max_body_bytes=g.max_body_bytes)
     if g.cors_origins:
         from starlette.middleware.cors import CORSMiddleware
 

@@ -30,8 +30,10 @@ def key_fields(request: ChatRequest) -> dict[str, Any]:
     return data
 
 
-def cache_key(request: ChatRequest) -> str:
-    return hashlib.sha256(orjson.dumps(key_fields(request), option=orjson.OPT_SORT_KEYS)).hexdigest()
+def cache_key(request: ChatRequest, partition: str = "global") -> str:
+    """The cache key of ``request`` within ``partition`` (whose answers may be shared: a key, a team)."""
+    digest = hashlib.sha256(orjson.dumps(key_fields(request), option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return f"{partition}:{digest}"
 
 
 class ResponseCache(Protocol):

@@ -15,12 +15,12 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
-from podium.catalogue import count_tokens
 from podium.client import Podium
 from podium.errors import BadRequestError
 from podium.guardrails.policy import GuardrailPolicy, apply_to_texts
-from podium.server.keys import KeyStore
+from podium.server.keys import Keys
 from podium.server.middleware import Quota, identify
+from podium.server.state import SharedState
 from podium.types import EmbeddingRequest, EmbeddingResponse
 
 _FIELDS = {"input", "model", "encoding_format", "dimensions", "user"}
@@ -73,28 +73,25 @@ def embedding_json(response: EmbeddingResponse, encoding: str) -> dict[str, Any]
 
 
 class EmbeddingsRoute:
-    def __init__(self, podium: Podium, keys: KeyStore, quota: Quota, *, auth_required: bool, limits: bool,
-                 budget: bool, guardrails: GuardrailPolicy | None) -> None:
-        self.podium, self.keys, self.quota = podium, keys, quota
+    def __init__(self, podium: Podium, keys: Keys, quota: Quota, state: SharedState, *, auth_required: bool,
+                 limits: bool, budget: bool, guardrails: GuardrailPolicy | None) -> None:
+        self.podium, self.keys, self.quota, self.state = podium, keys, quota, state
         self.auth_required, self.limits, self.budget, self.guardrails = auth_required, limits, budget, guardrails
 
-    async def __call__(self, payload: Any, secret: str | None) -> dict[str, Any]:
+    async def __call__(self, payload: Any, secret: str | None, request_id: str) -> dict[str, Any]:
         request, encoding, user = parse_embedding_request(payload)
-        key = identify(self.keys, secret, request.model or self.podium.settings.embedding_model,
-                       required=self.auth_required)
+        key = await identify(self.keys, secret, request.model or self.podium.settings.embedding_model,
+                             required=self.auth_required, allows=self.podium.policies.allows)
         model, _ = self.podium.embeddings.resolve(request.model)
         if self.guardrails is not None:  # secrets and personal data: blocked, redacted, or kept in the region
             texts, _ = apply_to_texts(request.input, self.guardrails, model.name, model.region)
             request = request.model_copy(update={"input": texts})
-        tokens = sum(count_tokens(text, model) for text in request.input)
-        refund = await self.quota.take(key, tokens) if self.limits else None
-        settle = await self.quota.reserve(key, tokens * model.input_price / 1e6) if self.budget else None
-        response: EmbeddingResponse | None = None
-        try:
-            response = await self.podium.embeddings.embed(request, user=user)
-        finally:
-            if refund is not None:
-                await refund(response.usage.input_tokens if response is not None else 0)
-            if settle is not None:
-                await settle(response.cost if response is not None else 0.0)
+        if self.limits:
+            await self.quota.take_request(key)
+        policy = self.podium.policies.build(
+            None, request_id=request_id, key_id=key.id if key else None, key_name=key.name if key else None,
+            team=key.team if key else None, models=key.models if key else None,
+            budgets=self.quota.slots(key) if self.budget else (),
+            token_limits=self.quota.token_limits(key) if self.limits else (), counters=self.state)
+        response: EmbeddingResponse = await self.podium.embeddings.embed(request, user=user, policy=policy)
         return embedding_json(response, encoding)

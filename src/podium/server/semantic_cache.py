@@ -50,10 +50,11 @@ class Question:
     anchors: frozenset[str]
 
 
-def semantic_bucket(request: ChatRequest) -> str:
+def semantic_bucket(request: ChatRequest, partition: str = "global") -> str:
+    """Everything but the last user message, within ``partition`` (see ``cache_key``)."""
     data = key_fields(request)
     data["messages"] = data["messages"][:-1]
-    return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return f"{partition}:" + hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 @dataclass(frozen=True)

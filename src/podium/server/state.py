@@ -10,8 +10,9 @@ they are atomic across every gateway instance sharing the server.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Protocol
+
+from podium.policy import BudgetSlot
 
 _BUCKET_LUA = """
 local now = tonumber(ARGV[1])
@@ -47,15 +48,6 @@ for i = 1, #KEYS do
 end
 return {1, -1, '0'}
 """
-
-
-@dataclass(frozen=True)
-class BudgetSlot:
-    """One budget counter: ``key`` names who and which period; it may spend up to ``limit`` dollars."""
-
-    key: str
-    limit: float
-    ttl: int = 0  # seconds the counter outlives its period in Redis (0: forever, for 'total')
 
 
 class SharedState(Protocol):

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, TypeVar
 
-from podium.errors import BadRequestError, BudgetExceededError, ConfigError, PodiumError
+from podium.errors import BadRequestError, BudgetExceededError, ConfigError, PodiumError, RegionError, ScopeError
 from podium.errors import TimeoutError as CallTimeoutError
 from podium.types import ChatRequest, ChatResponse, Message
 
@@ -124,11 +124,23 @@ class StrategyContext:
                     raise  # a wrong spec or a forbidden member: no member can fix it, so no tolerance
                 return exc
 
-        return list(await asyncio.gather(*(one(*c) for c in calls)))
+        try:  # a task group, not gather: when one member's fault fails the request, the others are cancelled
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(one(*c)) for c in calls]
+        except BaseExceptionGroup as grouped:
+            first = grouped.exceptions[0]
+            raise first from None
+        results = [task.result() for task in tasks]
+        if self.budget.on_exhausted == "fail":  # a spent budget fails the request, not just one member
+            spent = next((r for r in results if isinstance(r, BudgetExceededError)), None)
+            if spent is not None:
+                raise spent
+        return results
 
 
 def _request_fault(exc: PodiumError) -> bool:
-    return type(exc) is BadRequestError or isinstance(exc, ConfigError)
+    """No member can fix it: a wrong spec, a forbidden member (scope, region), a runaway fan-out."""
+    return type(exc) is BadRequestError or isinstance(exc, ConfigError | ScopeError | RegionError)
 
 
 def with_messages(request: ChatRequest, messages: list[Message]) -> ChatRequest:

@@ -14,30 +14,21 @@ Any name inside a strategy may itself be a strategy (named in the config), so th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from podium.config.schema import StrategyConfig
 from podium.errors import BadRequestError
+from podium.policy import DEFAULT_MAX_CALLS
 from podium.strategies.base import Budget, Strategy
 from podium.strategies.cascade import Cascade
 from podium.strategies.debate import Debate, Mixture
-from podium.strategies.names import KINDS, is_strategy
+from podium.strategies.names import KINDS, inline_members, is_strategy, referenced_names
 from podium.strategies.pipeline import Picker, Pipeline
 from podium.strategies.simple import Consensus, Single, Vote
 from podium.strategies.text import Embedder
 
 __all__ = ["KINDS", "StrategyEnv", "budget_of", "build", "is_strategy", "referenced_names"]
-
-
-def referenced_names(config: StrategyConfig) -> Iterator[tuple[str, str]]:
-    """(key path, name) of every model or strategy a config entry refers to."""
-    for i, name in enumerate(config.models):
-        yield f"models[{i}]", name
-    for key in ("verifier", "synthesizer", "aggregator", "conductor"):
-        value = getattr(config, key)
-        if value:
-            yield key, value
 
 
 @dataclass
@@ -48,16 +39,11 @@ class StrategyEnv:
     provider_of: Callable[[str], str]
     fast_models: Callable[[int], list[str]]
     embedder: Embedder | None = None
+    max_calls: int = DEFAULT_MAX_CALLS  # the fan-out cap: an inline strategy asking for more is refused up front
 
 
-def _names(spec: str, kind: str) -> list[str]:
-    body = spec.split(":", 1)[1] if ":" in spec else ""
-    names: list[str] = []
-    for part in (p.strip() for p in body.split(",") if p.strip()):
-        model, _, times = part.partition("*")
-        if times and not times.isdigit():
-            raise BadRequestError(f"'{part}' in '{spec}': write model*N with a whole number N")
-        names += [model.strip()] * (int(times) if times else 1)
+def _names(spec: str, kind: str, max_calls: int) -> list[str]:
+    names = [model for model, times in inline_members(spec, max_calls) for _ in range(times)]
     if not names and kind not in {"pipeline", "fast-vote"}:
         raise BadRequestError(f"strategy '{spec}' names no models; write e.g. {kind}:model-a,model-b")
     return names
@@ -73,7 +59,7 @@ def build(name: str, named: Mapping[str, StrategyConfig], env: StrategyEnv) -> S
     if name in named:
         return _from_config(name, named[name], env)
     kind = name.split(":", 1)[0]
-    models = _names(name, kind)
+    models = _names(name, kind, env.max_calls)
     label = name
     if kind == "single":
         return Single(models[0], name=label)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -105,6 +106,7 @@ class LocalProvider:
         self.n_threads = n_threads or os.cpu_count() or 1
         self._weights = dict(weights_paths or {})
         self._slots: dict[str, _Slot] = {}
+        self._unavailable: dict[str, str | None] = {}
 
     @classmethod
     def from_spec(cls, spec: ProviderSpec) -> LocalProvider:
@@ -299,6 +301,20 @@ class LocalProvider:
                                      usage=Usage(input_tokens=int(result["usage"]["prompt_tokens"])))
 
         return await asyncio.get_running_loop().run_in_executor(slot.executor, run)
+
+    def unavailable(self, model: ModelInfo) -> str | None:
+        """Why ``model`` cannot run on this machine (no runtime, no weights), or None. Checked without
+        importing or loading anything, so the router can ask for every model at start-up."""
+        if model.model_id in self._unavailable:
+            return self._unavailable[model.model_id]
+        found: str | None = None
+        if importlib.util.find_spec("llama_cpp") is None:
+            found = f"the local runtime llama-cpp-python is not installed ({weights.LOCAL_EXTRA})"
+        elif not weights.installed(model.model_id, self._weights):
+            source = weights.SOURCES.get(model.model_id)
+            found = f"its weights are not installed ({source.install if source else 'no weights known'})"
+        self._unavailable[model.model_id] = found
+        return found
 
     async def health(self) -> Health:
         try:

@@ -1,34 +1,43 @@
-"""Who is calling (a virtual key, hashed at rest) and may they use this model or strategy."""
+"""Who is calling (a virtual key, hashed at rest) and may they ask for this model or strategy.
+
+The request's own ``model`` is checked here (403 at once); every call the request then makes is
+checked against the key's scope again where it goes to a deployment (``podium.policy``)."""
 
 from __future__ import annotations
 
-from podium.errors import AuthenticationError, PermissionDeniedError
-from podium.server.keys import KeyStore, VirtualKey
+from collections.abc import Callable, Sequence
+
+from podium.errors import AuthenticationError, ScopeError
+from podium.server.keys import Keys, VirtualKey
 from podium.server.middleware.base import GatewayCall, Handler, Outcome
 
+Allows = Callable[[Sequence[str] | None, str | None], bool]
 
-def identify(keys: KeyStore, secret: str | None, model: str | None, *, required: bool) -> VirtualKey | None:
+
+async def identify(keys: Keys, secret: str | None, model: str | None, *, required: bool,
+                   allows: Allows) -> VirtualKey | None:
     """The caller's key, or None for an anonymous caller where auth is optional; 401/403 otherwise."""
     if secret is None:
         if required:
             raise AuthenticationError("You didn't provide an API key. Send it as 'Authorization: Bearer <key>' "
                                       "(create one with `podium keys create`).", code="missing_api_key")
         return None
-    key = keys.lookup(secret)
+    key = await keys.lookup(secret)
     if key is None:
         if not required:
             return None  # auth optional (local use): an unknown key is anonymous
         raise AuthenticationError(f"Incorrect API key provided: {secret[:7]}…", code="invalid_api_key")
-    if not key.allows(model):
-        raise PermissionDeniedError(f"key '{key.name}' may not use '{model or 'auto'}' (allowed: "
-                                    f"{', '.join(key.models or ())})", code="model_not_allowed")
+    if not allows(key.models, model):
+        raise ScopeError(f"key '{key.name}' may not use '{(model or 'auto')[:200]}' (allowed: "
+                         f"{', '.join(key.models or ())})")
     return key
 
 
 class Auth:
-    def __init__(self, next_handler: Handler, keys: KeyStore, required: bool) -> None:
-        self.next, self.keys, self.required = next_handler, keys, required
+    def __init__(self, next_handler: Handler, keys: Keys, required: bool, allows: Allows) -> None:
+        self.next, self.keys, self.required, self.allows = next_handler, keys, required, allows
 
     async def __call__(self, call: GatewayCall) -> Outcome:
-        call.key = identify(self.keys, call.secret, call.request.model, required=self.required)
+        call.key = await identify(self.keys, call.secret, call.request.model, required=self.required,
+                                  allows=self.allows)
         return await self.next(call)

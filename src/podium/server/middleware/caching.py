@@ -1,7 +1,11 @@
 """Serve repeated requests from the cache: exact match first, then (if on) semantic match.
 
-A hit is a ledger request with zero cost and no model calls, and a ``cache_hits`` metric. Only
-whole, successful, non-streamed answers are stored.
+A hit is a ledger request with zero cost and no model calls, under the request's own id, and a
+``cache_hits`` metric. Only whole, successful, non-streamed answers are stored.
+
+Answers are kept apart per key by default (``gateway.cache.share``: ``key``, ``team`` or
+``global``): one caller's question and answer are never served to another caller unless the
+config says they may share.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from podium.server.cache import ResponseCache, cache_key
 from podium.server.metrics import Metrics
 from podium.server.middleware.base import GatewayCall, Handler, Outcome
 from podium.server.semantic_cache import Question, SemanticIndex, anchors, last_user_text, semantic_bucket
-from podium.types import ChatResponse, Trace, new_request_id
+from podium.types import ChatResponse, Trace
 
 _STORABLE = {"stop", "length", "tool_calls"}
 
@@ -29,15 +33,26 @@ class Semantic:
 
 class Cache:
     def __init__(self, next_handler: Handler, cache: ResponseCache, podium: Podium, metrics: Metrics,
-                 semantic: Semantic | None = None) -> None:
+                 semantic: Semantic | None = None, share: str = "key") -> None:
         self.next, self.cache, self.podium, self.metrics, self.semantic = next_handler, cache, podium, metrics, semantic
+        self.share = share
+
+    def partition(self, call: GatewayCall) -> str:
+        """Whose answers this caller may be served: its key's, its team's, or everyone's."""
+        key = call.key
+        if self.share == "global":
+            return "global"
+        if self.share == "team" and key is not None and key.team:
+            return f"team:{key.team}"
+        return f"key:{key.id}" if key is not None else "anonymous"
 
     async def __call__(self, call: GatewayCall) -> Outcome:
         if call.request.stream or call.bypass_cache:
             return await self.next(call)
-        key = cache_key(call.request)
+        partition = self.partition(call)
+        key = cache_key(call.request, partition)
         try:
-            found = await self._lookup(call, key)
+            found = await self._lookup(call, key, partition)
         except Exception as exc:  # a cache that is down (Redis, the embedding model) is a miss, not a failed request
             call.notes.append(f"cache unavailable ({type(exc).__name__}: {str(exc)[:120]}): answered without it")
             return await self.next(call)
@@ -59,7 +74,7 @@ class Cache:
         call.after.append(store)
         return outcome
 
-    async def _lookup(self, call: GatewayCall, key: str) -> ChatResponse | tuple[Question | None, str]:
+    async def _lookup(self, call: GatewayCall, key: str, partition: str) -> ChatResponse | tuple[Question | None, str]:
         """The cached answer, or what storing the new answer needs (the question's vector and bucket)."""
         hit = await self.cache.get(key)
         if hit is not None:
@@ -67,7 +82,7 @@ class Cache:
         text = last_user_text(call.request) if self.semantic is not None else None
         if self.semantic is None or text is None:
             return None, ""
-        bucket = semantic_bucket(call.request)
+        bucket = semantic_bucket(call.request, partition)
         vector = await self.podium.embeddings.embed_one(text, self.semantic.model, user="semantic-cache")
         question = Question(vector, anchors(text))
         found = await self.semantic.index.nearest(bucket, question, self.semantic.threshold)
@@ -77,14 +92,16 @@ class Cache:
                                  f"{found.similarity:.3f} to the question of {found.response.id})")
 
     async def _serve(self, call: GatewayCall, hit: ChatResponse, kind: str, note: str) -> ChatResponse:
-        self.metrics.cache_hits.labels(hit.model, kind).inc()
-        request_id = new_request_id()
+        self.metrics.cache_hits.labels(self.metrics.label(hit.model), kind).inc()
+        request_id = call.request_id
         trace = Trace(request_id=request_id, strategy="cache", notes=[note])
         ledger = self.podium.ledger
         if ledger is not None:
-            request = call.request
+            request, key = call.request, call.key
             await ledger.start_request(RequestStart(request_id, time.time(), request.model,
-                                                    request.metadata.task_type, "cache", request.metadata.user))
+                                                    request.metadata.task_type, "cache", request.metadata.user,
+                                                    tuple(request.metadata.tags), key_id=key.id if key else None,
+                                                    team=key.team if key else None))
             await ledger.finish_request(RequestEnd(request_id, time.time(), "ok", hit.model, hit.provider, 0, 0, 0.0,
                                                    0.0, 0, rationale=note))
         return hit.model_copy(update={"id": request_id, "cost": 0.0, "latency_ms": 0.0, "trace": trace,

@@ -1,25 +1,28 @@
 """Rate limits and budgets, per key and per team, held in ``SharedState`` (memory or Redis).
 
-    limits → RPM and TPM token buckets: the key's own (or the gateway default) and its team's,
-             taken together or not at all; unused TPM is given back when the real usage is known
-    budget → the estimated cost is reserved in the key's and the team's period counters at once
-             (all or nothing, atomic across instances), and settled to the real cost afterwards
+    limits → one request from the RPM token buckets (the key's own, or the gateway default, and its
+             team's), taken together or not at all, here at the edge; the TPM buckets go into the
+             request's policy, where every model call takes its worst-case tokens and gives back
+             what it did not use
+    budget → the key's and the team's budget counters go into the request's policy, where every
+             model call holds its worst-case cost before it is sent and settles the real cost after
+             (all or nothing, atomic across instances)
 
-The helpers are shared with the embeddings route, which has no chat request to route.
+Holding per call, at the choke point every call passes (``podium.policy``), is what keeps a strategy
+of five calls, a fallback to a pricier model or a failed request from spending past a budget.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 
-from podium.catalogue import count_message_tokens
 from podium.config.schema import TeamConfig
-from podium.errors import BudgetExceededError, PodiumError, RateLimitedError
+from podium.errors import LimitExceededError
+from podium.policy import BudgetSlot, TokenLimit
 from podium.server.keys import VirtualKey
 from podium.server.middleware.base import GatewayCall, Handler, Outcome
-from podium.server.state import BudgetSlot, SharedState
-from podium.types import ChatResponse
+from podium.server.state import SharedState
 
 _PERIOD_TTL = {"day": 2 * 86_400, "month": 32 * 86_400, "total": 0}
 
@@ -38,40 +41,32 @@ class Quota:
     def _team(self, key: VirtualKey | None) -> TeamConfig | None:
         return self.teams.get(key.team) if key is not None and key.team else None
 
-    async def take(self, key: VirtualKey | None, tokens: int) -> Callable[[int], Awaitable[None]] | None:
-        """Take one request and ``tokens`` from every bucket that applies; returns the refund to call
-        with the tokens really used (None when no TPM bucket applies). Raises 429 when any is empty."""
+    async def take_request(self, key: VirtualKey | None) -> None:
+        """One request from every RPM bucket that applies, or a 429 naming the limit."""
         who = key.id if key else "anonymous"
         rpm = key.rpm if key and key.rpm else self.rpm
-        tpm = key.tpm if key and key.tpm else self.tpm
-        buckets = ([(f"{who}:rpm", rpm, 1.0)] if rpm else []) + ([(f"{who}:tpm", tpm, float(tokens))] if tpm else [])
+        buckets = [(f"{who}:rpm", rpm, 1.0)] if rpm else []
         team = self._team(key)
-        if team is not None and key is not None:
-            buckets += [(f"team:{key.team}:rpm", team.rpm, 1.0)] if team.rpm else []
-            buckets += [(f"team:{key.team}:tpm", team.tpm, float(tokens))] if team.tpm else []
+        if team is not None and team.rpm and key is not None:
+            buckets.append((f"team:{key.team}:rpm", team.rpm, 1.0))
         if not buckets:
-            return None
+            return
         ok, wait = await self.state.take(buckets)
         if not ok:
             name = key.name if key else who
-            raise RateLimitedError(f"rate limit reached for key '{name}' ({rpm or '∞'} requests and {tpm or '∞'} "
-                                   f"tokens per minute{self._team_limits(key, team)}); retry in {wait:.1f}s",
-                                   retry_after=wait)
-        token_buckets = [(k, cap) for k, cap, _ in buckets if k.endswith(":tpm")]
-        if not token_buckets:
-            return None
+            limits = f"key '{name}': {rpm or '∞'} requests per minute"
+            if team is not None and team.rpm and key is not None:
+                limits += f"; team '{key.team}': {team.rpm} requests per minute"
+            raise LimitExceededError(f"rate limit reached ({limits}); retry in {wait:.1f}s", retry_after=wait)
 
-        async def refund(used: int) -> None:
-            if used < tokens:
-                for bucket, cap in token_buckets:
-                    await self.state.give_back(bucket, cap, float(tokens - used))
-        return refund
-
-    @staticmethod
-    def _team_limits(key: VirtualKey | None, team: TeamConfig | None) -> str:
-        if team is None or key is None or not (team.rpm or team.tpm):
-            return ""
-        return f"; team '{key.team}': {team.rpm or '∞'} requests and {team.tpm or '∞'} tokens per minute"
+    def token_limits(self, key: VirtualKey | None) -> list[TokenLimit]:
+        who = key.id if key else "anonymous"
+        tpm = key.tpm if key and key.tpm else self.tpm
+        limits = [TokenLimit(f"{who}:tpm", tpm, f"key '{key.name if key else who}'")] if tpm else []
+        team = self._team(key)
+        if team is not None and team.tpm and key is not None:
+            limits.append(TokenLimit(f"team:{key.team}:tpm", team.tpm, f"team '{key.team}'"))
+        return limits
 
     def slots(self, key: VirtualKey | None) -> list[BudgetSlot]:
         if key is None:
@@ -79,37 +74,13 @@ class Quota:
         slots = []
         if key.budget is not None:
             slots.append(BudgetSlot(f"{key.id}:{budget_period(key.budget_period)}", key.budget,
-                                    _PERIOD_TTL.get(key.budget_period, 0)))
+                                    _PERIOD_TTL.get(key.budget_period, 0), f"key '{key.name}'", key.budget_period))
         team = self._team(key)
         if team is not None and team.budget is not None:
             slots.append(BudgetSlot(f"team:{key.team}:{budget_period(team.budget_period)}", team.budget,
-                                    _PERIOD_TTL[team.budget_period]))
+                                    _PERIOD_TTL[team.budget_period], f"team '{key.team}' (of key '{key.name}')",
+                                    team.budget_period))
         return slots
-
-    async def reserve(self, key: VirtualKey | None, amount: float,
-                      slots: list[BudgetSlot] | None = None) -> Callable[[float], Awaitable[None]] | None:
-        """Reserve ``amount`` dollars in the key's and its team's budgets (``slots``, if the caller has them
-        already); returns the settle function to call with the real cost. Raises ``BudgetExceededError``
-        naming the budget that is full."""
-        slots = self.slots(key) if slots is None else slots
-        if not slots or key is None:
-            return None
-        failed, spent = await self.state.reserve(slots, amount)
-        if failed >= 0:
-            slot = slots[failed]
-            if slot.key.startswith("team:"):
-                team = self._team(key)
-                period: str = team.budget_period if team else "total"
-                who = f"team '{key.team}' (of key '{key.name}')"
-            else:
-                period, who = key.budget_period, f"key '{key.name}'"
-            raise BudgetExceededError(f"{who} has spent ${spent:.6f} of its ${slot.limit:.6f} {period} budget; "
-                                      f"this request could cost up to ${amount:.6f}", code="budget_exceeded")
-
-        async def settle(cost: float) -> None:
-            for slot in slots:
-                await self.state.settle(slot.key, cost - amount)
-        return settle
 
 
 class Limits:
@@ -117,30 +88,15 @@ class Limits:
         self.next, self.quota = next_handler, quota
 
     async def __call__(self, call: GatewayCall) -> Outcome:
-        estimate = count_message_tokens(call.request.messages) + (call.request.max_tokens or 256)
-        refund = await self.quota.take(call.key, estimate)
-        if refund is not None:
-            async def after(response: ChatResponse | None, error: BaseException | None) -> None:
-                await refund(response.usage.total_tokens if response is not None else 0)
-            call.after.append(after)
+        await self.quota.take_request(call.key)
+        call.token_limits += self.quota.token_limits(call.key)
         return await self.next(call)
 
 
 class Budget:
-    def __init__(self, next_handler: Handler, quota: Quota, route: Callable[[GatewayCall], float]) -> None:
-        self.next, self.quota, self.route = next_handler, quota, route
+    def __init__(self, next_handler: Handler, quota: Quota) -> None:
+        self.next, self.quota = next_handler, quota
 
     async def __call__(self, call: GatewayCall) -> Outcome:
-        slots = self.quota.slots(call.key)
-        if not slots:
-            return await self.next(call)
-        try:
-            reserved = self.route(call)
-        except PodiumError:
-            reserved = 0.0  # the core will report the routing error itself
-        settle = await self.quota.reserve(call.key, reserved, slots)
-        if settle is not None:
-            async def after(response: ChatResponse | None, error: BaseException | None) -> None:
-                await settle(response.cost if response is not None else 0.0)
-            call.after.append(after)
+        call.budgets += self.quota.slots(call.key)
         return await self.next(call)

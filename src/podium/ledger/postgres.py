@@ -40,7 +40,10 @@ class PostgresLedger(SqlLedger):
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 8) -> None:
         super().__init__()
         self.dsn = dsn
-        self._pool = AsyncConnectionPool(dsn, min_size=min_size, max_size=max_size, open=False)
+        # Autocommit: a batch of one row (a flush right after a start row) is one statement and one
+        # round trip, without BEGIN and COMMIT around it; larger batches open a transaction.
+        self._pool = AsyncConnectionPool(dsn, min_size=min_size, max_size=max_size, open=False,
+                                         kwargs={"autocommit": True})
         self._ready = False
         self._open_lock = asyncio.Lock()
         self._buffer: list[_Job] = []
@@ -61,19 +64,18 @@ class PostgresLedger(SqlLedger):
         async with self._pool.connection() as conn:
             await conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_ID,))
             try:
-                await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-                row = await (await conn.execute("SELECT MAX(version) FROM schema_version")).fetchone()
-                current = (row[0] if row else None) or 0
-                for version, script in MIGRATIONS:
-                    if version > current:
-                        for statement in (s.strip() for s in script.split(";")):
-                            if statement:
-                                await conn.execute(statement.replace("ADD COLUMN ", "ADD COLUMN IF NOT EXISTS "))
-                        await conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
-                await conn.commit()
+                async with conn.transaction():  # all migrations or none
+                    await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+                    row = await (await conn.execute("SELECT MAX(version) FROM schema_version")).fetchone()
+                    current = (row[0] if row else None) or 0
+                    for version, script in MIGRATIONS:
+                        if version > current:
+                            for statement in (s.strip() for s in script.split(";")):
+                                if statement:
+                                    await conn.execute(statement.replace("ADD COLUMN ", "ADD COLUMN IF NOT EXISTS "))
+                            await conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_ID,))
-                await conn.commit()
 
     def _kick(self) -> None:
         """Have the buffer committed now: by the committer task, started if it is not running."""
@@ -98,13 +100,17 @@ class PostgresLedger(SqlLedger):
     async def _commit_batch(self, batch: list[_Job]) -> None:
         errors: list[BaseException | None] | None = None
         try:
-            if any(sql for sql, _, _, _ in batch):  # not only flush markers
+            rows = [(sql, params) for sql, params, _, _ in batch if sql]  # not the flush markers
+            if rows:
                 try:
                     await self._open()
-                    async with self._pool.connection() as conn, conn.transaction(), conn.pipeline():
-                        for sql, params, _, _ in batch:  # pipelined: one round trip for the batch, not one each
-                            if sql:
-                                await conn.execute(_pg(sql), params)
+                    async with self._pool.connection() as conn:
+                        if len(rows) == 1:  # one statement is its own transaction (autocommit)
+                            await conn.execute(_pg(rows[0][0]), rows[0][1])
+                        else:
+                            async with conn.transaction(), conn.pipeline():  # one round trip for the batch
+                                for sql, params in rows:
+                                    await conn.execute(_pg(sql), params)
                 except Exception as exc:
                     errors = await self._one_by_one(batch, exc)
         except BaseException as exc:  # cancelled (the loop is closing): the batch's fate is unknown
@@ -121,27 +127,29 @@ class PostgresLedger(SqlLedger):
                 future.set_exception(error) if error is not None else future.set_result(None)
 
     async def _one_by_one(self, batch: list[_Job], first: Exception) -> list[BaseException | None]:
-        """Each row of a failed batch in its own transaction, on one connection (each row's error)."""
+        """Each row of a failed batch in its own transaction, on one connection (each row's error).
+
+        Not when no connection can be had (waiting for one per row would only multiply the wait),
+        nor for a single row (its error is already its own): then every row gets ``first``."""
         errors: list[BaseException | None] = []
-        systemic: BaseException | None = None
-        if not self._ready or isinstance(first, PoolTimeout):
-            systemic = first  # no connection to be had: waiting for one per row would only multiply the wait
+        rest: BaseException | None = None  # the error of every row not tried yet
+        if not self._ready or isinstance(first, PoolTimeout) or sum(1 for job in batch if job[0]) == 1:
+            rest = first
         else:
             try:
                 async with self._pool.connection() as conn:
                     for sql, params, _, _ in batch:
-                        error = systemic if sql else None
-                        if sql and systemic is None:
+                        error = rest if sql else None
+                        if sql and rest is None:
                             try:
-                                async with conn.transaction():
-                                    await conn.execute(_pg(sql), params)
+                                await conn.execute(_pg(sql), params)  # autocommit: a transaction of its own
                             except Exception as exc:
                                 error = exc
-                                systemic = exc if conn.broken or conn.closed else None
+                                rest = exc if conn.broken or conn.closed else None
                         errors.append(error)
             except Exception as exc:
-                systemic = exc
-        return errors + [systemic if sql else None for sql, _, _, _ in batch[len(errors):]]
+                rest = exc
+        return errors + [rest if sql else None for sql, _, _, _ in batch[len(errors):]]
 
     def _enqueue(self, sql: str, params: tuple[Any, ...], request_id: str) -> None:
         self._buffer.append((sql, params, None, request_id))

@@ -35,7 +35,7 @@ class InvalidRow(ValueError):
     """A row or argument the ledger will not store; raised to the caller that passed it."""
 
 
-def _mend(value: str, field: str, cap: int) -> str:
+def _mend(value: str, cap: int) -> str:
     """The slow path of text: cut to ``cap``, NUL and lone surrogates replaced."""
     if len(value) > cap:
         value = value[:cap - 1] + "…"
@@ -50,7 +50,7 @@ def text(value: object, field: str, cap: int = MAX_NAME) -> str:
     if type(value) is str and len(value) <= cap and value.isascii() and "\x00" not in value:
         return value
     if isinstance(value, str):
-        return _mend(str(value), field, cap)
+        return _mend(str(value), cap)
     raise InvalidRow(f"ledger: {field} must be a string, not {type(value).__name__}")
 
 

@@ -170,9 +170,10 @@ class Podium:
             return []
         return [local] if routed.model is not None and local.name != routed.model.name else []
 
-    def _eligible(self, call: _Call, request: ChatRequest) -> Callable[[ModelInfo], bool]:
+    def _refusal(self, call: _Call, request: ChatRequest) -> Callable[[ModelInfo], str | None]:
+        """Why a fallback target may not serve this request (the route's constraints), or None."""
         constraints = call.routed.constraints
-        return lambda m: constraints.violation(m, estimate_cost(request, m)) is None
+        return lambda m: constraints.violation(m, estimate_cost(request, m))
 
     async def _finish(self, call: _Call, error: BaseException | None) -> None:
         ctx, trace = call.ctx, call.trace
@@ -214,12 +215,12 @@ class Podium:
         try:
             if call.routed.model is None:
                 response = await self.strategies.run(str(request.model), request, call.ctx, call.routed.constraints,
-                                                     observer, self._eligible(call, request))
+                                                     observer, self._refusal(call, request))
                 response = response.model_copy(update={"id": call.ctx.request_id, "usage": call.ctx.usage,
                                                        "cost": call.ctx.cost})
             else:
                 response = await self.caller.complete(request, call.routed.model, call.ctx,
-                                                      eligible=self._eligible(call, request),
+                                                      refuse=self._refusal(call, request),
                                                       last_resort=call.last_resort)
         except BaseException as exc:
             await self._finish(call, exc)
@@ -296,7 +297,7 @@ class ChatStream:
         text: list[str] = []
         finish: FinishReason = "stop"
         error: BaseException | None = None
-        chunks = podium.caller.stream(request, call.routed.model, call.ctx, eligible=podium._eligible(call, request),
+        chunks = podium.caller.stream(request, call.routed.model, call.ctx, refuse=podium._refusal(call, request),
                                       last_resort=call.last_resort)
         try:
             async for chunk in chunks:

@@ -21,7 +21,7 @@ from podium.providers import ProviderRegistry
 from podium.resilience.executor import ResilientCaller
 from podium.routing import Constraints, estimate_cost
 from podium.strategies.base import NullObserver, Observer, StrategyContext
-from podium.strategies.names import is_strategy
+from podium.strategies.names import is_strategy, reach
 from podium.telemetry import Telemetry
 from podium.types import ChatRequest, ChatResponse
 
@@ -62,6 +62,18 @@ class StrategyRunner:
                                   model=name, code="route_constraint")
         return model
 
+    def _check_scope(self, name: str, ctx: RequestContext) -> None:
+        """A strategy that names a model outside the key's scope is refused before any member is asked."""
+        scope = ctx.policy.scope
+        if scope is None:
+            return
+        catalogue = self.settings.catalogue
+        reached = reach(name, self.settings.strategies, lambda n: m.name if (m := catalogue.find(n)) else None)
+        outside = sorted(reached - scope) if reached is not None else []
+        if outside:
+            raise ScopeError(f"strategy '{name[:200]}' calls {', '.join(outside[:5])}, outside the scope of key "
+                             f"'{ctx.policy.key_name or ctx.policy.key_id}'", model=name[:200])
+
     def env(self, constraints: Constraints) -> StrategyEnv:
         from podium.strategies.spec import StrategyEnv
 
@@ -92,9 +104,10 @@ class StrategyRunner:
                            fast_models=fast_models, max_calls=self.settings.routing.max_calls_per_request)
 
     async def run(self, name: str, request: ChatRequest, ctx: RequestContext, constraints: Constraints,
-                  observer: Observer | None, eligible: Callable[[ModelInfo], bool]) -> ChatResponse:
+                  observer: Observer | None, refuse: Callable[[ModelInfo], str | None]) -> ChatResponse:
         from podium.strategies.spec import budget_of, build  # loaded on the first strategy request
 
+        self._check_scope(name, ctx)
         env = self.env(constraints)
         strategy = build(name, self.settings.strategies, env)
 
@@ -110,7 +123,7 @@ class StrategyRunner:
                 if cost > remaining:
                     raise BudgetExceededError(f"{step} on {model_name} would cost up to ${cost:.6f}; "
                                               f"${max(remaining, 0):.6f} of the budget is left", model=model_name)
-            return await self.caller.complete(req, model, ctx, step=step, eligible=eligible)
+            return await self.caller.complete(req, model, ctx, step=step, refuse=refuse)
 
         request_cap = constraints.max_cost
         sctx = StrategyContext(call, lambda: ctx.cost, budget_of(name, self.settings.strategies, request_cap),

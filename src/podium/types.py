@@ -112,9 +112,9 @@ class ChatRequest(_Strict):
     model: str | None = None
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, ge=0.0, le=1.0)
-    max_tokens: int | None = Field(default=None, gt=0)
+    max_tokens: int | None = Field(default=None, gt=0, le=2**31 - 1)
     stop: list[str] | None = None
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=-(2**63), lt=2**63)
     n: int = Field(default=1, ge=1, le=16)
     tools: list[Tool] | None = None
     tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
@@ -261,7 +261,7 @@ class StreamChunk(_Strict):
 class EmbeddingRequest(_Strict):
     input: list[str] = Field(min_length=1, max_length=2048)
     model: str | None = None
-    dimensions: int | None = Field(default=None, gt=0, description="Shorter vectors, where the model can")
+    dimensions: int | None = Field(default=None, gt=0, le=1_000_000, description="Shorter vectors, where the model can")
 
 
 class EmbeddingResponse(_Strict):

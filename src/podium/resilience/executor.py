@@ -78,18 +78,18 @@ class ResilientCaller:
 
     # --- public -----------------------------------------------------------------------------------
     async def complete(self, request: ChatRequest, model: ModelInfo, ctx: RequestContext, step: str | None = None,
-                       eligible: Callable[[ModelInfo], bool] | None = None,
+                       refuse: Callable[[ModelInfo], str | None] | None = None,
                        last_resort: Sequence[ModelInfo] = ()) -> ChatResponse:
         ctx.policy.count_call(step or model.name)
 
         async def call(dep: Deployment, tokens: int) -> ChatResponse:
             return await self.invoker.complete(request, dep.model, ctx, step, tokens)
 
-        result, _ = await self._with_fallbacks(request, model, ctx, call, eligible, last_resort, streaming=False)
+        result, _ = await self._with_fallbacks(request, model, ctx, call, refuse, last_resort, streaming=False)
         return result
 
     async def stream(self, request: ChatRequest, model: ModelInfo, ctx: RequestContext, step: str | None = None,
-                     eligible: Callable[[ModelInfo], bool] | None = None,
+                     refuse: Callable[[ModelInfo], str | None] | None = None,
                      last_resort: Sequence[ModelInfo] = ()) -> AsyncIterator[StreamChunk]:
         ctx.policy.count_call(step or model.name)
 
@@ -105,7 +105,7 @@ class ResilientCaller:
             return first, iterator
 
         started = self.clock()
-        (first, iterator), dep = await self._with_fallbacks(request, model, ctx, open_stream, eligible, last_resort,
+        (first, iterator), dep = await self._with_fallbacks(request, model, ctx, open_stream, refuse, last_resort,
                                                             streaming=True)
         error: BaseException | None = None
         try:
@@ -125,7 +125,7 @@ class ResilientCaller:
     # --- the loops --------------------------------------------------------------------------------
     async def _with_fallbacks(self, request: ChatRequest, model: ModelInfo, ctx: RequestContext,
                               call: Callable[[Deployment, int], Awaitable[T]],
-                              eligible: Callable[[ModelInfo], bool] | None,
+                              refuse: Callable[[ModelInfo], str | None] | None,
                               last_resort: Sequence[ModelInfo] = (), *, streaming: bool) -> tuple[T, Deployment]:
         ends = self._ends(ctx)
         policy = ctx.policy
@@ -138,8 +138,8 @@ class ResilientCaller:
                 continue
             tried.append(current.name)
             if reason:
-                refused = policy.permit(current)
-                if refused is not None:  # a fallback never leaves the request's policy
+                refused = policy.permit(current) or (refuse(current) if refuse is not None else None)
+                if refused is not None:  # a fallback never leaves the request's policy or constraints
                     ctx.notes.append(f"fallback {current.name} skipped: {refused}")
                     continue
                 ctx.notes.append(f"fallback → {current.name}: {reason}")
@@ -158,7 +158,7 @@ class ResilientCaller:
                 if self._deadline_passed(ends):
                     ctx.notes.append("deadline reached: no further fallbacks")
                     break
-                nxt = self.fallbacks.after(current, exc, tried, eligible)
+                nxt = self.fallbacks.after(current, exc, tried)
                 if not nxt and not queue and (_transient(exc) or isinstance(exc, _SWITCHABLE)):
                     nxt = [(m, "every other route failed → last resort (local model)") for m in last_resort
                            if m.name not in tried]

@@ -212,7 +212,8 @@ class Router:
             decision = RouteDecision(model=model.name, provider=model.provider, rationale=rationale,
                                      estimated_cost=cost, confidence=0.85 if tier == target else 0.6)
             return Routed(decision, model, constraints, preset)
-        rejected = [f"{m.name}: {constraints.violation(m, estimate_cost(request, m, prompt_tokens))}"
+        lacks = f"lacks {capability}"
+        rejected = [f"{m.name}: {constraints.violation(m, estimate_cost(request, m, prompt_tokens)) or lacks}"
                     for m in self._chat_models[:6]]
         rejected += [f"{m.name} cannot run here: {reason}" for m, reason in self._unrunnable[:3]]
         detail = "; ".join(rejected) or "no chat models are enabled"

@@ -43,8 +43,16 @@ from starlette.types import Receive, Scope, Send
 
 from podium.client import ChatStream, Podium
 from podium.config import Settings
-from podium.errors import AuthenticationError, BadRequestError, LimitExceededError, PodiumError, RateLimitedError
+from podium.errors import (
+    AuthenticationError,
+    BadRequestError,
+    LimitExceededError,
+    NotFoundError,
+    PodiumError,
+    RateLimitedError,
+)
 from podium.guardrails.policy import GuardrailPolicy
+from podium.ledger import InvalidRow
 from podium.resilience.shared import SharedDeployments
 from podium.server.admin import FeedbackBody, NewKey, parse_body
 from podium.server.cache import MemoryCache, RedisCache, ResponseCache
@@ -377,11 +385,12 @@ class Gateway:
         exists, owner = await ledger.request_owner(target)
         if not exists or not (admin or owner is None or (key is not None and key.id == owner)):
             # the same answer for "no such request" and "not yours": ids of other keys' requests stay secret
-            from podium.errors import NotFoundError
-
             raise NotFoundError(f"no request '{target[:100]}' made with this key", code="request_not_found")
-        await ledger.record_feedback(target, body.score, body.label, body.comment,
-                                     key_id=key.id if key is not None else None)
+        try:
+            await ledger.record_feedback(target, body.score, body.label, body.comment,
+                                         key_id=key.id if key is not None else None)
+        except InvalidRow as exc:  # the ledger's own checks: the same limits, said once more
+            raise BadRequestError(str(exc).removeprefix("ledger: ")) from None
         return _json({"ok": True, "request_id": target}, headers={"x-request-id": request.state.request_id})
 
     def _is_admin(self, secret: str) -> bool:

@@ -48,12 +48,15 @@ def parse_embedding_request(payload: Any) -> tuple[EmbeddingRequest, str, str | 
     if encoding not in ("float", "base64"):
         raise BadRequestError("'encoding_format' must be 'float' or 'base64'")
     dimensions = payload.get("dimensions")
-    if dimensions is not None and (not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions < 1):
-        raise BadRequestError("'dimensions' must be a positive integer")
+    if dimensions is not None and (not isinstance(dimensions, int) or isinstance(dimensions, bool)
+                                   or not 0 < dimensions <= 1_000_000):
+        raise BadRequestError("'dimensions' must be a positive integer (at most 1,000,000)")
     model = payload.get("model")
     if model is not None and not isinstance(model, str):
         raise BadRequestError("'model' must be a string")
     user = payload.get("user")
+    if user is not None and not isinstance(user, str):
+        raise BadRequestError("'user' must be a string")
     return EmbeddingRequest(input=texts, model=model, dimensions=dimensions), encoding, user if isinstance(
         user, str) else None
 

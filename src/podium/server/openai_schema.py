@@ -26,6 +26,54 @@ _HEADERS = {"x-podium-task-type": "task_type", "x-podium-sensitivity": "sensitiv
             "x-podium-preset": "preset"}
 
 
+MAX_DEPTH = 64  # JSON nesting a request may have (tool schemas need ~20); deeper is refused, not recursed into
+_INTS = ("n", "max_tokens", "max_completion_tokens", "seed", "top_logprobs")
+_NUMBERS = ("temperature", "top_p", "frequency_penalty", "presence_penalty")
+
+
+def json_depth(value: Any, limit: int = MAX_DEPTH) -> int:
+    """The nesting depth of ``value``, counted without recursion and stopping past ``limit``."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return depth
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+def _check_types(body: dict[str, Any]) -> None:
+    """The top-level fields' JSON types, as OpenAI checks them: ``"stream": "false"`` is not a boolean."""
+    model = body.get("model")
+    if model is not None and not isinstance(model, str):
+        raise BadRequestError("'model' must be a string", code="invalid_type")
+    for name in ("stream", "logprobs", "parallel_tool_calls", "store"):
+        if body.get(name) is not None and not isinstance(body[name], bool):
+            raise BadRequestError(f"'{name}' must be a boolean (true or false), not {type(body[name]).__name__}",
+                                  code="invalid_type")
+    for name in _INTS:
+        value = body.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise BadRequestError(f"'{name}' must be an integer", code="invalid_type")
+    for name in _NUMBERS:
+        value = body.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise BadRequestError(f"'{name}' must be a number", code="invalid_type")
+    options = body.get("stream_options")
+    if options is not None and (not isinstance(options, dict) or not isinstance(options.get("include_usage", False),
+                                                                                  bool)):
+        raise BadRequestError("'stream_options' must be an object like {\"include_usage\": true}",
+                              code="invalid_type")
+    if body.get("user") is not None and not isinstance(body["user"], str):
+        raise BadRequestError("'user' must be a string", code="invalid_type")
+    if json_depth(body) > MAX_DEPTH:
+        raise BadRequestError(f"the request nests JSON deeper than {MAX_DEPTH} levels", code="too_deep")
+
+
 def parse_request(body: Any, headers: Mapping[str, str]) -> tuple[ChatRequest, bool]:
     """The ChatRequest, and whether the client asked for usage in the stream."""
     if not isinstance(body, dict):
@@ -34,12 +82,13 @@ def parse_request(body: Any, headers: Mapping[str, str]) -> tuple[ChatRequest, b
                                      "max_completion_tokens", "stop", "seed", "n", "tools", "tool_choice",
                                      "response_format", "stream", "stream_options", "user", "metadata"}
     if unknown:
-        raise BadRequestError(f"Unrecognized request argument supplied: {', '.join(sorted(unknown))}",
+        raise BadRequestError(f"Unrecognized request argument supplied: {', '.join(sorted(unknown))[:200]}",
                               code="unknown_parameter")
+    _check_types(body)
     meta: dict[str, Any] = {}
     raw_meta = body.get("metadata") or {}
-    if not isinstance(raw_meta, dict):
-        raise BadRequestError("metadata must be an object of strings")
+    if not isinstance(raw_meta, dict) or not all(isinstance(v, str) for v in raw_meta.values()):
+        raise BadRequestError("metadata must be an object of strings", code="invalid_type")
     for key in ("task_type", "sensitivity", "preset"):
         if raw_meta.get(key):
             meta[key] = raw_meta[key]

@@ -24,7 +24,8 @@ def make(tmp_path: Path, **resilience: Any) -> Podium:
         "providers": {"a": {"kind": "scripted", "options": {"default": "from a"}},
                       "b": {"kind": "scripted", "options": {"default": "from b"}},
                       "local": {"enabled": False}},
-        "models": {"m": {"provider": "a", "model_id": "m", **row}, "spare": {"provider": "b", "model_id": "spare", **row}},
+        "models": {"m": {"provider": "a", "model_id": "m", **row},
+                   "spare": {"provider": "b", "model_id": "spare", **row}},
         "deployments": {"m": [{"provider": "a"}, {"provider": "b"}]},
         "resilience": {"retries": {"max_attempts": 3, "base_delay": 0.0, "max_delay": 0.0},
                        "balancing": "round_robin", **resilience},
@@ -132,7 +133,7 @@ async def test_a_rejected_upstream_key_fails_over_and_opens_that_deployments_cir
         response = await podium.chat("hi", model="m")
         assert response.text == "from b"
     assert deployment(podium, "m@a").breaker.state == "open"
-    assert len([c for c in scripted(podium, "a").calls]) == 1  # not asked again while its circuit is open
+    assert len(scripted(podium, "a").calls) == 1  # not asked again while its circuit is open
     await podium.aclose()
 
 

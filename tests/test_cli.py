@@ -107,6 +107,9 @@ def test_missing_local_packages_give_the_install_command(tmp_path: Path):
     assert result.returncode == 2, result.stderr
     assert "pip install" in result.stderr and "podium[local]" in result.stderr
     assert "Traceback" not in result.stderr
+    check = run("providers", "check", "--json", cwd=tmp_path, env={"PYTHONPATH": str(tmp_path / "block")})
+    blocked = {row["model"]: row["why"] for row in json.loads(check.stdout)["cannot_run"]}
+    assert "smollm2-135m" in blocked and "podium[local]" in blocked["smollm2-135m"]
 
 
 def test_preset_and_sensitivity_show_the_decision(scripted_config: Path, tmp_path: Path):

@@ -48,8 +48,11 @@ def run_providers_check(*, json_output: bool, config: str | None) -> None:
                      "why": spec.reason, "base_url": spec.base_url,
                      "healthy": getattr(result, "ok", None), "detail": getattr(result, "detail", None),
                      "latency_ms": round(getattr(result, "latency_ms", 0.0), 1) if result else None})
+    blocked = [{"model": m.name, "provider": m.provider, "why": why} for m in podium.settings.catalogue
+               if m.provider in health and (why := podium.registry.cannot_run(m)) is not None]
     if json_output:
-        print(json.dumps({"providers": rows, "deployments": [asdict(d) for d in deployments]}, indent=2))
+        print(json.dumps({"providers": rows, "deployments": [asdict(d) for d in deployments],
+                          "cannot_run": blocked}, indent=2))
         return
     table = Table(title="providers")
     for column in ("provider", "kind", "state", "why", "health"):
@@ -61,6 +64,13 @@ def run_providers_check(*, json_output: bool, config: str | None) -> None:
             row["detail"])
         table.add_row(str(row["provider"]), str(row["kind"]), state, str(row["why"]), health_text)
     console.print(table)
+    if blocked:
+        table = Table(title="models that cannot run here (never routed to)")
+        for column in ("model", "provider", "why"):
+            table.add_column(column)
+        for item in blocked:
+            table.add_row(item["model"], item["provider"], item["why"])
+        console.print(table)
     if deployments:
         circuits = Table(title="deployments (circuit breakers)")
         for column in ("deployment", "provider", "circuit", "retry in", "opened"):

@@ -3,32 +3,26 @@
 Each finding names its class and where it is, never the value itself (a finding is logged; a
 value would leak). Validators cut false positives: card numbers must pass the Luhn check, IBANs
 the ISO 13616 mod-97 check.
+
+Every detector runs in time linear in its input (see ``pii``, ``credentials``, ``injection``):
+this runs on every string of every request, so one pathological string must not hold the
+gateway. ``find`` reads the text as given; ``scan`` normalises it first (``normalize``), which is
+what the policy does, and returns the normalised text the offsets refer to.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
-_EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
-_PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{2,4}(?:[\s.-]?\d{2,4}){2,4}(?![\w])")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2})?)?$")
-_CARD = re.compile(r"\b(?:\d[ -]?){13,19}\b")
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
-_SECRETS = (
-    ("openai_key", re.compile(r"\bsk-(?:proj-)?[A-Za-z0-9_-]{20,}")),
-    ("anthropic_key", re.compile(r"\bsk-ant-[A-Za-z0-9_-]{20,}")),
-    ("google_key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
-    ("aws_access_key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("github_token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b")),
-    ("private_key", re.compile(r"-----BEGIN (?:RSA |EC |OPENSSH |)PRIVATE KEY-----")),
-    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\b")),
-)
-_INJECTION = re.compile(
-    r"(ignore|disregard|forget) (all |any )?(the |your )?(previous|prior|above|earlier) (instructions|prompts|rules)"
-    r"|you are now (?:in )?(?:developer|dan|jailbreak) mode|reveal (?:your |the )?(?:system|hidden) prompt"
-    r"|print (?:your |the )?(?:system|initial) (?:prompt|instructions)|act as if you have no (?:rules|restrictions)",
-    re.I)
+from podium.guardrails import credentials, injection, pii
+from podium.guardrails.normalize import normalise
+from podium.guardrails.pii import iban_ok, luhn_ok
+
+__all__ = ["CLASSES", "Finding", "find", "iban_ok", "luhn_ok", "redact", "redact_spans", "scan"]
+
+PII_KINDS = frozenset({"email", "phone", "iban", "card"})
+CLASSES = frozenset({"pii", "secret", "injection"})
 
 
 @dataclass(frozen=True)
@@ -38,60 +32,68 @@ class Finding:
     end: int
 
 
-def luhn_ok(digits: str) -> bool:
-    total, parity = 0, len(digits) % 2
-    for i, ch in enumerate(digits):
-        d = int(ch)
-        if i % 2 == parity:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
+def find(text: str, classes: Collection[str] = CLASSES) -> list[Finding]:
+    """Findings in ``text``, by start; ``classes`` limits the search to ``pii``, ``secret``, ``injection``.
 
-
-def iban_ok(raw: str) -> bool:
-    iban = raw.replace(" ", "")
-    if not 15 <= len(iban) <= 34:
-        return False
-    moved = iban[4:] + iban[:4]
-    number = "".join(str(int(ch, 36)) for ch in moved)
-    return int(number) % 97 == 1
-
-
-_SECRET_MARKS = ("sk-", "AIza", "AKIA", "ASIA", "gh", "-----BEGIN", "eyJ")
-_DIGIT = re.compile(r"\d")
-
-
-def find(text: str) -> list[Finding]:
+    Overlaps are resolved: a finding inside an earlier, longer one of another kind is dropped (a
+    JWT may hold digits that look like a phone number), so each value is reported once.
+    """
     found: list[Finding] = []
-    # Cheap gates first (this runs on every message of every request): no secret prefix, no "@", no
-    # digit means the expensive patterns cannot match, and most prompts have none of them.
-    if any(mark in text for mark in _SECRET_MARKS):
-        for kind, pattern in _SECRETS:
-            found += [Finding(f"secret:{kind}", m.start(), m.end()) for m in pattern.finditer(text)]
-    if "@" in text:
-        found += [Finding("email", m.start(), m.end()) for m in _EMAIL.finditer(text)]
-    if _DIGIT.search(text) is None:
-        found += [Finding("injection", m.start(), m.end()) for m in _INJECTION.finditer(text)]
-        return sorted(found, key=lambda f: f.start)
-    for m in _IBAN.finditer(text):
-        if iban_ok(m.group(0)):
-            found.append(Finding("iban", m.start(), m.end()))
-    for m in _CARD.finditer(text):
-        digits = re.sub(r"\D", "", m.group(0))
-        if 13 <= len(digits) <= 19 and luhn_ok(digits):
-            found.append(Finding("card", m.start(), m.end()))
-    taken = [(f.start, f.end) for f in found]
-    for m in _PHONE.finditer(text):
-        digits = re.sub(r"\D", "", m.group(0))
-        if 9 <= len(digits) <= 15 and not _DATE.match(m.group(0).strip()) \
-                and not any(s <= m.start() < e for s, e in taken):
-            found.append(Finding("phone", m.start(), m.end()))
-    found += [Finding("injection", m.start(), m.end()) for m in _INJECTION.finditer(text)]
-    return sorted(found, key=lambda f: f.start)
+    if "secret" in classes:
+        found += [Finding(f"secret:{kind}", start, end) for kind, start, end in credentials.scan(text)]
+    if "pii" in classes:
+        found += [Finding("email", start, end) for start, end in pii.emails(text)]
+        if _has_digit(text):
+            found += [Finding(kind, start, end) for kind, start, end in pii.numbers(text)]
+            found += [Finding("iban", start, end) for start, end in pii.ibans(text)]
+    if len(found) > 1:
+        found = _without_overlaps(found)
+    if "injection" in classes:
+        span = injection.detect(text)
+        if span is not None:
+            found.append(Finding("injection", *span))
+            found.sort(key=lambda f: f.start)
+    return found
+
+
+def scan(text: str, classes: Collection[str] = CLASSES) -> tuple[str, list[Finding]]:
+    """The normalised text and the findings in it (their offsets refer to the normalised text)."""
+    text = normalise(text)
+    return text, find(text, classes)
+
+
+def _has_digit(text: str) -> bool:
+    return any(d in text for d in "0123456789")  # ten memchr calls: faster than a regex over the text
+
+
+def _without_overlaps(found: list[Finding]) -> list[Finding]:
+    found.sort(key=lambda f: (f.start, f.start - f.end))
+    kept: list[Finding] = []
+    end = -1
+    for f in found:
+        if f.start >= end or f.end > end:
+            kept.append(f)
+            end = f.end
+    return kept
 
 
 def redact(text: str, findings: list[Finding]) -> str:
-    """Each finding replaced by ``[KIND]``, right to left so offsets stay valid."""
-    for f in sorted((f for f in findings if f.kind != "injection"), key=lambda f: f.start, reverse=True):
-        text = text[: f.start] + f"[{f.kind.split(':')[0].upper()}]" + text[f.end:]
-    return text
+    """Each finding replaced by ``[KIND]`` (overlapping findings become one), injection left as it is."""
+    return redact_spans(text, [(f.start, f.end, f"[{f.kind.split(':')[0].upper()}]")
+                               for f in findings if f.kind != "injection"])
+
+
+def redact_spans(text: str, spans: list[tuple[int, int, str]]) -> str:
+    """Each (start, end, replacement) applied; overlapping spans merge into the first one's replacement."""
+    if not spans:
+        return text
+    out: list[str] = []
+    pos = 0
+    for start, end, token in sorted(spans):
+        if start < pos:  # overlaps the previous one: extend it
+            pos = max(pos, end)
+            continue
+        out += [text[pos:start], token]
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)

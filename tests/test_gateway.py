@@ -194,6 +194,8 @@ def test_admin_keys_feedback_metrics_and_no_secrets_in_logs(gateway: Gateway):
     assert rows == [(completion.id.removeprefix("chatcmpl-"), 0.9, "good")]
     log = gateway.log.read_text()
     assert new_key not in log and gateway.key not in log and ADMIN not in log
+    answered = [line for line in log.splitlines() if f"request {completion.id.removeprefix('chatcmpl-')} " in line]
+    assert len(answered) == 1 and "INFO podium.gateway" in answered[0] and "status=200" in answered[0]
 
 
 @pytest.mark.skipif(not HAVE_LOCAL, reason="needs the local extra: pip install 'podium[local]'")

@@ -41,14 +41,17 @@ def uvicorn_options(*, header_timeout: float, idle_timeout: float, log_level: st
     """uvicorn's settings for the gateway, apart from the address (the tests run a server with these too).
 
     uvicorn's access log stays off and its own logger at warning: the gateway writes one richer line
-    per request itself (``podium.gateway``). ``timeout_keep_alive`` closes a connection idle after a
-    response; the header timeout, one that has not finished sending its headers (see http_limits).
+    per request itself (``podium.gateway``). uvicorn's own logging setup is skipped (``log_config``
+    None): it would close every handler already installed, Podium's among them;
+    ``configure_logging`` gives uvicorn's loggers Podium's handler instead. ``timeout_keep_alive``
+    closes a connection idle after a response; the header timeout, one that has not finished sending
+    its headers (see http_limits).
     """
     from podium.server.http_limits import with_header_timeout
 
     level = log_level.lower() if log_level.lower() in ("error", "critical") else "warning"
     return {"loop": "uvloop", "http": with_header_timeout(header_timeout), "timeout_keep_alive": idle_timeout,
-            "log_level": level, "access_log": False}
+            "log_level": level, "access_log": False, "log_config": None}
 
 
 class _ServeHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -86,9 +89,13 @@ class _ServeHandler(logging.StreamHandler):  # type: ignore[type-arg]
         while not self._stop.wait(seconds):
             self.flush()
 
-    def close(self) -> None:
+    def stop(self) -> None:
+        """Replaced by a new handler: write out what is buffered and end the flushing thread."""
         self._stop.set()
         self.flush()
+
+    def close(self) -> None:
+        self.flush()  # logging.shutdown closes every handler at exit; lines logged after it still get out
         super().close()
 
 
@@ -105,13 +112,18 @@ def configure_logging(log_level: str) -> None:
     logger = logging.getLogger("podium")
     for old in [h for h in logger.handlers if isinstance(h, _ServeHandler)]:
         logger.removeHandler(old)
-        old.close()
+        old.stop()
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = _ServeHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s",
                                            datefmt="%Y-%m-%dT%H:%M:%S"))
     logger.addHandler(handler)
     logger.setLevel(level.upper())
+    server = logging.getLogger("uvicorn")  # uvicorn's warnings and errors, in the same format
+    for old in [h for h in server.handlers if isinstance(h, _ServeHandler)]:
+        server.removeHandler(old)
+    server.addHandler(handler)
+    server.propagate = False
 
 
 def _with_keys(config: str | None, action: Callable[[Keys], Awaitable[T]]) -> T:

@@ -38,7 +38,7 @@ class Pattern:
     regex: re.Pattern[str]
     kinds: dict[str, tuple[str, Callable[[str], bool] | None]]  # group name → kind, and a check of the value
     back: int = 0  # the secret starts this many characters before the match (the literal's first letters)
-    rare: str = ""  # characters every match needs, checked first (memchr: ~100 times faster than the literal)
+    rare: frozenset[str] = frozenset()  # characters every match needs, checked first (memchr: ~100 times faster)
 
 
 _RARE = "_-JKz/"
@@ -46,7 +46,7 @@ _RARE = "_-JKz/"
 
 def _p(gate: str, pattern: str, *kinds: tuple[str, str, Callable[[str], bool] | None],
        back: int = 0, needs: str = "") -> Pattern:
-    rare = "".join(ch for ch in _RARE if ch in gate + needs)
+    rare = frozenset(ch for ch in _RARE if ch in gate + needs)
     return Pattern(gate, re.compile(pattern), {group: (kind, check) for group, kind, check in kinds}, back, rare)
 
 
@@ -89,6 +89,16 @@ PATTERNS: tuple[Pattern, ...] = (
     _one("jwt", "eyJ", rf"eyJ{_before('eyJ')}{_TOKEN}{{8,4096}}+\.{_TOKEN}{{8,16384}}+\.{_TOKEN}{{8,4096}}+"),
 )
 
+_BY_RARE: dict[frozenset[str], tuple[Pattern, ...]] = {}
+
+
+def _patterns_for(present: frozenset[str]) -> tuple[Pattern, ...]:
+    """The patterns whose rare characters are all in the text (64 combinations at most: cached)."""
+    patterns = tuple(p for p in PATTERNS if p.rare <= present)
+    _BY_RARE[present] = patterns
+    return patterns
+
+
 # "password = hunter2!", "api_key: 3f9a…": found in the lower-cased text (same offsets), the value only
 _PASSWORD_WORDS = ("password", "passwd", "passphrase")
 _CREDENTIAL_WORDS = ("secret", "api_key", "apikey", "api-key", "access_token", "auth_token", "private_key")
@@ -110,9 +120,9 @@ def _credential(value: str) -> bool:
 
 def scan(text: str) -> Iterator[tuple[str, int, int]]:
     """(kind, start, end) of every secret in ``text``."""
-    present = {ch for ch in _RARE if ch in text}
-    for pattern in PATTERNS:
-        if all(ch in present for ch in pattern.rare) and pattern.gate in text:
+    present = frozenset(ch for ch in _RARE if ch in text)
+    for pattern in _BY_RARE.get(present) or _patterns_for(present):
+        if pattern.gate in text:
             for m in pattern.regex.finditer(text):
                 kind, check = pattern.kinds[m.lastgroup or ""]
                 start = m.start() - pattern.back

@@ -1,16 +1,314 @@
-"""Prompt injection (placeholder while the scored detector is written)."""
+"""Prompt injection: a weighted score of multilingual signals, not one regex.
+
+Why a score: no single phrase separates attacks from ordinary requests. "Ignore the typos",
+"act as a Linux terminal", "how do I turn on developer mode" and an article about prompt
+injection all share words with attacks. An attack usually combines several signals (an
+override verb aimed at the instructions, a new persona without rules, a request for the hidden
+prompt, a spoofed ``### System:`` block, text addressed to "the AI" inside a document,
+obfuscation); a benign prompt has one at most, or talks *about* them. Each signal has a weight,
+talk about attacks subtracts, and the sum is compared with a threshold. The weights and the
+threshold were tuned on the ``dev`` half of ``tests/data/injection/prompts.jsonl`` only; the
+``test`` half measures them (``benchmarks/guardrails.py``).
+
+How it stays fast: a typical prompt is lower-cased, folded (leetspeak digits to letters, the dots
+and dashes of ``i.g.n.o.r.e`` removed) and split into words, all at C speed on bytes; only if a
+word starts like one of the trigger stems is the text scored, so most prompts cost a few
+microseconds. Scoring runs the patterns of ``injection_signals`` whose trigger words the text has;
+their gaps are bounded, so each costs linear time. Base64 and hex blobs (and rot13, when the text
+says so) are decoded, bounded, and scored too.
+
+A text longer than ``WINDOW`` characters is scored window by window (two signals far apart in a
+long document do not add up), and only the windows that hold a strong stem ("ignore",
+"instructions", "prompt", "jailbreak"…), spaced-out letters or an encoded blob: in a 4 MB manual,
+"system" and "rule" are everywhere, and scoring every window would cost a second. What such a
+window misses (an attack that names none of the strong stems) is a known limit of long texts.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import operator
 import re
+from collections.abc import Iterable
 
-_INJECTION = re.compile(
-    r"(ignore|disregard|forget) (all |any )?(the |your )?(previous|prior|above|earlier) (instructions|prompts|rules)"
-    r"|you are now (?:in )?(?:developer|dan|jailbreak) mode|reveal (?:your |the )?(?:system|hidden) prompt"
-    r"|print (?:your |the )?(?:system|initial) (?:prompt|instructions)|act as if you have no (?:rules|restrictions)",
-    re.I)
+from podium.guardrails.injection_signals import FEATURES, NEGATIVES
+
+THRESHOLD = 3.0
+WINDOW = 4096
+_OVERLAP = 512
+
+# Leetspeak digits and symbols read as letters; separators inside words dropped (i.g.n.o.r.e, ig-nore)
+_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t"})
+_GATE_FOLD = str.maketrans({**dict(zip("013457@$", "oieastas", strict=True)),
+                            ".": None, "-": None, "_": None, "*": None, "\u00b7": None,
+                            **dict.fromkeys(",;:!?()[]{}<>|\"'`/\\=+~^&%", " ")})
+
+# The first four letters of a word that may start a signal → the stems that confirm it
+_STEMS = (
+    # override verbs (en, de, fr, es, it, pt, nl, pl)
+    "ignor", "disregard", "forget", "forgot", "overrid", "overrul", "bypass", "circumvent", "scrap", "supersed",
+    "vergiss", "vergess", "missacht", "übergeh", "oubli", "olvid", "omit", "descart", "dimentic", "esquec", "esqueç",
+    "desconsider", "negeer", "vergeet", "zignor", "zapomn",
+    # what is overridden or extracted
+    "instruc", "instruk", "instrução", "instruções", "istruz", "anweis", "richtlin", "vorgab", "befehl", "consign",
+    "directiv", "direction", "directric", "indicacion", "guideline", "guidance", "rule", "regel", "regl", "règl",
+    "regol", "regra", "norma", "zasad", "prompt", "system", "sistem", "systè", "systeem", "pre-prompt", "preprompt",
+    "polic", "polít", "restrict", "restricc", "restriç", "einschränk", "constraint", "filter", "filtr", "censor",
+    "censur", "zensur", "uncensor", "unfilter", "unrestrict", "confiden", "vertraul", "secret", "geheim", "hidden",
+    "versteck", "caché", "oculto", "nascost", "password", "passwort", "contraseñ", "contrasen", "senha", "credential",
+    "zugangsdat", "identifiant", "credencial", "token",
+    # personas and modes
+    "jailbr", "pretend", "roleplay", "rolle", "rôle", "papel", "ruolo", "persona", "character", "charakter",
+    "personnage", "personaje", "mode", "modus", "modo", "modalit", "tryb", "developer", "entwickler", "développeur",
+    "developpeur", "desarrollador", "sviluppator", "desenvolvedor", "ontwikkelaar", "deweloper", "sudo", "admin",
+    "unbound", "freed", "evil", "rogue", "finge", "finja", "fais", "spiel", "joue", "interpret", "doe", "fai",
+    # extraction verbs
+    "reveal", "verrat", "verrät", "révèl", "revel", "repeat", "wiederhol", "répèt", "repet", "repit", "recopi",
+    "verbatim", "wortwört", "palabra", "dump", "leak", "spell",
+    # documents addressed to the model, exfiltration
+    "assistant", "assistent", "asistente", "assistente", "chatgpt", "gpt", "llm", "ki", "ia", "ai", "bot",
+    "forward", "weiterleit", "transfèr", "transfer", "reenví", "reenvi", "inoltr", "encaminh", "doorstur",
+    "silently", "secretly", "heimlich",
+    # obfuscation and spoofed markup
+    "base64", "base", "rot13", "decod", "dekod", "décod", "decodif", "hex", "revers", "erongi", "snoitcurtsni",
+    "tpmorp", "###", "inst", "sys", "imstart", "imend", "end", "ende", "fin", "display", "hidden", "white",
+    # the grandmother who read out licence keys
+    "grandm", "großm", "grossm", "grand-m", "abuel", "nonna", "avó", "activation", "licen", "serial",
+)
+# The stems that select the windows of a long text (see _candidate_windows), as they appear lower-cased
+_LONG_STEMS = ("ignor", "disregard", "forget", "instruc", "prompt", "anweis", "consign", "jailbr", "vergiss",
+               "oubli", "olvid", "pretend", "override", "<|", "[inst", "<<sys", "###", "](http", "unrestrict",
+               "no restrictions", "developer mode", "entwicklermodus", "erongi", "snoitcurtsni")
+
+
+class _Stems:
+    """Stems by their first four (folded) bytes, so a word is looked up, not compared with every stem."""
+
+    def __init__(self, stems: Iterable[str]) -> None:
+        folded = [stem.translate(_GATE_FOLD).encode() for stem in stems]
+        self.by_prefix: dict[bytes, tuple[bytes, ...]] = {}
+        for stem in folded:
+            if len(stem) >= 4:
+                self.by_prefix[stem[:4]] = (*self.by_prefix.get(stem[:4], ()), stem)
+        self.prefixes = frozenset(self.by_prefix)
+        self.short = frozenset(stem for stem in folded if len(stem) < 4)
+
+    def any_in(self, words: list[bytes]) -> bool:
+        if not self.prefixes.isdisjoint(map(_FIRST4, words)):
+            for word in words:
+                stems = self.by_prefix.get(word[:4])
+                if stems is not None and any(word.startswith(stem) for stem in stems):
+                    return True
+        return not self.short.isdisjoint(words)
+
+
+_ALL_STEMS = _Stems((*_STEMS, "dan", "stan", "aim", "dev", "god"))
+_FIRST4 = operator.itemgetter(slice(0, 4))
+# ASCII fast path of _GATE_FOLD, on bytes (bytes.translate is a table lookup per byte: ~10 times faster)
+_GATE_BYTES = bytes.maketrans(b"013457@$" + b",;:!?()[]{}<>|\"'`/\\=+~^&%",
+                              b"oieastas" + b" " * len(b",;:!?()[]{}<>|\"'`/\\=+~^&%"))
+_GATE_DELETE = b".-_*"
+# every letter → "a", space stays, the rest → "#": "i g n o r e" becomes "a a a a a a"
+_SHAPE = bytes.maketrans(bytes(range(256)), bytes(
+    ord("a") if chr(c).isalpha() and c < 128 else ord(" ") if c == 32 else ord("#") for c in range(256)))
+_SPACED_OUT = b"a a a a a a"
+# base64 and hex characters → "b", the rest → " ": sixteen "b" in a row may be an encoded blob
+_B64 = bytes.maketrans(bytes(range(256)), bytes(
+    ord("b") if (chr(c).isalnum() and c < 128) or c in b"+/" else ord(" ") for c in range(256)))
+_BLOB_SHAPE = b"b" * 16
+
+
+def _gate(text: str) -> bool:
+    """Does a word of the folded text start like a trigger stem (or is the text spaced out letter by letter,
+    or does it hold an encoded blob)? C-level work only, unless a word's first four letters match."""
+    low = text.lower()
+    raw = low.encode()
+    if low.isascii():
+        words = raw.translate(_GATE_BYTES, _GATE_DELETE).split()
+    else:
+        words = low.translate(_GATE_FOLD).encode().split()
+    if _ALL_STEMS.any_in(words):
+        return True
+    if _SPACED_OUT in raw.translate(_SHAPE) or b"](http" in raw:  # spaced out; a markdown link or image
+        return True
+    return _BLOB_SHAPE in raw.translate(_B64) and any(
+        len(word) >= 16 and _plausible_blob(word) for word in words)
+
+
+def _plausible_blob(word: bytes) -> bool:
+    """Base64 or hex of a message: many different characters (not "aaaa…" or "1111…"), nothing else."""
+    return len(set(word[:64])) >= 8 and _BLOB.fullmatch(word.decode("utf-8", "replace")) is not None
+
+
+_SEPARATORS = ",;:!?()[]{}<>|\"'`/\\=+~^&%*.-\n\t"
+_WORD_SEP = str.maketrans(dict.fromkeys(_SEPARATORS, " "))
+_WORD_SEP_BYTES = bytes.maketrans(_SEPARATORS.encode(), b" " * len(_SEPARATORS))
+
+
+def _signals(view: str) -> tuple[float, tuple[int, int] | None]:
+    if view.isascii():
+        words = set(map(_FIRST4, view.encode().translate(_WORD_SEP_BYTES).decode().split()))
+    else:
+        words = set(map(_FIRST4, view.translate(_WORD_SEP).split()))
+    if "<!--" in view:
+        words.add("--")
+    if "@" in view:
+        words.add("@")
+    score = 0.0
+    best = 0.0
+    span: tuple[int, int] | None = None
+    seen: set[str] = set()
+    for signal in FEATURES:
+        if signal.name in seen or any(group.isdisjoint(words) for group in signal.needs):
+            continue
+        m = signal.search(view)
+        if m is not None:
+            seen.add(signal.name)
+            score += signal.weight
+            if signal.weight > best:
+                best, span = signal.weight, m.span()
+    if span is None:
+        return 0.0, None
+    for signal in NEGATIVES:
+        if not any(group.isdisjoint(words) for group in signal.needs) and signal.search(view) is not None:
+            score += signal.weight
+    return score, span
+
+
+_SPACED = re.compile(r"(?<![^\W\d_])(?:[^\W\d_][ .\-_*·]){3,}[^\W\d_](?![^\W\d_])")  # i g n o r e, i.g.n.o.r.e
+_INNER_SEP = re.compile(r"(?<=[^\W\d_])[.\-_*·](?=[^\W\d_]{2})")  # ig-nore, pre-vious (not "e.g.")
+_LEETISH = re.compile(r"[^\W\d_][0134578][^\W\d_]|[0134578][^\W\d_][0134578]")
+_ZIGZAG = re.compile(r"[a-z][A-Z][a-z][A-Z][a-z]")  # iGnOrE pReViOuS
+_BLOB = re.compile(r"[A-Za-z0-9+/]{16,4096}={0,2}|(?:[0-9a-fA-F]{2}){8,2048}")
+_FIND_BLOB = re.compile(r"(?<![A-Za-z0-9+/=])(?:[A-Za-z0-9+/]{16,4096}+={0,2}|(?:[0-9a-fA-F]{2}){8,2048}+)"
+                        r"(?![A-Za-z0-9+/=])")
+_ROT13 = str.maketrans("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+                       "nopqrstuvwxyzabcdefghijklmNOPQRSTUVWXYZABCDEFGHIJKLM")
+
+
+# Each character's shape, to test for obfuscation with one C-level substring search before any regex:
+# lower-case letter "a", capital "A", digit "0", space " ", a separator inside words (.-_*) ".", other "#"
+_SHAPES = bytes.maketrans(bytes(range(256)), bytes(
+    ord("a") if 97 <= c <= 122 else ord("A") if 65 <= c <= 90 else ord("0") if 48 <= c <= 57
+    else ord(" ") if c == 32 else ord(".") if c in b".-_*" else ord("#") for c in range(256)))
+
+
+def _views(text: str) -> tuple[list[str], float]:
+    """The text as the patterns read it (and, if it looks like leetspeak, read as letters), and what its
+    obfuscation adds to the score."""
+    bonus = 0.0
+    shape = text.encode().translate(_SHAPES)
+    if b"aAaAa" in shape and len(_ZIGZAG.findall(text)) >= 2:
+        bonus += 1.5
+    low = text.lower()
+    view = low
+    if (b"a a a a" in shape or b"a.a.a.a" in shape or b"A A A A" in shape or b"A.A.A.A" in shape) \
+            and (spaced := _SPACED.sub(lambda m: m.group()[::2], low)) != low:
+        bonus += 1.5
+        view = spaced
+    if b"a.aa" in shape or b"A.AA" in shape or b"a.AA" in shape or b"A.aa" in shape:
+        view = _INNER_SEP.sub("", view)
+    views = [view]
+    if (b"a0a" in shape or b"0a0" in shape or b"A0A" in shape) and len(_LEETISH.findall(low)) >= 3:
+        bonus += 1.0
+        views.append(view.translate(_LEET))
+    return views, bonus
+
+
+def _decoded(text: str) -> Iterable[str]:
+    """Base64 and hex blobs in the text, decoded (at most 8, each at most 4 KB); the text read as rot13."""
+    low = text.lower()
+    if "rot13" in low or "rot-13" in low:
+        yield text.translate(_ROT13)
+    if _BLOB_SHAPE not in text.encode().translate(_B64):
+        return
+    for i, m in enumerate(_FIND_BLOB.finditer(text)):
+        if i >= 8:
+            return
+        blob = m.group()
+        try:
+            raw = bytes.fromhex(blob) if len(blob) % 2 == 0 and all(c in "0123456789abcdefABCDEF" for c in blob) \
+                else base64.b64decode(blob + "=" * (-len(blob) % 4), validate=True)
+        except (ValueError, binascii.Error):
+            continue
+        decoded = raw.decode("utf-8", "replace")
+        if decoded.isprintable():
+            yield decoded
+
+
+def _best(views: list[str]) -> tuple[float, tuple[int, int] | None]:
+    results = [_signals(v) for v in views]
+    return max(results, key=lambda r: r[0])
+
+
+def score(text: str) -> tuple[float, tuple[int, int] | None]:
+    """The injection score of one text (at most ``WINDOW`` characters) and where its strongest signal is."""
+    if not _gate(text):
+        return 0.0, None
+    views, bonus = _views(text)
+    total, span = _best(views)
+    for decoded in _decoded(text):
+        inner, _ = _best(_views(decoded)[0])
+        if inner > 0:
+            total += inner
+            span = span or (0, 1)
+    if span is None:
+        return 0.0, None
+    return total + bonus, span
 
 
 def detect(text: str) -> tuple[int, int] | None:
-    m = _INJECTION.search(text)
-    return (m.start(), m.end()) if m else None
+    """Where the text looks like an injection attempt (its strongest signal), or None."""
+    if len(text) <= WINDOW:
+        total, span = score(text)
+        return _clip(span, len(text)) if total >= THRESHOLD else None
+    for start in _candidate_windows(text):
+        window = text[start:start + WINDOW]
+        total, span = score(window)
+        if total >= THRESHOLD:
+            clipped = _clip(span, len(window))
+            return (start + clipped[0], start + clipped[1])
+    return None
+
+
+_STEP = WINDOW - _OVERLAP  # windows overlap: a signal across an edge is whole in one of them
+
+
+def _candidate_windows(text: str) -> list[int]:
+    """The starts of the windows of a long text worth scoring: those with a strong stem, spaced-out letters
+    or an encoded blob. One substring search per stem over the whole text (C speed), not a word split
+    per window: technical documents are full of "system", "mode" and "rule", and scoring every window
+    of a 4 MB manual would cost a second."""
+    low = text.lower()
+    windows: set[int] = set()
+
+    def add(haystack: str, needle: str) -> None:
+        i = haystack.find(needle)
+        while i >= 0:
+            k = i // _STEP
+            windows.add(k)
+            if i % _STEP > _STEP - 256 and (k + 1) * _STEP < len(text) - _OVERLAP:
+                windows.add(k + 1)  # near the edge: the signal may end in the next window
+            i = haystack.find(needle, (k + 1) * _STEP)
+
+    for stem in _LONG_STEMS:
+        if stem in low:
+            add(low, stem)
+    if low.isascii():  # character shapes (offsets are byte offsets, the same only for ASCII)
+        raw = low.encode()
+        shape = raw.translate(_SHAPE).decode()
+        if _SPACED_OUT.decode() in shape:
+            add(shape, _SPACED_OUT.decode())
+        blobs = raw.translate(_B64).decode()
+        if _BLOB_SHAPE.decode() in blobs:
+            add(blobs, _BLOB_SHAPE.decode())
+    return sorted(k * _STEP for k in windows)
+
+
+def _clip(span: tuple[int, int] | None, length: int) -> tuple[int, int]:
+    """A span inside the text (the folded view can be shorter than the text; the span is a pointer, not a cut)."""
+    if span is None:
+        return (0, min(length, 1))
+    start = min(span[0], max(length - 1, 0))
+    return (start, max(start + 1, min(span[1], length)))

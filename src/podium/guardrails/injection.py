@@ -77,9 +77,9 @@ _STEMS = (
     "grandm", "großm", "grossm", "grand-m", "abuel", "nonna", "avó", "activation", "licen", "serial",
 )
 # The stems that select the windows of a long text (see _candidate_windows), as they appear lower-cased
-_LONG_STEMS = ("ignor", "disregard", "forget", "instruc", "prompt", "anweis", "consign", "jailbr", "vergiss",
-               "oubli", "olvid", "pretend", "override", "<|", "[inst", "<<sys", "###", "](http", "unrestrict",
-               "no restrictions", "developer mode", "entwicklermodus", "erongi", "snoitcurtsni")
+_LONG_STEMS = ("ignor", "disregard", "forget", "vergiss", "oubli", "olvid", "instruc", "anweis", "consign", "prompt",
+               "jailbr", "pretend")
+_LONG_MARKS = ("<|", "[inst", "<<sys", "###", "](http")  # each needs a rare character: a memchr first
 
 
 class _Stems:
@@ -295,6 +295,9 @@ def _candidate_windows(text: str) -> list[int]:
     for stem in _LONG_STEMS:
         if stem in low:
             add(low, stem)
+    for mark in _LONG_MARKS:
+        if mark[0] in low and mark in low:
+            add(low, mark)
     if low.isascii():  # character shapes (offsets are byte offsets, the same only for ASCII)
         raw = low.encode()
         shape = raw.translate(_SHAPE).decode()

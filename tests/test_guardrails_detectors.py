@@ -64,8 +64,8 @@ def test_each_secret_format_is_found_whole(kind, secret):
     "hf_abcdefghijklmnopqrstuvwxyzabcdefgh",
     "pk-" + TOKEN36,  # too short for a virtual key
     "xsk_live_" + TOKEN36[:24],  # glued to a word
-    "ghp_short",
-    "AKIA1234",
+    "ghp_short", "github_pat_short", "glpat-abc", "sk-ant-short", "whsec_short", "xoxb-12", "xapp-1-short",
+    "AKIA1234", "ASIA PACIFIC REGION REPORT 2024", "AIzaShort",
     "eyJ-not-a-token",
     "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
     "password: ${DB_PASSWORD}", "Password: ********", "password = os.environ['PASSWORD']", "the password is secret",

@@ -183,12 +183,22 @@ async def test_malformed_chat_bodies_are_4xx_with_error_json(gw: Gw, body: Any):
     assert gw.canned().calls == [] or response.status_code in (400, 404)
 
 
-async def test_pipeline_on_messages_without_text_is_not_a_500(gw: Gw):
+@pytest.mark.parametrize("model", ["pipeline:echo", "pipeline", "consensus:echo,other", "cascade:echo,other",
+                                   "debate:echo,other", "mixture:echo,other", "vote:echo*3", "fast-vote"])
+async def test_strategies_on_messages_without_text_are_not_a_500(tmp_path: Path, model: str):
+    data = config(tmp_path)
+    for row in data["models"].values():
+        row["capabilities"] = ["chat", "vision", "planning"]  # so the image reaches the strategy
+    gw = await open_gateway(tmp_path, data)
     key, _ = gw.keys.create("pipe")
     image = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}]}]
-    response = await gw.http.post("/v1/chat/completions", json={"model": "pipeline:echo", "messages": image},
+    response = await gw.http.post("/v1/chat/completions", json={"model": model, "messages": image},
                                   headers=bearer(key))
     assert response.status_code < 500, response.text
+    if model.startswith("pipeline"):
+        assert response.status_code == 400 and "send the task as text" in response.json()["error"]["message"]
+    await gw.http.aclose()
+    await gw.podium.aclose()
 
 
 @pytest.mark.parametrize("body", [

@@ -21,7 +21,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from podium.errors import BudgetExceededError, PodiumError
+from podium.errors import BadRequestError, BudgetExceededError, PodiumError
 from podium.strategies.base import StrategyContext, ask, last_user_text
 from podium.strategies.simple import answer
 from podium.types import ChatRequest, ChatResponse
@@ -126,6 +126,9 @@ class Pipeline:
         return subtask, text
 
     async def run(self, request: ChatRequest, ctx: StrategyContext) -> ChatResponse:
+        if not last_user_text(request).strip():
+            raise BadRequestError("a pipeline plans from the text of the last user message, and this request has "
+                                  "none (only images or tool calls); send the task as text", code="no_task_text")
         plan = await self._plan(request, ctx)
         outcomes = await asyncio.gather(*(self._work(request, s, ctx) for s in plan.subtasks),
                                         return_exceptions=True)

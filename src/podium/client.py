@@ -191,9 +191,13 @@ class Podium:
             return
         usage, decision = ctx.usage, trace.decision
         answered = ctx.calls[-1] if ctx.calls and error is None else None
-        message = None if error is None else (error.message if isinstance(error, PodiumError) else repr(error))
+        cancelled = isinstance(error, asyncio.CancelledError | GeneratorExit)
+        message = None if error is None else error.message if isinstance(error, PodiumError) else \
+            "cancelled: the client went away or the request was stopped" if cancelled else \
+            f"{type(error).__name__}: {error}"
         await self.ledger.finish_request(RequestEnd(
-            request_id=ctx.request_id, finished_at=time.time(), status="ok" if error is None else "error",
+            request_id=ctx.request_id, finished_at=time.time(),
+            status="ok" if error is None else "cancelled" if cancelled else "error",
             model=answered.model if answered else (decision.model if decision else None),
             provider=answered.provider if answered else (decision.provider if decision else None),
             input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, cost=ctx.cost,

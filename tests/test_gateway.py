@@ -323,3 +323,43 @@ def test_langchain_chat_openai_against_the_gateway(gateway: Gateway):
         "Paris is the capital of France."
     panel = ChatOpenAI(base_url=f"{gateway.url}/v1", api_key=gateway.key, model="panel", max_retries=0)  # type: ignore[arg-type]
     assert "Paris" in str(panel.invoke("Capital?").content)
+
+
+def test_a_client_that_leaves_mid_stream_is_accounted_and_its_budget_hold_released(tmp_path: Path):
+    """A real disconnect: the call is cancelled upstream, the request is 'cancelled' in the ledger, the
+    budget holds only what was used, the log says 499, and no traceback is written."""
+    config = write_config(tmp_path)
+    data = json.loads(config.read_text())
+    data["providers"]["canned"]["options"]["answers"]["slow-1"] = {
+        "text": "one two three four five six seven eight", "chunk_latency": 0.2}
+    data["models"]["slow"] = {**data["models"]["echo"], "model_id": "slow-1", "max_output_tokens": 1000}
+    config.write_text(json.dumps(data))
+    keys = KeyStore(tmp_path / "keys.sqlite3")
+    secret, _ = keys.create("leaver", budget=0.0025)  # worst case of one call ~$0.002: one at a time
+    process, url, log = start(tmp_path, config)
+    try:
+        body = {"model": "slow", "stream": True, "messages": [{"role": "user", "content": "count"}]}
+        with httpx.stream("POST", f"{url}/v1/chat/completions", json=body,
+                          headers={"authorization": f"Bearer {secret}"}, timeout=10) as response:
+            assert response.status_code == 200
+            request_id = response.headers["x-request-id"]
+            lines = response.iter_lines()
+            next(lines)
+            next(lines)  # the role chunk and the first word, then the client goes
+        time.sleep(1.0)
+        # the hold was released: the same key can afford another call at once
+        again = httpx.post(f"{url}/v1/chat/completions", json={**body, "stream": False},
+                           headers={"authorization": f"Bearer {secret}"}, timeout=10)
+        assert again.status_code == 200, again.text
+    finally:
+        process.terminate()
+        process.wait(10)
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as conn:
+        status, error = conn.execute("SELECT status, error FROM requests WHERE request_id = ?",
+                                     (request_id,)).fetchone()
+    assert status == "cancelled" and "client went away" in error
+    text = log.read_text()
+    assert f"request {request_id} " in text and "status=499" in text
+    assert "Traceback" not in text

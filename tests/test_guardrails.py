@@ -172,6 +172,28 @@ def test_deeply_nested_schemas_are_refused_not_sent_unread():
         apply(request, GuardrailPolicy())
 
 
+def test_every_refusal_carries_the_guardrail_code_the_metrics_count():
+    from podium.server.metrics import refusal
+
+    request = ChatRequest.from_prompt(TEXT)
+    deep: dict = {"type": "string"}
+    for _ in range(40):
+        deep = {"type": "object", "properties": {"x": deep}}
+    refusals = [
+        lambda: apply(request, GuardrailPolicy(injection="block")),
+        lambda: apply(request, GuardrailPolicy(secrets="block")),
+        lambda: apply(request, GuardrailPolicy(pii="block", injection="allow")),
+        lambda: apply(rich_request(**{"tools.0.function.parameters": deep}), GuardrailPolicy()),
+        lambda: apply_to_texts([TEXT], GuardrailPolicy(secrets="block"), "vec", "us"),
+        lambda: apply_to_texts(["write to jane.doe@example.com"], GuardrailPolicy(pii="route_local"), "vec", "us"),
+    ]
+    for refuse in refusals:
+        with pytest.raises(ContentFilteredError) as blocked:
+            refuse()
+        assert blocked.value.code == "guardrail_blocked", blocked.value
+        assert refusal(blocked.value) == "guardrail"
+
+
 def test_embedding_inputs_are_normalised_too():
     texts = ["s\u200bk-proj-" + KEY[8:], "write to jane\u00ad@example.com"]
     redacted, _ = apply_to_texts(texts, GuardrailPolicy(pii="redact"), "vec", "us")

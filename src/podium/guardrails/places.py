@@ -30,6 +30,7 @@ Where = tuple[str, int]
 Visit = Callable[[Where, list[str], str, bool], list[str] | None]  # (where, strings, joiner, injection) → new strings
 
 MAX_DEPTH = 32
+BLOCKED = "guardrail_blocked"  # the code of every refusal the guardrails raise (the gateway's metrics count it)
 
 
 def label(where: Where) -> str:
@@ -141,7 +142,7 @@ def _strings(value: Any, depth: int = 0) -> Iterator[str]:
     """Every string inside a JSON value, keys included, in a fixed order (``_replace`` follows it)."""
     if depth > MAX_DEPTH:
         raise ContentFilteredError(f"a schema in the request nests deeper than {MAX_DEPTH} levels; the guardrails "
-                                   "can not read it (flatten it)")
+                                   "can not read it (flatten it)", code=BLOCKED)
     if isinstance(value, str):
         yield value
     elif isinstance(value, dict):

@@ -22,7 +22,7 @@ from typing import Literal
 from podium.errors import ContentFilteredError
 from podium.guardrails.detect import Finding, find, redact_spans
 from podium.guardrails.normalize import normalise
-from podium.guardrails.places import Visit, Where, label, rewrite
+from podium.guardrails.places import BLOCKED, Visit, Where, label, rewrite
 from podium.types import ChatRequest
 
 PII = frozenset({"email", "phone", "iban", "card"})
@@ -137,13 +137,13 @@ def _decide(found: _Found, policy: GuardrailPolicy, notes: list[str], located: b
     secrets_at = f" {_where(_places_of(found.secrets))}" if located and secrets else ""
     if found.injection and policy.injection == "block":
         raise ContentFilteredError(f"the request looks like a prompt-injection attempt {_where(found.injection)} "
-                                   "(guardrails.injection: block)")
+                                   "(guardrails.injection: block)", code=BLOCKED)
     if secrets and policy.secrets == "block":
         raise ContentFilteredError(f"the request contains secrets ({', '.join(secrets)}){secrets_at}; remove them "
-                                   "(guardrails.secrets: block)")
+                                   "(guardrails.secrets: block)", code=BLOCKED)
     if pii and policy.pii == "block":
         raise ContentFilteredError(f"the request contains personal data ({', '.join(pii)}){pii_at} "
-                                   "(guardrails.pii: block)")
+                                   "(guardrails.pii: block)", code=BLOCKED)
     scrub: set[str] = set()
     if secrets and policy.secrets == "redact":
         scrub.add("secret")
@@ -175,7 +175,7 @@ def apply_to_texts(texts: list[str], policy: GuardrailPolicy, model: str, region
         raise ContentFilteredError(f"the input contains personal data ({', '.join(pii)}) and guardrails.pii is "
                                    f"route_local, but '{model}' is processed in region '{region}'; use an "
                                    "embedding model in the EU, Switzerland or on this machine (e.g. mistral-embed, "
-                                   "nomic-embed-text, smollm2-135m-embed)", code="personal_data_outside_region")
+                                   "nomic-embed-text, smollm2-135m-embed)", code=BLOCKED)
     if scrub:
         texts = list(texts)
         for s in scanned:

@@ -1,6 +1,7 @@
 """The detectors one by one: what they must find, the near misses they must not, and that no input is slow."""
 
 import time
+import unicodedata
 
 import pytest
 
@@ -142,6 +143,40 @@ def test_long_runs_of_combining_marks_are_cut_to_thirty():
     out = normalise(zalgo + " " + "x" * 600)
     assert time.perf_counter() - start < 1.0
     assert len(out) < 700
+
+
+def test_runs_of_characters_that_decompose_to_marks_are_cut_too():
+    # U+0F73 and U+0344 are not marks themselves, but decompose to marks: 80 KB of them took minutes
+    for text in ("a" + "\u0f73\u0344" * 40_000, "\u0f73" * 80_000, "x" * 600 + "\u0f73" * 300):
+        start = time.perf_counter()
+        out = normalise(text)
+        assert time.perf_counter() - start < 1.0
+        assert len(out) < 700
+
+
+LONG_SAMPLES = [  # a long text takes the numpy road: what it returns is what unicodedata's NFKC returns
+    "中文文本\uff0c测试。", "\uff53\uff4b\uff0d\uff50\uff52\uff4f\uff4a ", "Le café était très fréquenté\uff0c ",
+    "আমি বাংলায় গান গাই। ", "मैं हिंदी में लिखता हूँ। ज़रूर ऩ ", "한국어 텍스트입니다 \u1100\u1161\u11a8 ",
+    unicodedata.normalize("NFD", "Tiếng Việt có dấu "), "\ufef7\ufef8\ufe8d ", "中\u0301文 e\u0323\u0302 ",
+    "ｶﾞｷﾞｸﾞ ﾊﾟ ", "Привет мир ", "\U0001d400\U0001d401 x \u00bd \ufb01 \u2126\u212b ", "\u00c5\u0323 a\u0301\u0323 ",
+    "\u0b47\u0b3e \u09c7\u09be \u0cc6\u0cc2\u0cd5 ", "\u1e9b\u0323 \u0344 \u0f73 ", "\U0002f800 \U00020000 ",
+]
+
+
+@pytest.mark.parametrize("sample", LONG_SAMPLES)
+def test_long_texts_normalise_as_unicodedata_does(sample):
+    text = (sample * (1200 // len(sample) + 1))
+    hidden = "\u200b".join(text[i:i + 97] for i in range(0, len(text), 97)) + "\U000e0041\U000e0001"
+    assert normalise(text) == unicodedata.normalize("NFKC", text)
+    assert normalise(hidden) == unicodedata.normalize("NFKC", text) + "A"
+    assert normalise(text[:500]) == unicodedata.normalize("NFKC", text[:500])  # the short road agrees
+
+
+def test_nfkc_leaves_every_code_point_above_plane_1_alone_but_the_compatibility_ideographs():
+    """What the normaliser's table assumes (it covers planes 0 to 2)."""
+    chars = "".join(chr(cp) for cp in range(0x20000, 0x110000) if not 0x2F800 <= cp <= 0x2FA1D)
+    assert unicodedata.is_normalized("NFKD", chars) and unicodedata.is_normalized("NFKC", chars)
+    assert not any(map(unicodedata.combining, chars))
 
 
 N = 100_000

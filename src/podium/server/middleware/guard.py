@@ -10,7 +10,9 @@ strings of the request instead of waiting for all of them.
 from __future__ import annotations
 
 import asyncio
+import threading
 
+from podium.guardrails.normalize import warm_up
 from podium.guardrails.places import text_size
 from podium.guardrails.policy import GuardrailPolicy
 from podium.guardrails.policy import apply as apply_guardrails
@@ -22,6 +24,8 @@ THREAD_AT = 64 * 1024
 class Guardrails:
     def __init__(self, next_handler: Handler, policy: GuardrailPolicy) -> None:
         self.next, self.policy = next_handler, policy
+        # the normaliser's tables, built off the event loop before the first long non-ASCII text needs them
+        threading.Thread(target=warm_up, name="guardrails-warm-up", daemon=True).start()
 
     async def __call__(self, call: GatewayCall) -> Outcome:
         if text_size(call.request) >= THREAD_AT:

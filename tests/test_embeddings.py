@@ -97,7 +97,7 @@ async def test_podium_embed_refuses_chat_models_and_providers_without_an_api(tmp
             await podium.embed("hello", model="echo")
         with pytest.raises(errors.BadRequestError, match="provider 'anthropic' has no embeddings API"):
             await podium.embed("hello", model="claude-vectors")
-        with pytest.raises(errors.ProviderUnavailableError, match=r"provider 'openai' .* is off"):
+        with pytest.raises(errors.NotFoundError, match=r"needs provider 'openai', which is not enabled"):
             await podium.embed("hello", model="text-embedding-3-small")
         with pytest.raises(errors.BadRequestError, match="input"):
             await podium.embed([])

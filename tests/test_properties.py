@@ -71,7 +71,7 @@ ERRORS: dict[str, Callable[[], errors.PodiumError]] = {
 }
 # The 5xx a client may see when every route failed, by the upstream failures that explain it: the error's
 # own status, or 503 once failures opened every circuit.
-UPSTREAM_STATUS = {"unavailable": {503}, "timeout": {503, 504}, "rate_limited": {503}, "auth": {503}}
+UPSTREAM_STATUS = {"unavailable": {503}, "timeout": {503, 504}, "rate_limited": {503}, "auth": {502, 503}}
 PLAN = '{"subtasks": [{"id": "s1", "tier": "fast", "instructions": "answer"}]}'
 TEXTS = ["Paris", "Paris is the capital of France.", "42", "yes", "A", PLAN, "APPROVED", "one two three four five"]
 LEDGER = "ledger.sqlite3"
@@ -650,25 +650,8 @@ def worst_case(model: ModelInfo, request: ChatRequest) -> float:
     return model.estimated_cost(prompt, worst_output_tokens(request, model, prompt))
 
 
-def known_bug(outcome: Outcome) -> str | None:
-    """A failure of a bug already reported (each has an xfail regression test below); the properties go on
-    checking everything else. Remove an entry once its bug is fixed (its test then passes: XPASS, strict)."""
-    if outcome.status == 503 and "every call failed" in outcome.error:
-        return "a strategy whose members all failed for a non-upstream reason answers 503"
-    return None
-
-
-def cancels(world: World) -> bool:
-    """Whether calls of this world can be cancelled part-way: callers who leave, attempt timeouts and
-    deadlines, strategies with a per-member timeout."""
-    return (any(r.leave_after is not None for r in world.requests)
-            or bool(world.config["resilience"].get("attempt_timeout"))
-            or any(cfg.get("timeout") for cfg in world.strategies.values()))
-
-
-def check(world: World, run: Run, scope: frozenset[str] | None, where: str, shared_counters: bool = False) -> None:
-    """Every promise on one run. ``shared_counters``: the budget counters are in Redis, where a known bug
-    (see ``test_properties_shared``) leaks the hold of a call cancelled while its reservation is in flight."""
+def check(world: World, run: Run, scope: frozenset[str] | None, where: str) -> None:
+    """Every promise on one run."""
     problems: list[str] = []
     for outcome in run.outcomes:
         event(f"{where} status {outcome.status}")
@@ -691,9 +674,7 @@ def check(world: World, run: Run, scope: frozenset[str] | None, where: str, shar
                                 f"{outcome.req.sensitivity}/{outcome.req.preset} request")
             largest = max(largest, worst_case(run.catalogue[model], request))
         unexplained = outcome.status == 500 or (outcome.status >= 500 and outcome.status not in explained)
-        if unexplained and known_bug(outcome):
-            event(f"{where}: known bug: {known_bug(outcome)}")
-        elif unexplained:  # no 500; a 5xx only when upstream failures explain it
+        if unexplained:  # no 500; a 5xx only when upstream failures explain it
             problems.append(f"{outcome.req}: status {outcome.status} ({outcome.error}); failures scheduled: "
                             f"{sorted(world.faults())}")
         if outcome.ids:
@@ -707,15 +688,10 @@ def check(world: World, run: Run, scope: frozenset[str] | None, where: str, shar
         spent = run.spent[slot]
         if spent > limit + largest + 1e-9:
             problems.append(f"{slot}: spent ${spent:.9f} of ${limit:.9f} (+ largest worst case ${largest:.9f})")
-        if math.isclose(spent, run.key_call_cost, rel_tol=1e-6, abs_tol=1e-12):
-            pass
-        elif shared_counters and spent > run.key_call_cost and cancels(world):
-            event(f"{where}: known bug: a hold cancelled during its Redis reservation is never released")
-        else:
+        if not math.isclose(spent, run.key_call_cost, rel_tol=1e-6, abs_tol=1e-12):
             problems.append(f"{slot}: the counters say ${spent:.9f} was spent, the ledger's calls cost "
                             f"${run.key_call_cost:.9f} (a hold not released?)")
-    if run.key_call_cost == 0 and any(v > 1e-12 for v in run.spent.values()) and not (shared_counters and
-                                                                                   cancels(world)):
+    if run.key_call_cost == 0 and any(v > 1e-12 for v in run.spent.values()):
         problems.append(f"no call cost anything, yet the counters hold {run.spent}")
     if run.follow_up is not None:  # the key can still send
         rows = run.ledger_rows.get(run.follow_up.request_id or "", [])
@@ -798,10 +774,6 @@ def small_config(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a strategy whose members all failed for a reason that is not an "
-                   "upstream failure (context too long here; a member whose provider is off likewise) answers 503 "
-                   "service_unavailable: strategies.simple.all_failed makes every such failure a "
-                   "ProviderUnavailableError")
 @pytest.mark.parametrize("model", ["mixture:m0,m0", "consensus:m0", "vote:m0*2", "consensus:gpt-4o"])
 async def test_a_strategy_whose_members_all_failed_for_the_request_is_not_a_5xx(tmp_path: Path, model: str):
     podium = Podium(load_settings(small_config(tmp_path)))
@@ -814,9 +786,6 @@ async def test_a_strategy_whose_members_all_failed_for_the_request_is_not_a_5xx(
     assert raised.value.status < 500, f"{type(raised.value).__name__} {raised.value.status}: {raised.value.message}"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: /v1/embeddings for a model whose provider is not enabled (or with no "
-                   "model, when the default embedding model's provider is off) answers 503; chat answers the same "
-                   "request with 404 provider_not_enabled")
 @pytest.mark.parametrize("body", [{"input": "hi", "model": "text-embedding-3-small"}, {"input": "hi"}])
 async def test_embeddings_for_a_model_whose_provider_is_off_is_not_a_5xx(tmp_path: Path, body: dict[str, Any]):
     loaded = load_settings(small_config(tmp_path))

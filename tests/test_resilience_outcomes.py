@@ -148,3 +148,15 @@ async def test_a_failed_over_stream_reports_the_answering_attempts_usage(tmp_pat
     failed = [c for c in stream.response.trace.calls if c.status == "error"]
     assert failed and all(c.cost == 0 and c.usage.total_tokens == 0 for c in failed)
     await podium.aclose()
+
+
+async def test_when_every_deployment_rejects_podiums_key_the_client_hears_502_not_401(tmp_path: Path):
+    """A 401 would send the client looking at its own key; the key at fault is Podium's."""
+    podium = make(tmp_path)
+    for name in ("a", "b"):
+        scripted(podium, name).set_script("m", Step(error=errors.AuthenticationError("invalid x-api-key",
+                                                                                      provider=name, model="m")))
+    with pytest.raises(errors.ProviderError, match="refused Podium's credentials") as raised:
+        await podium.chat("hi", model="m")
+    assert raised.value.status == 502 and raised.value.code == "upstream_credentials_rejected"
+    await podium.aclose()

@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING
 
 from podium.catalogue import ModelInfo, count_tokens
-from podium.errors import BadRequestError, PodiumError, ProviderError, ProviderUnavailableError
+from podium.errors import BadRequestError, NotFoundError, PodiumError, ProviderError
 from podium.ledger import CallRow, LedgerStore, RequestEnd, RequestStart
 from podium.policy import RequestPolicy, release
 from podium.providers import EmbeddingProvider
@@ -42,11 +42,11 @@ class Embeddings:
             choices = ", ".join(m.name for m in self.models()) or "none enabled"
             raise BadRequestError(f"'{model.name}' is not an embedding model; embedding models: {choices}",
                                   model=model.name, code="model_not_embedding")
-        if model.provider not in self.registry.list_providers():
+        if model.provider not in self.registry.list_providers():  # as for chat: the request names what is off
             spec = self.settings.providers.get(model.provider)
             reason = spec.reason if spec else "not configured"
-            raise ProviderUnavailableError(f"provider '{model.provider}' of '{model.name}' is off ({reason})",
-                                           provider=model.provider, model=model.name)
+            raise NotFoundError(f"model '{model.name}' needs provider '{model.provider}', which is not enabled "
+                                f"({reason})", provider=model.provider, model=model.name, code="provider_not_enabled")
         provider = self.registry.get_provider(model.provider)
         if not isinstance(provider, EmbeddingProvider):
             raise BadRequestError(f"provider '{model.provider}' has no embeddings API", model=model.name,

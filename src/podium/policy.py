@@ -28,15 +28,16 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from podium.catalogue import ModelInfo
 from podium.errors import BadRequestError, BudgetExceededError, LimitExceededError, RegionError, ScopeError
 from podium.types import ChatRequest
 
 DEFAULT_MAX_CALLS = 32
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,12 @@ class TokenLimit:
 
 
 class Counters(Protocol):
-    """The shared counters holds are kept in: memory for one instance, Redis for several."""
+    """The shared counters holds are kept in: memory for one instance, Redis for several.
+
+    ``remote``: an operation may be on its way when its caller is cancelled (and land all the same),
+    so what it took must be given back then; in memory an operation never suspends."""
+
+    remote: bool
 
     async def take(self, buckets: list[tuple[str, int, float]]) -> tuple[bool, float]: ...
 
@@ -99,7 +105,13 @@ class Hold:
                 await self.counters.give_back(limit.key, limit.per_minute, float(taken - tokens_used))
 
 
-_RELEASES: set[asyncio.Task[None]] = set()  # releases that outlived a cancelled caller; kept from the GC
+_RELEASES: set[asyncio.Task[Any]] = set()  # work that outlived a cancelled caller; kept from the GC
+
+
+def in_background(work: Coroutine[Any, Any, Any]) -> None:
+    task = asyncio.ensure_future(work)
+    _RELEASES.add(task)
+    task.add_done_callback(_RELEASES.discard)
 
 
 async def release(hold: Hold | None, cost: float, tokens_used: int) -> None:
@@ -113,6 +125,27 @@ async def release(hold: Hold | None, cost: float, tokens_used: int) -> None:
     except asyncio.CancelledError:
         _RELEASES.add(task)
         task.add_done_callback(_RELEASES.discard)
+        raise
+
+
+async def _landed(work: Coroutine[Any, Any, T], undo: Callable[[T], Coroutine[Any, Any, Any] | None],
+                  remote: bool) -> T:
+    """Await a take or a reservation in a shared store. If the caller is cancelled while it is on its way,
+    it may still land (Redis runs the script anyway): then ``undo`` gives back what it took. In memory
+    nothing is on its way: awaited directly, without a task."""
+    if not remote:
+        return await work
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        def landed(done: asyncio.Task[T]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                compensation = undo(done.result())
+                if compensation is not None:
+                    in_background(compensation)
+
+        task.add_done_callback(landed)
         raise
 
 
@@ -186,26 +219,36 @@ class RequestPolicy:
         counters = self.counters
         taken = tuple((limit, min(tokens, limit.per_minute)) for limit in self.token_limits)
         if taken:
-            ok, wait = await counters.take([(t.key, t.per_minute, float(n)) for t, n in taken])
+            ok, wait = await _landed(counters.take([(t.key, t.per_minute, float(n)) for t, n in taken]),
+                                     lambda result: self._give_back(counters, taken) if result[0] else None,
+                                     counters.remote)
             if not ok:
                 limits = "; ".join(f"{t.label}: {t.per_minute:,} tokens per minute" for t in self.token_limits)
                 raise LimitExceededError(f"token limit reached ({limits}); {model.name} could use up to "
                                          f"{tokens:,} tokens; retry in {wait:.1f}s", retry_after=wait,
                                          model=model.name)
         if self.budgets:
+            slots = self.budgets
             try:
-                failed, spent = await counters.reserve(list(self.budgets), amount)
+                failed, spent = await _landed(counters.reserve(list(slots), amount),
+                                              lambda result: self._unreserve(counters, slots, amount)
+                                              if result[0] < 0 else None, counters.remote)
             except BaseException:
-                await self._give_back(counters, taken)
+                in_background(self._give_back(counters, taken))
                 raise
             if failed >= 0:
                 await self._give_back(counters, taken)
-                slot = self.budgets[failed]
+                slot = slots[failed]
                 raise BudgetExceededError(
                     f"{slot.label} has spent ${spent:.6f} of its ${slot.limit:.6f} {slot.period} budget; "
                     f"this call to {model.name} could cost up to ${amount:.6f}", code="budget_exceeded",
                     model=model.name)
         return Hold(counters, amount, self.budgets, taken)
+
+    @staticmethod
+    async def _unreserve(counters: Counters, slots: tuple[BudgetSlot, ...], amount: float) -> None:
+        for slot in slots:
+            await counters.settle(slot.key, -amount)
 
     @staticmethod
     async def _give_back(counters: Counters, taken: tuple[tuple[TokenLimit, int], ...]) -> None:

@@ -56,6 +56,15 @@ class ResilienceOptions:
     deadline: float | None = None
 
 
+def _upstream_key_error(exc: errors.PodiumError) -> errors.ProviderError:
+    """A provider's 401/403 is Podium's credentials failing, not the client's: a 502 that says so (a 401
+    would send the client looking at its own key)."""
+    return errors.ProviderError(f"{exc.provider or 'the provider'} refused Podium's credentials for "
+                                f"{exc.model or 'the model'}: {exc.message[:300]} (check that provider's API key "
+                                "in podium.yaml or its environment variable)", provider=exc.provider, model=exc.model,
+                                code="upstream_credentials_rejected")
+
+
 def _transient(error: BaseException) -> bool:
     """Worth another attempt: rate limits, timeouts, unavailability, and other 5xx-like failures."""
     return isinstance(error, errors.PodiumError) and not isinstance(error, errors.PolicyError) and (
@@ -85,7 +94,10 @@ class ResilientCaller:
         async def call(dep: Deployment, tokens: int) -> ChatResponse:
             return await self.invoker.complete(request, dep.model, ctx, step, tokens)
 
-        result, _ = await self._with_fallbacks(request, model, ctx, call, refuse, last_resort, streaming=False)
+        try:
+            result, _ = await self._with_fallbacks(request, model, ctx, call, refuse, last_resort, streaming=False)
+        except _KEY_REJECTED as exc:
+            raise _upstream_key_error(exc) from None
         return result
 
     async def stream(self, request: ChatRequest, model: ModelInfo, ctx: RequestContext, step: str | None = None,
@@ -105,8 +117,11 @@ class ResilientCaller:
             return first, iterator
 
         started = self.clock()
-        (first, iterator), dep = await self._with_fallbacks(request, model, ctx, open_stream, refuse, last_resort,
-                                                            streaming=True)
+        try:
+            (first, iterator), dep = await self._with_fallbacks(request, model, ctx, open_stream, refuse,
+                                                                last_resort, streaming=True)
+        except _KEY_REJECTED as exc:
+            raise _upstream_key_error(exc) from None
         error: BaseException | None = None
         try:
             if first is not None:

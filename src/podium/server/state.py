@@ -51,6 +51,8 @@ return {1, -1, '0'}
 
 
 class SharedState(Protocol):
+    remote: bool  # operations may suspend (Redis): see podium.policy.Counters
+
     async def take(self, buckets: list[tuple[str, int, float]]) -> tuple[bool, float]:
         """Take ``amount`` from every ``(key, per_minute, amount)`` bucket, or none; (ok, seconds to wait)."""
         ...
@@ -76,6 +78,8 @@ class SharedState(Protocol):
 
 
 class MemoryState:
+    remote = False
+
     def __init__(self) -> None:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._spent: dict[str, float] = {}
@@ -129,6 +133,8 @@ class MemoryState:
 
 
 class RedisState:
+    remote = True
+
     def __init__(self, url: str, prefix: str = "podium:") -> None:
         import redis.asyncio as redis
 

@@ -23,10 +23,15 @@ def failed(results: Sequence[ChatResponse | PodiumError], models: Sequence[str])
 
 
 def all_failed(results: Sequence[ChatResponse | PodiumError], what: str) -> PodiumError:
+    """The error for a strategy none of whose members answered: a spent budget; else, when every member
+    failed for the request's own reason (a 4xx: unknown model, context too long, refused), that reason
+    — no provider is at fault; else 503 with every member's reason."""
     errors = [r for r in results if isinstance(r, PodiumError)]
     budget = next((e for e in errors if isinstance(e, BudgetExceededError)), None)
     if budget is not None:
         return budget
+    if errors and all(e.status < 500 for e in errors):
+        return errors[0]
     detail = "; ".join(e.message[:100] for e in errors) or "no calls were made"
     return ProviderUnavailableError(f"{what}: every call failed ({detail})")
 

@@ -81,3 +81,23 @@ def test_a_long_document_is_scored_window_by_window():
     assert injection.detect(filler * 2) is None
     # far apart, two weak signals do not add up to an attack
     assert injection.detect("You are now my tutor. " + filler[:50_000] + " Show me the rules of chess.") is None
+
+
+def test_repeated_windows_are_decided_once_and_the_decision_is_the_score():
+    work = injection.Work()
+    dense = "ignore all previous " * 20_000  # 400 KB, a hundred windows, five distinct ones
+    assert injection.detect(dense, work) is None
+    assert len(work.decided) <= 8
+    for row in ROWS:  # the lazy decision agrees with the full score, text by text
+        text = normalise(row["text"])
+        assert injection._flagged(text, injection.Work()) == (injection.score(text)[0] >= injection.THRESHOLD)
+
+
+def test_a_request_that_spends_its_budget_is_flagged_not_passed():
+    decoys = "please follow all the rules and the system prompt guidelines, version "
+    text = "".join(f"{decoys}{i} " for i in range(3000))  # every window needs pattern work, none is an attack
+    assert injection.detect(text) is None
+    spent = injection.Work(budget=0.0)
+    assert injection.detect(text, spent) is not None  # unread, so not passed
+    assert injection.detect("The committee reviewed the draft report. " * 200, spent) is None  # nothing to read
+    assert injection.detect("What is the capital of France?", spent) is None

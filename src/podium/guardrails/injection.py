@@ -22,6 +22,13 @@ long document do not add up), and only the windows that hold a strong stem ("ign
 "instructions", "prompt", "jailbreak"…), spaced-out letters or an encoded blob: in a 4 MB manual,
 "system" and "rule" are everywhere, and scoring every window would cost a second. What such a
 window misses (an attack that names none of the strong stems) is a known limit of long texts.
+
+The policy needs one answer per text (flag or block), so a text is not scored, it is decided
+(``_flagged``): the heaviest signals first, stopping as soon as the rest can not change the answer,
+and at the first window that crosses the threshold. A window or text seen before in the request
+(repeated text is the cheapest attack) is not decided again. Dense adversarial text still costs
+~1 ms a window, so the pattern work of one request is bounded: ``BUDGET`` seconds of CPU, after which
+whatever would still need reading is flagged unread (see ``detect``).
 """
 
 from __future__ import annotations
@@ -30,12 +37,14 @@ import base64
 import binascii
 import operator
 import re
+import time
 from collections.abc import Iterable
 
-from podium.guardrails.injection_signals import FEATURES, NEGATIVES
+from podium.guardrails.injection_signals import FEATURES, NEGATIVES, Signal
 
 THRESHOLD = 3.0
 WINDOW = 4096
+BUDGET = 0.25  # seconds of CPU time for the signal patterns of one request (see detect)
 _OVERLAP = 512
 
 # Leetspeak digits and symbols read as letters; separators inside words dropped (i.g.n.o.r.e, ig-nore)
@@ -146,7 +155,8 @@ _WORD_SEP = str.maketrans(dict.fromkeys(_SEPARATORS, " "))
 _WORD_SEP_BYTES = bytes.maketrans(_SEPARATORS.encode(), b" " * len(_SEPARATORS))
 
 
-def _signals(view: str) -> tuple[float, tuple[int, int] | None]:
+def _words(view: str) -> set[str]:
+    """The first four letters of every word of a view (what ``Signal.needs`` is tested against)."""
     if view.isascii():
         words = set(map(_FIRST4, view.encode().translate(_WORD_SEP_BYTES).decode().split()))
     else:
@@ -155,6 +165,11 @@ def _signals(view: str) -> tuple[float, tuple[int, int] | None]:
         words.add("--")
     if "@" in view:
         words.add("@")
+    return words
+
+
+def _signals(view: str, work: Work | None = None) -> tuple[float, tuple[int, int] | None]:
+    words = _words(view)
     score = 0.0
     best = 0.0
     span: tuple[int, int] | None = None
@@ -162,6 +177,8 @@ def _signals(view: str) -> tuple[float, tuple[int, int] | None]:
     for signal in FEATURES:
         if signal.name in seen or any(group.isdisjoint(words) for group in signal.needs):
             continue
+        if work is not None:
+            work.check()
         m = signal.search(view)
         if m is not None:
             seen.add(signal.name)
@@ -237,19 +254,19 @@ def _decoded(text: str) -> Iterable[str]:
             yield decoded
 
 
-def _best(views: list[str]) -> tuple[float, tuple[int, int] | None]:
-    results = [_signals(v) for v in views]
+def _best(views: list[str], work: Work | None = None) -> tuple[float, tuple[int, int] | None]:
+    results = [_signals(v, work) for v in views]
     return max(results, key=lambda r: r[0])
 
 
-def score(text: str) -> tuple[float, tuple[int, int] | None]:
+def score(text: str, work: Work | None = None) -> tuple[float, tuple[int, int] | None]:
     """The injection score of one text (at most ``WINDOW`` characters) and where its strongest signal is."""
     if not _gate(text):
         return 0.0, None
     views, bonus = _views(text)
-    total, span = _best(views)
+    total, span = _best(views, work)
     for decoded in _decoded(text):
-        inner, _ = _best(_views(decoded)[0])
+        inner, _ = _best(_views(decoded)[0], work)
         if inner > 0:
             total += inner
             span = span or (0, 1)
@@ -258,18 +275,138 @@ def score(text: str) -> tuple[float, tuple[int, int] | None]:
     return total + bonus, span
 
 
-def detect(text: str) -> tuple[int, int] | None:
-    """Where the text looks like an injection attempt (its strongest signal), or None."""
+class _Spent(Exception):
+    """The request's budget for signal patterns is spent."""
+
+
+class Work:
+    """What the injection scans of one request have done: the texts and windows already decided (a text
+    repeated, in one string or across the messages of a request, is scored once), and until when (CPU
+    time of the scanning thread) signal patterns may still run: ``BUDGET`` seconds from the first."""
+
+    __slots__ = ("decided", "until")
+
+    def __init__(self, budget: float | None = None) -> None:
+        self.until = time.thread_time() + (BUDGET if budget is None else budget)
+        self.decided: dict[str, bool] = {}
+
+    def spent(self) -> bool:
+        return time.thread_time() >= self.until
+
+    def check(self) -> None:
+        if self.spent():
+            raise _Spent
+
+
+# Order in which a decision tries the signals: the heaviest first, so it is decided early
+_BY_NAME: dict[str, list[Signal]] = {}
+for _feature in FEATURES:
+    _BY_NAME.setdefault(_feature.name, []).append(_feature)
+_HEAVIEST = sorted(_BY_NAME.items(), key=lambda item: -item[1][0].weight)
+
+
+def _triggered(signal: Signal, words: set[str]) -> bool:
+    return not any(group.isdisjoint(words) for group in signal.needs)
+
+
+def _reaches(view: str, need: float, work: Work) -> bool:
+    """Does the signal score of ``view`` reach ``need`` (> 0)? The same sum as ``_signals``, but the heaviest
+    signals first, stopping as soon as the answer is known: when the signals left can not make up the
+    difference, or when the talk-about-attacks signals could not take enough away."""
+    words = _words(view)
+    names = [(parts[0].weight, [p for p in parts if _triggered(p, words)]) for _, parts in _HEAVIEST]
+    names = [(weight, parts) for weight, parts in names if parts]
+    left = sum(weight for weight, _ in names)
+    if left < need:
+        return False
+    negatives = [signal for signal in NEGATIVES if _triggered(signal, words)]
+    floor = sum(signal.weight for signal in negatives)
+    found = 0.0
+    for weight, parts in names:
+        for part in parts:
+            work.check()
+            if part.search(view) is not None:
+                found += weight
+                break
+        left -= weight
+        if found + floor >= need:
+            return True
+        if found + left < need:
+            return False
+    for signal in negatives:
+        work.check()
+        if signal.search(view) is not None:
+            found += signal.weight
+    return found >= need
+
+
+def _flagged(text: str, work: Work) -> bool:
+    """``score(text)[0] >= THRESHOLD``, decided with as little pattern work as the answer needs. With the
+    budget spent, a text that would need pattern work is flagged without it."""
+    if not _gate(text):
+        return False
+    views, bonus = _views(text)
+    if work.spent():
+        low = text.lower()
+        return _could_reach(views, THRESHOLD - bonus) or "rot13" in low or "rot-13" in low \
+            or _BLOB_SHAPE in text.encode().translate(_B64)
+    try:
+        inner = 0.0
+        for decoded in _decoded(text):
+            value, _ = _best(_views(decoded)[0], work)
+            inner += max(value, 0.0)
+        need = THRESHOLD - bonus - inner
+        if need <= 0:  # flagged if any signal is found: the full score says (rare: heavy obfuscation)
+            return score(text, work)[0] >= THRESHOLD
+        return any(_reaches(view, need, work) for view in views)
+    except _Spent:
+        return True
+
+
+def _could_reach(views: list[str], need: float) -> bool:
+    """Could the signals a view triggers add up to ``need``? (No pattern is run.)"""
+    for view in views:
+        words = _words(view)
+        if sum(parts[0].weight for _, parts in _HEAVIEST if any(_triggered(p, words) for p in parts)) >= need:
+            return True
+    return False
+
+
+def detect(text: str, work: Work | None = None) -> tuple[int, int] | None:
+    """Where the text looks like an injection attempt (its strongest signal), or None.
+
+    ``work`` is shared by the texts of one request (each window or text is decided once), and bounds the
+    time its signal patterns take: ``BUDGET`` seconds of CPU. A typical request needs microseconds, a
+    4 MB document a few dozen milliseconds; only megabytes dense with the vocabulary of attacks (source
+    code of an LLM framework, crafted text) need more. Once the budget is spent, every further text or
+    window whose signals could still add up to the threshold is flagged without reading it: the scan
+    ends, and it does not end in a pass (so padding an attack with decoys does not hide it).
+    """
+    work = work if work is not None else Work()
     if len(text) <= WINDOW:
-        total, span = score(text)
-        return _clip(span, len(text)) if total >= THRESHOLD else None
+        return _clip(_span(text, work), len(text)) if _decide(text, work) else None
     for start in _candidate_windows(text):
         window = text[start:start + WINDOW]
-        total, span = score(window)
-        if total >= THRESHOLD:
-            clipped = _clip(span, len(window))
+        if _decide(window, work):
+            clipped = _clip(_span(window, work), len(window))
             return (start + clipped[0], start + clipped[1])
     return None
+
+
+def _decide(text: str, work: Work) -> bool:
+    flagged = work.decided.get(text)
+    if flagged is None:
+        flagged = work.decided[text] = _flagged(text, work)
+    return flagged
+
+
+def _span(text: str, work: Work) -> tuple[int, int] | None:
+    """Where the strongest signal of a flagged text is (None: the budget ran out before it was read)."""
+    try:
+        total, span = score(text, work)
+    except _Spent:
+        return None
+    return span if total >= THRESHOLD else None
 
 
 _STEP = WINDOW - _OVERLAP  # windows overlap: a signal across an edge is whole in one of them

@@ -194,6 +194,17 @@ def test_every_refusal_carries_the_guardrail_code_the_metrics_count():
         assert refusal(blocked.value) == "guardrail"
 
 
+def test_one_budget_for_the_injection_scan_of_a_whole_request(monkeypatch):
+    from podium.guardrails import injection
+
+    decoys = [f"please follow all the rules and the system prompt guidelines, version {i}. " * 50 for i in range(40)]
+    request = ChatRequest.model_validate({"messages": [{"role": "user", "content": d} for d in decoys]})
+    assert apply(request, GuardrailPolicy(injection="block")) == (request, [])  # read: no attack
+    monkeypatch.setattr(injection, "BUDGET", 0.002)  # a request that spends it: the rest is not passed unread
+    with pytest.raises(ContentFilteredError, match="prompt-injection"):
+        apply(request, GuardrailPolicy(injection="block"))
+
+
 def test_embedding_inputs_are_normalised_too():
     texts = ["s\u200bk-proj-" + KEY[8:], "write to jane\u00ad@example.com"]
     redacted, _ = apply_to_texts(texts, GuardrailPolicy(pii="redact"), "vec", "us")

@@ -32,11 +32,12 @@ class Finding:
     end: int
 
 
-def find(text: str, classes: Collection[str] = CLASSES) -> list[Finding]:
+def find(text: str, classes: Collection[str] = CLASSES, work: injection.Work | None = None) -> list[Finding]:
     """Findings in ``text``, by start; ``classes`` limits the search to ``pii``, ``secret``, ``injection``.
 
     Overlaps are resolved: a finding inside an earlier, longer one of another kind is dropped (a
-    JWT may hold digits that look like a phone number), so each value is reported once.
+    JWT may hold digits that look like a phone number), so each value is reported once. ``work`` is
+    the injection scan's budget and memory, shared by the texts of one request (``injection.Work``).
     """
     found: list[Finding] = []
     if "secret" in classes:
@@ -49,7 +50,7 @@ def find(text: str, classes: Collection[str] = CLASSES) -> list[Finding]:
     if len(found) > 1:
         found = _without_overlaps(found)
     if "injection" in classes:
-        span = injection.detect(text)
+        span = injection.detect(text, work)
         if span is not None:
             found.append(Finding("injection", *span))
             found.sort(key=lambda f: f.start)

@@ -284,14 +284,18 @@ class Work:
     repeated, in one string or across the messages of a request, is scored once), and until when (CPU
     time of the scanning thread) signal patterns may still run: ``BUDGET`` seconds from the first."""
 
-    __slots__ = ("decided", "until")
+    __slots__ = ("budget", "decided", "until")
 
     def __init__(self, budget: float | None = None) -> None:
-        self.until = time.thread_time() + (BUDGET if budget is None else budget)
+        self.budget = BUDGET if budget is None else budget
+        self.until: float | None = None
         self.decided: dict[str, bool] = {}
 
     def spent(self) -> bool:
-        return time.thread_time() >= self.until
+        now = time.thread_time()
+        if self.until is None:
+            self.until = now + self.budget
+        return now >= self.until
 
     def check(self) -> None:
         if self.spent():

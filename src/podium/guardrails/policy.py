@@ -21,6 +21,7 @@ from typing import Literal
 
 from podium.errors import ContentFilteredError
 from podium.guardrails.detect import Finding, find, redact_spans
+from podium.guardrails.injection import Work
 from podium.guardrails.normalize import normalise
 from podium.guardrails.places import BLOCKED, Visit, Where, label, rewrite
 from podium.types import ChatRequest
@@ -62,10 +63,11 @@ class _Scanned:
     findings: list[Finding]
 
 
-def _scan(where: Where, strings: list[str], joiner: str, classes: frozenset[str]) -> _Scanned | None:
+def _scan(where: Where, strings: list[str], joiner: str, classes: frozenset[str],
+          work: Work | None = None) -> _Scanned | None:
     pieces = [normalise(s) for s in strings]
     text = pieces[0] if len(pieces) == 1 else joiner.join(pieces)
-    found = find(text, classes)
+    found = find(text, classes, work)
     return _Scanned(where, pieces, joiner, found) if found else None
 
 
@@ -192,9 +194,10 @@ def apply(request: ChatRequest, policy: GuardrailPolicy) -> tuple[ChatRequest, l
         return request, []
     without_injection = classes - {"injection"}
     scanned: list[_Scanned] = []
+    work = Work() if "injection" in classes else None  # one budget for the whole request
 
     def read(where: Where, strings: list[str], joiner: str, injection: bool) -> None:
-        s = _scan(where, strings, joiner, classes if injection else without_injection)
+        s = _scan(where, strings, joiner, classes if injection else without_injection, work)
         if s is not None:
             scanned.append(s)
 

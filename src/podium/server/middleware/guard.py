@@ -1,10 +1,12 @@
 """Personal data, secrets and prompt injection: allow, redact, block, or route to local/EU models.
 
 A typical prompt is scanned inline: a few microseconds, less than a hop to a worker thread
-(~50-100 µs). A large request (``THREAD_AT`` characters or more) is scanned in a worker thread so
-the event loop keeps serving other requests meanwhile. The detectors are linear, so even 4 MB
-takes a fraction of a second; in the thread, the loop gets the interpreter back between the
-strings of the request instead of waiting for all of them.
+(~50-100 µs). A request with more text (``THREAD_AT`` characters or more: one injection window) is
+scanned in a worker thread, so the event loop keeps serving other requests meanwhile: the detectors
+are linear and 4 MB of the worst text takes under 0.1 s, but text crafted against the injection
+patterns can cost up to their budget (``injection.BUDGET``, a quarter of a second of CPU), and
+inline that would be a quarter of a second of a stalled gateway. In the thread, the loop gets the
+interpreter back between the strings, windows and segments of the request.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from podium.guardrails.policy import GuardrailPolicy
 from podium.guardrails.policy import apply as apply_guardrails
 from podium.server.middleware.base import GatewayCall, Handler, Outcome
 
-THREAD_AT = 64 * 1024
+THREAD_AT = 4096  # = injection.WINDOW: inline, at most one window's worth of pattern work
 
 
 class Guardrails:

@@ -39,6 +39,8 @@ class Pattern:
     kinds: dict[str, tuple[str, Callable[[str], bool] | None]]  # group name → kind, and a check of the value
     back: int = 0  # the secret starts this many characters before the match (the literal's first letters)
     rare: frozenset[str] = frozenset()  # characters every match needs, checked first (memchr: ~100 times faster)
+    letters: str = ""  # the gate's characters, the rarest first: each one looked for (memchr) before the gate
+    simple: str | None = None  # the kind, if the pattern has one, no check, and starts where the secret does
 
 
 _RARE = "_-JKz/"
@@ -47,7 +49,17 @@ _RARE = "_-JKz/"
 def _p(gate: str, pattern: str, *kinds: tuple[str, str, Callable[[str], bool] | None],
        back: int = 0, needs: str = "") -> Pattern:
     rare = frozenset(ch for ch in _RARE if ch in gate + needs)
-    return Pattern(gate, re.compile(pattern), {group: (kind, check) for group, kind, check in kinds}, back, rare)
+    letters = "".join(sorted(set(gate) - rare, key=_rarity))
+    simple = kinds[0][1] if len(kinds) == 1 and kinds[0][2] is None and not back else None
+    return Pattern(gate, re.compile(pattern), {group: (kind, check) for group, kind, check in kinds}, back, rare,
+                   letters, simple)
+
+
+_COMMON = "etaoinsrhldcumfpgwybvkxjqz"  # lower-case letters, the most common in text first (others: rarer still)
+
+
+def _rarity(ch: str) -> int:
+    return -_COMMON.find(ch) if ch in _COMMON else -len(_COMMON)
 
 
 def _one(kind: str, gate: str, pattern: str, check: Callable[[str], bool] | None = None, needs: str = "") -> Pattern:
@@ -120,19 +132,33 @@ def _credential(value: str) -> bool:
 
 def scan(text: str) -> Iterator[tuple[str, int, int]]:
     """(kind, start, end) of every secret in ``text``."""
+    return iter(found(text))
+
+
+def found(text: str, prefix: str = "") -> list[tuple[str, int, int]]:
+    """(prefix + kind, start, end) of every secret in ``text``: one pattern after the other (each one's
+    findings in order), then the assignments."""
+    out: list[tuple[str, int, int]] = []
     present = frozenset(ch for ch in _RARE if ch in text)
     for pattern in _BY_RARE.get(present) or _patterns_for(present):
-        if pattern.gate in text:
+        if all(ch in text for ch in pattern.letters) and pattern.gate in text:
+            if pattern.simple is not None:  # most patterns: one kind, no check
+                kind = prefix + pattern.simple
+                out += [(kind, *m.span()) for m in pattern.regex.finditer(text)]
+                continue
             for m in pattern.regex.finditer(text):
                 kind, check = pattern.kinds[m.lastgroup or ""]
                 start = m.start() - pattern.back
                 if check is None or check(text[start:m.end()]):
-                    yield kind, start, m.end()
-    yield from _assignments(text)
+                    out.append((prefix + kind, start, m.end()))
+    out += [(prefix + kind, start, end) for kind, start, end in _assignments(text)]
+    return out
 
 
 def _assignments(text: str) -> Iterator[tuple[str, int, int]]:
     if "=" not in text and ":" not in text:
+        return
+    if not any(ch in text for ch in "pPsStTaA"):  # what every word starts with (memchr: no letter, no lower())
         return
     low = text.lower()
     if len(low) != len(text):  # a few non-ASCII letters change length when lower-cased: offsets would drift

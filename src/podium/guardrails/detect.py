@@ -13,7 +13,8 @@ what the policy does, and returns the normalised text the offsets refer to.
 from __future__ import annotations
 
 from collections.abc import Collection
-from operator import itemgetter
+from functools import partial
+from operator import itemgetter, le
 from typing import NamedTuple
 
 from podium.guardrails import credentials, injection, pii
@@ -39,21 +40,23 @@ def find(text: str, classes: Collection[str] = CLASSES, work: injection.Work | N
     JWT may hold digits that look like a phone number), so each value is reported once. ``work`` is
     the injection scan's budget and memory, shared by the texts of one request (``injection.Work``).
     """
-    spans: list[tuple[int, int, str, int]] = []  # (start, start - end, kind, end): sorted, the longest first
+    found: list[tuple[str, int, int]] = []  # (kind, start, end), as a Finding is
     if "secret" in classes:
-        spans += [(start, start - end, _SECRET[kind], end) for kind, start, end in credentials.scan(text)]
+        found += credentials.found(text, "secret:")
     if "pii" in classes:
-        spans += [(start, start - end, "email", end) for start, end in pii.emails(text)]
+        found += [("email", start, end) for start, end in pii.emails(text)]
         if _has_digit(text):
-            spans += [(start, start - end, kind, end) for kind, start, end in pii.numbers(text)]
-            spans += [(start, start - end, "iban", end) for start, end in pii.ibans(text)]
-    found = _without_overlaps(spans) if len(spans) > 1 else [Finding(kind, s, e) for s, _, kind, e in spans]
+            found += pii.numbers(text)
+            found += [("iban", start, end) for start, end in pii.ibans(text)]
+    if len(found) > 1 and not _in_order(found):
+        found = _without_overlaps(found)
+    findings = list(map(_FINDING, found))
     if "injection" in classes:
         span = injection.detect(text, work)
         if span is not None:
-            found.append(Finding("injection", *span))
-            found.sort(key=_START)
-    return found
+            findings.append(Finding("injection", *span))
+            findings.sort(key=_START)
+    return findings
 
 
 def scan(text: str, classes: Collection[str] = CLASSES) -> tuple[str, list[Finding]]:
@@ -66,26 +69,26 @@ def _has_digit(text: str) -> bool:
     return any(d in text for d in "0123456789")  # ten memchr calls: faster than a regex over the text
 
 
-def _without_overlaps(spans: list[tuple[int, int, str, int]]) -> list[Finding]:
-    spans.sort(key=_ORDER)  # stable: at the same start and length, the first found stays
-    kept: list[Finding] = []
+def _in_order(found: list[tuple[str, int, int]]) -> bool:
+    """Each one ends before the next starts (one detector's findings usually do: then nothing to sort)."""
+    return all(map(le, map(_END, found), map(_START, found[1:])))
+
+
+def _without_overlaps(found: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    order = sorted((start, start - end, i) for i, (_, start, end) in enumerate(found))  # the longest first; at
+    kept: list[tuple[str, int, int]] = []  # the same start and length, the one found first
     end = -1
-    for start, _, kind, stop in spans:
-        if start >= end or stop > end:
-            kept.append(Finding(kind, start, stop))
-            end = stop
+    for _, _, i in order:
+        f = found[i]
+        if f[1] >= end or f[2] > end:
+            kept.append(f)
+            end = f[2]
     return kept
 
 
-class _Secret(dict[str, str]):
-    def __missing__(self, kind: str) -> str:
-        self[kind] = f"secret:{kind}"
-        return self[kind]
-
-
-_SECRET = _Secret()  # "openai_key" -> "secret:openai_key", built once per kind
-_ORDER = itemgetter(0, 1)
 _START = itemgetter(1)
+_END = itemgetter(2)
+_FINDING = partial(tuple.__new__, Finding)  # a Finding from a (kind, start, end) tuple, at C speed
 
 
 def redact(text: str, findings: list[Finding]) -> str:

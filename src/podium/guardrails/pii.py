@@ -19,7 +19,7 @@ A finding still has to pass its check (Luhn, mod-97, digit count) before it is r
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 _DOMAIN = re.compile(
     r"@(?<=[A-Za-z0-9_%+-]@)"  # the local part ends in a letter, digit or one of _%+- (not a dot)
@@ -27,7 +27,7 @@ _DOMAIN = re.compile(
     r"(?<=\.[A-Za-z]{2}|[A-Za-z]{3})"  # a top-level domain of letters
     r"(?![A-Za-z0-9-]|\.[A-Za-z0-9])",  # and nothing glued to it
     re.ASCII)
-_LOCAL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
+_LOCAL_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-"
 _LOCAL_MAX = 64
 
 
@@ -36,14 +36,11 @@ def emails(text: str) -> Iterator[tuple[int, int]]:
         return
     for m in _DOMAIN.finditer(text):
         at = m.start()
-        start = at
-        floor = max(0, at - _LOCAL_MAX)
-        while start > floor and text[start - 1] in _LOCAL:
-            start -= 1
-        while start < at and text[start] in "._%+-":  # a local part starts with a letter or digit
-            start += 1
-        if start < at:
-            yield start, m.end()
+        before = text[max(0, at - _LOCAL_MAX):at]
+        local = before[len(before.rstrip(_LOCAL_CHARS)):]  # the characters of a local part right before the @
+        local = local.lstrip("._%+-")  # a local part starts with a letter or digit
+        if local:
+            yield at - len(local), m.end()
 
 
 _SEP = r"[ .\-]"
@@ -146,16 +143,27 @@ def _chain_regions(skeleton: bytes) -> list[tuple[int, int]]:
     into a chunk of the text with nine digits at most two separators apart (a chain)."""
     if _NINE not in skeleton.translate(None, b"s"):  # not even nine digits with only separators between
         return []
+    return _regions(skeleton, _has_chain)
+
+
+def _has_chain(skeleton: bytes, at: int, stop: int) -> bool:
+    if _CHAIN.search(skeleton, at, min(stop, at + 1024)) is not None:  # (found at once where they are many)
+        return True
+    part = skeleton[at:stop]  # else: three separators in a row break a chain, like anything else
+    return _NINE in part.translate(None, b"s") and _NINE in part.replace(b"sss", b"x").translate(None, b"s")
+
+
+def _regions(skeleton: bytes, has: Callable[[bytes, int, int], bool]) -> list[tuple[int, int]]:
+    """The runs (what lies between two "x" of the skeleton), merged where they touch, that reach into a chunk
+    of the text where ``has(skeleton, start, stop)`` (``stop`` is _MARGIN past the chunk, so that what
+    starts in a chunk is whole in it)."""
     regions: list[tuple[int, int]] = []
     for at in range(0, len(skeleton), _CHUNK):
-        stop = at + _CHUNK + _MARGIN  # a chain that starts in this chunk ends before this
+        stop = at + _CHUNK + _MARGIN
         if regions and regions[-1][1] >= min(stop, len(skeleton)):
             continue  # inside the last region already
-        if _CHAIN.search(skeleton, at, min(stop, at + 1024)) is None:  # (found at once where they are many)
-            part = skeleton[at:stop]  # else: three separators in a row break a chain, like anything else
-            if _NINE not in part.translate(None, b"s") or _NINE not in part.replace(b"sss", b"x").translate(
-                    None, b"s"):
-                continue
+        if not has(skeleton, at, stop):
+            continue
         if regions and regions[-1][1] >= at:
             begin = regions.pop()[0]
         else:  # back to the start of the run the chunk starts in
@@ -186,19 +194,33 @@ _IBAN = re.compile(
 
 
 def ibans(text: str) -> Iterator[tuple[int, int]]:
-    for m in _IBAN.finditer(text):
-        if m.lastgroup == "iban" and iban_ok(m.group()):
-            yield m.start(), m.end()
+    """Looked for only in the runs of capitals, digits and spaces that hold two capitals and two digits in a
+    row (how an IBAN starts), as numbers are."""
+    raw = text.encode() if text.isascii() else text.encode("ascii", "replace")  # one byte a character
+    skeleton = raw.translate(_IBAN_SKELETON)
+    if b"AA99" not in skeleton:
+        return
+    for begin, end in _regions(skeleton, _has_iban_start):
+        for m in _IBAN.finditer(text, begin, min(len(text), end + _MARGIN)):
+            if m.lastgroup == "iban" and iban_ok(m.group()):
+                yield m.start(), m.end()
+
+
+def _has_iban_start(skeleton: bytes, at: int, stop: int) -> bool:
+    return skeleton.find(b"AA99", at, stop) >= 0
+
+
+# capitals "A", digits "9", space " ", anything else "x"
+_IBAN_SKELETON = bytes.maketrans(bytes(range(256)), bytes(
+    ord("A") if 65 <= c <= 90 else ord("9") if 48 <= c <= 57 else 32 if c == 32 else ord("x") for c in range(256)))
 
 
 def luhn_ok(digits: str) -> bool:
-    total, parity = 0, len(digits) % 2
-    for i, ch in enumerate(digits):
-        d = int(ch)
-        if i % 2 == parity:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
+    doubled = sum(map(_DOUBLED.__getitem__, map(int, digits[-2::-2])))  # every second digit from the right
+    return (sum(map(int, digits[-1::-2])) + doubled) % 10 == 0
+
+
+_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)  # a digit doubled, its digits summed
 
 
 def iban_ok(raw: str) -> bool:
@@ -206,5 +228,7 @@ def iban_ok(raw: str) -> bool:
     if not 15 <= len(iban) <= 34 or not iban.isalnum() or not iban.isascii():
         return False
     moved = iban[4:] + iban[:4]
-    number = "".join(str(int(ch, 36)) for ch in moved)
-    return int(number) % 97 == 1
+    return int(moved.translate(_BASE36)) % 97 == 1
+
+
+_BASE36 = {ord(ch): str(int(ch, 36)) for ch in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"}  # A -> 10

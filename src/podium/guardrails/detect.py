@@ -49,7 +49,9 @@ def find(text: str, classes: Collection[str] = CLASSES, work: injection.Work | N
             found += pii.numbers(text)
             found += [("iban", start, end) for start, end in pii.ibans(text)]
     if len(found) > 1 and not _in_order(found):
-        found = _without_overlaps(found)
+        found.sort(key=_START)  # stable; then usually in order (each detector's findings are)
+        if not _in_order(found):
+            found = _without_overlaps(found)
     findings = list(map(_FINDING, found))
     if "injection" in classes:
         span = injection.detect(text, work)

@@ -99,7 +99,10 @@ def numbers(text: str) -> Iterator[tuple[str, int, int]]:
         raw = text[start:end]
         digits = raw.translate(_ONLY_DIGITS)
         n = len(digits)
-        if 13 <= n <= 19 and digits[0] in "23456" and "(" not in raw and "+" not in raw and luhn_ok(digits):
+        if raw[0] in "+(":  # an international number or an area code: a phone, not a card
+            if n <= 15:
+                found.append(("phone", start, end))
+        elif 13 <= n <= 19 and digits[0] in "23456" and "(" not in raw and "+" not in raw and luhn_ok(digits):
             found.append(("card", start, end))
         elif n <= 15 and _phone_shaped(raw, digits):
             found.append(("phone", start, end))

@@ -498,7 +498,7 @@ class _StemTables:
     kind: Any  # uint8 per byte: 1 an ASCII letter, 2 a space, 3 another base64 character (digit, + or /), 0 other
 
 
-_HASH = 2654435761  # Knuth's multiplicative hash
+_HASH = 3147205187  # a multiplicative hash, picked for few collisions with English text and code
 
 
 @cache

@@ -141,10 +141,12 @@ def found(text: str, prefix: str = "") -> list[tuple[str, int, int]]:
     """(prefix + kind, start, end) of every secret in ``text``: one pattern after the other (each one's
     findings in order), then the assignments."""
     out: list[tuple[str, int, int]] = []
-    pairs = _Pairs(text)
+    pairs = _Pairs(text) if len(text) >= _PAIRS_AT else None  # (a short text: a search costs next to nothing)
     present = frozenset(ch for ch in _RARE if ch in text)
     for pattern in _BY_RARE.get(present) or _patterns_for(present):
-        if all(ch in text for ch in pattern.letters) and pairs.may_hold(pattern.gate) and pattern.gate in text:
+        if pairs is not None and not (all(ch in text for ch in pattern.letters) and pairs.may_hold(pattern.gate)):
+            continue
+        if pattern.gate in text:
             if pattern.simple is not None:  # most patterns: one kind, no check
                 kind = prefix + pattern.simple
                 out += [(kind, *m.span()) for m in pattern.regex.finditer(text)]
@@ -165,7 +167,7 @@ class _Pairs:
     def __init__(self, text: str) -> None:
         self.text = text
         self.table: Any = None
-        self.useless = len(text) < _PAIRS_AT or (not text.isascii() and ("\u0130" in text or "\u212a" in text))
+        self.useless = not text.isascii() and ("\u0130" in text or "\u212a" in text)
 
     def may_hold(self, gate: str, fold: bool = False) -> bool:
         """False if ``gate`` (in any case, if ``fold``) is surely not in the text."""
@@ -188,14 +190,16 @@ class _Pairs:
 _PAIRS_AT = 1 << 16
 
 
-def _assignments(text: str, pairs: _Pairs) -> Iterator[tuple[str, int, int]]:
+def _assignments(text: str, pairs: _Pairs | None) -> Iterator[tuple[str, int, int]]:
     if "=" not in text and ":" not in text:
         return
-    if not any(ch in text for ch in "pPsStTaA"):  # what every word starts with (memchr: no letter, no lower())
-        return
-    maybe = [gate for gate in _GATES if pairs.may_hold(gate, fold=True)]
-    if not maybe:
-        return
+    maybe: tuple[str, ...] = _GATES
+    if pairs is not None:
+        if not any(ch in text for ch in "pPsStTaA"):  # what every word starts with (memchr: no letter, no lower())
+            return
+        maybe = tuple(gate for gate in _GATES if pairs.may_hold(gate, fold=True))
+        if not maybe:
+            return
     low = text.lower()
     if len(low) != len(text):  # a few non-ASCII letters change length when lower-cased: offsets would drift
         return

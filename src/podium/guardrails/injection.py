@@ -389,9 +389,12 @@ def detect(text: str, work: Work | None = None) -> tuple[int, int] | None:
     window whose signals could still add up to the threshold is flagged without reading it: the scan
     ends, and it does not end in a pass (so padding an attack with decoys does not hide it).
     """
-    work = work if work is not None else Work()
     if len(text) <= WINDOW:
+        if not _gate(text):  # most texts: decided in microseconds, nothing worth remembering
+            return None
+        work = work if work is not None else Work()
         return _clip(_span(text, work), len(text)) if _decide(text, work) else None
+    work = work if work is not None else Work()
     for start in _candidate_windows(text):
         window = text[start:start + WINDOW]
         if _decide(window, work):

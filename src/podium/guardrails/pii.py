@@ -96,20 +96,19 @@ def numbers(text: str) -> Iterator[tuple[str, int, int]]:
     """("card" | "phone", start, end) for runs of digits that pass their check."""
     found: list[tuple[str, int, int]] = []
     for start, end in _number_runs(text):
-        raw = text[start:end]
-        digits = raw.translate(_ONLY_DIGITS)
+        raw = text[start:end]  # ASCII: digits, " .()-" and a leading + or (
+        digits = raw.encode().translate(None, b" .()-+")
         n = len(digits)
         if raw[0] in "+(":  # an international number or an area code: a phone, not a card
             if n <= 15:
                 found.append(("phone", start, end))
-        elif 13 <= n <= 19 and digits[0] in "23456" and "(" not in raw and "+" not in raw and luhn_ok(digits):
+        elif 13 <= n <= 19 and digits[0] in b"23456" and "(" not in raw and luhn_ok(digits.decode()):
             found.append(("card", start, end))
-        elif n <= 15 and _phone_shaped(raw, digits):
+        elif n <= 15 and _phone_shaped(raw, n, digits[0] == 48):
             found.append(("phone", start, end))
     return iter(found)
 
 
-_ONLY_DIGITS = {c: None for c in range(128) if not chr(c).isdigit()}  # (what _NUMBER matches is ASCII)
 _DOTTED_QUAD = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")  # an IPv4 address, not a phone
 
 
@@ -180,11 +179,10 @@ _NINE = b"d" * 9
 _CHAIN = re.compile(rb"d(?:s{0,2}+d){8}")
 
 
-def _phone_shaped(raw: str, digits: str) -> bool:
-    if raw[0] in "+(":
-        return True
-    if raw == digits:  # no separators: only a national number (trunk prefix 0) of 10 to 12 digits
-        return digits[0] == "0" and 10 <= len(digits) <= 12
+def _phone_shaped(raw: str, n: int, trunk: bool) -> bool:
+    """Not an international number: is it a national one (``n`` digits, ``trunk``: the first is a 0)?"""
+    if len(raw) == n:  # no separators: only a national number (trunk prefix 0) of 10 to 12 digits
+        return trunk and 10 <= n <= 12
     return _DOTTED_QUAD.fullmatch(raw) is None
 
 

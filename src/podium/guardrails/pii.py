@@ -34,13 +34,53 @@ _LOCAL_MAX = 64
 def emails(text: str) -> Iterator[tuple[int, int]]:
     if "@" not in text:
         return
-    for m in _DOMAIN.finditer(text):
+    for m in _domains(text):
         at = m.start()
         before = text[max(0, at - _LOCAL_MAX):at]
         local = before[len(before.rstrip(_LOCAL_CHARS)):]  # the characters of a local part right before the @
         local = local.lstrip("._%+-")  # a local part starts with a letter or digit
         if local:
             yield at - len(local), m.end()
+
+
+def _domains(text: str) -> Iterator[re.Match[str]]:
+    """_DOMAIN's matches; in a long text, only in the chunks with an @ and what a top-level domain ends
+    with (three letters, or a dot and two): 4 MB of "a@a@…" or "a.a@b.…" cost one translation."""
+    if len(text) < _CHUNK:
+        yield from _DOMAIN.finditer(text)
+        return
+    skeleton = (text.encode() if text.isascii() else text.encode("ascii", "replace")).translate(_LETTERS)
+    pos = 0
+    for begin, end in _chunks(skeleton, _may_hold_email, _DOMAIN_MAX):
+        for m in _DOMAIN.finditer(text, max(begin, pos), min(len(text), end + _DOMAIN_MAX)):
+            if m.start() >= end:  # (an @ of the next chunk: looked at with it)
+                break
+            pos = m.end()
+            yield m
+
+
+def _may_hold_email(skeleton: bytes, at: int, stop: int) -> bool:
+    return skeleton.find(b"@", at, stop) >= 0 and (skeleton.find(b"aaa", at, stop) >= 0
+                                                   or skeleton.find(b".aa", at, stop) >= 0)
+
+
+def _chunks(skeleton: bytes, has: Callable[[bytes, int, int], bool], margin: int) -> list[tuple[int, int]]:
+    """The chunks of the text (merged where they follow each other) where ``has(skeleton, start, stop)``,
+    ``stop`` being ``margin`` past the chunk: what starts in a chunk and is at most that long is in it."""
+    chunks: list[tuple[int, int]] = []
+    for at in range(0, len(skeleton), _CHUNK):
+        if has(skeleton, at, at + _CHUNK + margin):
+            end = min(at + _CHUNK, len(skeleton))
+            if chunks and chunks[-1][1] == at:
+                chunks[-1] = (chunks[-1][0], end)
+            else:
+                chunks.append((at, end))
+    return chunks
+
+
+_DOMAIN_MAX = 600  # an @ and at most 9 labels of 63 characters, and what the end looks at
+_LETTERS = bytes.maketrans(bytes(range(256)), bytes(  # letters "a", "." and "@" themselves, the rest "x"
+    ord("a") if chr(c).isalpha() and c < 128 else c if c in b".@" else ord("x") for c in range(256)))
 
 
 _SEP = r"[ .\-]"

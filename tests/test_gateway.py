@@ -157,9 +157,9 @@ def test_rate_limit_and_budget_per_key(gateway: Gateway):
     with pytest.raises(openai.RateLimitError) as info:
         gateway.client(slow).chat.completions.create(model="echo", messages=messages)
     assert int(info.value.response.headers["retry-after"]) >= 1
-    # each request reserves its upper estimate (~$0.00011: prompt + 50 output tokens at $1/$2 per M) and then
-    # settles its real cost (~$0.00003): with $0.00012 the second request no longer fits
-    poor, _ = gateway.keys.create("poor", budget=0.00012)
+    # each request holds its worst case ($0.000121: 21 tokens at most for "hi" in a message, 50 out, at $1/$2
+    # per M) and then settles its real cost (~$0.00002): with $0.00013 the second request no longer fits
+    poor, _ = gateway.keys.create("poor", budget=0.00013)
     gateway.client(poor).chat.completions.create(model="echo", messages=messages, max_tokens=50)
     with pytest.raises(openai.RateLimitError, match="budget") as budget:
         gateway.client(poor).chat.completions.create(model="echo", messages=messages, max_tokens=50)
@@ -241,7 +241,7 @@ def test_two_gateways_share_limits_budgets_and_one_ledger(tmp_path: Path, dsn: s
         with pytest.raises(openai.RateLimitError):  # the fourth request, on the other instance
             openai.OpenAI(base_url=f"{url_b}/v1", api_key=limited, max_retries=0).chat.completions.create(
                 model="echo", messages=messages)
-        poor, _ = keys.create("shared budget", budget=0.00012)  # room for one request (see the test above)
+        poor, _ = keys.create("shared budget", budget=0.00013)  # room for one request (see the test above)
         openai.OpenAI(base_url=f"{url_a}/v1", api_key=poor, max_retries=0).chat.completions.create(
             model="echo", messages=messages, max_tokens=50)
         with pytest.raises(openai.RateLimitError, match="budget"):  # the other instance sees the spend

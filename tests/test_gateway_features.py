@@ -120,8 +120,8 @@ def test_semantic_cache_hits_paraphrases_but_not_other_names_or_histories(tmp_pa
 
 
 def test_team_budget_and_limits_hold_across_the_teams_keys(tmp_path: Path):
-    # each request reserves ~$0.00011 (see test_gateway): the team's $0.00012 holds one request, the team RPM 3
-    config = write_config(tmp_path, teams={"research": {"budget": 0.00012, "budget_period": "day"},
+    # each request holds $0.000121 (see test_gateway): the team's $0.00013 holds one request, the team RPM 3
+    config = write_config(tmp_path, teams={"research": {"budget": 0.00013, "budget_period": "day"},
                                            "ops": {"rpm": 3}})
     keys = KeyStore(tmp_path / "keys.sqlite3")
     alice, _ = keys.create("alice", team="research")

@@ -7,6 +7,7 @@ the fan-out cap, and models that cannot run here.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from podium import errors
+from podium.catalogue import worst_input_tokens
 from podium.client import Podium
 from podium.config import load_settings
 from podium.policy import BudgetSlot, TokenLimit
@@ -236,11 +238,13 @@ async def test_a_token_limit_is_held_per_call_and_given_back(tmp_path: Path):
     provider(podium, "us").set_script("cheap", Step(text="ok", input_tokens=10, output_tokens=2))
     state = MemoryState()
     request = ChatRequest.from_prompt("hi", model="cheap", max_tokens=100)
+    held = worst_input_tokens(request) + 100  # what each call holds; it uses 12 and gives back the rest
     limit = TokenLimit("key_t:tpm", 200, "key 't'")
-    for _ in range(7):  # each call holds 108 tokens and gives back all but the 12 it used
+    fits = (200 - held) // 12 + 1  # calls before the bucket is below one call's hold (refill aside)
+    assert fits > 1  # without the give-back only one call would fit in the minute
+    for _ in range(fits):
         await podium.chat(request, policy=podium.policies.build(request, token_limits=[limit], counters=state))
-    await podium.chat(request, policy=podium.policies.build(request, token_limits=[limit], counters=state))
-    with pytest.raises(errors.LimitExceededError, match="200 tokens per minute"):  # 96 used: 104 left < 108
+    with pytest.raises(errors.LimitExceededError, match="200 tokens per minute"):
         await podium.chat(request, policy=podium.policies.build(request, token_limits=[limit], counters=state))
     await podium.aclose()
 
@@ -300,4 +304,33 @@ async def test_auto_and_strategies_never_pick_a_model_that_cannot_run_here(tmp_p
     with pytest.raises(errors.NotFoundError, match="cannot run here: the runtime is not installed"):
         await podium.chat("hi", model="cheap")
     assert "cheap" not in [m for m, _ in podium.registry.get_provider("us").calls]  # type: ignore[attr-defined]
+    await podium.aclose()
+
+
+@pytest.mark.parametrize("shape", ["tools", "cjk", "image"])
+async def test_the_hold_is_a_true_worst_case_whatever_the_request_carries(tmp_path: Path, shape: str):
+    """Tool schemas, response formats, images and non-Latin text are billed too: concurrent requests that
+    are each billed far more than their message text's estimate never take a budget past its limit."""
+    podium = make(tmp_path, models={"cheap": row("us", "cheap", max_output_tokens=10, capabilities=["chat", "tools",
+                                                                                                  "vision"])})
+    tool = {"type": "function", "function": {"name": "lookup", "description": "x" * 900,
+                                             "parameters": {"type": "object", "properties": {}}}}
+    prompt = "请告诉我法国的首都是哪里" * 10 if shape == "cjk" else "hi"
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}
+    content: Any = prompt if shape != "image" else [{"type": "text", "text": "what is this"}, image]
+    request = ChatRequest.model_validate({"messages": [{"role": "user", "content": content}], "model": "cheap",
+                                          "max_tokens": 10, "tools": [tool] * 40 if shape == "tools" else None})
+
+    def billed(req: ChatRequest) -> Step:  # what a vendor bills for it: close to the most the request can cost
+        return Step(text="Paris", input_tokens=int(worst_input_tokens(req) * 0.9), output_tokens=10)
+
+    provider(podium, "us").set_script("cheap", billed)
+    state = MemoryState()
+    limit = 3.5 * podium.settings.catalogue.get("cheap").estimated_cost(worst_input_tokens(request), 10)
+    results = await asyncio.gather(*(podium.chat(request, policy=budget_policy(podium, request, limit, state))
+                                     for _ in range(10)), return_exceptions=True)
+    answered = [r for r in results if not isinstance(r, BaseException)]
+    assert len(answered) == 3 and all(isinstance(r, errors.BudgetExceededError) for r in results
+                                      if isinstance(r, BaseException))
+    assert await state.spent("key_b") <= limit
     await podium.aclose()

@@ -43,7 +43,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from podium import errors
-from podium.catalogue import ModelInfo, count_message_tokens
+from podium.catalogue import ModelInfo, worst_input_tokens
 from podium.client import Podium
 from podium.config import load_settings
 from podium.policy import BudgetSlot, worst_output_tokens
@@ -448,9 +448,7 @@ def follow_up_model(world: World, podium: Podium, spent: float, limits: dict[str
         info = podium.settings.catalogue.get(name)
         if any(d.breaker.state != "closed" for d in podium.deployments(info)):
             continue
-        request = ChatRequest(messages=[Message.user("hi")], max_tokens=1)
-        prompt = count_message_tokens(request.messages, info)
-        worst = info.estimated_cost(prompt, worst_output_tokens(request, info, prompt))
+        worst = worst_case(info, ChatRequest(messages=[Message.user("hi")], max_tokens=1))
         if all(worst <= limit - spent - 1e-12 for limit in limits.values()):
             return name
     return None
@@ -646,7 +644,7 @@ async def run_gateway(world: World, directory: Path) -> Run:
 
 # --- the promises -----------------------------------------------------------------------------------------
 def worst_case(model: ModelInfo, request: ChatRequest) -> float:
-    prompt = count_message_tokens(request.messages, model)
+    prompt = worst_input_tokens(request)
     return model.estimated_cost(prompt, worst_output_tokens(request, model, prompt))
 
 

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from podium.catalogue import ModelInfo, count_message_tokens, count_tokens
+from podium.catalogue import ModelInfo, count_message_tokens, count_tokens, worst_input_tokens
 from podium.errors import PodiumError
 from podium.ledger import CallRow, LedgerStore
 from podium.policy import Hold, RequestPolicy, release, worst_output_tokens
@@ -99,14 +99,14 @@ class Invoker:
                 reasoning_tokens=usage.reasoning_tokens, cost=call.cost, error=message, step=step))
         return call
 
-    async def _admit(self, request: ChatRequest, model: ModelInfo, ctx: RequestContext,
-                     prompt_tokens: int | None) -> Hold | None:
-        """The policy's word on this deployment, then its hold on the call's worst case."""
+    async def _admit(self, request: ChatRequest, model: ModelInfo, ctx: RequestContext) -> Hold | None:
+        """The policy's word on this deployment, then its hold on the call's worst case: the most input
+        any tokenizer could bill (``worst_input_tokens``) and ``max_tokens`` (or the model's most) out."""
         policy = ctx.policy
         policy.check(model)
         if policy.counters is None or not (policy.budgets or policy.token_limits):
             return None
-        tokens = count_message_tokens(request.messages, model) if prompt_tokens is None else prompt_tokens
+        tokens = worst_input_tokens(request)
         return await policy.hold(model, tokens, worst_output_tokens(request, model, tokens))
 
     async def _settle(self, ctx: RequestContext, model: ModelInfo, started: float, wall_start: float, usage: Usage,
@@ -118,10 +118,10 @@ class Invoker:
             await release(hold, model.cost_of(usage), usage.total_tokens)
 
     async def complete(self, request: ChatRequest, model: ModelInfo, ctx: RequestContext,
-                       step: str | None = None, prompt_tokens: int | None = None) -> ChatResponse:
+                       step: str | None = None) -> ChatResponse:
         """One call to the deployment ``model`` describes (its provider, model id and region)."""
         provider = self.registry.get_provider(model.provider)
-        hold = await self._admit(request, model, ctx, prompt_tokens)
+        hold = await self._admit(request, model, ctx)
         span = self._span(ctx, model, step, False)
         wall_start, started = time.time(), time.perf_counter()
         try:
@@ -136,9 +136,9 @@ class Invoker:
                                            "id": ctx.request_id})
 
     async def stream(self, request: ChatRequest, model: ModelInfo, ctx: RequestContext,
-                     step: str | None = None, prompt_tokens: int | None = None) -> AsyncIterator[StreamChunk]:
+                     step: str | None = None) -> AsyncIterator[StreamChunk]:
         provider = self.registry.get_provider(model.provider)
-        hold = await self._admit(request, model, ctx, prompt_tokens)
+        hold = await self._admit(request, model, ctx)
         span = self._span(ctx, model, step, True)
         wall_start, started = time.time(), time.perf_counter()
         usage: Usage | None = None

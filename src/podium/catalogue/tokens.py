@@ -8,8 +8,13 @@ counts after a call). Everywhere else the documented approximation is used:
     tokens(text)      ≈ ceil(len(text) / 4)      (OpenAI's "about four characters per token")
     tokens(messages)  ≈ Σ (tokens(content) + 4) + 3   (role/separator overhead per message, reply priming)
 
-The approximation is meant for budgets and routing, never for billing: billed cost always comes
-from the usage the provider reports.
+The approximation is meant for routing, never for billing: billed cost always comes from the
+usage the provider reports. Budget holds need more than an estimate — an upper bound, or a request in
+Chinese or one carrying eighty tool schemas outspends its hold many times over — so
+``worst_input_tokens`` counts what a provider could bill at most: one token per UTF-8 byte of
+everything it reads (no byte-level BPE or SentencePiece tokenizer makes more tokens than bytes),
+tool definitions and response schemas included, plus each vendor's largest per-message, per-image and
+tool-prompt overheads.
 """
 
 from __future__ import annotations
@@ -22,11 +27,19 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
+import orjson
+
 from podium.catalogue.model_info import ModelInfo
-from podium.types import Message
+from podium.types import ChatRequest, ImagePart, Message
 
 PER_MESSAGE_OVERHEAD = 4
 REPLY_PRIMING = 3
+# Upper bounds for what a provider adds around the text (chat-template tokens per message; an image at
+# its largest — OpenAI ~1,100 high-detail tiles, Anthropic ~1,600 at 1.15 MP; Anthropic's tool-use
+# system prompt ~350-500): never less than the vendors publish.
+WORST_PER_MESSAGE = 16
+WORST_PER_IMAGE = 2_000
+WORST_TOOL_PROMPT = 1_000
 
 _ENCODING_URLS = {
     "o200k_base": "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken",
@@ -75,3 +88,25 @@ def count_tokens(text: str, model: ModelInfo | None = None) -> int:
 
 def count_message_tokens(messages: Sequence[Message], model: ModelInfo | None = None) -> int:
     return sum(count_tokens(m.text, model) + PER_MESSAGE_OVERHEAD for m in messages) + REPLY_PRIMING
+
+
+def worst_input_tokens(request: ChatRequest) -> int:
+    """The most input tokens any vendor could bill for ``request`` (see the module docstring)."""
+    total = REPLY_PRIMING
+    for message in request.messages:
+        total += WORST_PER_MESSAGE
+        content = message.content
+        if isinstance(content, str):
+            total += len(content.encode())
+        elif content:
+            for part in content:
+                total += WORST_PER_IMAGE if isinstance(part, ImagePart) else len(part.text.encode())
+        if message.name:
+            total += len(message.name.encode())
+        for call in message.tool_calls or ():
+            total += len(call.function.name.encode()) + len(call.function.arguments.encode()) + WORST_PER_MESSAGE
+    if request.tools:
+        total += WORST_TOOL_PROMPT + len(orjson.dumps([tool.model_dump(exclude_none=True) for tool in request.tools]))
+    if request.response_format:
+        total += len(orjson.dumps(request.response_format))
+    return total

@@ -91,8 +91,8 @@ class ResilientCaller:
                        last_resort: Sequence[ModelInfo] = ()) -> ChatResponse:
         ctx.policy.count_call(step or model.name)
 
-        async def call(dep: Deployment, tokens: int) -> ChatResponse:
-            return await self.invoker.complete(request, dep.model, ctx, step, tokens)
+        async def call(dep: Deployment) -> ChatResponse:
+            return await self.invoker.complete(request, dep.model, ctx, step)
 
         try:
             result, _ = await self._with_fallbacks(request, model, ctx, call, refuse, last_resort, streaming=False)
@@ -105,8 +105,8 @@ class ResilientCaller:
                      last_resort: Sequence[ModelInfo] = ()) -> AsyncIterator[StreamChunk]:
         ctx.policy.count_call(step or model.name)
 
-        async def open_stream(dep: Deployment, tokens: int) -> tuple[StreamChunk | None, AsyncIterator[StreamChunk]]:
-            iterator = self.invoker.stream(request, dep.model, ctx, step, tokens)
+        async def open_stream(dep: Deployment) -> tuple[StreamChunk | None, AsyncIterator[StreamChunk]]:
+            iterator = self.invoker.stream(request, dep.model, ctx, step)
             try:
                 first = await anext(iterator)
             except StopAsyncIteration:
@@ -139,7 +139,7 @@ class ResilientCaller:
 
     # --- the loops --------------------------------------------------------------------------------
     async def _with_fallbacks(self, request: ChatRequest, model: ModelInfo, ctx: RequestContext,
-                              call: Callable[[Deployment, int], Awaitable[T]],
+                              call: Callable[[Deployment], Awaitable[T]],
                               refuse: Callable[[ModelInfo], str | None] | None,
                               last_resort: Sequence[ModelInfo] = (), *, streaming: bool) -> tuple[T, Deployment]:
         ends = self._ends(ctx)
@@ -223,11 +223,10 @@ class ResilientCaller:
         return any(d is not current and d.id not in failed and d.breaker.state != "open" for d in deployments)
 
     async def _try_model(self, request: ChatRequest, model: ModelInfo, ctx: RequestContext,
-                         call: Callable[[Deployment, int], Awaitable[T]], ends: float | None,
+                         call: Callable[[Deployment], Awaitable[T]], ends: float | None,
                          streaming: bool) -> tuple[T, Deployment]:
         deployments = self._permitted(self.deployments(model), ctx)
-        prompt_tokens = count_message_tokens(request.messages, model)
-        tokens = prompt_tokens + (request.max_tokens or 0)
+        tokens = count_message_tokens(request.messages, model) + (request.max_tokens or 0)
         retry = self.options.retry
         failed: set[str] = set()
         last: errors.PodiumError | None = None
@@ -248,7 +247,7 @@ class ResilientCaller:
             started = self.clock()
             dep.started(tokens)
             try:
-                result = await self._bounded(call(dep, prompt_tokens), timeout, dep)
+                result = await self._bounded(call(dep), timeout, dep)
             except errors.PodiumError as exc:
                 self._verdict(dep, exc, started, ctx)
                 if isinstance(exc, errors.PolicyError):

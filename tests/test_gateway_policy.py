@@ -325,3 +325,43 @@ async def test_guardrail_blocks_are_counted_as_refusals(tmp_path: Path):
     assert gw.canned().calls == []
     await gw.http.aclose()
     await gw.podium.aclose()
+
+
+async def test_a_restart_does_not_spend_a_budget_twice(tmp_path: Path):
+    """In-memory counters start from the ledger: what a key spent before the gateway restarted counts."""
+    data = config(tmp_path)
+    first = await open_gateway(tmp_path, data)
+    key, record = first.keys.create("once", budget=0.00013, budget_period="day")
+    body = {"model": "echo", "messages": HI, "max_tokens": 50}  # holds $0.000121, costs ~$0.00002
+    assert (await first.http.post("/v1/chat/completions", json=body, headers=bearer(key))).status_code == 200
+    await first.http.aclose()
+    await first.podium.aclose()
+    second = await open_gateway(tmp_path, data)  # a new process: its memory holds nothing
+    refused = await second.http.post("/v1/chat/completions", json=body, headers=bearer(key))
+    assert refused.status_code == 429 and "has spent $0.0000" in refused.json()["error"]["message"]
+    await second.http.aclose()
+    await second.podium.aclose()
+    spent = second.rows("SELECT SUM(cost) FROM requests WHERE key_id = ?", record.id)[0][0]
+    assert 0 < spent <= 0.00013
+
+
+async def test_a_redis_that_lost_its_data_starts_budgets_from_the_ledger(tmp_path: Path):
+    from conftest import require_redis
+
+    require_redis()
+    import redis
+
+    redis.Redis(db=7).flushdb()
+    data = config(tmp_path, state="redis", redis_url="redis://127.0.0.1:6379/7")
+    gw = await open_gateway(tmp_path, data)
+    key, _ = gw.keys.create("once", budget=0.00013)
+    body = {"model": "echo", "messages": HI, "max_tokens": 50}
+    assert (await gw.http.post("/v1/chat/completions", json=body, headers=bearer(key))).status_code == 200
+    await gw.http.aclose()
+    await gw.podium.aclose()
+    redis.Redis(db=7).flushdb()  # the counters are gone
+    again = await open_gateway(tmp_path, data)
+    refused = await again.http.post("/v1/chat/completions", json=body, headers=bearer(key))
+    assert refused.status_code == 429, refused.text
+    await again.http.aclose()
+    await again.podium.aclose()

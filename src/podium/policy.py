@@ -49,6 +49,9 @@ class BudgetSlot:
     ttl: int = 0  # seconds the counter outlives its period in a shared store (0: forever, for 'total')
     label: str = ""  # who, for messages: "key 'ci'" or "team 'research' (of key 'ci')"
     period: str = "total"
+    key_id: str | None = None  # whose spending it counts, in the ledger: a key's …
+    team: str | None = None  # … or a team's
+    since: float = 0.0  # when its period began (epoch seconds)
 
 
 @dataclass(frozen=True)

@@ -84,3 +84,7 @@ FINISH_REQUEST = ("UPDATE requests SET finished_at = ?, status = ?, model = ?, p
 INSERT_FEEDBACK = ("INSERT INTO feedback (request_id, created_at, score, label, comment, key_id)"
                    " VALUES (?, ?, ?, ?, ?, ?)")
 REQUEST_OWNER = "SELECT key_id FROM requests WHERE request_id = ?"
+SPENT_BY_KEY = ("SELECT SUM(c.cost) FROM calls c JOIN requests r ON r.request_id = c.request_id"
+                " WHERE r.key_id = ? AND r.started_at >= ?")
+SPENT_BY_TEAM = ("SELECT SUM(c.cost) FROM calls c JOIN requests r ON r.request_id = c.request_id"
+                 " WHERE r.team = ? AND r.started_at >= ?")

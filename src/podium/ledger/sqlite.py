@@ -39,7 +39,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from podium.ledger.schema import LATEST, MIGRATIONS, REQUEST_OWNER
+from podium.ledger.schema import LATEST, MIGRATIONS
 from podium.ledger.writes import SqlLedger
 
 _Waiter = asyncio.Future[None] | threading.Event | None
@@ -258,18 +258,18 @@ class SQLiteLedger(SqlLedger):
             return
         await self._write("", (), None)  # an empty job after everything so far: done when they are
 
-    def _read_owner_now(self, request_id: str) -> tuple[bool, str | None]:
+    def _read_row_now(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
         with self._reader_lock:
             if self._closed:
                 raise RuntimeError("the ledger is closed")
             if self._reader is None:
                 self._reader = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
                 self._reader.execute("PRAGMA query_only = ON")
-            row = self._reader.execute(REQUEST_OWNER, (request_id,)).fetchone()
-        return (False, None) if row is None else (True, row[0])
+            row = self._reader.execute(sql, params).fetchone()
+        return tuple(row) if row is not None else None
 
-    async def _read_owner(self, request_id: str) -> tuple[bool, str | None]:
-        return await asyncio.to_thread(self._read_owner_now, request_id)
+    async def _read_row(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        return await asyncio.to_thread(self._read_row_now, sql, params)
 
     def drain(self, timeout: float = 10.0) -> bool:
         """Block until everything queued so far is committed (from any thread, loop or not)."""

@@ -24,7 +24,15 @@ from typing import Any
 
 from podium.ledger.checks import MAX_ID, MAX_TEXT, InvalidRow, ident, ident_or_none, number_or_none, text_or_none
 from podium.ledger.rows import CallRow, RequestEnd, RequestStart
-from podium.ledger.schema import FINISH_REQUEST, INSERT_CALL, INSERT_FEEDBACK, INSERT_REQUEST
+from podium.ledger.schema import (
+    FINISH_REQUEST,
+    INSERT_CALL,
+    INSERT_FEEDBACK,
+    INSERT_REQUEST,
+    REQUEST_OWNER,
+    SPENT_BY_KEY,
+    SPENT_BY_TEAM,
+)
 
 log = logging.getLogger("podium.ledger")
 MAX_LABEL = 200
@@ -58,7 +66,8 @@ class SqlLedger:
     async def _commit_buffered(self) -> None:
         raise NotImplementedError
 
-    async def _read_owner(self, request_id: str) -> tuple[bool, str | None]:
+    async def _read_row(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """One row of a read (``?`` placeholders), from committed data, off the event loop."""
         raise NotImplementedError
 
     def _row_failed(self, request_id: str | None, error: BaseException, *, buffered: bool) -> None:
@@ -137,4 +146,16 @@ class SqlLedger:
         if not isinstance(request_id, str) or not 0 < len(request_id) <= MAX_ID:
             return False, None
         await self._commit_buffered()
-        return await self._read_owner(request_id)
+        row = await self._read_row(REQUEST_OWNER, (request_id,))
+        return (False, None) if row is None else (True, row[0])
+
+    async def spent_since(self, since: float, *, key_id: str | None = None, team: str | None = None) -> float:
+        """What the calls of one key's (or one team's) requests started at or after ``since`` cost: where a
+        budget counter starts from when its shared state has none (a restart of an in-memory gateway, a
+        flushed Redis), so a budget is not spent twice."""
+        if (key_id is None) == (team is None):
+            raise ValueError("spent_since needs exactly one of key_id and team")
+        await self._commit_buffered()
+        row = await self._read_row(SPENT_BY_KEY if key_id is not None else SPENT_BY_TEAM,
+                                   (key_id if key_id is not None else team, since))
+        return float(row[0]) if row is not None and row[0] is not None else 0.0

@@ -177,7 +177,7 @@ class Gateway:
         self.record_metrics = "metrics" in g.middleware
         policy = GuardrailPolicy(pii=g.guardrails.pii, secrets=g.guardrails.secrets, injection=g.guardrails.injection)
         self.cache, semantic = self._caches(settings)
-        quota = Quota(state, g.teams, g.rpm, g.tpm)
+        quota = Quota(state, g.teams, g.rpm, g.tpm, podium.ledger)
         required = g.auth == "required"
         parts = Parts(keys, quota, state, self.metrics, required, policy, self.cache, semantic, g.cache.share)
         self.handler = build_stack(g.middleware, podium, parts)

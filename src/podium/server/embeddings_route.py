@@ -94,7 +94,7 @@ class EmbeddingsRoute:
         policy = self.podium.policies.build(
             None, request_id=request_id, key_id=key.id if key else None, key_name=key.name if key else None,
             team=key.team if key else None, models=key.models if key else None,
-            budgets=self.quota.slots(key) if self.budget else (),
+            budgets=await self.quota.seeded_slots(key) if self.budget else (),
             token_limits=self.quota.token_limits(key) if self.limits else (), counters=self.state)
         response: EmbeddingResponse = await self.podium.embeddings.embed(request, user=user, policy=policy)
         return embedding_json(response, encoding)

@@ -66,6 +66,11 @@ class SharedState(Protocol):
 
     async def settle(self, key: str, delta: float) -> None: ...
 
+    async def seed(self, key: str, amount: float, ttl: int) -> None:
+        """Start a budget counter at ``amount`` unless it exists already (another instance, an earlier
+        request of this process): where spending is rebuilt from the ledger."""
+        ...
+
     async def spent(self, key: str) -> float: ...
 
     async def mark_open(self, key: str, seconds: float) -> None:
@@ -118,6 +123,9 @@ class MemoryState:
     async def settle(self, key: str, delta: float) -> None:
         self._spent[key] = self._spent.get(key, 0.0) + delta
 
+    async def seed(self, key: str, amount: float, ttl: int) -> None:
+        self._spent.setdefault(key, amount)
+
     async def spent(self, key: str) -> float:
         return self._spent.get(key, 0.0)
 
@@ -163,6 +171,9 @@ class RedisState:
 
     async def settle(self, key: str, delta: float) -> None:
         await self._redis.incrbyfloat(self._prefix + "budget:" + key, delta)
+
+    async def seed(self, key: str, amount: float, ttl: int) -> None:
+        await self._redis.set(self._prefix + "budget:" + key, repr(amount), nx=True, ex=ttl or None)
 
     async def spent(self, key: str) -> float:
         value = await self._redis.get(self._prefix + "budget:" + key)

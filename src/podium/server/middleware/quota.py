@@ -10,15 +10,22 @@
 
 Holding per call, at the choke point every call passes (``podium.policy``), is what keeps a strategy
 of five calls, a fallback to a pricier model or a failed request from spending past a budget.
+
+A budget counter that does not exist yet in the shared state — the first request of a key in this
+period since the gateway started with in-memory state, or since Redis lost its data — starts from
+what the ledger says the key (or team) has spent in the period, so a restart never spends a budget
+twice.
 """
 
 from __future__ import annotations
 
+import calendar
 import time
 from collections.abc import Mapping
 
 from podium.config.schema import TeamConfig
 from podium.errors import LimitExceededError
+from podium.ledger import LedgerStore
 from podium.policy import BudgetSlot, TokenLimit
 from podium.server.keys import VirtualKey
 from podium.server.middleware.base import GatewayCall, Handler, Outcome
@@ -32,11 +39,23 @@ def budget_period(period: str, now: float | None = None) -> str:
     return {"day": time.strftime("%Y-%m-%d", stamp), "month": time.strftime("%Y-%m", stamp)}.get(period, "total")
 
 
+def period_start(period: str, now: float | None = None) -> float:
+    """When the current budget period began (UTC), in epoch seconds; 0 for 'total'."""
+    stamp = time.gmtime(now if now is not None else time.time())
+    if period == "day":
+        return float(calendar.timegm((stamp.tm_year, stamp.tm_mon, stamp.tm_mday, 0, 0, 0)))
+    if period == "month":
+        return float(calendar.timegm((stamp.tm_year, stamp.tm_mon, 1, 0, 0, 0)))
+    return 0.0
+
+
 class Quota:
     """The limits and budgets that apply to one key: its own, its team's and the gateway's defaults."""
 
-    def __init__(self, state: SharedState, teams: Mapping[str, TeamConfig], rpm: int | None, tpm: int | None) -> None:
-        self.state, self.teams, self.rpm, self.tpm = state, teams, rpm, tpm
+    def __init__(self, state: SharedState, teams: Mapping[str, TeamConfig], rpm: int | None, tpm: int | None,
+                 ledger: LedgerStore | None = None) -> None:
+        self.state, self.teams, self.rpm, self.tpm, self.ledger = state, teams, rpm, tpm, ledger
+        self._seeded: set[str] = set()  # counters this process has started from the ledger
 
     def _team(self, key: VirtualKey | None) -> TeamConfig | None:
         return self.teams.get(key.team) if key is not None and key.team else None
@@ -74,12 +93,25 @@ class Quota:
         slots = []
         if key.budget is not None:
             slots.append(BudgetSlot(f"{key.id}:{budget_period(key.budget_period)}", key.budget,
-                                    _PERIOD_TTL.get(key.budget_period, 0), f"key '{key.name}'", key.budget_period))
+                                    _PERIOD_TTL.get(key.budget_period, 0), f"key '{key.name}'", key.budget_period,
+                                    key_id=key.id, since=period_start(key.budget_period)))
         team = self._team(key)
         if team is not None and team.budget is not None:
             slots.append(BudgetSlot(f"team:{key.team}:{budget_period(team.budget_period)}", team.budget,
                                     _PERIOD_TTL[team.budget_period], f"team '{key.team}' (of key '{key.name}')",
-                                    team.budget_period))
+                                    team.budget_period, team=key.team, since=period_start(team.budget_period)))
+        return slots
+
+    async def seeded_slots(self, key: VirtualKey | None) -> list[BudgetSlot]:
+        """``slots(key)``, each counter started from the ledger the first time this process uses it."""
+        slots = self.slots(key)
+        for slot in slots:
+            if slot.key in self._seeded or self.ledger is None:
+                continue
+            spent = await self.ledger.spent_since(slot.since, key_id=slot.key_id) if slot.key_id is not None \
+                else await self.ledger.spent_since(slot.since, team=slot.team)
+            await self.state.seed(slot.key, spent, slot.ttl)
+            self._seeded.add(slot.key)
         return slots
 
 
@@ -98,5 +130,5 @@ class Budget:
         self.next, self.quota = next_handler, quota
 
     async def __call__(self, call: GatewayCall) -> Outcome:
-        call.budgets += self.quota.slots(call.key)
+        call.budgets += await self.quota.seeded_slots(call.key)
         return await self.next(call)

@@ -72,7 +72,8 @@ PATTERNS: tuple[Pattern, ...] = (
     # Anthropic, OpenAI (sk-proj-, sk-svcacct-, sk-admin-, and the older sk- + 48 letters and digits) and
     # Podium's own virtual keys ("pk-" + secrets.token_urlsafe(32): 43 characters): one pass over "k-"
     _p("k-", r"k-(?:"
-             rf"(?<=sk-){_before('sk-')}(?:ant-{_TOKEN}{{20,300}}+(?P<anthropic>)"
+             rf"(?<=sk-){_before('sk-')}(?={_TOKEN}{{20}})"  # (what every key below has: a cheap first cut)
+             rf"(?:ant-{_TOKEN}{{20,300}}+(?P<anthropic>)"
              rf"|(?:proj|svcacct|admin)-{_TOKEN}{{20,300}}+(?P<openai>)"
              r"|[A-Za-z0-9]{20,300}+(?![A-Za-z0-9_-])(?P<openai_legacy>))"
              rf"|(?<=pk-){_before('pk-')}{_TOKEN}{{43}}(?![A-Za-z0-9_-])(?P<podium>))",
@@ -83,7 +84,8 @@ PATTERNS: tuple[Pattern, ...] = (
        ("k", "stripe_key", None), back=1),
     _one("stripe_webhook_secret", "whsec_", rf"whsec_{_before('whsec_')}[A-Za-z0-9+/=]{{24,250}}+"),
     # bot, user, app, refresh, session and config tokens; app-level tokens; rotating (xoxe.xoxp-) tokens
-    _one("slack_token", "xox", rf"xox{_before('xox', 'A-Za-z0-9_.-')}(?:e\.xox)?[abeoprs]-[A-Za-z0-9-]{{10,250}}+",
+    _one("slack_token", "xox", rf"xox{_before('xox', 'A-Za-z0-9_.-')}(?=[A-Za-z0-9.-]{{12}})"
+                               r"(?:e\.xox)?[abeoprs]-[A-Za-z0-9-]{10,250}+",
          needs="-"),
     _one("slack_token", "xapp-", rf"xapp-{_before('xapp-')}[0-9]-[A-Za-z0-9-]{{10,250}}+"),
     _one("slack_webhook", "hooks.slack.com/",

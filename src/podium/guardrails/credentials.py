@@ -190,6 +190,12 @@ class _Pairs:
 
 
 _PAIRS_AT = 1 << 16
+# ":" or "=" -> "=", space or tab -> " ", a quote -> "q", what a value may hold -> "v" (any non-ASCII character:
+# "?"), anything else -> "x"; and what every assignment has: =, at most three spaces, a quote maybe, six of "v"
+_VALUES = bytes.maketrans(bytes(range(256)), bytes(
+    ord("=") if c in b":=" else 32 if c in b" \t" else ord("q") if c in b"\"'`" else ord("x")
+    if chr(c).isspace() or c in b",;<>(){}[]" else ord("v") for c in range(256)))
+_ASSIGNED = re.compile(rb"= {0,3}q?v{6}")
 
 
 def _assignments(text: str, pairs: _Pairs | None) -> Iterator[tuple[str, int, int]]:
@@ -201,6 +207,9 @@ def _assignments(text: str, pairs: _Pairs | None) -> Iterator[tuple[str, int, in
             return
         maybe = tuple(gate for gate in _GATES if pairs.may_hold(gate, fold=True))
         if not maybe:
+            return
+        raw = text.encode() if text.isascii() else text.encode("ascii", "replace")
+        if _ASSIGNED.search(raw.translate(_VALUES)) is None:  # no : or = with a value of six characters after it
             return
     low = text.lower()
     if len(low) != len(text):  # a few non-ASCII letters change length when lower-cased: offsets would drift

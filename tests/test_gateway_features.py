@@ -232,3 +232,42 @@ def test_a_cache_that_is_down_is_a_miss_not_a_failed_request(tmp_path: Path):
         assert any(n.startswith("cache unavailable (") for n in podium_field(raw)["notes"])
     finally:
         stop(process)
+
+
+def test_the_semantic_lookup_obeys_the_requests_regions_and_is_one_of_its_calls(tmp_path: Path, vectors: WireServer):
+    """The question is embedded under the request's policy: never sent to a US embedding model when the
+    data is confidential (or holds personal data under route_local), and recorded as a call of the
+    request itself, under its id, not as a request of its own."""
+    config = config_with_vectors(tmp_path, vectors, auth="optional", guardrails={"pii": "route_local"},
+                                 cache={"enabled": True, "semantic": True, "semantic_model": "vec"})
+    data = json.loads(config.read_text())
+    data["providers"]["canned-eu"] = {"kind": "scripted", "region": "eu", "options": {"default": "EU answer"}}
+    data["providers"]["local"] = {"enabled": False}
+    data["models"]["eu-echo"] = {"provider": "canned-eu", "context_window": 8000, "input_price": 1.0,
+                                 "output_price": 1.0, "tier": "fast", "region": "eu"}
+    config.write_text(json.dumps(data))
+    process, url, _ = start(tmp_path, config)
+    try:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
+        embedded = len(vectors.requests)
+        for metadata, text in (({"sensitivity": "confidential"}, "What is our merger plan?"),
+                               ({}, "Mail bob@example.org the card 4111 1111 1111 1111")):
+            raw = client.chat.completions.with_raw_response.create(model="auto", metadata=metadata,
+                                                                    messages=[{"role": "user", "content": text}])
+            assert any(n.startswith("semantic cache skipped:") and "region 'us'" in n
+                       for n in podium_field(raw)["notes"])
+        assert len(vectors.requests) == embedded  # nothing went to the US embedding model
+        public = client.chat.completions.with_raw_response.create(
+            model="echo", messages=[{"role": "user", "content": "What is the capital of France?"}])
+        request_id = public.headers["x-request-id"]
+        assert len(vectors.requests) == embedded + 1
+    finally:
+        stop(process)
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as conn:
+        steps = conn.execute("SELECT step, model FROM calls WHERE request_id = ? ORDER BY seq",
+                             (request_id,)).fetchall()
+        requests = conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
+    assert steps == [("semantic-cache", "vec"), (None, "echo")]
+    assert requests == 3  # one row per chat request; the lookup is not a request of its own

@@ -16,7 +16,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from podium.catalogue import ModelInfo, count_tokens
+from podium.catalogue import ModelInfo
+from podium.catalogue.tokens import WORST_PER_MESSAGE
 from podium.errors import BadRequestError, NotFoundError, PodiumError, ProviderError
 from podium.ledger import CallRow, LedgerStore, RequestEnd, RequestStart
 from podium.policy import RequestPolicy, release
@@ -54,23 +55,28 @@ class Embeddings:
         return model, provider
 
     async def embed(self, request: EmbeddingRequest, *, user: str | None = None,
-                    policy: RequestPolicy | None = None) -> EmbeddingResponse:
-        """Vectors for ``request``, under ``policy`` (the gateway's, from the caller's key; default: none)."""
+                    policy: RequestPolicy | None = None, step: str | None = None) -> EmbeddingResponse:
+        """Vectors for ``request``, under ``policy`` (the gateway's, from the caller's key; default: none).
+
+        ``step``: the vectors serve another request (the semantic cache's lookup for a chat request): the
+        call is recorded under that request's id, as one of its calls, with no request row of its own."""
         model, provider = self.resolve(request.model)
         policy = policy or RequestPolicy(new_request_id())
         request_id = policy.request_id
         policy.check(model)
         hold = None
-        if policy.counters is not None and (policy.budgets or policy.token_limits):
-            hold = await policy.hold(model, sum(count_tokens(text, model) for text in request.input), 0)
+        if policy.counters is not None and (policy.budgets or policy.token_limits):  # at most a token a byte
+            worst = sum(len(text.encode()) + WORST_PER_MESSAGE for text in request.input)
+            hold = await policy.hold(model, worst, 0)
         wall_start, started = time.time(), time.perf_counter()
         response: EmbeddingResponse | None = None
         error: BaseException | None = None
         try:
             if self.ledger is not None:
-                await self.ledger.start_request(RequestStart(request_id, wall_start, request.model or model.name,
-                                                             "embeddings", "embeddings", user, key_id=policy.key_id,
-                                                             team=policy.team))
+                if step is None:
+                    await self.ledger.start_request(RequestStart(
+                        request_id, wall_start, request.model or model.name, "embeddings", "embeddings", user,
+                        key_id=policy.key_id, team=policy.team))
                 await self.ledger.flush(request_id)
             response = await provider.embed(request, model)
         except BaseException as exc:
@@ -79,7 +85,7 @@ class Embeddings:
         finally:
             usage = response.usage if response is not None else Usage()
             try:
-                await self._account(request_id, model, wall_start, started, response, error)
+                await self._account(request_id, model, wall_start, started, response, error, step)
             finally:
                 await release(hold, model.cost_of(usage), usage.input_tokens)
         if len(response.vectors) != len(request.input):
@@ -88,12 +94,13 @@ class Embeddings:
         return response.model_copy(update={"id": request_id, "cost": model.cost_of(response.usage),
                                            "latency_ms": (time.perf_counter() - started) * 1000})
 
-    async def embed_one(self, text: str, model: str | None = None, *, user: str | None = None) -> list[float]:
-        response = await self.embed(EmbeddingRequest(input=[text], model=model), user=user)
+    async def embed_one(self, text: str, model: str | None = None, *, user: str | None = None,
+                        policy: RequestPolicy | None = None, step: str | None = None) -> list[float]:
+        response = await self.embed(EmbeddingRequest(input=[text], model=model), user=user, policy=policy, step=step)
         return response.vectors[0]
 
     async def _account(self, request_id: str, model: ModelInfo, wall_start: float, started: float,
-                       response: EmbeddingResponse | None, error: BaseException | None) -> None:
+                       response: EmbeddingResponse | None, error: BaseException | None, step: str | None) -> None:
         if self.ledger is None:
             return
         latency_ms = (time.perf_counter() - started) * 1000
@@ -103,6 +110,8 @@ class Embeddings:
         message = None if error is None else error.message if isinstance(error, PodiumError) else repr(error)
         await self.ledger.record_call(CallRow(request_id, wall_start, model.provider, model.name, status, latency_ms,
                                               input_tokens=usage.input_tokens, cost=cost, error=message,
-                                              step="embed"))
+                                              step=step or "embed"))
+        if step is not None:
+            return  # a call of another request, which writes its own finish row
         await self.ledger.finish_request(RequestEnd(request_id, time.time(), status, model.name, model.provider,
                                                     usage.input_tokens, 0, cost, latency_ms, 1, error=message))

@@ -21,6 +21,7 @@ from typing import Any
 from podium.client import Podium
 from podium.errors import ConfigError
 from podium.guardrails.policy import GuardrailPolicy
+from podium.policy import RequestPolicy
 from podium.server.cache import ResponseCache
 from podium.server.keys import Keys
 from podium.server.metrics import Metrics
@@ -53,11 +54,21 @@ class Parts:
 
 
 def build_stack(order: Sequence[str], podium: Podium, parts: Parts) -> Handler:
+    async def lookup_policy(call: GatewayCall) -> RequestPolicy:
+        """The policy the semantic cache's embedding runs under: the request's regions, the key's budgets
+        and limits, the request's id; no scope (the cache's embedding model is the gateway's choice)."""
+        key = call.key
+        return podium.policies.build(
+            call.request, request_id=call.request_id, key_id=key.id if key else None,
+            key_name=key.name if key else None, team=key.team if key else None,
+            budgets=await parts.quota.seeded_slots(key) if "budget" in order else (),
+            token_limits=parts.quota.token_limits(key) if "limits" in order else (), counters=parts.state)
+
     factories: dict[str, Callable[[Handler], Any]] = {
         "auth": lambda nxt: Auth(nxt, parts.keys, parts.auth_required, podium.policies.allows),
         "guardrails": lambda nxt: Guardrails(nxt, parts.guardrails),
-        "cache": lambda nxt: Cache(nxt, parts.cache, podium, parts.metrics, parts.semantic, parts.cache_share)
-        if parts.cache is not None else nxt,
+        "cache": lambda nxt: Cache(nxt, parts.cache, podium, parts.metrics, parts.semantic, parts.cache_share,
+                                   lookup_policy) if parts.cache is not None else nxt,
         "limits": lambda nxt: Limits(nxt, parts.quota),
         "budget": lambda nxt: Budget(nxt, parts.quota),
         "metrics": lambda nxt: nxt,  # recorded by the gateway itself, for every outcome

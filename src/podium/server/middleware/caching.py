@@ -5,16 +5,24 @@ A hit is a ledger request with zero cost and no model calls, under the request's
 
 Answers are kept apart per key by default (``gateway.cache.share``: ``key``, ``team`` or
 ``global``): one caller's question and answer are never served to another caller unless the
-config says they may share.
+config says they may share — and then only among callers whose keys have the same scope, so no key
+is served an answer from a model it may not use.
+
+The semantic lookup embeds the question under the request's own policy: its regions (a confidential
+question is never sent to an embedding model elsewhere; the lookup is skipped, with a note), its
+budget, and its request id (the embedding is one of the request's calls in the ledger).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from podium.client import Podium
 from podium.ledger import RequestEnd, RequestStart
+from podium.policy import RequestPolicy
 from podium.server.cache import ResponseCache, cache_key
 from podium.server.metrics import Metrics
 from podium.server.middleware.base import GatewayCall, Handler, Outcome
@@ -33,18 +41,24 @@ class Semantic:
 
 class Cache:
     def __init__(self, next_handler: Handler, cache: ResponseCache, podium: Podium, metrics: Metrics,
-                 semantic: Semantic | None = None, share: str = "key") -> None:
+                 semantic: Semantic | None = None, share: str = "key",
+                 lookup_policy: Callable[[GatewayCall], Awaitable[RequestPolicy]] | None = None) -> None:
         self.next, self.cache, self.podium, self.metrics, self.semantic = next_handler, cache, podium, metrics, semantic
         self.share = share
+        self.lookup_policy = lookup_policy
 
     def partition(self, call: GatewayCall) -> str:
-        """Whose answers this caller may be served: its key's, its team's, or everyone's."""
+        """Whose answers this caller may be served: its key's; with sharing on, its team's or everyone's
+        among keys of the same scope."""
         key = call.key
-        if self.share == "global":
-            return "global"
-        if self.share == "team" and key is not None and key.team:
-            return f"team:{key.team}"
-        return f"key:{key.id}" if key is not None else "anonymous"
+        if key is None:
+            return "anonymous" if self.share == "key" else "global:any"
+        if self.share == "key":
+            return f"key:{key.id}"
+        scope = "any" if key.models is None else hashlib.sha256("\n".join(sorted(key.models)).encode()).hexdigest()[:16]
+        if self.share == "team" and key.team:
+            return f"team:{key.team}:{scope}"
+        return f"global:{scope}"
 
     async def __call__(self, call: GatewayCall) -> Outcome:
         if call.request.stream or call.bypass_cache:
@@ -83,7 +97,15 @@ class Cache:
         if self.semantic is None or text is None:
             return None, ""
         bucket = semantic_bucket(call.request, partition)
-        vector = await self.podium.embeddings.embed_one(text, self.semantic.model, user="semantic-cache")
+        policy = await self.lookup_policy(call) if self.lookup_policy is not None else None
+        if policy is not None:
+            model, _ = self.podium.embeddings.resolve(self.semantic.model)
+            refused = policy.permit(model)
+            if refused is not None:
+                call.notes.append(f"semantic cache skipped: {refused}")
+                return None, ""
+        vector = await self.podium.embeddings.embed_one(text, self.semantic.model, user="semantic-cache",
+                                                        policy=policy, step="semantic-cache")
         question = Question(vector, anchors(text))
         found = await self.semantic.index.nearest(bucket, question, self.semantic.threshold)
         if found is None:

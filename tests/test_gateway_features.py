@@ -271,3 +271,21 @@ def test_the_semantic_lookup_obeys_the_requests_regions_and_is_one_of_its_calls(
         requests = conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
     assert steps == [("semantic-cache", "vec"), (None, "echo")]
     assert requests == 3  # one row per chat request; the lookup is not a request of its own
+
+
+def test_embeddings_honour_the_sensitivity_and_preset_headers(tmp_path: Path, vectors: WireServer):
+    config = config_with_vectors(tmp_path, vectors, auth="optional")
+    process, url, _ = start(tmp_path, config)
+    try:
+        before = len(vectors.requests)
+        for header, value in (("x-podium-sensitivity", "confidential"), ("x-podium-preset", "privacy-first")):
+            refused = httpx.post(f"{url}/v1/embeddings", json={"model": "vec", "input": "our merger plan"},
+                                 headers={header: value})
+            assert refused.status_code == 403, refused.text
+            assert refused.json()["error"]["code"] == "region_not_allowed"
+        assert httpx.post(f"{url}/v1/embeddings", json={"model": "vec", "input": "x"},
+                          headers={"x-podium-sensitivity": "secret"}).status_code == 400
+        assert len(vectors.requests) == before
+        assert httpx.post(f"{url}/v1/embeddings", json={"model": "vec", "input": "public text"}).status_code == 200
+    finally:
+        stop(process)

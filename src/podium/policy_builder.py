@@ -16,7 +16,7 @@ from podium.providers import ProviderRegistry
 from podium.routing import preset_for, regions_for
 from podium.routing.constraints import sensitivity_regions
 from podium.strategies.names import reach
-from podium.types import ChatRequest, new_request_id
+from podium.types import ChatRequest, RequestMetadata, new_request_id
 
 ROUTED = "auto"
 
@@ -70,13 +70,13 @@ class PolicyBuilder:
     def build(self, request: ChatRequest | None, *, request_id: str | None = None, key_id: str | None = None,
               key_name: str | None = None, team: str | None = None, models: Sequence[str] | None = None,
               budgets: Sequence[BudgetSlot] = (), token_limits: Sequence[TokenLimit] = (),
-              counters: Counters | None = None) -> RequestPolicy:
-        """The policy of one request; ``request`` None for an embedding request (its regions come from the
-        config's preset only: embedding inputs carry no sensitivity)."""
-        preset = preset_for(request.metadata.preset if request else None, self.settings.routing.preset)
-        regions, why = regions_for(request.metadata.sensitivity if request else "public",
-                                   preset.name if preset else None, preset.regions if preset else None,
-                                   self.regions_by_sensitivity)
+              counters: Counters | None = None, metadata: RequestMetadata | None = None) -> RequestPolicy:
+        """The policy of one request; ``request`` None for an embedding request, whose sensitivity and preset
+        come in ``metadata`` (the gateway reads them from the ``X-Podium-*`` headers)."""
+        meta = request.metadata if request is not None else metadata or RequestMetadata()
+        preset = preset_for(meta.preset, self.settings.routing.preset)
+        regions, why = regions_for(meta.sensitivity, preset.name if preset else None,
+                                   preset.regions if preset else None, self.regions_by_sensitivity)
         scope, note = self.scope(models)
         deadline = self.settings.resilience.deadline
         return RequestPolicy(

@@ -355,7 +355,7 @@ class Gateway:
     async def embeddings(self, request: Request) -> Response:
         started = time.perf_counter()
         request_id: str = request.state.request_id
-        data = await self.embedder(await self._body(request), bearer(request) or None, request_id)
+        data = await self.embedder(await self._body(request), bearer(request) or None, request_id, request.headers)
         return _json(data, headers={"x-request-id": request_id,
                                     "x-podium-overhead-ms": f"{(time.perf_counter() - started) * 1000:.3f}"})
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import base64
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from pydantic import ValidationError
 
 from podium.client import Podium
 from podium.errors import BadRequestError
@@ -21,7 +23,7 @@ from podium.guardrails.policy import GuardrailPolicy, apply_to_texts
 from podium.server.keys import Keys
 from podium.server.middleware import Quota, identify
 from podium.server.state import SharedState
-from podium.types import EmbeddingRequest, EmbeddingResponse
+from podium.types import EmbeddingRequest, EmbeddingResponse, RequestMetadata, describe_validation_error
 
 _FIELDS = {"input", "model", "encoding_format", "dimensions", "user"}
 
@@ -61,6 +63,17 @@ def parse_embedding_request(payload: Any) -> tuple[EmbeddingRequest, str, str | 
         user, str) else None
 
 
+def embedding_metadata(headers: Mapping[str, str]) -> RequestMetadata:
+    """Sensitivity and preset from ``X-Podium-Sensitivity`` / ``X-Podium-Preset`` (OpenAI's embeddings API
+    has no ``metadata``): confidential input goes only to an embedding model in an allowed region."""
+    try:
+        return RequestMetadata.model_validate({
+            **({"sensitivity": headers["x-podium-sensitivity"]} if headers.get("x-podium-sensitivity") else {}),
+            **({"preset": headers["x-podium-preset"]} if headers.get("x-podium-preset") else {})})
+    except ValidationError as exc:
+        raise BadRequestError(describe_validation_error(exc)) from None
+
+
 def _encode(vector: Sequence[float], encoding: str) -> list[float] | str:
     if encoding == "base64":
         return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
@@ -81,8 +94,10 @@ class EmbeddingsRoute:
         self.podium, self.keys, self.quota, self.state = podium, keys, quota, state
         self.auth_required, self.limits, self.budget, self.guardrails = auth_required, limits, budget, guardrails
 
-    async def __call__(self, payload: Any, secret: str | None, request_id: str) -> dict[str, Any]:
+    async def __call__(self, payload: Any, secret: str | None, request_id: str,
+                       headers: Mapping[str, str] | None = None) -> dict[str, Any]:
         request, encoding, user = parse_embedding_request(payload)
+        metadata = embedding_metadata(headers or {})
         key = await identify(self.keys, secret, request.model or self.podium.settings.embedding_model,
                              required=self.auth_required, allows=self.podium.policies.allows)
         model, _ = self.podium.embeddings.resolve(request.model)
@@ -95,6 +110,6 @@ class EmbeddingsRoute:
             None, request_id=request_id, key_id=key.id if key else None, key_name=key.name if key else None,
             team=key.team if key else None, models=key.models if key else None,
             budgets=await self.quota.seeded_slots(key) if self.budget else (),
-            token_limits=self.quota.token_limits(key) if self.limits else (), counters=self.state)
+            token_limits=self.quota.token_limits(key) if self.limits else (), counters=self.state, metadata=metadata)
         response: EmbeddingResponse = await self.podium.embeddings.embed(request, user=user, policy=policy)
         return embedding_json(response, encoding)

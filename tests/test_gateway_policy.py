@@ -365,3 +365,21 @@ async def test_a_redis_that_lost_its_data_starts_budgets_from_the_ledger(tmp_pat
     assert refused.status_code == 429, refused.text
     await again.http.aclose()
     await again.podium.aclose()
+
+
+async def test_admin_keys_refuse_scopes_naming_unknown_models(gw: Gw):
+    response = await gw.http.post("/admin/keys", json={"name": "typo", "models": ["auto", "ecko"]},
+                                  headers=bearer(ADMIN))
+    assert response.status_code == 400 and "Did you mean: echo" in response.json()["error"]["message"]
+    ok = await gw.http.post("/admin/keys", json={"name": "fine", "models": ["auto", "echo", "panel",
+                                                                             "consensus:echo,other"]},
+                            headers=bearer(ADMIN))
+    assert ok.status_code == 201, ok.text
+
+
+async def test_errors_never_echo_a_huge_value_whole(gw: Gw):
+    key, _ = gw.keys.create("echo")
+    huge = "x" * 50_000
+    for body in ({"model": huge, "messages": HI}, {"model": "echo", "messages": HI, "temperature": huge}):
+        response = await gw.http.post("/v1/chat/completions", json=body, headers=bearer(key))
+        assert 400 <= response.status_code < 500 and len(response.text) < 2_000, response.text[:200]

@@ -334,3 +334,19 @@ async def test_the_hold_is_a_true_worst_case_whatever_the_request_carries(tmp_pa
                                       if isinstance(r, BaseException))
     assert await state.spent("key_b") <= limit
     await podium.aclose()
+
+
+async def test_a_scope_naming_nothing_podium_knows_fails_closed(tmp_path: Path):
+    """A typo ("chepa") must not turn a scoped key into an unscoped one."""
+    podium = make(tmp_path)
+    typo = podium.policies.build(ChatRequest.from_prompt("x"), models=["auto", "chepa"])
+    assert typo.scope == frozenset()
+    with pytest.raises(errors.BadRequestError, match="no enabled model"):
+        await podium.chat("Design a secure distributed payment architecture", policy=typo)
+    assert called(podium, "us") == []
+    assert podium.policies.build(ChatRequest.from_prompt("x"), models=["auto"]).scope is None  # routing, any model
+    problems = podium.policies.unknown_names(["cheap", "auto", "chepa", "consensus:cheap,nope", "vote:cheap*2"])
+    assert len(problems) == 2
+    assert problems[0].startswith("Unknown model 'chepa'. Did you mean: cheap")
+    assert problems[1].startswith("'consensus:cheap,nope': Unknown model 'nope'")
+    await podium.aclose()

@@ -10,12 +10,13 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from podium.catalogue import unknown_model_message
 from podium.config import Settings
 from podium.policy import BudgetSlot, Counters, RequestPolicy, TokenLimit
 from podium.providers import ProviderRegistry
 from podium.routing import preset_for, regions_for
 from podium.routing.constraints import sensitivity_regions
-from podium.strategies.names import reach
+from podium.strategies.names import KINDS, inline_members, reach
 from podium.types import ChatRequest, RequestMetadata, new_request_id
 
 ROUTED = "auto"
@@ -61,11 +62,32 @@ class PolicyBuilder:
                 result = (None, f"'{entry}' picks its models at run time, so the key reaches any model")
                 break
             found |= reached
-        if result is None:
-            result = (frozenset(found), "") if found else (None, "the key may only ask for routing (auto)")
+        if result is None and all(entry == ROUTED for entry in entries):
+            result = (None, "the key may only ask for routing (auto), to any model")
+        if result is None:  # names that reach nothing (a typo, a model since removed) open nothing: fail closed
+            result = (frozenset(found), "" if found else "the key's scope names no model Podium knows")
         if len(self._scopes) < 4096:  # keys are few; bounded all the same
             self._scopes[entries] = result
         return result
+
+    def unknown_names(self, models: Sequence[str]) -> list[str]:
+        """The entries of a scope that name nothing Podium knows, each with the closest names: a key's
+        scope is checked when it is made, since an unknown name would reach nothing."""
+        known = [*self.settings.catalogue.names(), *self.settings.strategies]
+        problems = []
+        for entry in models:
+            if entry == ROUTED or entry in self.settings.strategies or self.canonical(entry) is not None:
+                continue
+            kind = entry.split(":", 1)[0]
+            if ":" in entry and kind in KINDS:
+                members = [m for m, _ in inline_members(entry)]
+                unknown = [m for m in members if m not in self.settings.strategies and self.canonical(m) is None]
+                if not unknown:
+                    continue
+                problems.append(f"'{entry[:200]}': {unknown_model_message(unknown[0], known)}")
+            else:
+                problems.append(unknown_model_message(entry, [*known, ROUTED]))
+        return problems
 
     def build(self, request: ChatRequest | None, *, request_id: str | None = None, key_id: str | None = None,
               key_name: str | None = None, team: str | None = None, models: Sequence[str] | None = None,

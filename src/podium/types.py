@@ -211,7 +211,9 @@ def describe_validation_error(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
         field = ".".join(str(p) for p in err["loc"]) or "request"
-        got = f" (got {err['input']!r})" if not isinstance(err.get("input"), dict | list) else ""
+        value = err.get("input")
+        got = "" if isinstance(value, dict | list) else f" (got {value!r})" if len(repr(value)) <= 100 else \
+            f" (got {repr(value)[:100]}…)"  # a 90 KB value is not echoed whole
         lines.append(f"{field}: {err['msg'].removeprefix('Value error, ')}{got}")
     return "invalid request: " + "; ".join(lines)
 

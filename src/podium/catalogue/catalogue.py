@@ -73,9 +73,10 @@ class Catalogue:
 
 
 def unknown_model_message(name: str, candidates: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.5)
+    shown = name if len(name) <= 100 else name[:100] + "…"  # a client's 50 KB "name" is not echoed whole
+    close = difflib.get_close_matches(name[:200], list(candidates), n=3, cutoff=0.5)
     hint = f" Did you mean: {', '.join(close)}?" if close else " Run `podium models` to list them."
-    return f"Unknown model '{name}'.{hint}"
+    return f"Unknown model '{shown}'.{hint}"
 
 
 def _validated(data: Mapping[str, Any], where: str) -> ModelInfo:

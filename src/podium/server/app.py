@@ -407,6 +407,9 @@ class Gateway:
             return _json((await self.keys.revoke(request.path_params["key_id"])).public(), headers=headers)
         body = parse_body(NewKey, await self._body(request))
         check_team(body.team, self.podium.settings.gateway.teams)
+        unknown = self.podium.policies.unknown_names(body.models or [])
+        if unknown:
+            raise BadRequestError(f"models: {'; '.join(unknown[:3])}", code="unknown_model")
         secret, key = await self.keys.create(body.name, models=body.models, budget=body.budget,
                                              budget_period=body.budget_period, rpm=body.rpm, tpm=body.tpm,
                                              team=body.team)

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from functools import cache
+from operator import itemgetter, le
 
 _DOMAIN = re.compile(
     r"@(?<=[A-Za-z0-9_%+-]@)"  # the local part ends in a letter, digit or one of _%+- (not a dot)
@@ -122,17 +124,15 @@ _NUMBER_CHECKS = (
 _NUMBER = re.compile("[0-9]" + _AFTER + _NUMBER_CHECKS, re.ASCII)
 _NOT_BEFORE = "A-Za-z0-9_.,\\-/@#$%&=:\\\\)"  # what _AFTER rules out
 _AFTER_SPACE = re.compile(f"[^{_NOT_BEFORE}][0-9]" + _NUMBER_CHECKS, re.ASCII)
-_SPACE_NUMBER = re.compile(" [0-9]" + _NUMBER_CHECKS, re.ASCII)  # _AFTER_SPACE, when only spaces come before
 _NOT_BEFORE_BYTES = bytes(c for c in range(256) if re.match(f"[{_NOT_BEFORE}]", chr(c)))
-_OTHER_BEFORE = bytes.maketrans(bytes(range(256)), bytes(  # digits "d", what else may come before one "P"
-    ord("d") if 48 <= c <= 57 else ord("x") if c == 32 or re.match(f"[{_NOT_BEFORE}]", chr(c)) else ord("P")
-    for c in range(256)))
+
 _NOT_DIGIT_BYTES = bytes(c for c in range(256) if not 48 <= c <= 57)
 # Each character as the numbers see it: d a digit, s a separator inside a number, x anything else. A number
 # starts with nine digits at most two separators apart ("a chain"), so text without one has no number.
 _SKELETON = bytes.maketrans(bytes(range(256)), bytes(
     ord("d") if chr(c).isdigit() and c < 128 else ord("s") if c in b" .()-" else ord("x") for c in range(256)))
 _CHUNK = 16384
+_PAIRS_AT = 1 << 16  # from this length, counting pairs of characters (numpy, ~6 ms for 4 MB) may pay
 _MARGIN = 32  # a chain is at most 25 characters long; a number looks at most this far past its run
 
 
@@ -164,27 +164,86 @@ def _number_runs(text: str) -> list[tuple[int, int]]:
     regions = _chain_regions(skeleton)
     if not regions:
         return []
-    # whichever the text has fewer of: characters that may come before a digit, or digits (counted by
-    # deleting the others)
-    after_space = len(raw.translate(None, _NOT_BEFORE_BYTES)) < len(raw.translate(None, _NOT_DIGIT_BYTES))
-    # and if only spaces come before digits (logs, tables), a pattern that starts with a space: the engine
-    # jumps from one to the next at memchr speed, not testing each character against a class
-    after = _AFTER_SPACE if not after_space or b"Pd" in raw.translate(_OTHER_BEFORE) else _SPACE_NUMBER
     spans: list[tuple[int, int]] = []
+    first_end = 0
+    if regions[0][0] == 0:  # a number at the very start has no character before it
+        first = _NUMBER.match(text, 0, min(len(text), regions[0][1] + _MARGIN))
+        if first is not None:
+            if first.lastgroup:
+                spans.append(first.span())
+            first_end = first.end()
+    # The engine jumps to the next character a pattern can start with, then tries it. Which start is cheaper
+    # depends on the text: the digits (_NUMBER: every digit tested against a class, and tried), the
+    # characters before them (_AFTER_SPACE: likewise, for spaces, brackets…), or, when only a few kinds
+    # of character come before digits, one pattern for each, starting with that character (found at
+    # memchr speed, the others not even tested): the passes must not overlap, else _AFTER_SPACE.
+    digits = len(raw.translate(None, _NOT_DIGIT_BYTES))
+    befores = len(raw.translate(None, _NOT_BEFORE_BYTES))
+    kinds = _kinds_before_digits(raw, text.isascii()) if len(raw) >= _PAIRS_AT else None
+    costs = {"digit": len(raw) * 5 + digits * 25, "before": len(raw) * 5 + befores * 15}
+    if kinds is not None:
+        costs["passes"] = sum(raw.count(kind) for kind in kinds) * 20 + len(kinds) * 1500
+    way = min(costs, key=costs.__getitem__)
+    if way == "passes" and kinds is not None:
+        passes = _by_passes(text, regions, first_end, kinds)
+        if passes is not None:
+            return _with_sign(text, spans + passes)
+        way = "before"
     for begin, end in regions:
         limit = min(len(text), end + _MARGIN)
-        if not after_space:
-            spans += [m.span() for m in _NUMBER.finditer(text, begin, limit) if m.lastgroup]
-            continue
-        pos = max(begin - 1, 0)
-        if begin == 0:  # a number at the very start has no character before it
-            first = _NUMBER.match(text, 0, limit)
-            if first is not None:
-                if first.lastgroup:
-                    spans.append(first.span())
-                pos = first.end()
-        spans += [(m.start() + 1, m.end()) for m in after.finditer(text, pos, limit) if m.lastgroup]
+        if way == "digit":
+            spans += [m.span() for m in _NUMBER.finditer(text, max(begin, first_end), limit) if m.lastgroup]
+        else:
+            spans += [(m.start() + 1, m.end()) for m in _AFTER_SPACE.finditer(text, max(begin - 1, first_end), limit)
+                      if m.lastgroup]
+    return _with_sign(text, spans)
+
+
+def _with_sign(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return [(start - 1 if start and text[start - 1] in "+(" else start, end) for start, end in spans]
+
+
+def _kinds_before_digits(raw: bytes, ascii: bool) -> list[bytes] | None:
+    """The characters that come before a digit somewhere in the text and may start a number there, if they
+    are at most four (numpy: pairs of bytes counted), else None."""
+    import numpy as np
+
+    pairs = (np.bincount(np.frombuffer(raw, dtype="<u2", count=len(raw) // 2), minlength=1 << 16)
+             + np.bincount(np.frombuffer(raw, dtype="<u2", count=(len(raw) - 1) // 2, offset=1), minlength=1 << 16))
+    before_digit = pairs.reshape(256, 256)[48:58].sum(axis=0)  # [second byte, first byte]: seconds 0-9
+    kinds = [bytes([c]) for c in np.flatnonzero(before_digit).tolist() if _KIND_BEFORE[c]]
+    if len(kinds) > 4 or (not ascii and b"?" in kinds):  # ("?" stands for every non-ASCII character too)
+        return None
+    return kinds
+
+
+_KIND_BEFORE = [not re.match(f"[{_NOT_BEFORE}]", chr(c)) for c in range(256)]  # may come before a number
+
+
+def _by_passes(text: str, regions: list[tuple[int, int]], start: int,
+               kinds: list[bytes]) -> list[tuple[int, int]] | None:
+    """What _AFTER_SPACE finds, one pass for each kind of character before a number (None if two passes'
+    matches overlap: then one pass would have hidden a match of the other; if none overlap, together they
+    are what one pass finds)."""
+    found: list[tuple[int, int, bool]] = []
+    for kind in kinds:
+        pattern = _literal_number(kind.decode())
+        for begin, end in regions:
+            found += [(m.start() + 1, m.end(), m.lastgroup is not None) for m in
+                      pattern.finditer(text, max(begin - 1, start), min(len(text), end + _MARGIN))]
+    if len(kinds) > 1:
+        found.sort()
+        if not all(map(le, map(_SECOND, found), map(_FIRST, found[1:]))):
+            return None
+    return [(begin, end) for begin, end, number in found if number]
+
+
+@cache
+def _literal_number(before: str) -> re.Pattern[str]:
+    return re.compile(re.escape(before) + "[0-9]" + _NUMBER_CHECKS, re.ASCII)
+
+
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
 
 
 def _chain_regions(skeleton: bytes) -> list[tuple[int, int]]:

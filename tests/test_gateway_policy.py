@@ -383,3 +383,19 @@ async def test_errors_never_echo_a_huge_value_whole(gw: Gw):
     for body in ({"model": huge, "messages": HI}, {"model": "echo", "messages": HI, "temperature": huge}):
         response = await gw.http.post("/v1/chat/completions", json=body, headers=bearer(key))
         assert 400 <= response.status_code < 500 and len(response.text) < 2_000, response.text[:200]
+
+
+async def test_every_route_writes_one_log_line_and_refusals_name_the_key(gw: Gw, caplog: pytest.LogCaptureFixture):
+    scoped, record = gw.keys.create("scoped", models=["echo"])
+    caplog.set_level(logging.INFO, logger="podium.gateway")
+    await gw.http.post("/v1/chat/completions", json={"model": "other", "messages": HI}, headers=bearer(scoped))
+    await gw.http.post("/v1/embeddings", json={"model": "smollm2-135m-embed", "input": "x"}, headers=bearer(scoped))
+    await gw.http.get("/v1/models")
+    await gw.http.get("/nowhere")
+    lines = [r.getMessage() for r in caplog.records if r.name == "podium.gateway"]
+    assert len(lines) == 4, lines
+    assert f"key={record.id}" in lines[0] and "status=403" in lines[0]
+    assert "embeddings" in lines[1] and f"key={record.id}" in lines[1] and "status=403" in lines[1]
+    assert "GET /v1/models status=200" in lines[2] and "GET /nowhere status=404" in lines[3]
+    metrics = (await gw.http.get("/metrics")).text
+    assert 'podium_refused_total{reason="scope"} 2.0' in metrics

@@ -56,7 +56,7 @@ from podium.ledger import InvalidRow
 from podium.resilience.shared import SharedDeployments
 from podium.server.admin import FeedbackBody, NewKey, parse_body
 from podium.server.cache import MemoryCache, RedisCache, ResponseCache
-from podium.server.embeddings_route import EmbeddingsRoute
+from podium.server.embeddings_route import EmbeddingCall, EmbeddingsRoute
 from podium.server.http_limits import BodyLimit, BodyTooLarge
 from podium.server.keys import Keys, KeyStore, SQLiteKeys, check_team
 from podium.server.metrics import Metrics
@@ -131,20 +131,34 @@ def open_keys(settings: Settings) -> Keys:
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def endpoint(handler: Endpoint) -> Endpoint:
-    """Every route: the request id made once, and an unexpected exception turned into a logged 500."""
+def endpoint(handler: Endpoint, *, logged: bool = False) -> Endpoint:
+    """Every route: the request id made once, an unexpected exception turned into a logged 500, and one
+    log line (``logged``: the route writes its own, richer one)."""
 
     async def run(request: Request) -> Response:
         request.state.request_id = request_id = new_request_id()
+        started = time.perf_counter()
+        status = 500
         try:
-            return await handler(request)
-        except (PodiumError, BodyTooLarge):
+            response = await handler(request)
+            status = response.status_code
+            return response
+        except PodiumError as exc:
+            status = exc.status
+            raise
+        except BodyTooLarge:
+            status = 413
             raise
         except ClientDisconnect:
+            status = 499
             return Response(status_code=400)  # the client is gone; nobody reads this
         except Exception:
             log.exception("internal error in %s %s (request %s)", request.method, request.url.path, request_id)
             raise InternalError(request_id) from None
+        finally:
+            if not logged and log.isEnabledFor(logging.INFO):
+                log.info("request %s %s %s status=%s latency_ms=%.1f", request_id, request.method, request.url.path,
+                         status, (time.perf_counter() - started) * 1000)
 
     return run
 
@@ -354,10 +368,31 @@ class Gateway:
 
     async def embeddings(self, request: Request) -> Response:
         started = time.perf_counter()
-        request_id: str = request.state.request_id
-        data = await self.embedder(await self._body(request), bearer(request) or None, request_id, request.headers)
-        return _json(data, headers={"x-request-id": request_id,
+        call = EmbeddingCall(request.state.request_id)
+        try:
+            data = await self.embedder(await self._body(request), bearer(request) or None, call, request.headers)
+        except BaseException as exc:
+            self._embedded(call, exc, started)
+            raise
+        self._embedded(call, None, started)
+        return _json(data, headers={"x-request-id": call.request_id,
                                     "x-podium-overhead-ms": f"{(time.perf_counter() - started) * 1000:.3f}"})
+
+    def _embedded(self, call: EmbeddingCall, error: BaseException | None, started: float) -> None:
+        """An embedding request's end: its metrics and its log line, refusals included."""
+        seconds = time.perf_counter() - started
+        if self.record_metrics:
+            if error is None and call.response is not None:
+                self.metrics.embedded(call.response, seconds)
+            elif error is not None:
+                self.metrics.failed(call.model, error)
+        if log.isEnabledFor(logging.INFO):
+            status = error.status if isinstance(error, PodiumError) else 200 if error is None else 500
+            response = call.response
+            log.info("request %s key=%s embeddings model=%s status=%s%s cost=%.6f latency_ms=%.1f", call.request_id,
+                     call.key.id if call.key else "-", self.metrics.label(call.model), status,
+                     f" error={type(error).__name__}" if error is not None else "",
+                     response.cost if response else 0.0, seconds * 1000)
 
     # --- the rest ---------------------------------------------------------------------------------
     async def models(self, request: Request) -> Response:
@@ -439,6 +474,9 @@ def _handlers(gateway: Gateway) -> dict[Any, Callable[[Request, Any], Awaitable[
             error = {"message": message, "type": "invalid_request_error", "param": None,
                      "code": "unknown_url" if exc.status_code == 404 else None}
         gateway.metrics.errors.labels("-", "invalid_request_error").inc()
+        if log.isEnabledFor(logging.INFO):
+            log.info("request %s %s %s status=%s", request_id, request.method, request.url.path[:200],
+                     exc.status_code)
         return _json({"error": error}, exc.status_code, {"x-request-id": request_id, **(exc.headers or {})})
 
     return {PodiumError: podium_error, HTTPException: http_error}
@@ -474,10 +512,10 @@ def create_app(settings: Settings, *, podium: Podium | None = None) -> Starlette
         await gateway.keys.aclose()
 
     routes = [
-        Route("/v1/chat/completions", endpoint(gateway.chat), methods=["POST"]),
-        Route("/chat/completions", endpoint(gateway.chat), methods=["POST"]),
-        Route("/v1/embeddings", endpoint(gateway.embeddings), methods=["POST"]),
-        Route("/embeddings", endpoint(gateway.embeddings), methods=["POST"]),
+        Route("/v1/chat/completions", endpoint(gateway.chat, logged=True), methods=["POST"]),
+        Route("/chat/completions", endpoint(gateway.chat, logged=True), methods=["POST"]),
+        Route("/v1/embeddings", endpoint(gateway.embeddings, logged=True), methods=["POST"]),
+        Route("/embeddings", endpoint(gateway.embeddings, logged=True), methods=["POST"]),
         Route("/v1/models", endpoint(gateway.models), methods=["GET"]),
         Route("/v1/feedback", endpoint(gateway.feedback), methods=["POST"]),
         Route("/health", endpoint(gateway.health), methods=["GET"]),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import struct
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -20,8 +21,9 @@ from pydantic import ValidationError
 from podium.client import Podium
 from podium.errors import BadRequestError
 from podium.guardrails.policy import GuardrailPolicy, apply_to_texts
-from podium.server.keys import Keys
-from podium.server.middleware import Quota, identify
+from podium.server.keys import Keys, VirtualKey
+from podium.server.middleware import Quota
+from podium.server.middleware.auth import check_scope, identify
 from podium.server.state import SharedState
 from podium.types import EmbeddingRequest, EmbeddingResponse, RequestMetadata, describe_validation_error
 
@@ -88,18 +90,30 @@ def embedding_json(response: EmbeddingResponse, encoding: str) -> dict[str, Any]
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
 
+@dataclass
+class EmbeddingCall:
+    """One embedding request as the gateway saw it: for its log line and metrics."""
+
+    request_id: str
+    key: VirtualKey | None = None
+    model: str | None = None
+    response: EmbeddingResponse | None = None
+
+
 class EmbeddingsRoute:
     def __init__(self, podium: Podium, keys: Keys, quota: Quota, state: SharedState, *, auth_required: bool,
                  limits: bool, budget: bool, guardrails: GuardrailPolicy | None) -> None:
         self.podium, self.keys, self.quota, self.state = podium, keys, quota, state
         self.auth_required, self.limits, self.budget, self.guardrails = auth_required, limits, budget, guardrails
 
-    async def __call__(self, payload: Any, secret: str | None, request_id: str,
+    async def __call__(self, payload: Any, secret: str | None, call: EmbeddingCall,
                        headers: Mapping[str, str] | None = None) -> dict[str, Any]:
         request, encoding, user = parse_embedding_request(payload)
+        call.model = request.model or self.podium.settings.embedding_model
         metadata = embedding_metadata(headers or {})
-        key = await identify(self.keys, secret, request.model or self.podium.settings.embedding_model,
-                             required=self.auth_required, allows=self.podium.policies.allows)
+        key = call.key = await identify(self.keys, secret, required=self.auth_required)
+        check_scope(key, call.model, self.podium.policies.allows)
+        request_id = call.request_id
         model, _ = self.podium.embeddings.resolve(request.model)
         if self.guardrails is not None:  # secrets and personal data: blocked, redacted, or kept in the region
             texts, _ = apply_to_texts(request.input, self.guardrails, model.name, model.region)
@@ -111,5 +125,5 @@ class EmbeddingsRoute:
             team=key.team if key else None, models=key.models if key else None,
             budgets=await self.quota.seeded_slots(key) if self.budget else (),
             token_limits=self.quota.token_limits(key) if self.limits else (), counters=self.state, metadata=metadata)
-        response: EmbeddingResponse = await self.podium.embeddings.embed(request, user=user, policy=policy)
+        response = call.response = await self.podium.embeddings.embed(request, user=user, policy=policy)
         return embedding_json(response, encoding)

@@ -3,6 +3,7 @@
 Same table and columns as the SQLite store (``keys.COLUMNS``), hashes only; the table is created
 under an advisory lock so instances starting together do not race. Lookups go through the same
 bounded ``KeyCache``, so a revocation made on one host reaches every host within ``CACHE_SECONDS``.
+A server that cannot be reached fails in seconds with ``StoreUnavailableError`` (``ledger.postgres.open_pool``).
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ import json
 import time
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
-
 from podium.errors import NotFoundError
+from podium.ledger.postgres import new_pool, open_pool
 from podium.server.keys import COLUMNS, KeyCache, VirtualKey, hash_key, key_from_row, new_secret
 
 _LOCK_ID = 0x70_6B_65_79_73  # "pkeys"
@@ -27,14 +27,15 @@ CREATE TABLE IF NOT EXISTS virtual_keys (
 
 class PostgresKeyStore:
     def __init__(self, dsn: str, *, max_size: int = 4) -> None:
-        self._pool = AsyncConnectionPool(dsn, min_size=1, max_size=max_size, open=False)
+        self._dsn = dsn
+        self._pool = new_pool(dsn, min_size=1, max_size=max_size)
         self._ready = False
         self.cache = KeyCache()
 
     async def _open(self) -> None:
         if self._ready:
             return
-        await self._pool.open()
+        await open_pool(self._pool, self._dsn, "key store")
         async with self._pool.connection() as conn:
             await conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_ID,))
             try:
@@ -102,5 +103,5 @@ class PostgresKeyStore:
         return await self.get(key_id)
 
     async def aclose(self) -> None:
-        if self._ready:
+        if not self._pool.closed:  # opened, even if it never connected
             await self._pool.close()

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 
 from podium import errors
 from podium.errors import PodiumError
-from podium.types import ChatResponse
+from podium.types import ChatResponse, EmbeddingResponse
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,13 @@ class Metrics:
         retried = sum(1 for n in notes if n.startswith("attempt"))
         if retried:
             self.retries.labels(model).inc(retried)
+
+    def embedded(self, response: EmbeddingResponse, seconds: float) -> None:
+        model = self.label(response.model)
+        self.requests.labels(model, response.provider, "ok").inc()
+        self.latency.labels(model, response.provider, "false").observe(seconds)
+        self.tokens.labels(model, response.provider, "input").inc(response.usage.input_tokens)
+        self.cost.labels(model, response.provider).inc(response.cost)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

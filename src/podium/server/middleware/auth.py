@@ -14,9 +14,8 @@ from podium.server.middleware.base import GatewayCall, Handler, Outcome
 Allows = Callable[[Sequence[str] | None, str | None], bool]
 
 
-async def identify(keys: Keys, secret: str | None, model: str | None, *, required: bool,
-                   allows: Allows) -> VirtualKey | None:
-    """The caller's key, or None for an anonymous caller where auth is optional; 401/403 otherwise."""
+async def identify(keys: Keys, secret: str | None, *, required: bool) -> VirtualKey | None:
+    """The caller's key, or None for an anonymous caller where auth is optional; 401 otherwise."""
     if secret is None:
         if required:
             raise AuthenticationError("You didn't provide an API key. Send it as 'Authorization: Bearer <key>' "
@@ -27,10 +26,14 @@ async def identify(keys: Keys, secret: str | None, model: str | None, *, require
         if not required:
             return None  # auth optional (local use): an unknown key is anonymous
         raise AuthenticationError(f"Incorrect API key provided: {secret[:7]}…", code="invalid_api_key")
-    if not allows(key.models, model):
+    return key
+
+
+def check_scope(key: VirtualKey | None, model: str | None, allows: Allows) -> None:
+    """403 unless the key may ask for ``model`` (None: routed)."""
+    if key is not None and not allows(key.models, model):
         raise ScopeError(f"key '{key.name}' may not use '{(model or 'auto')[:200]}' (allowed: "
                          f"{', '.join(key.models or ())})")
-    return key
 
 
 class Auth:
@@ -38,6 +41,6 @@ class Auth:
         self.next, self.keys, self.required, self.allows = next_handler, keys, required, allows
 
     async def __call__(self, call: GatewayCall) -> Outcome:
-        call.key = await identify(self.keys, call.secret, call.request.model, required=self.required,
-                                  allows=self.allows)
+        call.key = await identify(self.keys, call.secret, required=self.required)  # known even if refused below
+        check_scope(call.key, call.request.model, self.allows)
         return await self.next(call)

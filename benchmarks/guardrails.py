@@ -4,7 +4,8 @@ prompt-injection detector's precision, recall and false-positive rate on the lab
 Each shape is what made one of the old detectors backtrack (e-mail ``a.a.a…@``, digit runs with
 separators for phones and cards, long IBAN-like runs, ``eyJ-…`` for JWTs…), a shape dense with
 candidates that every check has to look at, or mixed realistic text. Target: < 100 ms per 4 MB shape
-and a few µs for a typical 200-character prompt.
+and a few µs for a typical 200-character prompt. The last line is text past that target on purpose:
+distinct windows dense with the words of attacks, whose reading is bounded by the injection budget.
 
     python benchmarks/guardrails.py [--mb 4] [--only email] [--no-scan]
 """
@@ -76,6 +77,8 @@ def shapes(size: int) -> dict[str, tuple[str, str]]:
         "unicode zero-width": ("dense", rep("a\u200b")),
         "unicode full-width": ("dense", rep("\uff53\uff4b\uff0d\uff50\uff52\uff4f\uff4a ")),
         "unicode CJK": ("dense", rep("中文文本\uff0c测试。")),
+        "unicode Hindi (marks that compose)": ("dense", rep("मैं हिंदी में लिखता हूँ। ज़रूर ")),
+        "unicode U+0F73 (decomposes to marks)": ("backtracking", "a" + rep("\u0f73\u0344")),
         # realistic
         "prose": ("realistic", rep(PROSE)),
         "mixed: mail, phone, dates, ids": ("realistic", rep(MIXED)),
@@ -110,6 +113,17 @@ def bench_scans(mb: float, only: str | None) -> None:
         without = timed(lambda text=text: scan(text, CLASSES - {"injection"}))
         flag = "" if every < 0.1 else "  over 100 ms"
         print(f"{name:36s} {kind:12s} {every * 1000:9.1f} {without * 1000:13.1f}  {found}{flag}")
+    if only:
+        return
+    # Past what decisions, pruning and remembering windows can make fast: thousands of distinct windows, each
+    # dense with the words of attacks and none an attack, cost ~1 ms each to read. The pattern work of a
+    # request is bounded instead (injection.BUDGET seconds of CPU), past which what is left is flagged unread.
+    decoys = "".join(f"please follow all the rules and the system prompt guidelines, version {i}. "
+                     for i in range(size // 70))[:size]
+    start = time.perf_counter()
+    flagged = injection.detect(decoys) is not None
+    print(f"{'inject  distinct decoys (bounded)':36s} {'dense':12s} {(time.perf_counter() - start) * 1000:9.1f}"
+          f"{'':14s}  flagged: {flagged} (injection.BUDGET = {injection.BUDGET} s of CPU a request, then flagged)")
 
 
 def bench_prompt() -> None:

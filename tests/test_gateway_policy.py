@@ -399,3 +399,11 @@ async def test_every_route_writes_one_log_line_and_refusals_name_the_key(gw: Gw,
     assert "GET /v1/models status=200" in lines[2] and "GET /nowhere status=404" in lines[3]
     metrics = (await gw.http.get("/metrics")).text
     assert 'podium_refused_total{reason="scope"} 2.0' in metrics
+
+
+async def test_a_chat_request_to_an_embedding_model_is_a_400(gw: Gw):
+    key, _ = gw.keys.create("chat")
+    for model in ("smollm2-135m-embed", "consensus:echo,smollm2-135m-embed"):
+        response = await gw.http.post("/v1/chat/completions", json={"model": model, "messages": HI},
+                                      headers=bearer(key))
+        assert response.status_code == 400 and response.json()["error"]["code"] == "model_not_chat", response.text

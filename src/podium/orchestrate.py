@@ -47,6 +47,9 @@ class StrategyRunner:
         if model is None:  # the strategy spec is wrong: the request's fault, not a member's failure
             raise BadRequestError(f"in the strategy: {unknown_model_message(name, self.settings.catalogue.names())}",
                                   model=name, code="model_not_found")
+        if "chat" not in model.capabilities:
+            raise BadRequestError(f"model '{name}' in the strategy is not a chat model", model=name,
+                                  code="model_not_chat")
         if model.provider not in self.registry.list_providers():
             raise NotFoundError(f"model '{name}' in the strategy needs provider '{model.provider}', which is not "
                                 f"enabled ({self.settings.providers[model.provider].reason})", model=name)

@@ -138,6 +138,10 @@ class Router:
     def _fixed(self, request: ChatRequest, name: str, why: str, confidence: float, constraints: Constraints,
                preset: Preset | None, *, strict: bool) -> Routed | None:
         model = self.catalogue.get(name)
+        if "chat" not in model.capabilities:
+            uses = ", ".join(sorted(model.capabilities))
+            raise BadRequestError(f"'{model.name}' is not a chat model (it is for {uses}); send embedding requests "
+                                  "to /v1/embeddings", model=model.name, code="model_not_chat")
         if model.provider not in self.enabled:
             reason = self.disabled_reasons.get(model.provider, "set its key or enable it in podium.yaml")
             raise NotFoundError(f"model '{model.name}' needs provider '{model.provider}', which is not enabled "

@@ -225,7 +225,8 @@ class ResilientCaller:
     async def _try_model(self, request: ChatRequest, model: ModelInfo, ctx: RequestContext,
                          call: Callable[[Deployment], Awaitable[T]], ends: float | None,
                          streaming: bool) -> tuple[T, Deployment]:
-        deployments = self._permitted(self.deployments(model), ctx)
+        every = self.deployments(model)
+        deployments = self._permitted(every, ctx)
         tokens = count_message_tokens(request.messages, model) + (request.max_tokens or 0)
         retry = self.options.retry
         failed: set[str] = set()
@@ -235,8 +236,10 @@ class ResilientCaller:
             if dep is not None and self.shared is not None:
                 dep = await self._admit(self.shared, dep, deployments, failed, tokens, ctx)
             if dep is None:
+                which = "every deployment" if len(deployments) == len(every) else \
+                    f"every deployment this request may use ({len(deployments)} of {len(every)})"
                 raise errors.ProviderUnavailableError(
-                    f"every deployment of '{model.name}' has an open circuit; not calling it",
+                    f"{which} of '{model.name}' has an open circuit; not calling it",
                     provider=model.provider, model=model.name) if last is None else last
             if attempt > 0:
                 ctx.retries += 1

@@ -407,3 +407,11 @@ async def test_a_chat_request_to_an_embedding_model_is_a_400(gw: Gw):
         response = await gw.http.post("/v1/chat/completions", json={"model": model, "messages": HI},
                                       headers=bearer(key))
         assert response.status_code == 400 and response.json()["error"]["code"] == "model_not_chat", response.text
+
+
+async def test_a_scoped_key_lists_only_the_models_it_may_ask_for(gw: Gw):
+    scoped, _ = gw.keys.create("scoped", models=["echo", "panel"])
+    listed = {m["id"] for m in (await gw.http.get("/v1/models", headers=bearer(scoped))).json()["data"]}
+    assert listed == {"echo", "panel"}
+    everything = {m["id"] for m in (await gw.http.get("/v1/models")).json()["data"]}
+    assert {"echo", "other", "panel"} <= everything

@@ -396,13 +396,18 @@ class Gateway:
 
     # --- the rest ---------------------------------------------------------------------------------
     async def models(self, request: Request) -> Response:
+        """The models and named strategies a caller may ask for: with a scoped key, only those in its scope."""
         created = int(time.time())
-        models = self.podium.registry.list_models()
+        secret = bearer(request)
+        key = await self.keys.lookup(secret) if secret else None
+        allowed = self.podium.policies.allows
+        scope = key.models if key is not None else None
+        models = [m for m in self.podium.registry.list_models() if allowed(scope, m.name)]
         rows = [{"id": m.name, "object": "model", "created": created, "owned_by": m.provider} for m in models]
         rows += [{"id": alias, "object": "model", "created": created, "owned_by": m.provider, "alias_of": m.name}
                  for m in models for alias in m.aliases]
         rows += [{"id": name, "object": "model", "created": created, "owned_by": "podium"}
-                 for name in self.podium.settings.strategies]
+                 for name in self.podium.settings.strategies if allowed(scope, name)]
         return _json({"object": "list", "data": rows}, headers={"x-request-id": request.state.request_id})
 
     async def feedback(self, request: Request) -> Response:

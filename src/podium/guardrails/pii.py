@@ -14,6 +14,16 @@ Why these shapes: the old patterns let the engine backtrack, so one 100 KB reque
 * IBAN: two capitals and two digits at the start of a word, then bounded possessive groups.
 
 A finding still has to pass its check (Luhn, mod-97, digit count) before it is reported.
+
+Linear is not enough: in 4 MB of digits, trying each one costs 80 ms, and the engine spends ~5 ns a
+character just testing each against a class. So a long text is first read as a skeleton (one
+``bytes.translate``: digit, separator, anything else; capital, digit; letter, dot, @), and the
+patterns run only where the skeleton says a match can be: numbers in the runs of digits and
+separators that hold nine digits at most two separators apart (no such run, no number: 4 MB of
+"(1) (1) …" cost one translation), IBANs in the runs that start like one, e-mails in the chunks with
+an ``@`` and the end of a top-level domain. Where numbers may be, the engine starts from whatever
+the text has least of (digits, the characters before them, or, if only a few kinds of character
+come before digits, each kind on its own at memchr speed: logs and tables).
 """
 
 from __future__ import annotations

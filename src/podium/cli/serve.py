@@ -34,10 +34,13 @@ def run_serve(*, host: str | None, port: int | None, no_auth: bool, config: str 
     app = create_app(settings)
     g = settings.gateway
     uvicorn.run(app, host=host or g.host, port=port or g.port,
-                **uvicorn_options(header_timeout=g.header_timeout, idle_timeout=g.idle_timeout, log_level=log_level))
+                **uvicorn_options(header_timeout=g.header_timeout, idle_timeout=g.idle_timeout,
+                                  body_timeout=g.body_timeout, max_header_bytes=g.max_header_bytes,
+                                  log_level=log_level))
 
 
-def uvicorn_options(*, header_timeout: float, idle_timeout: float, log_level: str = "info") -> dict[str, Any]:
+def uvicorn_options(*, header_timeout: float, idle_timeout: float, body_timeout: float = 30.0,
+                    max_header_bytes: int = 65536, log_level: str = "info") -> dict[str, Any]:
     """uvicorn's settings for the gateway, apart from the address (the tests run a server with these too).
 
     uvicorn's access log stays off and its own logger at warning: the gateway writes one richer line
@@ -45,13 +48,15 @@ def uvicorn_options(*, header_timeout: float, idle_timeout: float, log_level: st
     None): it would close every handler already installed, Podium's among them;
     ``configure_logging`` gives uvicorn's loggers Podium's handler instead. ``timeout_keep_alive``
     closes a connection idle after a response; the header timeout, one that has not finished sending
-    its headers (see http_limits).
+    its headers; the body timeout, one whose body has not all arrived that long after its headers; and
+    headers over ``max_header_bytes`` are refused (see http_limits).
     """
     from podium.server.http_limits import with_header_timeout
 
     level = log_level.lower() if log_level.lower() in ("error", "critical") else "warning"
-    return {"loop": "uvloop", "http": with_header_timeout(header_timeout), "timeout_keep_alive": idle_timeout,
-            "log_level": level, "access_log": False, "log_config": None}
+    protocol = with_header_timeout(header_timeout, body_timeout=body_timeout, max_header_bytes=max_header_bytes)
+    return {"loop": "uvloop", "http": protocol, "timeout_keep_alive": idle_timeout, "log_level": level,
+            "access_log": False, "log_config": None}
 
 
 class _ServeHandler(logging.StreamHandler):  # type: ignore[type-arg]

@@ -209,6 +209,10 @@ class GatewayConfig(_Strict):
     header_timeout: float = Field(default=10.0, gt=0, description="Seconds a connection may take to send a "
                                   "request's headers (slow or silent clients are closed)")
     idle_timeout: float = Field(default=15.0, gt=0, description="Seconds an idle keep-alive connection stays open")
+    body_timeout: float = Field(default=30.0, gt=0, description="Seconds a request's whole body may take to arrive "
+                                "after its headers (a stalled or trickled body gets a 408 and is closed)")
+    max_header_bytes: int = Field(default=65536, gt=1024, description="Bytes a request's line and headers may take "
+                                  "(past it: 431, closed)")
     guardrails: GuardrailsConfig = Field(default_factory=lambda: GuardrailsConfig())
     cache: CacheConfig = Field(default_factory=lambda: CacheConfig())
     cors_origins: list[str] = Field(default_factory=list, description="Empty: CORS off")

@@ -23,7 +23,8 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any
+
+from podium.guardrails.view import View
 
 _TOKEN = r"[A-Za-z0-9_-]"  # base64url, the alphabet of most tokens
 
@@ -145,11 +146,13 @@ def scan(text: str) -> Iterator[tuple[str, int, int]]:
     return iter(found(text))
 
 
-def found(text: str, prefix: str = "") -> list[tuple[str, int, int]]:
+def found(text: str, prefix: str = "", view: View | None = None) -> list[tuple[str, int, int]]:
     """(prefix + kind, start, end) of every secret in ``text``: one pattern after the other (each one's
-    findings in order), then the assignments."""
+    findings in order), then the assignments. ``view``: the text's bytes, if another detector has them."""
     out: list[tuple[str, int, int]] = []
-    pairs = _Pairs(text) if len(text) >= _PAIRS_AT else None  # (a short text: a search costs next to nothing)
+    pairs = None
+    if len(text) >= _PAIRS_AT:  # (a short text: a search costs next to nothing)
+        pairs = _Pairs(view if view is not None else View(text))
     present = frozenset(ch for ch in _RARE if ch in text)
     for pattern in _BY_RARE.get(present) or _patterns_for(present):
         if pairs is not None and not (all(ch in text for ch in pattern.letters) and pairs.may_hold(pattern.gate)):
@@ -172,25 +175,19 @@ class _Pairs:
     """Which pairs of adjacent characters a long text holds, worked out once (numpy: ~6 ms for 4 MB, where
     one substring search costs ~2 ms): a gate with a pair the text lacks is not searched for."""
 
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.table: Any = None
+    def __init__(self, view: View) -> None:
+        self.view = view
+        text = view.text
         self.useless = not text.isascii() and ("\u0130" in text or "\u212a" in text)
 
     def may_hold(self, gate: str, fold: bool = False) -> bool:
         """False if ``gate`` (in any case, if ``fold``) is surely not in the text."""
         if self.useless:
             return True
-        if self.table is None:
-            import numpy as np
-
-            raw = self.text.encode() if self.text.isascii() else self.text.encode("ascii", "replace")
-            self.table = (np.bincount(np.frombuffer(raw, dtype="<u2", count=len(raw) // 2), minlength=1 << 16)
-                          + np.bincount(np.frombuffer(raw, dtype="<u2", count=(len(raw) - 1) // 2, offset=1),
-                                        minlength=1 << 16))
+        table = self.view.pairs()
         for a, b in pairwise(gate):
             cases = {(x, y) for x in {a, a.upper()} if fold or x == a for y in {b, b.upper()} if fold or y == b}
-            if not any(self.table[ord(x) | ord(y) << 8] for x, y in cases):
+            if not any(table[ord(x) | ord(y) << 8] for x, y in cases):
                 return False
         return True
 
@@ -214,8 +211,7 @@ def _assignments(text: str, pairs: _Pairs | None) -> Iterator[tuple[str, int, in
         maybe = tuple(gate for gate in _GATES if pairs.may_hold(gate, fold=True))
         if not maybe:
             return
-        raw = text.encode() if text.isascii() else text.encode("ascii", "replace")
-        if _ASSIGNED.search(raw.translate(_VALUES)) is None:  # no : or = with a value of six characters after it
+        if _ASSIGNED.search(pairs.view.raw.translate(_VALUES)) is None:  # no ":" or "=" with a value after it
             return
     low = text.lower()
     if len(low) != len(text):  # a few non-ASCII letters change length when lower-cased: offsets would drift

@@ -21,6 +21,7 @@ from typing import NamedTuple
 from podium.guardrails import credentials, injection, pii
 from podium.guardrails.normalize import normalise
 from podium.guardrails.pii import iban_ok, luhn_ok
+from podium.guardrails.view import View
 
 __all__ = ["CLASSES", "Finding", "find", "iban_ok", "luhn_ok", "redact", "redact_spans", "scan"]
 
@@ -57,13 +58,14 @@ _LONG = 1 << 16
 
 def _find(text: str, classes: Collection[str], work: injection.Work | None) -> list[Finding]:
     found: list[tuple[str, int, int]] = []  # (kind, start, end), as a Finding is
+    view = View(text)  # (its bytes, worked out once for all the detectors that need them)
     if "secret" in classes:
-        found += credentials.found(text, "secret:")
+        found += credentials.found(text, "secret:", view)
     if "pii" in classes:
-        found += [("email", start, end) for start, end in pii.emails(text)]
+        found += [("email", start, end) for start, end in pii.emails(text, view)]
         if _has_digit(text):
-            found += pii.numbers(text)
-            found += [("iban", start, end) for start, end in pii.ibans(text)]
+            found += pii.numbers(text, view)
+            found += [("iban", start, end) for start, end in pii.ibans(text, view)]
     if len(found) > 1 and not _in_order(found):
         found.sort(key=_START)  # stable; then usually in order (each detector's findings are)
         if not _in_order(found):

@@ -33,6 +33,8 @@ from collections.abc import Callable, Iterator
 from functools import cache
 from operator import itemgetter, le
 
+from podium.guardrails.view import View
+
 _DOMAIN = re.compile(
     r"@(?<=[A-Za-z0-9_%+-]@)"  # the local part ends in a letter, digit or one of _%+- (not a dot)
     r"[A-Za-z0-9-]{1,63}+(?:\.[A-Za-z0-9-]{1,63}+){1,8}+"  # labels: bounded and possessive, never re-tried
@@ -43,11 +45,12 @@ _LOCAL_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._
 _LOCAL_MAX = 64
 
 
-def emails(text: str) -> Iterator[tuple[int, int]]:
+def emails(text: str, view: View | None = None) -> Iterator[tuple[int, int]]:
+    """(start, end) of every e-mail address. ``view``: the text's bytes, if another detector has them."""
     if "@" not in text:
         return iter(())
     found: list[tuple[int, int]] = []
-    for at, end in _domains(text):
+    for at, end in _domains(text, view):
         before = text[max(0, at - _LOCAL_MAX):at]
         local = before[len(before.rstrip(_LOCAL_CHARS)):]  # the characters of a local part right before the @
         local = local.lstrip("._%+-")  # a local part starts with a letter or digit
@@ -56,12 +59,12 @@ def emails(text: str) -> Iterator[tuple[int, int]]:
     return iter(found)
 
 
-def _domains(text: str) -> list[tuple[int, int]]:
+def _domains(text: str, view: View | None) -> list[tuple[int, int]]:
     """The spans of _DOMAIN's matches; in a long text, only in the chunks with an @ and what a top-level
     domain ends with (three letters, or a dot and two): 4 MB of "a@a@…" or "a.a@b.…" cost one translation."""
     if len(text) < _CHUNK:
         return [m.span() for m in _DOMAIN.finditer(text)]
-    skeleton = (text.encode() if text.isascii() else text.encode("ascii", "replace")).translate(_LETTERS)
+    skeleton = (view if view is not None else View(text)).raw.translate(_LETTERS)
     spans: list[tuple[int, int]] = []
     for begin, end in _chunks(skeleton, _may_hold_email, _DOMAIN_MAX):
         start = max(begin, spans[-1][1]) if spans else begin
@@ -146,10 +149,10 @@ _PAIRS_AT = 1 << 16  # from this length, counting pairs of characters (numpy, ~6
 _MARGIN = 32  # a chain is at most 25 characters long; a number looks at most this far past its run
 
 
-def numbers(text: str) -> Iterator[tuple[str, int, int]]:
+def numbers(text: str, view: View | None = None) -> Iterator[tuple[str, int, int]]:
     """("card" | "phone", start, end) for runs of digits that pass their check."""
     found: list[tuple[str, int, int]] = []
-    for start, end in _number_runs(text):
+    for start, end in _number_runs(text, view if view is not None else View(text)):
         raw = text[start:end]  # ASCII: digits, " .()-" and a leading + or (
         digits = raw.encode().translate(None, b" .()-+")
         n = len(digits)
@@ -166,10 +169,10 @@ def numbers(text: str) -> Iterator[tuple[str, int, int]]:
 _DOTTED_QUAD = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")  # an IPv4 address, not a phone
 
 
-def _number_runs(text: str) -> list[tuple[int, int]]:
+def _number_runs(text: str, view: View) -> list[tuple[int, int]]:
     """The spans _NUMBER matches as a number (with the + or ( before it), looked for only in the runs of
     digits and separators that hold a chain: 4 MB of "(1) (1) …" or "12 34 56, …" cost one translation."""
-    raw = text.encode() if text.isascii() else text.encode("ascii", "replace")  # one byte a character
+    raw = view.raw  # one byte a character
     skeleton = raw.translate(_SKELETON)
     regions = _chain_regions(skeleton)
     if not regions:
@@ -189,7 +192,7 @@ def _number_runs(text: str) -> list[tuple[int, int]]:
     # memchr speed, the others not even tested): the passes must not overlap, else _AFTER_SPACE.
     digits = len(raw.translate(None, _NOT_DIGIT_BYTES))
     befores = len(raw.translate(None, _NOT_BEFORE_BYTES))
-    kinds = _kinds_before_digits(raw, text.isascii()) if len(raw) >= _PAIRS_AT else None
+    kinds = _kinds_before_digits(view) if len(raw) >= _PAIRS_AT else None
     costs = {"digit": len(raw) * 5 + digits * 25, "before": len(raw) * 5 + befores * 15}
     if kinds is not None:
         costs["passes"] = sum(raw.count(kind) for kind in kinds) * 20 + len(kinds) * 1500
@@ -213,16 +216,14 @@ def _with_sign(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]
     return [(start - 1 if start and text[start - 1] in "+(" else start, end) for start, end in spans]
 
 
-def _kinds_before_digits(raw: bytes, ascii: bool) -> list[bytes] | None:
+def _kinds_before_digits(view: View) -> list[bytes] | None:
     """The characters that come before a digit somewhere in the text and may start a number there, if they
-    are at most four (numpy: pairs of bytes counted), else None."""
+    are at most four (from the pairs of bytes counted), else None."""
     import numpy as np
 
-    pairs = (np.bincount(np.frombuffer(raw, dtype="<u2", count=len(raw) // 2), minlength=1 << 16)
-             + np.bincount(np.frombuffer(raw, dtype="<u2", count=(len(raw) - 1) // 2, offset=1), minlength=1 << 16))
-    before_digit = pairs.reshape(256, 256)[48:58].sum(axis=0)  # [second byte, first byte]: seconds 0-9
+    before_digit = view.pairs().reshape(256, 256)[48:58].sum(axis=0)  # [second byte, first byte]: seconds 0-9
     kinds = [bytes([c]) for c in np.flatnonzero(before_digit).tolist() if _KIND_BEFORE[c]]
-    if len(kinds) > 4 or (not ascii and b"?" in kinds):  # ("?" stands for every non-ASCII character too)
+    if len(kinds) > 4 or (not view.text.isascii() and b"?" in kinds):  # ("?" is every non-ASCII character too)
         return None
     return kinds
 
@@ -310,11 +311,10 @@ _IBAN = re.compile(
     re.ASCII)
 
 
-def ibans(text: str) -> Iterator[tuple[int, int]]:
+def ibans(text: str, view: View | None = None) -> Iterator[tuple[int, int]]:
     """Looked for only in the runs of capitals, digits and spaces that hold two capitals and two digits in a
     row (how an IBAN starts), as numbers are."""
-    raw = text.encode() if text.isascii() else text.encode("ascii", "replace")  # one byte a character
-    skeleton = raw.translate(_IBAN_SKELETON)
+    skeleton = (view if view is not None else View(text)).raw.translate(_IBAN_SKELETON)
     if b"AA99" not in skeleton:
         return
     for begin, end in _regions(skeleton, _has_iban_start):

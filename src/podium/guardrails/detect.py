@@ -58,7 +58,7 @@ _LONG = 1 << 16
 
 def _find(text: str, classes: Collection[str], work: injection.Work | None) -> list[Finding]:
     found: list[tuple[str, int, int]] = []  # (kind, start, end), as a Finding is
-    view = View(text)  # (its bytes, worked out once for all the detectors that need them)
+    view = View(text) if len(text) >= _LONG else None  # (a long text's bytes: worked out once, shared)
     if "secret" in classes:
         found += credentials.found(text, "secret:", view)
     if "pii" in classes:

@@ -20,6 +20,7 @@ resilience layer never has to look at strings.
     │   ├── RegionError                 403  permission_error        the data may not go to this region
     │   ├── BudgetExceededError         429  insufficient_quota      spending cap reached
     │   └── LimitExceededError          429  rate_limit_error        the key's or team's RPM/TPM; retry_after
+    ├── StoreUnavailableError           503  service_unavailable     ledger or key store unreachable
     ├── TimeoutError                    504  timeout                 no answer in time     (retryable)
     └── ProviderError                   502  api_error               upstream failed
         └── ProviderUnavailableError    503  service_unavailable     down, overloaded      (retryable)
@@ -155,6 +156,17 @@ class LimitExceededError(PolicyError):
         kwargs.setdefault("code", "rate_limit_exceeded")
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
+
+
+class StoreUnavailableError(PodiumError):
+    """The ledger or the key store (PostgreSQL, Redis) cannot be reached; the message names where."""
+
+    status = 503
+    error_type = "service_unavailable"
+
+    def __init__(self, message: str, **kwargs: str | None) -> None:
+        kwargs.setdefault("code", "store_unavailable")
+        super().__init__(message, **kwargs)
 
 
 class TimeoutError(PodiumError):

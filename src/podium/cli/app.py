@@ -128,11 +128,15 @@ def serve(
 @handle_errors
 def keys_create(
     name: Annotated[str, typer.Argument(help="A label for the key, e.g. the team or app.")],
-    models: Annotated[str | None, typer.Option(help="Comma-separated models/strategies it may use.")] = None,
-    budget: Annotated[float | None, typer.Option(help="USD it may spend per period.")] = None,
+    models: Annotated[str | None, typer.Option(
+        help="Comma-separated names it may use: catalogue models or aliases, strategies named in the config, "
+             "auto (routed) or a strategy kind (consensus, vote, …). An inline strategy with members "
+             "(consensus:a,b) cannot be written here: name it under strategies in the config and give that "
+             "name.")] = None,
+    budget: Annotated[float | None, typer.Option(help="USD it may spend per period (0 or more).")] = None,
     period: Annotated[str, typer.Option(help="total, day or month.")] = "total",
-    rpm: Annotated[int | None, typer.Option(help="Requests per minute.")] = None,
-    tpm: Annotated[int | None, typer.Option(help="Tokens per minute.")] = None,
+    rpm: Annotated[int | None, typer.Option(help="Requests per minute (1 or more).")] = None,
+    tpm: Annotated[int | None, typer.Option(help="Tokens per minute (1 or more).")] = None,
     team: Annotated[str | None, typer.Option(help="A team from gateway.teams; its budget and limits apply too.")]
     = None,
     config: ConfigOption = None,

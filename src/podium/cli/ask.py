@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from podium.cli.render import console, cost_line, trace_tree
+from podium.cli.stores import check_stores
 from podium.client import Podium
 from podium.errors import BadRequestError
 from podium.types import ChatRequest, ChatResponse, Message, RequestMetadata
@@ -58,6 +59,7 @@ def run_ask(prompt: str, *, model: str | None, stream: bool, task_type: str | No
     metadata: dict[str, Any] = {"task_type": task_type, "preset": preset, "sensitivity": sensitivity, "tags": tags}
     request = _request(prompt, model, metadata, system, max_tokens, temperature, seed)
     podium = Podium.from_config(config)
+    check_stores(podium.settings)  # an unreachable PostgreSQL ledger: one line now, not failed rows mid-request
     baseline = podium.settings.catalogue.find(podium.settings.routing.baseline_model)
     response = asyncio.run(_ask(podium, request, stream, json_output))
     if json_output:

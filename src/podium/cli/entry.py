@@ -9,8 +9,18 @@ know go through Typer, which owns the help text and the error messages.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
+
+
+def quiet_pool_logs() -> None:
+    """psycopg_pool logs every failed connection attempt (logger ``psycopg.pool``, a warning each,
+    ~170 lines while a pool waits 30 s): the command's one line (``StoreUnavailableError``) says it."""
+    pool_log = logging.getLogger("psycopg.pool")
+    if not any(isinstance(h, logging.NullHandler) for h in pool_log.handlers):
+        pool_log.addHandler(logging.NullHandler())
+    pool_log.propagate = False
 
 
 def _serve(argv: list[str]) -> int | None:
@@ -18,6 +28,7 @@ def _serve(argv: list[str]) -> int | None:
     parser.add_argument("--host")
     parser.add_argument("--port", type=int)
     parser.add_argument("--no-auth", action="store_true")
+    parser.add_argument("--log-level", default="info")
     parser.add_argument("--config", "-c", default=os.environ.get("PODIUM_CONFIG"))
     try:
         args, unknown = parser.parse_known_args(argv)
@@ -30,7 +41,7 @@ def _serve(argv: list[str]) -> int | None:
     from podium.errors import PodiumError
 
     try:
-        run_serve(host=args.host, port=args.port, no_auth=args.no_auth, config=args.config)
+        run_serve(host=args.host, port=args.port, no_auth=args.no_auth, config=args.config, log_level=args.log_level)
     except (PodiumError, KeyboardInterrupt) as exc:
         return report(exc)
     return 0
@@ -38,6 +49,7 @@ def _serve(argv: list[str]) -> int | None:
 
 def main() -> None:
     argv = sys.argv[1:]
+    quiet_pool_logs()
     if argv[:1] == ["serve"] and not {"--help", "-h"} & set(argv):
         code = _serve(argv[1:])
         if code is not None:

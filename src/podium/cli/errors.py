@@ -1,7 +1,8 @@
 """How a CLI user sees a failure: one clear line, never a traceback.
 
 Exit codes: 2 for what the user can fix (bad config, bad request, unknown model, missing
-package), 1 for failures elsewhere (a provider down, a timeout), 130 for Ctrl-C.
+package, a ledger, key store or Redis the config points at that cannot be reached), 1 for failures
+elsewhere (a provider down, a timeout), 130 for Ctrl-C.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def exit_code(exc: BaseException) -> int:
         return 130
     user_fixable = isinstance(exc, errors.ConfigError | errors.BadRequestError | errors.NotFoundError
                               | errors.AuthenticationError | errors.PermissionDeniedError
-                              | errors.BudgetExceededError)
+                              | errors.BudgetExceededError | errors.StoreUnavailableError)
     return 2 if user_fixable else 1
 
 

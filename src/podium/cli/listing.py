@@ -3,14 +3,41 @@
 from __future__ import annotations
 
 import asyncio
+import difflib
 import json
+from collections.abc import Iterable
 from dataclasses import asdict
-from typing import Any
+from typing import Any, get_args
 
 from rich.table import Table
 
+from podium.catalogue.model_info import KNOWN_CAPABILITIES, Region, Tier
 from podium.cli.render import console, models_table
 from podium.client import Podium
+from podium.errors import BadRequestError
+
+
+def _one_of(option: str, value: str | None, valid: Iterable[str]) -> None:
+    if value is not None and value not in valid:
+        choices = sorted(set(valid))
+        close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
+        hint = f" Did you mean: {close[0]}?" if close else ""
+        raise BadRequestError(f"{option}: unknown value '{value}' (one of: {', '.join(choices)}).{hint}")
+
+
+def check_filters(podium: Podium, *, capability: str | None, tier: str | None, provider: str | None,
+                  region: str | None, max_cost: float | None, min_context: int | None) -> None:
+    """A filter no model could match is a typo, not an empty table: refused with the valid values
+    (capabilities: the known ones and any the catalogue's rows add; providers: the configured ones)."""
+    catalogue = podium.settings.catalogue
+    _one_of("--tier", tier, get_args(Tier))
+    _one_of("--region", region, get_args(Region))
+    _one_of("--capability", capability, KNOWN_CAPABILITIES.union(*(m.capabilities for m in catalogue)))
+    _one_of("--provider", provider, {*podium.settings.providers, *(m.provider for m in catalogue)})
+    if max_cost is not None and not max_cost >= 0:
+        raise BadRequestError(f"--max-cost must be 0 or more (USD per million tokens), not {max_cost:g}")
+    if min_context is not None and min_context < 0:
+        raise BadRequestError(f"--min-context must be 0 or more (tokens), not {min_context}")
 
 
 def run_models(*, capability: str | None, tier: str | None, provider: str | None, region: str | None,
@@ -18,6 +45,8 @@ def run_models(*, capability: str | None, tier: str | None, provider: str | None
                config: str | None) -> None:
     podium = Podium.from_config(config, ledger=None)
     registry = podium.registry
+    check_filters(podium, capability=capability, tier=tier, provider=provider, region=region, max_cost=max_cost,
+                  min_context=min_context)
     found = registry.list_models(capability, tier, max_cost, provider, region, min_context,
                                  include_unavailable=all_models)
     if json_output:

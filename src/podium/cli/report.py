@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import time
 
+from rich.markup import escape
 from rich.table import Table
 
 from podium.cli.render import console, money
+from podium.cli.stores import describe_ledger
 from podium.config import load_settings
 from podium.errors import ConfigError
-from podium.ledger import GroupRow, build_report
+from podium.ledger.report import GroupRow, build_report, build_report_postgres
 
 
 def _table(title: str, key: str, rows: list[GroupRow]) -> Table:
@@ -25,11 +27,14 @@ def _table(title: str, key: str, rows: list[GroupRow]) -> Table:
 
 def run_report(*, json_output: bool, since_hours: float | None, config: str | None) -> None:
     settings = load_settings(config)
-    if settings.ledger_path is None:
-        raise ConfigError("the ledger is disabled (ledger.enabled: false), so there is nothing to report")
     since = time.time() - since_hours * 3600 if since_hours else 0.0
     baseline = settings.catalogue.find(settings.routing.baseline_model)
-    report = build_report(settings.ledger_path, baseline, since)
+    if settings.ledger_dsn:  # the ledger the gateway and `podium ask` write to: PostgreSQL when the config says so
+        report = build_report_postgres(settings.ledger_dsn, baseline, since)
+    elif settings.ledger_path is not None:
+        report = build_report(settings.ledger_path, baseline, since)
+    else:
+        raise ConfigError("the ledger is disabled (ledger.enabled: false), so there is nothing to report")
     if json_output:
         print(json.dumps(report.to_dict(), indent=2))
         return
@@ -42,4 +47,4 @@ def run_report(*, json_output: bool, since_hours: float | None, config: str | No
         line += f" · on {report.baseline_model} it would have cost {money(report.baseline_cost)}" \
                 f" · saved {money(report.savings)}"
     console.print(line, highlight=False)
-    console.print(f"[dim]ledger: {settings.ledger_path}[/]")
+    console.print(f"[dim]ledger: {escape(describe_ledger(settings))}[/]")

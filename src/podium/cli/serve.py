@@ -12,7 +12,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from podium.config import load_settings
+from podium.config import Settings, load_settings
 from podium.errors import BadRequestError
 from podium.server.keys import Keys, check_team
 
@@ -23,17 +23,17 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 def run_serve(*, host: str | None, port: int | None, no_auth: bool, config: str | None,
               log_level: str = "info") -> None:
-    import uvicorn
-
+    from podium.cli.stores import check_stores
     from podium.server.app import create_app
 
     configure_logging(log_level)
     settings = load_settings(config)
     if no_auth:
         settings.gateway.auth = "optional"
+    check_stores(settings, gateway=True)  # PostgreSQL or Redis out of reach: one line now, not 503s later
     app = create_app(settings)
     g = settings.gateway
-    uvicorn.run(app, host=host or g.host, port=port or g.port,
+    run_uvicorn(app, settings, host=host or g.host, port=g.port if port is None else port,
                 **uvicorn_options(header_timeout=g.header_timeout, idle_timeout=g.idle_timeout,
                                   body_timeout=g.body_timeout, max_header_bytes=g.max_header_bytes,
                                   log_level=log_level))
@@ -57,6 +57,40 @@ def uvicorn_options(*, header_timeout: float, idle_timeout: float, body_timeout:
     protocol = with_header_timeout(header_timeout, body_timeout=body_timeout, max_header_bytes=max_header_bytes)
     return {"loop": "uvloop", "http": protocol, "timeout_keep_alive": idle_timeout, "log_level": level,
             "access_log": False, "log_config": None}
+
+
+def run_uvicorn(app: Any, settings: Settings, *, host: str, port: int, **options: Any) -> None:
+    """``uvicorn.run``, whose server also logs one line once its socket is bound (logger
+    ``podium.serve``, info): the URL, with the port the system chose for ``--port 0``; whether keys
+    are required; where the ledger is. uvicorn.run makes its server from ``uvicorn.main.Server``,
+    so for the call that name is a subclass that adds the line."""
+    import importlib
+    import socket
+
+    import uvicorn
+
+    from podium.cli.stores import describe_ledger
+
+    module = importlib.import_module("uvicorn.main")  # the package's ``uvicorn.main`` is the CLI command
+    original = module.Server
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if not self.started:
+                return
+            bound = [s.getsockname() for server in self.servers for s in server.sockets]
+            real = bound[0][1] if bound and isinstance(bound[0], tuple) else port
+            logging.getLogger("podium.serve").info(
+                "listening on http://%s:%s (%s, ledger %s)", f"[{host}]" if ":" in host else host, real,
+                f"auth {settings.gateway.auth}",
+                describe_ledger(settings))
+
+    setattr(module, "Server", Server)  # noqa: B010 (a module attribute mypy does not know)
+    try:
+        uvicorn.run(app, host=host, port=port, **options)
+    finally:
+        setattr(module, "Server", original)  # noqa: B010
 
 
 class _ServeHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -133,10 +167,16 @@ def configure_logging(log_level: str) -> None:
 
 def _with_keys(config: str | None, action: Callable[[Keys], Awaitable[T]]) -> T:
     """Run ``action`` on the key store the gateway uses (PostgreSQL with a PostgreSQL ledger, else SQLite)."""
+    from podium.cli.stores import check_postgres
     from podium.server.app import open_keys
+    from podium.server.keys_postgres import PostgresKeyStore
+
+    settings = load_settings(config)
+    keys = open_keys(settings)
+    if settings.ledger_dsn and isinstance(keys, PostgresKeyStore):
+        check_postgres(settings.ledger_dsn, "key store")  # out of reach: one line at once, not after the pool's wait
 
     async def run() -> T:
-        keys = open_keys(load_settings(config))
         try:
             return await action(keys)
         finally:
@@ -147,16 +187,17 @@ def _with_keys(config: str | None, action: Callable[[Keys], Awaitable[T]]) -> T:
 
 def run_keys_create(name: str, *, models: str | None, budget: float | None, period: str, rpm: int | None,
                     tpm: int | None, team: str | None, config: str | None) -> None:
-    if period not in {"total", "day", "month"}:
-        raise BadRequestError(f"--period must be total, day or month, not '{period}'")
+    from podium.cli.key_options import new_key
+
     settings = load_settings(config)
-    check_team(team, settings.gateway.teams)
-    allowed = [m.strip() for m in models.split(",") if m.strip()] if models else None
-    secret, key = _with_keys(config, lambda keys: keys.create(name, models=allowed, budget=budget,
-                                                              budget_period=period, rpm=rpm, tpm=tpm, team=team))
+    body = new_key(name, models=models, budget=budget, period=period, rpm=rpm, tpm=tpm, team=team, settings=settings)
+    check_team(body.team, settings.gateway.teams)
+    secret, key = _with_keys(config, lambda keys: keys.create(body.name, models=body.models, budget=body.budget,
+                                                              budget_period=body.budget_period, rpm=body.rpm,
+                                                              tpm=body.tpm, team=body.team))
     from podium.cli.render import console
 
-    console.print(f"created {key.id} ({name}). The key, shown only now:")
+    console.print(f"created {key.id} ({key.name}). The key, shown only now:")
     print(secret)
 
 

@@ -15,25 +15,110 @@ cancelled (a client gone) cancels its wait, never the commit that other requests
 A batch that fails is retried row by row on one connection (``writes``), except when no connection
 can be had (the server is down or the pool exhausted): that is no row's fault, and every row of the
 batch hears of it without a second wait.
+
+A server that cannot be reached fails fast: the first connection is waited for ``OPEN_TIMEOUT``
+seconds at most (each attempt ``CONNECT_TIMEOUT``), then ``StoreUnavailableError`` names the
+server's host:port and the reason (never the password); the pool keeps trying in the background,
+so the next write after the server is back succeeds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from podium.ledger.schema import MIGRATIONS, REQUEST_OWNER
+from podium.errors import ConfigError, StoreUnavailableError, redact
+from podium.ledger.schema import MIGRATIONS
 from podium.ledger.writes import SqlLedger
 
 _LOCK_ID = 0x70_6F_64_69_75_6D  # "podium"
 FLUSH_AFTER = 0.02
+OPEN_TIMEOUT = 3.0  # seconds the first connection may take before the server counts as unreachable
+CONNECT_TIMEOUT = 3  # libpq's connect_timeout (whole seconds, 2 at least), unless the DSN or PGCONNECT_TIMEOUT sets one
 _Job = tuple[str, tuple[Any, ...], asyncio.Future[None] | None, str | None]  # statement, values, waiter, request id
 
 
 def _pg(sql: str) -> str:
     return sql.replace("?", "%s")
+
+
+def _params(dsn: str) -> dict[str, Any]:
+    """The DSN's parameters; a DSN that is not one is a config error (without the DSN: it may hold a password)."""
+    try:
+        return conninfo_to_dict(dsn)
+    except psycopg.Error:
+        raise ConfigError("not a valid PostgreSQL connection string; write it as "
+                          "postgresql://user:password@host:5432/dbname", key_path="ledger.postgres_dsn") from None
+
+
+def connect_kwargs(dsn: str) -> dict[str, Any]:
+    """A connect timeout unless the DSN or the environment sets one: a host that never answers fails in seconds."""
+    if "connect_timeout" in _params(dsn) or os.environ.get("PGCONNECT_TIMEOUT"):
+        return {}
+    return {"connect_timeout": CONNECT_TIMEOUT}
+
+
+def where(dsn: str) -> str:
+    """The DSN's host:port, for messages: never the user or the password."""
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.Error:
+        return "(an invalid DSN)"
+    host = params.get("host") or params.get("hostaddr") or os.environ.get("PGHOST") or "localhost"
+    port = params.get("port") or os.environ.get("PGPORT") or "5432"
+    return f"{host}:{port}"
+
+
+def unreachable(dsn: str, what: str, error: BaseException | None = None) -> StoreUnavailableError:
+    """The one line that says the PostgreSQL ``what`` (ledger, key store) cannot be had: where, why
+    (psycopg's reason, the password taken out) and what to do."""
+    try:
+        password = str(conninfo_to_dict(dsn).get("password") or "") or None
+    except psycopg.Error:
+        password = None
+    reason = f"no connection within {OPEN_TIMEOUT:g} s"
+    if error is not None:
+        lines = [line for line in str(error).splitlines() if line.strip()]
+        line = next((line for line in reversed(lines) if "failed: " in line), lines[0] if lines else "")
+        text = " ".join(line.rsplit("failed: ", 1)[-1].replace("FATAL:", "").split())
+        if text:
+            reason = redact(text[:1].lower() + text[1:200], password, dsn)
+    credentials = any(word in reason for word in ("password", "authentication", "does not exist", "permission"))
+    fix = ("check the user, password and database in ledger.postgres_dsn" if credentials
+           else "start PostgreSQL there or point ledger.postgres_dsn at a running server")
+    return StoreUnavailableError(f"cannot connect to the PostgreSQL {what} at {where(dsn)} ({reason}): {fix}")
+
+
+async def _why(dsn: str) -> BaseException | None:
+    """Why a connection cannot be made (the pool does not say): one attempt of our own."""
+    try:
+        conn = await psycopg.AsyncConnection.connect(dsn, **connect_kwargs(dsn))
+    except Exception as exc:
+        return exc
+    await conn.close()
+    return None
+
+
+def new_pool(dsn: str, **options: Any) -> AsyncConnectionPool[Any]:
+    """A pool, not opened, whose connection attempts time out (``connect_kwargs``)."""
+    kwargs = {**connect_kwargs(dsn), **options.pop("kwargs", {})}
+    return AsyncConnectionPool(dsn, open=False, kwargs=kwargs, **options)
+
+
+async def open_pool(pool: AsyncConnectionPool[Any], dsn: str, what: str) -> None:
+    """Open ``pool`` and wait ``OPEN_TIMEOUT`` seconds at most for its first connection; else raise
+    ``StoreUnavailableError`` (the pool stays open and keeps trying, for the next call)."""
+    await pool.open()
+    try:
+        conn = await pool.getconn(timeout=OPEN_TIMEOUT)
+    except PoolTimeout:
+        raise unreachable(dsn, what, await _why(dsn)) from None
+    await pool.putconn(conn)
 
 
 class PostgresLedger(SqlLedger):
@@ -42,8 +127,7 @@ class PostgresLedger(SqlLedger):
         self.dsn = dsn
         # Autocommit: a batch of one row (a flush right after a start row) is one statement and one
         # round trip, without BEGIN and COMMIT around it; larger batches open a transaction.
-        self._pool = AsyncConnectionPool(dsn, min_size=min_size, max_size=max_size, open=False,
-                                         kwargs={"autocommit": True})
+        self._pool = new_pool(dsn, min_size=min_size, max_size=max_size, kwargs={"autocommit": True})
         self._ready = False
         self._open_lock = asyncio.Lock()
         self._buffer: list[_Job] = []
@@ -60,7 +144,7 @@ class PostgresLedger(SqlLedger):
                 self._ready = True
 
     async def _migrate(self) -> None:
-        await self._pool.open()
+        await open_pool(self._pool, self.dsn, "ledger")
         async with self._pool.connection() as conn:
             await conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_ID,))
             try:
@@ -167,11 +251,11 @@ class PostgresLedger(SqlLedger):
             return  # nothing buffered, nothing being committed: no task switch at all
         await self._write("", (), None)  # a marker after everything so far: done when they are
 
-    async def _read_owner(self, request_id: str) -> tuple[bool, str | None]:
+    async def _read_row(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
         await self._open()
         async with self._pool.connection() as conn:
-            row = await (await conn.execute(_pg(REQUEST_OWNER), (request_id,))).fetchone()
-        return (False, None) if row is None else (True, row[0])
+            row = await (await conn.execute(_pg(sql), params)).fetchone()
+        return tuple(row) if row is not None else None
 
     async def aclose(self) -> None:
         await self._commit_buffered()
@@ -180,5 +264,5 @@ class PostgresLedger(SqlLedger):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._ready:
+        if not self._pool.closed:  # opened, even if it never connected
             await self._pool.close()

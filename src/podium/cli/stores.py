@@ -1,0 +1,81 @@
+"""The services a command needs, checked before it starts: a PostgreSQL ledger, Redis.
+
+A server that cannot be reached is one line within seconds (``StoreUnavailableError``: where, why,
+what to do; never a password), not a 30-second wait and a page of retries. The stores fail fast
+on their own too (``ledger.postgres.open_pool``), but a command that would only hear of it from
+the middle of a request (``podium ask``, ``podium serve``) asks first.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from podium.config import Settings
+from podium.errors import StoreUnavailableError, redact
+
+REDIS_TIMEOUT = 3.0  # seconds to connect and to answer PING
+
+
+def check_postgres(dsn: str, what: str = "ledger") -> None:
+    """Connect once (``CONNECT_TIMEOUT`` at most) and let go; StoreUnavailableError if that fails."""
+    import psycopg
+
+    from podium.ledger.postgres import connect_kwargs, unreachable
+
+    try:
+        psycopg.connect(dsn, **connect_kwargs(dsn)).close()
+    except psycopg.Error as exc:
+        raise unreachable(dsn, what, exc) from None
+
+
+def redis_where(url: str) -> str:
+    """host:port of a Redis URL (or its socket path), never its password."""
+    try:
+        parts = urlsplit(url)
+        if parts.scheme == "unix":
+            return parts.path
+        return f"{parts.hostname or 'localhost'}:{parts.port or 6379}"
+    except ValueError:
+        return "(an invalid URL)"
+
+
+def check_redis(url: str) -> None:
+    """PING Redis (``REDIS_TIMEOUT`` at most); StoreUnavailableError if it does not answer."""
+    try:
+        import redis
+    except ImportError:  # the gateway explains a missing package itself
+        return
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except (redis.RedisError, OSError, ValueError) as exc:
+        try:
+            password = urlsplit(url).password
+        except ValueError:
+            password = None
+        text = " ".join(str(exc).split()).rstrip(".")[:200]
+        why = redact(text[:1].lower() + text[1:], password, url) or type(exc).__name__
+        raise StoreUnavailableError(f"cannot connect to Redis at {redis_where(url)} ({why}): start Redis there, "
+                                    "fix gateway.redis_url, or set gateway.state: memory for one instance") from None
+
+
+def check_stores(settings: Settings, *, gateway: bool = False) -> None:
+    """The PostgreSQL ledger if the config names one; with ``gateway``, also the gateway's key store
+    (there too, unless gateway.keys_path) and Redis when the gateway keeps its state there."""
+    if settings.ledger_dsn:
+        keys_there = gateway and not settings.gateway.keys_path
+        check_postgres(settings.ledger_dsn, "ledger and key store" if keys_there else "ledger")
+    if gateway and settings.gateway.state == "redis":
+        check_redis(settings.gateway.redis_url)
+
+
+def describe_ledger(settings: Settings) -> str:
+    """Where the ledger is, for a status line: the SQLite file, or PostgreSQL's host:port (no password)."""
+    if settings.ledger_dsn:
+        from podium.ledger.postgres import where
+
+        return f"PostgreSQL at {where(settings.ledger_dsn)}"
+    return str(settings.ledger_path) if settings.ledger_path else "off"

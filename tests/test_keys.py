@@ -59,7 +59,7 @@ async def test_keys_in_postgres_are_shared_and_a_revocation_reaches_every_instan
 def test_the_cli_creates_keys_where_the_gateway_reads_them(tmp_path: Path, dsn: str):
     config = tmp_path / "podium.yaml"
     config.write_text(json.dumps({"ledger": {"postgres_dsn": dsn}}))
-    created = subprocess.run([sys.executable, "-m", "podium.cli", "keys", "create", "ci", "--models", "echo",
+    created = subprocess.run([sys.executable, "-m", "podium.cli", "keys", "create", "ci", "--models", "gpt-4o-mini",
                               "--config", str(config)], capture_output=True, text=True, cwd=tmp_path)
     assert created.returncode == 0, created.stderr
     secret = created.stdout.strip().splitlines()[-1]
@@ -73,16 +73,20 @@ def test_the_cli_creates_keys_where_the_gateway_reads_them(tmp_path: Path, dsn: 
             await store.aclose()
 
     key = asyncio.run(look())
-    assert key is not None and key.models == ("echo",)  # type: ignore[attr-defined]
+    assert key is not None and key.models == ("gpt-4o-mini",)  # type: ignore[attr-defined]
     assert not (tmp_path / "keys.sqlite3").exists()
 
 
-@pytest.mark.parametrize("models", ["gpt-4o", "", "a,,b"])
-def test_the_cli_reads_a_scope_as_a_comma_list(tmp_path: Path, models: str):
+@pytest.mark.parametrize(("models", "scope"), [("gpt-4o", ("gpt-4o",)), ("", None), ("a,b", None),
+                                               ("gpt-4o,,gpt-4o-mini", ("gpt-4o", "gpt-4o-mini"))])
+def test_the_cli_reads_a_scope_as_a_comma_list_and_refuses_empty_or_unknown_ones(tmp_path: Path, models: str,
+                                                                                 scope: tuple[str, ...] | None):
     config = tmp_path / "podium.yaml"
     config.write_text(json.dumps({"gateway": {"keys_path": str(tmp_path / "k.sqlite3")}}))
     result = subprocess.run([sys.executable, "-m", "podium.cli", "keys", "create", "x", "--models", models,
                              "--config", str(config)], capture_output=True, text=True, cwd=tmp_path)
+    if scope is None:  # an empty scope would be no scope at all; an unknown name would reach nothing
+        assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+        return
     assert result.returncode == 0, result.stderr
-    listed = KeyStore(tmp_path / "k.sqlite3").list()[0]
-    assert listed.models == (tuple(m for m in models.split(",") if m) or None)
+    assert KeyStore(tmp_path / "k.sqlite3").list()[0].models == scope

@@ -190,12 +190,17 @@ def _number_runs(text: str, view: View) -> list[tuple[int, int]]:
     # characters before them (_AFTER_SPACE: likewise, for spaces, brackets…), or, when only a few kinds
     # of character come before digits, one pattern for each, starting with that character (found at
     # memchr speed, the others not even tested): the passes must not overlap, else _AFTER_SPACE.
-    digits = len(raw.translate(None, _NOT_DIGIT_BYTES))
-    befores = len(raw.translate(None, _NOT_BEFORE_BYTES))
-    kinds = _kinds_before_digits(view) if len(raw) >= _PAIRS_AT else None
+    if len(raw) >= _PAIRS_AT:  # (counted from the pairs of bytes, which a long text has counted anyway)
+        counts = view.pairs().reshape(256, 256).sum(axis=0)  # of each byte as the first of a pair
+        digits, befores = int(counts[48:58].sum()), int(counts[_KIND_BEFORE].sum())
+        kinds = _kinds_before_digits(view)
+    else:  # (counted by deleting the others)
+        digits = len(raw.translate(None, _NOT_DIGIT_BYTES))
+        befores = len(raw.translate(None, _NOT_BEFORE_BYTES))
+        kinds = None
     costs = {"digit": len(raw) * 5 + digits * 25, "before": len(raw) * 5 + befores * 15}
     if kinds is not None:
-        costs["passes"] = sum(raw.count(kind) for kind in kinds) * 20 + len(kinds) * 1500
+        costs["passes"] = sum(int(counts[kind[0]]) for kind in kinds) * 20 + len(kinds) * 1500
     way = min(costs, key=costs.__getitem__)
     if way == "passes" and kinds is not None:
         passes = _by_passes(text, regions, first_end, kinds)

@@ -204,3 +204,48 @@ def test_no_100kb_input_takes_long(detector):
         scan(text)
         elapsed = time.perf_counter() - start
         assert elapsed < 0.5, f"{detector}: {text[:20]!r}… took {elapsed:.2f} s"
+
+
+def _long_texts():
+    """Long texts (their prefilters at work) of dense near misses, each with one real value across a chunk edge."""
+    items = ["+49 30 1234 5678", "4111 1111 1111 1111", "(555) 123-4567", "555-123-4567", "01711234567",
+             "2024-05-01 10:30:00", "DE89 3704 0044 0532 0130 00", "jane.doe@example.com",
+             "x@" + "a" * 60 + ("." + "b" * 60) * 7 + ".com", "sk-proj-" + TOKEN36, "password=abc123",
+             "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N"]
+    fillers = ["(1) ", "12 34 56, ", "+1 ", "a@a@", "a-@-b.", "DE89 3704 ", "sk-proj ", "password=x ", "1 ",
+               "The committee met. "]
+    for filler in fillers:
+        base = (filler * (40_000 // len(filler) + 1))[:40_000]
+        for item in items:
+            at = 16_384 - len(item) // 2  # across the edge of the first chunk
+            yield base[:at] + " " + item + " " + base[at:]
+
+
+def test_long_texts_find_what_the_plain_patterns_find(monkeypatch):
+    """The skeletons and chunks of a long text only skip what can not match: the same findings as the
+    patterns run over the whole text."""
+    from podium.guardrails import credentials, pii
+    from podium.guardrails.view import View
+
+    for module in (credentials, pii):  # what waits for 64 KB (counting pairs of characters) at 4 KB already
+        monkeypatch.setattr(module, "_PAIRS_AT", 4096)
+    for text in _long_texts():
+        numbers = [m.span() for m in pii._NUMBER.finditer(text) if m.lastgroup]
+        assert pii._number_runs(text, View(text)) == pii._with_sign(text, numbers)
+        assert pii._domains(text, None) == [m.span() for m in pii._DOMAIN.finditer(text)]
+        assert list(pii.ibans(text)) == [m.span() for m in pii._IBAN.finditer(text)
+                                         if m.lastgroup == "iban" and pii.iban_ok(m.group())]
+        plain = []
+        for pattern in credentials.PATTERNS:
+            for m in pattern.regex.finditer(text):
+                kind, check = pattern.kinds[m.lastgroup or ""]
+                start = m.start() - pattern.back
+                if check is None or check(text[start:m.end()]):
+                    plain.append((kind, start, m.end()))
+        low = text.lower()
+        for _, kind, regex in credentials._ASSIGNMENTS:
+            for m in regex.finditer(low):
+                start, end = m.span("value")
+                if credentials._credential(text[start:end]):
+                    plain.append((kind, start, end))
+        assert sorted(credentials.found(text)) == sorted(plain)

@@ -101,3 +101,14 @@ def test_a_request_that_spends_its_budget_is_flagged_not_passed():
     assert injection.detect(text, spent) is not None  # unread, so not passed
     assert injection.detect("The committee reviewed the draft report. " * 200, spent) is None  # nothing to read
     assert injection.detect("What is the capital of France?", spent) is None
+
+
+def test_the_windows_of_a_long_text_are_found_as_one_search_per_stem_finds_them():
+    """One numpy pass (every 4-byte sequence hashed) picks the same windows as a substring search per stem."""
+    filler = "The committee reviewed the draft report on regional transport and agreed to publish it. " * 600
+    step = injection.WINDOW - injection._OVERLAP
+    for word in (*injection._LONG_STEMS, "IGNORE", "Instructions", "<|im_start|>", "[INST]", "<<SYS>>", "###"):
+        for at in (0, 5, step - 300, step - 3, 2 * step + 17, len(filler) - 40):
+            text = filler[:at] + word + filler[at:]
+            assert injection._candidate_windows(text) == injection._candidate_windows_by_search(text), (word, at)
+    assert injection._candidate_windows(filler) == []

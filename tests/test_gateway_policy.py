@@ -415,3 +415,14 @@ async def test_a_scoped_key_lists_only_the_models_it_may_ask_for(gw: Gw):
     assert listed == {"echo", "panel"}
     everything = {m["id"] for m in (await gw.http.get("/v1/models")).json()["data"]}
     assert {"echo", "other", "panel"} <= everything
+
+
+async def test_a_redis_that_does_not_answer_is_a_503_naming_it(tmp_path: Path):
+    gw = await open_gateway(tmp_path, config(tmp_path, state="redis", redis_url="redis://127.0.0.1:1/0"))
+    key, _ = gw.keys.create("k", rpm=10)
+    response = await gw.http.post("/v1/chat/completions", json={"model": "echo", "messages": HI}, headers=bearer(key))
+    assert response.status_code == 503, response.text
+    error = response.json()["error"]
+    assert error["code"] == "store_unavailable" and "127.0.0.1:1" in error["message"]
+    await gw.http.aclose()
+    await gw.podium.aclose()

@@ -9,10 +9,17 @@ they are atomic across every gateway instance sharing the server.
 
 from __future__ import annotations
 
+import functools
 import time
-from typing import Protocol
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, Protocol, TypeVar
+from urllib.parse import urlsplit
 
+from podium.errors import StoreUnavailableError
 from podium.policy import BudgetSlot
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _BUCKET_LUA = """
 local now = tonumber(ARGV[1])
@@ -140,17 +147,45 @@ class MemoryState:
         return None
 
 
+def _where(url: str) -> str:
+    """host:port of a Redis URL, for messages (never its password)."""
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 6379}"
+
+
+def _reachable(method: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+    """A Redis that does not answer is a 503 naming where it should be, not a 500."""
+
+    @functools.wraps(method)
+    async def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        try:
+            return await method(*args, **kwargs)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            state = args[0]
+            where = state.where if isinstance(state, RedisState) else "Redis"
+            raise StoreUnavailableError(f"the shared state (Redis at {where}) is not answering ({type(exc).__name__}); "
+                                        "check that it runs and gateway.redis_url") from None
+
+    return checked
+
+
 class RedisState:
     remote = True
 
     def __init__(self, url: str, prefix: str = "podium:") -> None:
         import redis.asyncio as redis
 
-        self._redis = redis.from_url(url)
+        # bounded waits: a Redis that hangs must fail a request in seconds, not hold it for ever
+        self._redis = redis.from_url(url, socket_connect_timeout=3, socket_timeout=5)
+        self.where = _where(url)
         self._prefix = prefix
         self._bucket = self._redis.register_script(_BUCKET_LUA)
         self._reserve = self._redis.register_script(_RESERVE_LUA)
 
+    @_reachable
     async def take(self, buckets: list[tuple[str, int, float]]) -> tuple[bool, float]:
         keys = [self._prefix + "rl:" + key for key, _, _ in buckets]
         args: list[float] = [time.time()]
@@ -159,9 +194,11 @@ class RedisState:
         ok, wait = await self._bucket(keys=keys, args=args)
         return bool(int(ok)), float(wait)
 
+    @_reachable
     async def give_back(self, key: str, per_minute: int, amount: float) -> None:
         await self._bucket(keys=[self._prefix + "rl:" + key], args=[time.time(), per_minute, -amount])
 
+    @_reachable
     async def reserve(self, slots: list[BudgetSlot], amount: float) -> tuple[int, float]:
         args: list[float] = [amount]
         for slot in slots:
@@ -169,19 +206,24 @@ class RedisState:
         _, failed, spent = await self._reserve(keys=[self._prefix + "budget:" + s.key for s in slots], args=args)
         return int(failed), float(spent)
 
+    @_reachable
     async def settle(self, key: str, delta: float) -> None:
         await self._redis.incrbyfloat(self._prefix + "budget:" + key, delta)
 
+    @_reachable
     async def seed(self, key: str, amount: float, ttl: int) -> None:
         await self._redis.set(self._prefix + "budget:" + key, repr(amount), nx=True, ex=ttl or None)
 
+    @_reachable
     async def spent(self, key: str) -> float:
         value = await self._redis.get(self._prefix + "budget:" + key)
         return float(value) if value is not None else 0.0
 
+    @_reachable
     async def mark_open(self, key: str, seconds: float) -> None:
         await self._redis.set(self._prefix + key, "open", px=max(1, int(seconds * 1000)))
 
+    @_reachable
     async def open_marks(self, keys: list[str]) -> list[bool]:
         values = await self._redis.mget([self._prefix + key for key in keys])
         return [value is not None for value in values]

@@ -426,3 +426,14 @@ async def test_a_redis_that_does_not_answer_is_a_503_naming_it(tmp_path: Path):
     assert error["code"] == "store_unavailable" and "127.0.0.1:1" in error["message"]
     await gw.http.aclose()
     await gw.podium.aclose()
+
+
+async def test_a_secret_in_the_task_type_never_reaches_the_ledger(gw: Gw):
+    key, _ = gw.keys.create("tasks")
+    token = "ghp_abcdefghijklmnopqrstuvwxyz0123456789"
+    response = await gw.http.post("/v1/chat/completions", json={"model": "echo", "messages": HI,
+                                                                 "metadata": {"task_type": token}},
+                                  headers={**bearer(key), "x-podium-tags": "password=hunter22"})
+    assert response.status_code == 200
+    dump = "\n".join(str(row) for row in gw.rows("SELECT * FROM requests"))
+    assert token not in dump and "hunter22" not in dump

@@ -68,10 +68,12 @@ def rewrite(request: ChatRequest, visit: Visit) -> ChatRequest:
             update["stop"] = out
     metadata = request.metadata
     meta: dict[str, Any] = {}
-    if metadata.user:
-        out = visit(("metadata.user", -1), [metadata.user], "", False)
-        if out is not None:
-            meta["user"] = out[0]
+    for field in ("user", "task_type"):  # both land in the ledger
+        value = getattr(metadata, field)
+        if value:
+            out = visit((f"metadata.{field}", -1), [value], "", False)
+            if out is not None:
+                meta[field] = out[0]
     if metadata.tags:
         out = visit(("metadata.tags", -1), list(metadata.tags), "\n", False)
         if out is not None:

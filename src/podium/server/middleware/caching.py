@@ -92,7 +92,7 @@ class Cache:
         """The cached answer, or what storing the new answer needs (the question's vector and bucket)."""
         hit = await self.cache.get(key)
         if hit is not None:
-            return await self._serve(call, hit, "exact", f"cache hit (answer of {hit.id})")
+            return await self._serve(call, hit, "exact", self._hit_note(call, hit, "cache hit"))
         text = last_user_text(call.request) if self.semantic is not None else None
         if self.semantic is None or text is None:
             return None, ""
@@ -110,8 +110,13 @@ class Cache:
         found = await self.semantic.index.nearest(bucket, question, self.semantic.threshold)
         if found is None:
             return question, bucket
-        return await self._serve(call, found.response, "semantic", f"semantic cache hit (similarity "
-                                 f"{found.similarity:.3f} to the question of {found.response.id})")
+        return await self._serve(call, found.response, "semantic", self._hit_note(
+            call, found.response, f"semantic cache hit (similarity {found.similarity:.3f})"))
+
+    def _hit_note(self, call: GatewayCall, hit: ChatResponse, what: str) -> str:
+        """Which earlier request answered — only where every caller who can hit it is the same key: another
+        key's request ids are not this caller's to see (feedback on them is refused as well)."""
+        return f"{what}: the answer of {hit.id}" if self.share == "key" and call.key is not None else what
 
     async def _serve(self, call: GatewayCall, hit: ChatResponse, kind: str, note: str) -> ChatResponse:
         self.metrics.cache_hits.labels(self.metrics.label(hit.model), kind).inc()

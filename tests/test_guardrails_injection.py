@@ -10,6 +10,7 @@ import pytest
 from podium.guardrails import injection
 from podium.guardrails.detect import scan
 from podium.guardrails.normalize import normalise
+from podium.guardrails.view import View
 
 ROWS = [json.loads(line) for line in
         (Path(__file__).parent / "data" / "injection" / "prompts.jsonl").read_text(encoding="utf-8").splitlines()
@@ -110,5 +111,9 @@ def test_the_windows_of_a_long_text_are_found_as_one_search_per_stem_finds_them(
     for word in (*injection._LONG_STEMS, "IGNORE", "Instructions", "<|im_start|>", "[INST]", "<<SYS>>", "###"):
         for at in (0, 5, step - 300, step - 3, 2 * step + 17, len(filler) - 40):
             text = filler[:at] + word + filler[at:]
-            assert injection._candidate_windows(text) == injection._candidate_windows_by_search(text), (word, at)
+            expected = injection._candidate_windows_by_search(text)
+            assert injection._candidate_windows(text) == expected, (word, at)
+            counted = View(text)  # with the pairs of characters counted (by another detector): stems without
+            counted.pairs()  # all of theirs are not looked for
+            assert injection._candidate_windows(text, counted) == expected, (word, at)
     assert injection._candidate_windows(filler) == []

@@ -72,7 +72,7 @@ def _find(text: str, classes: Collection[str], work: injection.Work | None) -> l
             found = _without_overlaps(found)
     findings = list(map(_FINDING, found))
     if "injection" in classes:
-        span = injection.detect(text, work)
+        span = injection.detect(text, work, view)
         if span is not None:
             findings.append(Finding("injection", *span))
             findings.sort(key=_START)

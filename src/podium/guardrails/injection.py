@@ -41,9 +41,11 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
+from itertools import pairwise
 from typing import Any
 
 from podium.guardrails.injection_signals import FEATURES, NEGATIVES, Signal
+from podium.guardrails.view import View
 
 THRESHOLD = 3.0
 WINDOW = 4096
@@ -379,7 +381,7 @@ def _could_reach(views: list[str], need: float) -> bool:
     return False
 
 
-def detect(text: str, work: Work | None = None) -> tuple[int, int] | None:
+def detect(text: str, work: Work | None = None, view: View | None = None) -> tuple[int, int] | None:
     """Where the text looks like an injection attempt (its strongest signal), or None.
 
     ``work`` is shared by the texts of one request (each window or text is decided once), and bounds the
@@ -395,7 +397,7 @@ def detect(text: str, work: Work | None = None) -> tuple[int, int] | None:
         work = work if work is not None else Work()
         return _clip(_span(text, work), len(text)) if _decide(text, work) else None
     work = work if work is not None else Work()
-    for start in _candidate_windows(text):
+    for start in _candidate_windows(text, view):
         window = text[start:start + WINDOW]
         if _decide(window, work):
             clipped = _clip(_span(window, work), len(window))
@@ -422,7 +424,7 @@ def _span(text: str, work: Work) -> tuple[int, int] | None:
 _STEP = WINDOW - _OVERLAP  # windows overlap: a signal across an edge is whole in one of them
 
 
-def _candidate_windows(text: str) -> list[int]:
+def _candidate_windows(text: str, view: View | None = None) -> list[int]:
     """The starts of the windows of a long text worth scoring: those with a strong stem, a spoofed marker,
     spaced-out letters or an encoded blob. Technical documents are full of "system", "mode" and "rule":
     scoring every window of a 4 MB manual would cost a second. Found in one pass over the bytes with
@@ -439,8 +441,19 @@ def _candidate_windows(text: str) -> list[int]:
     tables = _stem_tables()
     codes = np.frombuffer(raw, dtype=np.uint8)
     windows: set[int] = set()
-    for found in _stems_in(raw, codes, tables):
-        _add_firsts(windows, found, len(text))
+    counted = view.counted_pairs() if view is not None else None
+    stems = _LONG_STEMS if counted is None else [stem for stem in _LONG_STEMS if _pairs_in(stem, counted)]
+    if len(stems) > 2:
+        for found in _stems_in(raw, codes, tables):
+            _add_firsts(windows, found, len(text))
+    else:  # another detector counted the text's pairs of characters: stems without them are not there
+        for stem in stems:
+            found = []
+            i = raw.find(stem.encode())
+            while i >= 0:
+                found.append(i)
+                i = raw.find(stem.encode(), (i // _STEP + 1) * _STEP)
+            _add_firsts(windows, [np.array(found, dtype=np.int64)], len(text))
     for mark in _LONG_MARKS:  # each needs a rare character: a memchr first
         if mark[0] in text and mark.encode() in raw:
             found = []
@@ -463,6 +476,14 @@ def _candidate_windows(text: str) -> list[int]:
             run = run[:-width] & run[width:]
         _add_firsts(windows, run, len(text))
     return sorted(k * _STEP for k in windows)
+
+
+def _pairs_in(stem: str, counted: Any) -> bool:
+    """Does the text have every pair of adjacent letters of ``stem``, in either case?"""
+    for a, b in pairwise(stem):
+        if not any(counted[ord(x) | ord(y) << 8] for x in (a, a.upper()) for y in (b, b.upper())):
+            return False
+    return True
 
 
 def _add_firsts(windows: set[int], found: Any, length: int) -> None:

@@ -26,6 +26,10 @@ class View:
             self._raw = self.text.encode() if self.text.isascii() else self.text.encode("ascii", "replace")
         return self._raw
 
+    def counted_pairs(self) -> Any:
+        """``pairs()`` if a detector has counted them already, else None (not worth counting for one use)."""
+        return self._pairs
+
     def pairs(self) -> Any:
         """How often each pair of adjacent bytes occurs (numpy), at ``first | second << 8``."""
         if self._pairs is None:

@@ -173,8 +173,10 @@ def budget_policy(podium: Podium, request: ChatRequest, limit: float, state: Mem
 
 
 async def test_a_strategy_holds_every_calls_worst_case(tmp_path: Path):
-    """A consensus of three on a budget for two calls: the third call is refused before it is sent."""
+    """A consensus of three on a budget for two calls' worst case, all three in flight at once: the third
+    call is refused before it is sent."""
     podium = make(tmp_path, strategies={"panel": {"type": "consensus", "models": ["cheap", "cheap", "cheap"]}})
+    provider(podium, "us").set_script("cheap", Step(text="from us", latency=0.05))  # none ends before all began
     state = MemoryState()
     request = ChatRequest.from_prompt("hi", model="panel", max_tokens=100)
     worst = podium.settings.catalogue.get("cheap").estimated_cost(20, 100)
@@ -275,6 +277,7 @@ async def test_on_budget_exhausted_fail_holds_for_consensus(tmp_path: Path):
                                                    "on_budget_exhausted": "fail"},
                                         "lenient": {"type": "consensus", "models": ["cheap"] * 5, "budget": 0.0015}})
     request = ChatRequest.from_prompt("hi", max_tokens=100)
+    provider(podium, "us").set_script("cheap", Step(text="from us", latency=0.05))  # the five run at once
     state = MemoryState()
     # the strategy budget is enforced through the request's budget here: one call's worst case fits
     with pytest.raises(errors.BudgetExceededError):

@@ -122,6 +122,9 @@ async def release(hold: Hold | None, cost: float, tokens_used: int) -> None:
     that a second cancellation cannot stop half-way."""
     if hold is None or hold.released:
         return
+    if not hold.counters.remote:  # in memory a release never suspends: nothing can interrupt it half-way
+        await hold.release(cost, tokens_used)
+        return
     task = asyncio.ensure_future(hold.release(cost, tokens_used))
     try:
         await asyncio.shield(task)

@@ -9,6 +9,7 @@ import json
 import logging
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -93,6 +94,19 @@ def run_uvicorn(app: Any, settings: Settings, *, host: str, port: int, **options
         setattr(module, "Server", original)  # noqa: B010
 
 
+class _LineFormatter(logging.Formatter):
+    """ISO time to the second, formatted once per second rather than once per line."""
+
+    _second = -1
+    _stamp = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(second))
+        return self._stamp
+
+
 class _ServeHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Podium's lines to stderr through a buffer written out every quarter second (and at once for a
     warning or worse), so the per-request line costs the event loop no write system call of its own.
@@ -152,10 +166,10 @@ def configure_logging(log_level: str) -> None:
     for old in [h for h in logger.handlers if isinstance(h, _ServeHandler)]:
         logger.removeHandler(old)
         old.stop()
+    logging._srcfile = None  # no caller lookup (a stack walk per record): the lines say where they come from
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = _ServeHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s",
-                                           datefmt="%Y-%m-%dT%H:%M:%S"))
+    handler.setFormatter(_LineFormatter("%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(level.upper())
     server = logging.getLogger("uvicorn")  # uvicorn's warnings and errors, in the same format

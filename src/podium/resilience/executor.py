@@ -227,7 +227,8 @@ class ResilientCaller:
                          streaming: bool) -> tuple[T, Deployment]:
         every = self.deployments(model)
         deployments = self._permitted(every, ctx)
-        tokens = count_message_tokens(request.messages, model) + (request.max_tokens or 0)
+        limited = any(d.tpm for d in deployments)  # tokens matter only to a deployment with a TPM limit
+        tokens = count_message_tokens(request.messages, model) + (request.max_tokens or 0) if limited else 0
         retry = self.options.retry
         failed: set[str] = set()
         last: errors.PodiumError | None = None

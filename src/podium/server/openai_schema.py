@@ -70,8 +70,11 @@ def _check_types(body: dict[str, Any]) -> None:
                               code="invalid_type")
     if body.get("user") is not None and not isinstance(body["user"], str):
         raise BadRequestError("'user' must be a string", code="invalid_type")
-    if json_depth(body) > MAX_DEPTH:
-        raise BadRequestError(f"the request nests JSON deeper than {MAX_DEPTH} levels", code="too_deep")
+    # Only the free-form fields can nest without bound (the rest have fixed shapes that validation checks)
+    for name in ("tools", "tool_choice", "response_format"):
+        value = body.get(name)
+        if isinstance(value, dict | list) and json_depth(value) > MAX_DEPTH:
+            raise BadRequestError(f"'{name}' nests JSON deeper than {MAX_DEPTH} levels", code="too_deep")
 
 
 def parse_request(body: Any, headers: Mapping[str, str]) -> tuple[ChatRequest, bool]:

@@ -49,6 +49,17 @@ def period_start(period: str, now: float | None = None) -> float:
     return 0.0
 
 
+def _next_period(period: str, now: float) -> float:
+    """When the period after the current one begins (for 'total': never, in practice)."""
+    if period == "day":
+        return period_start("day", now) + 86_400
+    if period == "month":
+        stamp = time.gmtime(now)
+        year, month = (stamp.tm_year + 1, 1) if stamp.tm_mon == 12 else (stamp.tm_year, stamp.tm_mon + 1)
+        return float(calendar.timegm((year, month, 1, 0, 0, 0)))
+    return float("inf")
+
+
 class Quota:
     """The limits and budgets that apply to one key: its own, its team's and the gateway's defaults."""
 
@@ -56,6 +67,7 @@ class Quota:
                  ledger: LedgerStore | None = None) -> None:
         self.state, self.teams, self.rpm, self.tpm, self.ledger = state, teams, rpm, tpm, ledger
         self._seeded: set[str] = set()  # counters this process has started from the ledger
+        self._slots: dict[VirtualKey, tuple[float, list[BudgetSlot]]] = {}  # until when, and what
 
     def _team(self, key: VirtualKey | None) -> TeamConfig | None:
         return self.teams.get(key.team) if key is not None and key.team else None
@@ -88,8 +100,21 @@ class Quota:
         return limits
 
     def slots(self, key: VirtualKey | None) -> list[BudgetSlot]:
+        """The key's and its team's budget counters for the current periods (remembered until the next
+        period begins: working out the period costs a few µs a request)."""
         if key is None:
             return []
+        now = time.time()
+        cached = self._slots.get(key)
+        if cached is not None and now < cached[0]:
+            return cached[1]
+        slots = self._make_slots(key)
+        if len(self._slots) >= 10_000:
+            self._slots.clear()
+        self._slots[key] = (min(_next_period(s.period, now) for s in slots) if slots else now + 3600.0, slots)
+        return slots
+
+    def _make_slots(self, key: VirtualKey) -> list[BudgetSlot]:
         slots = []
         if key.budget is not None:
             slots.append(BudgetSlot(f"{key.id}:{budget_period(key.budget_period)}", key.budget,

@@ -99,7 +99,7 @@ class Router:
         elif self.default_model and preset is None:
             fixed = (self.default_model, "default model (routing.default)", 0.6, False)
         if fixed is not None:
-            routed = self._fixed(request, *fixed[:3], constraints, preset, strict=fixed[3])
+            routed = self._fixed(request, *fixed[:3], constraints, preset, strict=fixed[3], prompt_tokens=prompt_tokens)
             if routed is not None:
                 return routed
         return self._tiered(request, constraints, preset, prompt_tokens=prompt_tokens)
@@ -136,7 +136,7 @@ class Router:
                                exclude_providers=exclude_providers, prompt_tokens=prompt_tokens, scope=scope)
 
     def _fixed(self, request: ChatRequest, name: str, why: str, confidence: float, constraints: Constraints,
-               preset: Preset | None, *, strict: bool) -> Routed | None:
+               preset: Preset | None, *, strict: bool, prompt_tokens: int | None = None) -> Routed | None:
         model = self.catalogue.get(name)
         if "chat" not in model.capabilities:
             uses = ", ".join(sorted(model.capabilities))
@@ -153,7 +153,7 @@ class Router:
                 raise NotFoundError(f"model '{model.name}' cannot run here: {unavailable}", model=model.name,
                                     provider=model.provider, code="model_unavailable")
             return None
-        cost = estimate_cost(request, model)
+        cost = estimate_cost(request, model, prompt_tokens)
         violation = constraints.violation(model, cost)
         if violation is not None:
             if strict and constraints.scope is not None and model.name not in constraints.scope:

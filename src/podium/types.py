@@ -16,7 +16,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-Role = Literal["system", "user", "assistant", "tool"]
+Role = Literal["system", "developer", "user", "assistant", "tool"]
+SYSTEM_ROLES = frozenset({"system", "developer"})  # "developer" is OpenAI's newer name for the system voice
 Sensitivity = Literal["public", "internal", "confidential"]
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error"]
 
@@ -72,6 +73,17 @@ class Message(_Strict):
     name: str | None = None
     tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
+    # What an assistant message of an earlier answer carries when a client sends it back whole (the SDKs'
+    # ``message.model_dump()``): kept so the OpenAI wire can return it, ignored by the other wires.
+    refusal: str | None = None
+    audio: dict[str, Any] | None = None
+    function_call: dict[str, Any] | None = None
+    annotations: list[Any] | None = None
+
+    @property
+    def is_system(self) -> bool:
+        """A system or developer message: the caller's own instructions."""
+        return self.role in SYSTEM_ROLES
 
     @model_validator(mode="after")
     def _tool_result_needs_id(self) -> Message:
@@ -119,6 +131,15 @@ class ChatRequest(_Strict):
     tools: list[Tool] | None = None
     tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
     response_format: dict[str, Any] | None = None
+    frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    parallel_tool_calls: bool | None = None
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    extra: dict[str, Any] = Field(default_factory=dict, description=(
+        "Chat Completions fields Podium does not interpret (``store``, ``service_tier``, ``prompt_cache_key``, …): "
+        "sent unchanged on the OpenAI wire; each other wire drops or refuses them as ``podium.request_fields`` says."))
     stream: bool = False
     metadata: RequestMetadata = Field(default_factory=RequestMetadata)
 
@@ -228,10 +249,25 @@ def new_request_id() -> str:
     return f"req_{time.time_ns() // 1_000_000:011x}{_IDS.getrandbits(52):013x}"
 
 
+class Choice(_Strict):
+    """One of several answers to a request with ``n > 1`` (the response itself is choice 0)."""
+
+    index: int
+    text: str
+    tool_calls: list[ToolCall] | None = None
+    finish_reason: FinishReason = "stop"
+    logprobs: dict[str, Any] | None = None
+    message_extras: dict[str, Any] = Field(default_factory=dict)
+
+
 class ChatResponse(_Strict):
     id: str = Field(default_factory=new_request_id)
     text: str
     tool_calls: list[ToolCall] | None = None
+    more_choices: list[Choice] = Field(default_factory=list, description="Choices 1..n-1 when the request asked n > 1.")
+    logprobs: dict[str, Any] | None = Field(default=None, description="The upstream's choice logprobs, as it sent them.")
+    message_extras: dict[str, Any] = Field(default_factory=dict, description=(
+        "Fields of the upstream's answer message Podium does not interpret (refusal, audio, annotations), as sent."))
     model: str
     provider: str
     usage: Usage = Field(default_factory=Usage)
@@ -252,7 +288,9 @@ class ToolCallDelta(_Strict):
 
 
 class StreamChunk(_Strict):
+    index: int = Field(default=0, description="The choice this piece belongs to (n > 1); never spliced.")
     text: str = ""
+    logprobs: dict[str, Any] | None = None
     tool_calls: list[ToolCallDelta] | None = None
     usage: Usage | None = None
     finish_reason: FinishReason | None = None

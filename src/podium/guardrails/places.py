@@ -86,7 +86,7 @@ def rewrite(request: ChatRequest, visit: Visit) -> ChatRequest:
 def _message(i: int, message: Message, visit: Visit) -> Message:
     update: dict[str, Any] = {}
     where: Where = ("tool result", i) if message.role == "tool" else ("message", i)
-    injection = message.role != "system"  # the system prompt is the caller's own voice
+    injection = not message.is_system  # the system (or developer) prompt is the caller's own voice
     content = message.content
     if isinstance(content, str):
         if content:

@@ -26,6 +26,8 @@ from podium.types import ChatRequest, ChatResponse, StreamChunk
 
 
 class AnthropicProvider:
+    wire_name = "anthropic"  # its column in podium.request_fields
+
     def __init__(self, spec: ProviderSpec) -> None:
         if not spec.base_url:
             raise ConfigError("the Anthropic provider needs a base_url", key_path=f"providers.{spec.name}")

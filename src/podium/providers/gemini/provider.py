@@ -24,6 +24,8 @@ from podium.types import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingR
 
 
 class GeminiProvider:
+    wire_name = "gemini"  # its column in podium.request_fields
+
     def __init__(self, spec: ProviderSpec) -> None:
         if not spec.base_url:
             raise ConfigError("the Gemini provider needs a base_url", key_path=f"providers.{spec.name}")

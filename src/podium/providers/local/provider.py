@@ -99,6 +99,8 @@ def _finish(reason: str | None) -> FinishReason:
 
 
 class LocalProvider:
+    wire_name = "local"  # its column in podium.request_fields
+
     def __init__(self, name: str = "local", *, n_ctx: int = 4096, n_threads: int | None = None,
                  weights_paths: Mapping[str, str] | None = None) -> None:
         self.name = name

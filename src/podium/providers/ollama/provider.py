@@ -26,6 +26,8 @@ from podium.types import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingR
 
 
 class OllamaProvider:
+    wire_name = "ollama"  # its column in podium.request_fields
+
     def __init__(self, spec: ProviderSpec) -> None:
         if not spec.base_url:
             raise ConfigError("the Ollama provider needs a base_url", key_path=f"providers.{spec.name}")

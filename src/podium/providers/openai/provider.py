@@ -34,6 +34,8 @@ _OPTIONS = {"max_tokens_field"}
 
 
 class OpenAIProvider:
+    wire_name = "openai"  # its column in podium.request_fields
+
     def __init__(self, spec: ProviderSpec) -> None:
         if not spec.base_url:
             raise ConfigError("an OpenAI-compatible provider needs a base_url", key_path=f"providers.{spec.name}")

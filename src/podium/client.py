@@ -44,6 +44,7 @@ from podium.telemetry import Telemetry
 from podium.types import (
     ChatRequest,
     ChatResponse,
+    Choice,
     EmbeddingRequest,
     EmbeddingResponse,
     FinishReason,
@@ -298,15 +299,16 @@ class ChatStream:
             return
         call = self._call = await podium._start(request, self.policy, self._routed, self._trace_context)
         assert call.routed.model is not None
-        text: list[str] = []
-        finish: FinishReason = "stop"
+        texts: dict[int, list[str]] = {0: []}  # per choice: n > 1 answers are never spliced
+        finishes: dict[int, FinishReason] = {}
         error: BaseException | None = None
         chunks = podium.caller.stream(request, call.routed.model, call.ctx, refuse=podium._refusal(call, request),
                                       last_resort=call.last_resort)
         try:
             async for chunk in chunks:
-                text.append(chunk.text)
-                finish = chunk.finish_reason or finish
+                texts.setdefault(chunk.index, []).append(chunk.text)
+                if chunk.finish_reason:
+                    finishes[chunk.index] = chunk.finish_reason
                 yield chunk
         except BaseException as exc:
             error = exc
@@ -317,10 +319,13 @@ class ChatStream:
             await chunks.aclose()  # type: ignore[attr-defined]
             await podium._finish(call, error)
             answered = call.ctx.calls[-1] if call.ctx.calls else None
+            more = [Choice(index=i, text="".join(texts[i]), finish_reason=finishes.get(i, "stop"))
+                    for i in sorted(texts) if i]
             self.response = ChatResponse(
-                id=call.ctx.request_id, text="".join(text), model=answered.model, provider=answered.provider,
+                id=call.ctx.request_id, text="".join(texts[0]), model=answered.model, provider=answered.provider,
                 usage=call.ctx.usage, cost=call.ctx.cost, latency_ms=(time.perf_counter() - call.started) * 1000,
-                finish_reason=finish if error is None else "error", trace=call.trace,
+                finish_reason=finishes.get(0, "stop") if error is None else "error", trace=call.trace,
+                more_choices=more,
             ) if answered is not None else None
 
 

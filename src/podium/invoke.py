@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from podium import parallel_choices, request_fields
 from podium.catalogue import ModelInfo, count_message_tokens, count_tokens, worst_input_tokens
 from podium.errors import PodiumError
 from podium.ledger import CallRow, LedgerStore
@@ -99,11 +100,16 @@ class Invoker:
                 reasoning_tokens=usage.reasoning_tokens, cost=call.cost, error=message, step=step))
         return call
 
-    async def _admit(self, request: ChatRequest, model: ModelInfo, ctx: RequestContext) -> Hold | None:
-        """The policy's word on this deployment, then its hold on the call's worst case: the most input
+    async def _admit(self, request: ChatRequest, model: ModelInfo, ctx: RequestContext, wire: str | None) -> Hold | None:
+        """The policy's word on this deployment, the wire's on the request's fields (``request_fields``: a
+        refused field is a 400, a dropped one a note), then the hold on the call's worst case: the most input
         any tokenizer could bill (``worst_input_tokens``) and ``max_tokens`` (or the model's most) out."""
         policy = ctx.policy
         policy.check(model)
+        if wire is not None and wire != "openai":
+            for note in request_fields.check(request, wire):
+                if note not in ctx.notes:
+                    ctx.notes.append(note)
         if policy.counters is None or not (policy.budgets or policy.token_limits):
             return None
         tokens = worst_input_tokens(request)
@@ -121,13 +127,17 @@ class Invoker:
                        step: str | None = None) -> ChatResponse:
         """One call to the deployment ``model`` describes (its provider, model id and region)."""
         provider = self.registry.get_provider(model.provider)
-        hold = await self._admit(request, model, ctx)
+        wire: str | None = getattr(provider, "wire_name", None)
+        hold = await self._admit(request, model, ctx, wire)
         span = self._span(ctx, model, step, False)
         wall_start, started = time.time(), time.perf_counter()
         try:
             if self.ledger is not None:
                 await self.ledger.flush(ctx.request_id)  # its rows are committed before it reaches a provider
-            response = await provider.complete(request, model)
+            if request.n > 1 and not request_fields.native_n(wire):
+                response = await parallel_choices.complete(provider, request, model)
+            else:
+                response = await provider.complete(request, model)
         except BaseException as exc:
             await self._settle(ctx, model, started, wall_start, Usage(), exc, step, span, hold)
             raise
@@ -138,7 +148,8 @@ class Invoker:
     async def stream(self, request: ChatRequest, model: ModelInfo, ctx: RequestContext,
                      step: str | None = None) -> AsyncIterator[StreamChunk]:
         provider = self.registry.get_provider(model.provider)
-        hold = await self._admit(request, model, ctx)
+        wire: str | None = getattr(provider, "wire_name", None)
+        hold = await self._admit(request, model, ctx, wire)
         span = self._span(ctx, model, step, True)
         wall_start, started = time.time(), time.perf_counter()
         usage: Usage | None = None
@@ -149,7 +160,10 @@ class Invoker:
         try:
             if self.ledger is not None:
                 await self.ledger.flush(ctx.request_id)
-            iterator = provider.stream(request, model)
+            if request.n > 1 and not request_fields.native_n(wire):
+                iterator = parallel_choices.stream(provider, request, model)
+            else:
+                iterator = provider.stream(request, model)
             async for chunk in iterator:
                 chunks += 1
                 output.append(chunk.text)

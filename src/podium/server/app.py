@@ -1,8 +1,13 @@
 """The HTTP shell: Starlette routes over the middleware stack; no logic of its own.
 
+Chat arrives in more than one dialect (``server.dialect``): Chat Completions below, Anthropic's
+Messages API and OpenAI's Responses API; each is parsed into one ``ChatRequest`` and goes the same
+way through the middleware, the policy and Podium.
+
     POST /v1/chat/completions   JSON or SSE (usage in the stream with stream_options.include_usage)
     POST /v1/embeddings         vectors from any provider with an embeddings API (float or base64)
     GET  /v1/models             catalogue models whose provider is on, their aliases, named strategies
+    GET  /v1/models/{id}        one of them (404 model_not_found otherwise)
     POST /v1/feedback           a score or label for an earlier request id (stored in the ledger)
     GET  /health  GET /metrics
     POST/GET /admin/keys, DELETE /admin/keys/{id}   with the admin key
@@ -61,7 +66,8 @@ from podium.server.http_limits import BodyLimit, BodyTooLarge
 from podium.server.keys import Keys, KeyStore, SQLiteKeys, check_team
 from podium.server.metrics import Metrics
 from podium.server.middleware import GatewayCall, Parts, Quota, Semantic, build_stack
-from podium.server.openai_schema import ChunkWriter, completion_json, parse_request
+from podium.server.dialect import Dialect
+from podium.server.openai_schema import CHAT_COMPLETIONS
 from podium.server.state import MemoryState, RedisState, SharedState
 from podium.strategies.names import KINDS
 from podium.types import ChatResponse, new_request_id
@@ -86,11 +92,11 @@ def request_id_of(request: Request) -> str:
     return found if isinstance(found, str) else new_request_id()
 
 
-def error_response(exc: PodiumError, request_id: str) -> Response:
+def error_response(exc: PodiumError, request_id: str, body: dict[str, Any] | None = None) -> Response:
     headers = {"x-request-id": request_id}
     if isinstance(exc, RateLimitedError | LimitExceededError) and exc.retry_after is not None:
         headers["retry-after"] = f"{max(1, round(exc.retry_after))}"
-    return _json(exc.to_openai(), exc.status, headers)
+    return _json(body if body is not None else exc.to_openai(), exc.status, headers)
 
 
 class ClientClosed(PodiumError):
@@ -234,20 +240,29 @@ class Gateway:
         except orjson.JSONDecodeError as exc:
             raise BadRequestError(f"the body is not valid JSON: {exc}") from None
 
-    # --- chat -------------------------------------------------------------------------------------
-    async def chat(self, request: Request) -> Response:
+    # --- chat, in every dialect ------------------------------------------------------------------
+    def conversation(self, dialect: Dialect) -> Endpoint:
+        """The endpoint of one inbound API (Chat Completions, Anthropic Messages, Responses) over the one call path."""
+
+        async def run(request: Request) -> Response:
+            return await self.chat(request, dialect)
+
+        return run
+
+    async def chat(self, request: Request, dialect: Dialect = CHAT_COMPLETIONS) -> Response:
         started = time.perf_counter()
         request_id: str = request.state.request_id
+        request.state.dialect = dialect  # errors are answered in the dialect's JSON
         call: GatewayCall | None = None
         try:
-            chat, include_usage = parse_request(await self._body(request), request.headers)
+            chat, include_usage = dialect.parse(await self._body(request), request.headers)
             call = GatewayCall(request_id, self.podium.prepare(chat), include_usage, bearer(request) or None)
             call.bypass_cache = request.headers.get("x-podium-cache") == "bypass" or \
                 "no-cache" in request.headers.get("cache-control", "")
             call.trace_context = self.podium.telemetry.extract(request.headers)
             outcome = await self.handler(call)
             if isinstance(outcome, ChatStream):
-                return await self._stream(call, outcome, started)
+                return await self._stream(call, outcome, started, dialect)
         except BaseException as exc:
             await self._done(call, request_id, None, exc, started)
             raise
@@ -256,8 +271,8 @@ class Gateway:
         await self._done(call, request_id, outcome, None, started)
         upstream = sum(c.latency_ms for c in outcome.trace.calls) if outcome.trace else 0.0
         overhead = (time.perf_counter() - started) * 1000 - upstream
-        return _json(completion_json(outcome), headers={**self._answer_headers(outcome),
-                                                        "x-podium-overhead-ms": f"{max(overhead, 0):.3f}"})
+        return _json(dialect.answer(outcome), headers={**self._answer_headers(outcome),
+                                                       "x-podium-overhead-ms": f"{max(overhead, 0):.3f}"})
 
     @staticmethod
     def _answer_headers(response: ChatResponse) -> dict[str, str]:
@@ -271,7 +286,7 @@ class Gateway:
                 headers["x-podium-deployment"] = trace.deployment
         return headers
 
-    async def _stream(self, call: GatewayCall, stream: ChatStream, started: float) -> Response:
+    async def _stream(self, call: GatewayCall, stream: ChatStream, started: float, dialect: Dialect) -> Response:
         """The first chunk is awaited before the status is sent: a stream that fails before it answers
         with the error's status."""
         chunks = aiter(stream)
@@ -305,28 +320,18 @@ class Gateway:
         if context is not None and context.deployment:
             headers.update({"x-podium-deployment": context.deployment, "x-podium-retries": str(context.retries),
                             "x-podium-fallbacks": str(context.fallbacks)})
-        return SSEResponse(self._sse(call, stream, chunks, first, ended), close, headers)
+        return SSEResponse(self._sse(call, stream, chunks, first, ended, dialect), close, headers)
 
     @staticmethod
     async def _sse(call: GatewayCall, stream: ChatStream, chunks: AsyncIterator[Any], first: Any,
-                   ended: list[BaseException]) -> AsyncIterator[bytes]:
-        writer = ChunkWriter(call.request_id, (first.model if first is not None else None) or "podium")
+                   ended: list[BaseException], dialect: Dialect) -> AsyncIterator[bytes]:
         try:
-            yield b"data: " + orjson.dumps(writer.role()) + b"\n\n"
-            if first is not None:
-                data = writer.chunk(first)
-                if data is not None:
-                    yield b"data: " + orjson.dumps(data) + b"\n\n"
-                async for chunk in chunks:
-                    data = writer.chunk(chunk)
-                    if data is not None:
-                        yield b"data: " + orjson.dumps(data) + b"\n\n"
-            if call.include_usage and stream.response is not None:
-                yield b"data: " + orjson.dumps(writer.usage(stream.response.usage)) + b"\n\n"
-            yield b"data: [DONE]\n\n"
+            async for data in dialect.events(call.request_id, first, chunks, lambda: stream.response,
+                                             call.include_usage):
+                yield data
         except PodiumError as exc:  # after the first byte the status is sent: the error goes in the stream
             ended.append(exc)
-            yield b"data: " + orjson.dumps(exc.to_openai()) + b"\n\n"
+            yield dialect.stream_error(exc)
         except BaseException as exc:  # the client went away (cancelled, or the body closed early)
             ended.append(exc)
             raise
@@ -395,11 +400,13 @@ class Gateway:
                      response.cost if response else 0.0, seconds * 1000)
 
     # --- the rest ---------------------------------------------------------------------------------
-    async def models(self, request: Request) -> Response:
+    async def _model_rows(self, request: Request) -> list[dict[str, Any]]:
         """The models and named strategies a caller may ask for: with a scoped key, only those in its scope."""
         created = int(time.time())
         secret = bearer(request)
         key = await self.keys.lookup(secret) if secret else None
+        if self.podium.settings.gateway.auth == "required" and key is None and not self._is_admin(secret):
+            raise AuthenticationError("a valid API key is required", code="invalid_api_key")
         allowed = self.podium.policies.allows
         scope = key.models if key is not None else None
         models = [m for m in self.podium.registry.list_models() if allowed(scope, m.name)]
@@ -408,7 +415,21 @@ class Gateway:
                  for m in models for alias in m.aliases]
         rows += [{"id": name, "object": "model", "created": created, "owned_by": "podium"}
                  for name in self.podium.settings.strategies if allowed(scope, name)]
+        return rows
+
+    async def models(self, request: Request) -> Response:
+        rows = await self._model_rows(request)
         return _json({"object": "list", "data": rows}, headers={"x-request-id": request.state.request_id})
+
+    async def model(self, request: Request) -> Response:
+        """``GET /v1/models/{id}``: one row of the list, or OpenAI's 404 ``model_not_found``."""
+        wanted = request.path_params["model_id"]
+        for row in await self._model_rows(request):
+            if row["id"] == wanted:
+                return _json(row, headers={"x-request-id": request.state.request_id})
+        shown = wanted if len(wanted) <= 100 else wanted[:100] + "…"
+        raise NotFoundError(f"The model '{shown}' does not exist or you do not have access to it.",
+                            code="model_not_found")
 
     async def feedback(self, request: Request) -> Response:
         """Feedback on an earlier request: only by the key that made it (or the admin key)."""
@@ -466,7 +487,10 @@ def _handlers(gateway: Gateway) -> dict[Any, Callable[[Request, Any], Awaitable[
     """Errors to responses, in one place."""
 
     async def podium_error(request: Request, exc: PodiumError) -> Response:
-        return error_response(exc, request_id_of(request))
+        dialect: Dialect | None = getattr(request.state, "dialect", None)
+        if dialect is None:
+            return error_response(exc, request_id_of(request))
+        return error_response(exc, request_id_of(request), dialect.error_body(exc))
 
     async def http_error(request: Request, exc: HTTPException) -> Response:
         request_id = request_id_of(request)
@@ -517,11 +541,12 @@ def create_app(settings: Settings, *, podium: Podium | None = None) -> Starlette
         await gateway.keys.aclose()
 
     routes = [
-        Route("/v1/chat/completions", endpoint(gateway.chat, logged=True), methods=["POST"]),
-        Route("/chat/completions", endpoint(gateway.chat, logged=True), methods=["POST"]),
+        Route("/v1/chat/completions", endpoint(gateway.conversation(CHAT_COMPLETIONS), logged=True), methods=["POST"]),
+        Route("/chat/completions", endpoint(gateway.conversation(CHAT_COMPLETIONS), logged=True), methods=["POST"]),
         Route("/v1/embeddings", endpoint(gateway.embeddings, logged=True), methods=["POST"]),
         Route("/embeddings", endpoint(gateway.embeddings, logged=True), methods=["POST"]),
         Route("/v1/models", endpoint(gateway.models), methods=["GET"]),
+        Route("/v1/models/{model_id:path}", endpoint(gateway.model), methods=["GET"]),
         Route("/v1/feedback", endpoint(gateway.feedback), methods=["POST"]),
         Route("/health", endpoint(gateway.health), methods=["GET"]),
         Route("/metrics", endpoint(gateway.metrics_endpoint), methods=["GET"]),

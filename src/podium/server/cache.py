@@ -19,7 +19,8 @@ import orjson
 from podium.types import ChatRequest, ChatResponse
 
 _KEY_FIELDS = {"messages", "model", "temperature", "top_p", "max_tokens", "stop", "seed", "n", "tools", "tool_choice",
-               "response_format"}
+               "response_format", "frequency_penalty", "presence_penalty", "parallel_tool_calls", "reasoning_effort",
+               "logprobs", "top_logprobs", "extra"}
 
 
 def key_fields(request: ChatRequest) -> dict[str, Any]:

@@ -2,25 +2,29 @@
 
 Podium's own request metadata (task type, sensitivity, tags, preset) rides in OpenAI's ``metadata``
 object (string values) or in ``X-Podium-*`` headers, so unmodified OpenAI clients can send it.
-Parameters OpenAI defines that Podium does not use are accepted and ignored; anything else is a 400
-naming the parameter, as OpenAI itself answers.
+Every field of the current API is accepted; what each outbound wire then does with it (sent,
+translated, dropped with a note, refused with a 400) is ``podium.request_fields``'s table. A field
+OpenAI does not define is a 400 naming it, as OpenAI itself answers.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
-from podium.errors import BadRequestError
-from podium.types import ChatRequest, ChatResponse, StreamChunk, Usage, describe_validation_error
+from podium.errors import BadRequestError, PodiumError
+from podium.request_fields import EXTRA_FIELDS, FIELDS
+from podium.server.dialect import Final
+from podium.types import ChatRequest, ChatResponse, Choice, StreamChunk, Usage, describe_validation_error
 
-IGNORED = frozenset({"frequency_penalty", "presence_penalty", "logit_bias", "logprobs", "top_logprobs",
-                     "parallel_tool_calls", "store", "service_tier", "modalities", "audio", "prediction",
-                     "reasoning_effort", "verbosity", "web_search_options", "prompt_cache_key", "safety_identifier",
-                     "functions", "function_call"})
+KNOWN = frozenset(FIELDS)
+_TYPED = ("messages", "temperature", "top_p", "stop", "seed", "n", "tools", "tool_choice", "response_format",
+          "frequency_penalty", "presence_penalty", "parallel_tool_calls", "reasoning_effort", "logprobs",
+          "top_logprobs")
 ROUTED = frozenset({"", "auto", "podium", "default"})
 _HEADERS = {"x-podium-task-type": "task_type", "x-podium-sensitivity": "sensitivity", "x-podium-tags": "tags",
             "x-podium-preset": "preset"}
@@ -71,7 +75,7 @@ def _check_types(body: dict[str, Any]) -> None:
     if body.get("user") is not None and not isinstance(body["user"], str):
         raise BadRequestError("'user' must be a string", code="invalid_type")
     # Only the free-form fields can nest without bound (the rest have fixed shapes that validation checks)
-    for name in ("tools", "tool_choice", "response_format"):
+    for name in ("tools", "tool_choice", "response_format", *EXTRA_FIELDS):
         value = body.get(name)
         if isinstance(value, dict | list) and json_depth(value) > MAX_DEPTH:
             raise BadRequestError(f"'{name}' nests JSON deeper than {MAX_DEPTH} levels", code="too_deep")
@@ -81,9 +85,7 @@ def parse_request(body: Any, headers: Mapping[str, str]) -> tuple[ChatRequest, b
     """The ChatRequest, and whether the client asked for usage in the stream."""
     if not isinstance(body, dict):
         raise BadRequestError("the request body must be a JSON object")
-    unknown = set(body) - IGNORED - {"messages", "model", "temperature", "top_p", "max_tokens",
-                                     "max_completion_tokens", "stop", "seed", "n", "tools", "tool_choice",
-                                     "response_format", "stream", "stream_options", "user", "metadata"}
+    unknown = body.keys() - KNOWN
     if unknown:
         raise BadRequestError(f"Unrecognized request argument supplied: {', '.join(sorted(unknown))[:200]}",
                               code="unknown_parameter")
@@ -104,11 +106,15 @@ def parse_request(body: Any, headers: Mapping[str, str]) -> tuple[ChatRequest, b
     if body.get("user"):
         meta["user"] = body["user"]
     model = body.get("model")
-    fields = {k: body[k] for k in ("messages", "temperature", "top_p", "stop", "seed", "n", "tools",
-                                   "tool_choice", "response_format") if body.get(k) is not None}
+    fields = {k: body[k] for k in _TYPED if body.get(k) is not None}
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     if max_tokens is not None:
         fields["max_tokens"] = max_tokens
+    extra = {k: body[k] for k in EXTRA_FIELDS.intersection(body) if body[k] is not None}
+    if raw_meta and body.get("store"):
+        extra["metadata"] = raw_meta  # OpenAI's own use of metadata: tags on a stored completion
+    if extra:
+        fields["extra"] = extra
     try:
         request = ChatRequest.model_validate({**fields, "model": None if model in ROUTED or model is None else model,
                                               "stream": bool(body.get("stream")), "metadata": meta})
@@ -125,16 +131,28 @@ def usage_json(usage: Usage) -> dict[str, Any]:
             "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens}}
 
 
+def _finish(reason: str) -> str:
+    return "stop" if reason == "error" else reason
+
+
+def _choice(index: int, text: str, tool_calls: Any, finish: str, logprobs: Any,
+            extras: dict[str, Any]) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None, **extras}
+    if tool_calls:
+        message["tool_calls"] = [call.model_dump() for call in tool_calls]
+        message["content"] = text or None
+    return {"index": index, "message": message, "logprobs": logprobs, "finish_reason": _finish(finish)}
+
+
 def completion_json(response: ChatResponse) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": response.text, "refusal": None}
-    if response.tool_calls:
-        message["tool_calls"] = [call.model_dump() for call in response.tool_calls]
-        message["content"] = response.text or None
+    first = _choice(0, response.text, response.tool_calls, response.finish_reason, response.logprobs,
+                    response.message_extras)
+    more: list[Choice] = response.more_choices
     return {
         "id": f"chatcmpl-{response.id}", "object": "chat.completion", "created": int(response.created),
         "model": response.model, "system_fingerprint": None,
-        "choices": [{"index": 0, "message": message, "logprobs": None,
-                     "finish_reason": "stop" if response.finish_reason == "error" else response.finish_reason}],
+        "choices": [first, *(_choice(c.index, c.text, c.tool_calls, c.finish_reason, c.logprobs, c.message_extras)
+                             for c in more)] if more else [first],
         "usage": usage_json(response.usage),
         "podium": {"provider": response.provider, "cost": response.cost,
                    "route": response.trace.decision.rationale if response.trace and response.trace.decision else None,
@@ -148,6 +166,7 @@ class ChunkWriter:
     def __init__(self, request_id: str, model: str) -> None:
         self.head = {"id": f"chatcmpl-{request_id}", "object": "chat.completion.chunk", "created": int(time.time()),
                      "model": model, "system_fingerprint": None}
+        self._started: set[int] = set()
 
     def role(self) -> dict[str, Any]:
         return {**self.head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
@@ -155,6 +174,10 @@ class ChunkWriter:
 
     def chunk(self, chunk: StreamChunk) -> dict[str, Any] | None:
         delta: dict[str, Any] = {}
+        index = chunk.index
+        if index and index not in self._started:  # choice 0's role went out first; the others' with their first
+            self._started.add(index)
+            delta["role"] = "assistant"
         if chunk.text:
             delta["content"] = chunk.text
         if chunk.tool_calls:
@@ -162,10 +185,49 @@ class ChunkWriter:
                 {"index": d.index, **({"id": d.id, "type": "function"} if d.id else {}),
                  "function": {**({"name": d.name} if d.name else {}), "arguments": d.arguments}}
                 for d in chunk.tool_calls]
-        if not delta and chunk.finish_reason is None:
+        if not delta and chunk.finish_reason is None and chunk.logprobs is None:
             return None
         reason = chunk.finish_reason if chunk.finish_reason != "error" else "stop"
-        return {**self.head, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}]}
+        return {**self.head, "choices": [{"index": index, "delta": delta, "logprobs": chunk.logprobs,
+                                          "finish_reason": reason}]}
 
     def usage(self, usage: Usage) -> dict[str, Any]:
         return {**self.head, "choices": [], "usage": usage_json(usage)}
+
+
+class ChatCompletions:
+    """The Chat Completions dialect (``POST /v1/chat/completions``)."""
+
+    name = "chat.completions"
+
+    def parse(self, body: Any, headers: Mapping[str, str]) -> tuple[ChatRequest, bool]:
+        return parse_request(body, headers)
+
+    def answer(self, response: ChatResponse) -> dict[str, Any]:
+        return completion_json(response)
+
+    async def events(self, request_id: str, first: StreamChunk | None, chunks: AsyncIterator[StreamChunk],
+                     final: Final, include_usage: bool) -> AsyncIterator[bytes]:
+        writer = ChunkWriter(request_id, (first.model if first is not None else None) or "podium")
+        yield b"data: " + orjson.dumps(writer.role()) + b"\n\n"
+        if first is not None:
+            data = writer.chunk(first)
+            if data is not None:
+                yield b"data: " + orjson.dumps(data) + b"\n\n"
+            async for chunk in chunks:
+                data = writer.chunk(chunk)
+                if data is not None:
+                    yield b"data: " + orjson.dumps(data) + b"\n\n"
+        response = final()
+        if include_usage and response is not None:
+            yield b"data: " + orjson.dumps(writer.usage(response.usage)) + b"\n\n"
+        yield b"data: [DONE]\n\n"
+
+    def error_body(self, exc: PodiumError) -> dict[str, Any]:
+        return exc.to_openai()
+
+    def stream_error(self, exc: PodiumError) -> bytes:
+        return b"data: " + orjson.dumps(exc.to_openai()) + b"\n\n"
+
+
+CHAT_COMPLETIONS = ChatCompletions()

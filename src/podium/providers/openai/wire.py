@@ -10,7 +10,11 @@ Details that are easy to get wrong and are kept here:
 - tool-call arguments arrive as string fragments keyed by ``index``; they are passed on as they
   come (never parsed and re-serialised) so the caller can join them byte for byte;
 - reasoning models (o-series, gpt-5) take ``max_completion_tokens`` instead of ``max_tokens``;
-- cached and reasoning tokens come in ``prompt_tokens_details`` / ``completion_tokens_details``.
+- cached and reasoning tokens come in ``prompt_tokens_details`` / ``completion_tokens_details``;
+- ``developer`` messages go as they are only to OpenAI itself; other compatible hosts get ``system``;
+- with ``n > 1`` every choice is parsed (``more_choices``) and every stream piece keeps its index;
+- fields Podium does not interpret (``ChatRequest.extra``) are sent unchanged, and what the answer
+  carries beyond text and tool calls (logprobs, refusal, audio, annotations) comes back unchanged.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 from podium.types import (
     ChatRequest,
     ChatResponse,
+    Choice,
     EmbeddingRequest,
     EmbeddingResponse,
     FinishReason,
@@ -40,8 +45,15 @@ _FINISH: dict[str, FinishReason] = {"stop": "stop", "length": "length", "tool_ca
 _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 
 
-def _message(message: Message) -> dict[str, Any]:
-    out: dict[str, Any] = {"role": message.role}
+_MESSAGE_EXTRAS = ("refusal", "audio", "function_call")  # what an assistant message sent back may carry
+_ANSWER_EXTRAS = ("refusal", "audio", "annotations", "function_call")
+_SENT = ("temperature", "top_p", "seed", "stop", "response_format", "tool_choice", "frequency_penalty",
+         "presence_penalty", "parallel_tool_calls", "reasoning_effort", "logprobs", "top_logprobs")
+
+
+def _message(message: Message, developer_role: bool) -> dict[str, Any]:
+    role = "system" if message.role == "developer" and not developer_role else message.role
+    out: dict[str, Any] = {"role": role}
     if isinstance(message.content, list):
         out["content"] = [part.model_dump(exclude_none=True) for part in message.content]
     else:
@@ -52,20 +64,27 @@ def _message(message: Message) -> dict[str, Any]:
         out["tool_calls"] = [call.model_dump() for call in message.tool_calls]
     if message.tool_call_id:
         out["tool_call_id"] = message.tool_call_id
+    if message.role == "assistant":
+        for name in _MESSAGE_EXTRAS:
+            value = getattr(message, name)
+            if value is not None:
+                out[name] = value
     return out
 
 
 def request_body(request: ChatRequest, model_id: str, *, stream: bool,
-                 max_tokens_field: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": model_id, "messages": [_message(m) for m in request.messages]}
+                 max_tokens_field: str | None = None, developer_role: bool = True) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": model_id, "messages": [_message(m, developer_role) for m in request.messages]}
     if request.max_tokens is not None:
         field = max_tokens_field or ("max_completion_tokens" if model_id.startswith(_REASONING_PREFIXES)
                                      else "max_tokens")
         body[field] = request.max_tokens
-    for name in ("temperature", "top_p", "seed", "stop", "response_format", "tool_choice"):
+    for name in _SENT:
         value = getattr(request, name)
         if value is not None:
             body[name] = value
+    if request.extra:
+        body.update(request.extra)
     if request.n != 1:
         body["n"] = request.n
     if request.tools:
@@ -93,14 +112,23 @@ def finish_reason(value: str | None) -> FinishReason:
     return _FINISH.get(value or "stop", "stop")
 
 
-def parse_response(data: dict[str, Any], *, model: str, provider: str) -> ChatResponse:
-    choice = data["choices"][0]
+def _parse_choice(choice: dict[str, Any], position: int) -> Choice:
     message = choice.get("message") or {}
     calls = [ToolCall(id=c["id"], function=FunctionCall(name=c["function"]["name"],
                                                         arguments=c["function"].get("arguments") or ""))
              for c in message.get("tool_calls") or []]
-    return ChatResponse(text=message.get("content") or "", tool_calls=calls or None, model=model, provider=provider,
-                        usage=parse_usage(data.get("usage")), finish_reason=finish_reason(choice.get("finish_reason")))
+    extras = {name: message[name] for name in _ANSWER_EXTRAS if message.get(name)}
+    return Choice(index=int(choice.get("index", position)), text=message.get("content") or "",
+                  tool_calls=calls or None, finish_reason=finish_reason(choice.get("finish_reason")),
+                  logprobs=choice.get("logprobs"), message_extras=extras)
+
+
+def parse_response(data: dict[str, Any], *, model: str, provider: str) -> ChatResponse:
+    choices = sorted((_parse_choice(c, i) for i, c in enumerate(data["choices"])), key=lambda c: c.index)
+    first = choices[0]
+    return ChatResponse(text=first.text, tool_calls=first.tool_calls, model=model, provider=provider,
+                        usage=parse_usage(data.get("usage")), finish_reason=first.finish_reason,
+                        logprobs=first.logprobs, message_extras=first.message_extras, more_choices=choices[1:])
 
 
 def parse_chunk(data: dict[str, Any], *, model: str, provider: str) -> StreamChunk | None:
@@ -117,10 +145,12 @@ def parse_chunk(data: dict[str, Any], *, model: str, provider: str) -> StreamChu
                    for i, c in enumerate(delta.get("tool_calls") or [])]
     text = delta.get("content") or ""
     reason = choice.get("finish_reason")
-    if not text and not tool_deltas and reason is None and usage is None:
+    logprobs = choice.get("logprobs")
+    if not text and not tool_deltas and reason is None and usage is None and not logprobs:
         return None
-    return _chunk(text=text, tool_calls=tool_deltas or None, usage=usage,
-                       finish_reason=finish_reason(reason) if reason else None, model=model, provider=provider)
+    return _chunk(index=int(choice.get("index") or 0), text=text, tool_calls=tool_deltas or None, usage=usage,
+                  finish_reason=finish_reason(reason) if reason else None, model=model, provider=provider,
+                  logprobs=logprobs or None)
 
 
 # --- embeddings (platform.openai.com/docs/api-reference/embeddings) --------------------------------

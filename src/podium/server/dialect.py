@@ -1,0 +1,44 @@
+"""An inbound API the gateway speaks: how its requests become a ``ChatRequest``, and how answers, streams and
+errors go back in its own JSON.
+
+Chat Completions (``openai_schema``), Anthropic's Messages API and OpenAI's Responses API are three
+dialects over one call path: the same middleware, policy, routing, strategies and ledger serve them,
+and only the shapes at the edge differ. A new inbound API is one module implementing this protocol
+and one route.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, Protocol
+
+from podium.errors import PodiumError
+from podium.types import ChatRequest, ChatResponse, StreamChunk
+
+Final = Callable[[], ChatResponse | None]  # the stream's whole answer, once its last chunk is out
+
+
+class Dialect(Protocol):
+    name: str
+
+    def parse(self, body: Any, headers: Mapping[str, str]) -> tuple[ChatRequest, bool]:
+        """The request, and whether the stream should end with a usage event (where the API makes it optional)."""
+        ...
+
+    def answer(self, response: ChatResponse) -> dict[str, Any]:
+        """A whole answer as the API's JSON body."""
+        ...
+
+    def events(self, request_id: str, first: StreamChunk | None, chunks: AsyncIterator[StreamChunk],
+               final: Final, include_usage: bool) -> AsyncIterator[bytes]:
+        """A stream's body as server-sent events, ending the way the API ends a stream. ``first`` was
+        already taken from ``chunks`` (so a failure before it got its own status)."""
+        ...
+
+    def error_body(self, exc: PodiumError) -> dict[str, Any]:
+        """An error as the API's JSON (the status is the error's)."""
+        ...
+
+    def stream_error(self, exc: PodiumError) -> bytes:
+        """An error after the first byte of a stream (the status is already sent): one event."""
+        ...

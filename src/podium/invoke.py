@@ -100,7 +100,8 @@ class Invoker:
                 reasoning_tokens=usage.reasoning_tokens, cost=call.cost, error=message, step=step))
         return call
 
-    async def _admit(self, request: ChatRequest, model: ModelInfo, ctx: RequestContext, wire: str | None) -> Hold | None:
+    async def _admit(self, request: ChatRequest, model: ModelInfo, ctx: RequestContext,
+                     wire: str | None) -> Hold | None:
         """The policy's word on this deployment, the wire's on the request's fields (``request_fields``: a
         refused field is a 400, a dropped one a note), then the hold on the call's worst case: the most input
         any tokenizer could bill (``worst_input_tokens``) and ``max_tokens`` (or the model's most) out."""

@@ -28,7 +28,11 @@ if TYPE_CHECKING:
 Handling = Literal["sent", "translated", "podium", "dropped", "refused"]
 WIRES = ("openai", "anthropic", "gemini", "ollama", "local")
 
-_S, _T, _P, _D, _R = "sent", "translated", "podium", "dropped", "refused"
+_S: Handling = "sent"
+_T: Handling = "translated"
+_P: Handling = "podium"
+_D: Handling = "dropped"
+_R: Handling = "refused"
 
 # field: handling on (openai, anthropic, gemini, ollama, local)
 FIELDS: dict[str, tuple[Handling, Handling, Handling, Handling, Handling]] = {
@@ -68,12 +72,18 @@ FIELDS: dict[str, tuple[Handling, Handling, Handling, Handling, Handling]] = {
     "web_search_options": (_S, _R, _R, _R, _R),
     "functions": (_S, _R, _R, _R, _R),
     "function_call": (_S, _R, _R, _R, _R),
+    "moderation": (_S, _R, _R, _R, _R),
+    "prompt_cache_options": (_S, _D, _D, _D, _D),
+    # content parts other than text and images
+    "input_audio": (_S, _R, _R, _R, _R),
+    "file": (_S, _R, _R, _R, _R),
 }
 
 # The fields ChatRequest keeps untyped in ``extra`` (Podium itself never reads them).
 EXTRA_FIELDS = frozenset({"store", "service_tier", "prompt_cache_key", "prompt_cache_retention", "safety_identifier",
                           "prediction", "verbosity", "logit_bias", "modalities", "audio", "web_search_options",
-                          "functions", "function_call"})
+                          "functions", "function_call", "moderation", "prompt_cache_options"})
+PARTS = frozenset({"input_audio", "file"})  # rows that are message content parts, not top-level fields
 
 NOTES = {
     "metadata": "read by Podium (task_type, sensitivity, tags, preset); on the OpenAI wire sent only with `store`",
@@ -92,13 +102,17 @@ def handling(field: str, wire: str) -> Handling | None:
     return row[WIRES.index(wire)]
 
 
+_DEFAULTS: dict[str, Any] = {"parallel_tool_calls": True, "top_logprobs": 0, "modalities": ["text"], "n": 1}
+
+
 def asks_for_something(field: str, value: Any) -> bool:
-    """Whether a set value asks the wire for anything: ``false``, empty and text-only values do not."""
-    if value is None or value is False or value == [] or value == {}:
+    """Whether a set value asks the wire for anything: a default (``parallel_tool_calls: true``,
+    ``modalities: ["text"]``), ``false`` and empty values do not."""
+    if value is None or value == [] or value == {}:
         return False
-    if field == "modalities":
-        return value != ["text"]
-    return not (field == "top_logprobs" and value == 0)
+    if field in _DEFAULTS:
+        return bool(value != _DEFAULTS[field])
+    return value is not False
 
 
 # per wire: the (field, handling) pairs that need a look — only dropped and refused ones do
@@ -112,13 +126,25 @@ def check(request: ChatRequest, wire: str) -> list[str]:
     if not checks:
         return []
     notes = []
+    parts: set[str] | None = None
     for field, how in checks:
-        value = request.extra.get(field) if field in EXTRA_FIELDS else getattr(request, field, None)
-        if field == "user":
+        if field in PARTS:
+            if parts is None:
+                parts = {part.type for m in request.messages if isinstance(m.content, list) for part in m.content}
+            value: Any = field in parts
+        elif field in EXTRA_FIELDS:
+            value = request.extra.get(field)
+        elif field == "user":
             value = request.metadata.user
+        else:
+            value = getattr(request, field, None)
         if not asks_for_something(field, value):
             continue
         if how == "refused":
+            if field in PARTS:
+                raise BadRequestError(f"'{field}' content parts are not supported on the {wire} wire, which this "
+                                      f"request's model uses; choose a model on the OpenAI wire",
+                                      code="unsupported_parameter")
             raise BadRequestError(f"'{field}' is not supported on the {wire} wire, which this request's model "
                                   f"uses; remove it or choose a model on a wire that has it (see the README's "
                                   f"field table)", code="unsupported_parameter")

@@ -29,6 +29,7 @@ class _Strict(BaseModel):
 class TextPart(_Strict):
     type: Literal["text"] = "text"
     text: str
+    prompt_cache_breakpoint: dict[str, Any] | None = None  # OpenAI's explicit cache breakpoint; others ignore it
 
 
 class ImageURL(_Strict):
@@ -41,7 +42,32 @@ class ImagePart(_Strict):
     image_url: ImageURL
 
 
-ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+class InputAudio(_Strict):
+    data: str
+    format: str
+
+
+class AudioPart(_Strict):
+    """Audio input: OpenAI's wire only (``request_fields`` refuses it elsewhere)."""
+
+    type: Literal["input_audio"] = "input_audio"
+    input_audio: InputAudio
+
+
+class FileRef(_Strict):
+    file_data: str | None = None
+    file_id: str | None = None
+    filename: str | None = None
+
+
+class FilePart(_Strict):
+    """A file (e.g. a PDF) as input: OpenAI's wire only (``request_fields`` refuses it elsewhere)."""
+
+    type: Literal["file"] = "file"
+    file: FileRef
+
+
+ContentPart = Annotated[TextPart | ImagePart | AudioPart | FilePart, Field(discriminator="type")]
 
 
 class FunctionCall(_Strict):
@@ -265,7 +291,7 @@ class ChatResponse(_Strict):
     text: str
     tool_calls: list[ToolCall] | None = None
     more_choices: list[Choice] = Field(default_factory=list, description="Choices 1..n-1 when the request asked n > 1.")
-    logprobs: dict[str, Any] | None = Field(default=None, description="The upstream's choice logprobs, as it sent them.")
+    logprobs: dict[str, Any] | None = Field(default=None, description="The upstream's choice logprobs, as sent.")
     message_extras: dict[str, Any] = Field(default_factory=dict, description=(
         "Fields of the upstream's answer message Podium does not interpret (refusal, audio, annotations), as sent."))
     model: str

@@ -30,7 +30,7 @@ from pathlib import Path
 import orjson
 
 from podium.catalogue.model_info import ModelInfo
-from podium.types import ChatRequest, ImagePart, Message
+from podium.types import ChatRequest, ImagePart, Message, TextPart
 
 PER_MESSAGE_OVERHEAD = 4
 REPLY_PRIMING = 3
@@ -100,7 +100,12 @@ def worst_input_tokens(request: ChatRequest) -> int:
             total += len(content.encode())
         elif content:
             for part in content:
-                total += WORST_PER_IMAGE if isinstance(part, ImagePart) else len(part.text.encode())
+                if isinstance(part, TextPart):
+                    total += len(part.text.encode())
+                elif isinstance(part, ImagePart):
+                    total += WORST_PER_IMAGE
+                else:  # audio, a file: at most a token per byte of what is sent
+                    total += len(part.model_dump_json())
         if message.name:
             total += len(message.name.encode())
         for call in message.tool_calls or ():

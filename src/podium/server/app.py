@@ -61,12 +61,12 @@ from podium.ledger import InvalidRow
 from podium.resilience.shared import SharedDeployments
 from podium.server.admin import FeedbackBody, NewKey, parse_body
 from podium.server.cache import MemoryCache, RedisCache, ResponseCache
+from podium.server.dialect import Dialect
 from podium.server.embeddings_route import EmbeddingCall, EmbeddingsRoute
 from podium.server.http_limits import BodyLimit, BodyTooLarge
 from podium.server.keys import Keys, KeyStore, SQLiteKeys, check_team
 from podium.server.metrics import Metrics
 from podium.server.middleware import GatewayCall, Parts, Quota, Semantic, build_stack
-from podium.server.dialect import Dialect
 from podium.server.openai_schema import CHAT_COMPLETIONS
 from podium.server.state import MemoryState, RedisState, SharedState
 from podium.strategies.names import KINDS

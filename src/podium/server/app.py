@@ -5,6 +5,8 @@ Messages API and OpenAI's Responses API; each is parsed into one ``ChatRequest``
 way through the middleware, the policy and Podium.
 
     POST /v1/chat/completions   JSON or SSE (usage in the stream with stream_options.include_usage)
+    POST /v1/messages           Anthropic's Messages API, JSON or its typed SSE events (anthropic_messages_api)
+    POST /v1/messages/count_tokens   {"input_tokens": N} by Podium's count for the model
     POST /v1/embeddings         vectors from any provider with an embeddings API (float or base64)
     GET  /v1/models             catalogue models whose provider is on, their aliases, named strategies
     GET  /v1/models/{id}        one of them (404 model_not_found otherwise)
@@ -60,6 +62,7 @@ from podium.guardrails.policy import GuardrailPolicy
 from podium.ledger import InvalidRow
 from podium.resilience.shared import SharedDeployments
 from podium.server.admin import FeedbackBody, NewKey, parse_body
+from podium.server.anthropic_messages_api import ANTHROPIC_MESSAGES, CountTokens, with_request_id
 from podium.server.cache import MemoryCache, RedisCache, ResponseCache
 from podium.server.dialect import Dialect
 from podium.server.embeddings_route import EmbeddingCall, EmbeddingsRoute
@@ -442,7 +445,7 @@ class Gateway:
         ledger = self.podium.ledger
         if ledger is None:
             raise BadRequestError("the ledger is disabled, so feedback cannot be stored", code="ledger_disabled")
-        target = body.request_id.removeprefix("chatcmpl-")
+        target = body.request_id.removeprefix("chatcmpl-").removeprefix("msg_")
         exists, owner = await ledger.request_owner(target)
         if not exists or not (admin or owner is None or (key is not None and key.id == owner)):
             # the same answer for "no such request" and "not yours": ids of other keys' requests stay secret
@@ -543,6 +546,9 @@ def create_app(settings: Settings, *, podium: Podium | None = None) -> Starlette
     routes = [
         Route("/v1/chat/completions", endpoint(gateway.conversation(CHAT_COMPLETIONS), logged=True), methods=["POST"]),
         Route("/chat/completions", endpoint(gateway.conversation(CHAT_COMPLETIONS), logged=True), methods=["POST"]),
+        Route("/v1/messages", endpoint(with_request_id(gateway.conversation(ANTHROPIC_MESSAGES)), logged=True),
+              methods=["POST"]),
+        Route("/v1/messages/count_tokens", endpoint(CountTokens(podium, gateway.keys)), methods=["POST"]),
         Route("/v1/embeddings", endpoint(gateway.embeddings, logged=True), methods=["POST"]),
         Route("/embeddings", endpoint(gateway.embeddings, logged=True), methods=["POST"]),
         Route("/v1/models", endpoint(gateway.models), methods=["GET"]),

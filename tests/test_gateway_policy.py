@@ -213,8 +213,11 @@ async def test_admin_key_bodies_are_checked(gw: Gw, body: Any):
 
 
 async def test_unknown_routes_and_methods_answer_openai_error_json(gw: Gw):
-    missing = await gw.http.get("/v1/models/echo/nothing")
+    missing = await gw.http.get("/v1/nothing/here")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "unknown_url"
+    model = await gw.http.get("/v1/models/no-such-model")  # a model id may hold a slash (provider/model_id)
+    assert model.status_code == 404 and model.json()["error"]["code"] == "model_not_found"
+    assert (await gw.http.get("/v1/models/echo")).json()["id"] == "echo"
     wrong = await gw.http.get("/v1/chat/completions")
     assert wrong.status_code == 405 and "POST" in wrong.json()["error"]["message"]
     assert wrong.headers["x-request-id"].startswith("req_")

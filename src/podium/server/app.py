@@ -408,8 +408,6 @@ class Gateway:
         created = int(time.time())
         secret = bearer(request)
         key = await self.keys.lookup(secret) if secret else None
-        if self.podium.settings.gateway.auth == "required" and key is None and not self._is_admin(secret):
-            raise AuthenticationError("a valid API key is required", code="invalid_api_key")
         allowed = self.podium.policies.allows
         scope = key.models if key is not None else None
         models = [m for m in self.podium.registry.list_models() if allowed(scope, m.name)]

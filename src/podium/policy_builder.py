@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from podium.catalogue import unknown_model_message
 from podium.config import Settings
+from podium.errors import BadRequestError
 from podium.policy import BudgetSlot, Counters, RequestPolicy, TokenLimit
 from podium.providers import ProviderRegistry
 from podium.routing import preset_for, regions_for
@@ -29,7 +30,8 @@ class PolicyBuilder:
         self._scopes: dict[tuple[str, ...], tuple[frozenset[str] | None, str]] = {}
 
     def canonical(self, name: str) -> str | None:
-        """The catalogue name of a model name or alias; None when ``name`` is not a model."""
+        """The catalogue name of a model in any spelling the catalogue accepts (name, alias, vendor id,
+        ``provider/model_id``); None when ``name`` is not one model. Scopes compare these, never spellings."""
         model = self.settings.catalogue.find(name)
         return model.name if model is not None else None
 
@@ -40,7 +42,9 @@ class PolicyBuilder:
         name = requested or ROUTED
         if name in models:
             return True
-        wanted = self.canonical(name)
+        wanted = self.canonical(name)  # any spelling (vendor id, provider/model_id) → its catalogue name
+        if wanted is None and (ambiguous := self.settings.catalogue.ambiguity(name)) is not None:
+            raise BadRequestError(ambiguous, model=name[:200], code="model_ambiguous")  # not a scope question
         return wanted is not None and any(self.canonical(entry) == wanted for entry in models)
 
     def scope(self, models: Sequence[str] | None) -> tuple[frozenset[str] | None, str]:
@@ -86,7 +90,7 @@ class PolicyBuilder:
                     continue
                 problems.append(f"'{entry[:200]}': {unknown_model_message(unknown[0], known)}")
             else:
-                problems.append(unknown_model_message(entry, [*known, ROUTED]))
+                problems.append(self.settings.catalogue.missing(entry, [*self.settings.strategies, ROUTED]))
         return problems
 
     def build(self, request: ChatRequest | None, *, request_id: str | None = None, key_id: str | None = None,

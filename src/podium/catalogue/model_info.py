@@ -1,7 +1,15 @@
-"""ModelInfo: one row of the catalogue, and the only place prices turn into dollars."""
+"""ModelInfo: one row of the catalogue, and the only place prices turn into dollars.
+
+Prices go stale: vendors cut them, raise them after a launch offer, retire the model. So every
+priced row says where its figures were read (``price_source``: a URL, or ``unverified: …`` when no
+source could confirm them) and when (``price_checked``); a maintainer refreshing the catalogue starts
+from the oldest dates. A model the vendor has replaced or retired keeps its row (configs and ledgers
+name it) and says which row replaces it (``superseded_by``).
+"""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,6 +21,7 @@ Region = Literal["eu", "us", "ch", "cn", "global", "local"]
 PromptFormat = Literal["chat", "completion"]
 
 TIER_RANK: dict[str, int] = {"fast": 1, "standard": 2, "advanced": 3}
+PRICE_FIELDS = ("input_price", "output_price", "cached_input_price")
 
 KNOWN_CAPABILITIES = frozenset(
     {"chat", "code", "planning", "review", "analysis", "creative", "vision", "tools",
@@ -24,7 +33,8 @@ class ModelInfo(BaseModel):
     """A model as Podium knows it: who serves it, what it can do, what it costs.
 
     ``name`` is what users write; ``model_id`` is what the provider's API expects (they differ
-    for hosts such as OpenRouter, where ``anthropic/claude-sonnet-4.5`` is the wire id).
+    for hosts such as OpenRouter, where ``anthropic/claude-sonnet-4.5`` is the wire id). Clients may
+    send either, or ``provider/model_id`` (see ``podium.catalogue.catalogue``).
     Prices are US dollars per million tokens, as the vendors publish them.
     """
 
@@ -45,6 +55,11 @@ class ModelInfo(BaseModel):
     local: bool = False
     prompt_format: PromptFormat = "chat"
     aliases: tuple[str, ...] = ()
+    price_source: str | None = Field(default=None, description="Where the prices were read: a URL, or "
+                                     "'unverified: …' saying why they could not be confirmed")
+    price_checked: date | None = Field(default=None, description="When the prices were read from price_source")
+    superseded_by: str | None = Field(default=None, description="The row that replaces this model at its vendor "
+                                      "(retired, deprecated or legacy there)")
 
     def estimated_cost(self, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0) -> float:
         """Dollars for a call. Cached input is billed at the cached price where the vendor has one.

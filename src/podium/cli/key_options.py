@@ -2,9 +2,10 @@
 
 A key the API would refuse is refused here too, in one line naming the option: an empty
 ``--models`` (it would be a key that may use any model), a negative budget, an RPM or TPM of 0 or
-less. Each name in ``--models`` must be one a request could use: a catalogue model or alias, a
-strategy named in the config, ``auto`` (routed), or a strategy kind (``consensus``, or
-``consensus:a`` written without commas); an unknown name comes with the closest known ones.
+less. Each name in ``--models`` must be one a request could use: a catalogue model in any spelling
+(name, alias, vendor id, ``provider/model_id``), a strategy named in the config, ``auto`` (routed), or
+a strategy kind (``consensus``, or ``consensus:a`` written without commas); an unknown name comes with
+the closest known ones, an ambiguous one with the rows it could mean.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import difflib
 from typing import TYPE_CHECKING, Any
 
-from podium.catalogue import unknown_model_message
 from podium.config import Settings
 from podium.errors import BadRequestError
 from podium.strategies.names import KINDS
@@ -50,9 +50,7 @@ def check_names(names: list[str], settings: Settings) -> None:
             hint = f" Did you mean: {close[0]}?" if close else ""
             raise BadRequestError(f"--models: unknown strategy kind '{kind}' in '{name}' (kinds: "
                                   f"{', '.join(sorted(KINDS))}).{hint}")
-        aliases = [alias for model in catalogue for alias in model.aliases]
-        candidates = [*catalogue.names(), *aliases, *named, ROUTED, *sorted(KINDS)]
-        raise BadRequestError(f"--models: {unknown_model_message(name, candidates)}")
+        raise BadRequestError(f"--models: {catalogue.missing(name, [*named, ROUTED, *sorted(KINDS)])}")
 
 
 def new_key(name: str, *, models: str | None, budget: float | None, period: str, rpm: int | None,

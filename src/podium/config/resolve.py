@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from podium.catalogue import Catalogue, bundled_catalogue, unknown_model_message
+from podium.config.model_names import canonical_names
 from podium.config.schema import (
     DefaultsConfig,
     DeploymentConfig,
@@ -153,10 +154,11 @@ def resolve(config: PodiumConfig, source: Path | None = None, env: Mapping[str, 
                               f"add it under providers: or use one of: {', '.join(sorted(providers))}",
                               key_path=f"models.{name}.provider")
     catalogue = bundled_catalogue().merged(overrides)
+    config = canonical_names(config, catalogue)  # vendor ids and provider/model_id → catalogue names
 
     def check_model(name: str, key_path: str) -> None:
         if name not in catalogue:
-            raise ConfigError(unknown_model_message(name, catalogue.names()), key_path=key_path)
+            raise ConfigError(catalogue.missing(name), key_path=key_path)
 
     default_model = config.routing.default or DEFAULT_MODEL
     check_model(default_model, "routing.default")

@@ -102,13 +102,13 @@ def per_chunk(kind: str, datas: list[bytes]) -> Callable[[], object]:
         return run
     if kind == "gemini":
         def run_gemini() -> object:
-            ids = gemini.CallIds()
-            return [gemini.parse_stream_event(orjson.loads(d), ids, model="m", provider="p") for d in datas]
+            decoder = gemini.StreamDecoder("m", "p")
+            return [decoder.feed("", orjson.loads(d)) for d in datas]
         return run_gemini
 
     def run_ollama() -> object:
         decoder = ollama.LineDecoder("m", "p")
-        return [decoder.feed(orjson.loads(d)) for d in datas]
+        return [decoder.feed("", orjson.loads(d)) for d in datas]
     return run_ollama
 
 

@@ -115,14 +115,21 @@ async def test_anthropic_body_and_headers(captured):
     await p.aclose()
 
 
-async def test_anthropic_requires_max_tokens_so_a_default_is_sent(captured):
+async def test_anthropic_requires_max_tokens_so_the_models_own_most_is_sent(captured):
     server, _ = captured
     p = provider("anthropic", server)
-    await p.complete(ChatRequest.from_prompt("hi"), model("anthropic", "claude-haiku-4-5", max_output_tokens=512))
-    assert server.requests[-1].json["max_tokens"] == 512  # the model's cap, below the 1024 default
+    await p.complete(ChatRequest.from_prompt("hi"), model("anthropic", "claude-haiku-4-5", max_output_tokens=64000))
+    assert server.requests[-1].json["max_tokens"] == 64000  # the catalogue's most, never a smaller invented cap
     [c async for c in p.stream(ChatRequest.from_prompt("hi"), model("anthropic", "claude-haiku-4-5"))]
-    assert server.requests[-1].json["max_tokens"] == 1024 and server.requests[-1].json["stream"] is True
+    assert server.requests[-1].json["max_tokens"] == 4096 and server.requests[-1].json["stream"] is True
     await p.aclose()
+    capped = provider("anthropic", server, options={"default_max_tokens": 2000})  # an explicit override
+    await capped.complete(ChatRequest.from_prompt("hi"),
+                          model("anthropic", "claude-haiku-4-5", max_output_tokens=64000))
+    assert server.requests[-1].json["max_tokens"] == 2000
+    await capped.complete(ChatRequest.from_prompt("hi", max_tokens=99), model("anthropic", "claude-haiku-4-5"))
+    assert server.requests[-1].json["max_tokens"] == 99  # the request's own always wins
+    await capped.aclose()
 
 
 async def test_gemini_body_path_and_key_header(captured):
@@ -171,7 +178,7 @@ async def test_ollama_body(captured):
 
 def test_ollama_host_without_scheme_is_accepted():
     p = build_provider(ProviderSpec(name="ollama", kind="ollama", enabled=True, reason="t", base_url="127.0.0.1:11434"))
-    assert str(p._client.base_url).rstrip("/") == "http://127.0.0.1:11434"  # type: ignore[attr-defined]
+    assert str(p._http.client.base_url).rstrip("/") == "http://127.0.0.1:11434"  # type: ignore[attr-defined]
 
 
 def test_every_known_host_row_is_valid_and_builds():
@@ -199,8 +206,8 @@ def test_compatible_hosts_are_rows_over_one_class():
     openrouter = build_provider(settings.providers["openrouter"])
     mistral = build_provider(settings.providers["mistral"])
     assert type(openrouter) is type(mistral) is OpenAIProvider
-    assert openrouter._client.headers["X-Title"] == "Podium"  # type: ignore[attr-defined]
-    assert str(mistral._client.base_url).rstrip("/") == "https://api.mistral.ai/v1"  # type: ignore[attr-defined]
+    assert openrouter._http.client.headers["X-Title"] == "Podium"  # type: ignore[attr-defined]
+    assert str(mistral._http.client.base_url).rstrip("/") == "https://api.mistral.ai/v1"  # type: ignore[attr-defined]
     assert settings.providers["mistral"].region == "eu" and settings.providers["publicai"].region == "ch"
 
 

@@ -38,6 +38,9 @@ class Scenario:
     repeat: int = 1  # the text pieces are sent this many times (long streams for cancellation)
     status: int | None = None  # any HTTP status, with a generic error body of the wire's shape
     retry_after: str | None = None
+    finish: str | None = None  # the vendor's own finish/stop reason (SAFETY, refusal, content_filter …)
+    thinking: str | None = None  # reasoning the vendor sends apart from the answer (never part of its text)
+    json_answer: str = '{"answer": 42}'  # what a forced JSON tool or structured output answers
 
     def pieces(self) -> list[str]:
         words = self.text.split(" ")
@@ -103,6 +106,9 @@ class OpenAIWire:
                                   "type": "server_error", "param": None, "code": None}, {}),
             "filtered": (400, {"message": "Your request was rejected as a result of our safety system.",
                                "type": "invalid_request_error", "param": None, "code": "content_policy_violation"}, {}),
+            "safety_words": (400, {"message": "Invalid value for 'safety_identifier': the content policy allows "
+                                              "at most 64 characters.", "type": "invalid_request_error",
+                                   "param": "safety_identifier", "code": "invalid_value"}, {}),
         }
         status, error, headers = table[kind]
         return Reply.json({"error": error}, status, headers)
@@ -144,7 +150,7 @@ class OpenAIWire:
                                           "function": {"name": s.tool[1], "arguments": s.tool[2]}}]
             return _reply(s, {**head, "object": "chat.completion", "choices": [{
                 "index": 0, "message": message, "logprobs": None,
-                "finish_reason": "tool_calls" if s.tool else "stop"}], "usage": self.usage(s)})
+                "finish_reason": s.finish or ("tool_calls" if s.tool else "stop")}], "usage": self.usage(s)})
         chunk = {**head, "object": "chat.completion.chunk"}
         events: list[tuple[str | None, Any]] = [(None, {**chunk, "choices": [{
             "index": 0, "delta": {"role": "assistant", "content": "", "refusal": None}, "logprobs": None,
@@ -158,12 +164,13 @@ class OpenAIWire:
                 events.append((None, {**chunk, "choices": [{"index": 0, "delta": {"tool_calls": [{
                     "index": 0, "function": {"arguments": arguments[i:i + 5]}}]}, "logprobs": None,
                     "finish_reason": None}]}))
-        else:
+        elif s.text:
             for piece in s.pieces():
                 events.append((None, {**chunk, "choices": [{"index": 0, "delta": {"content": piece},
                                                             "logprobs": None, "finish_reason": None}]}))
+        finish = s.finish or ("tool_calls" if s.tool else "stop")
         events.append((None, {**chunk, "choices": [{"index": 0, "delta": {}, "logprobs": None,
-                                                    "finish_reason": "tool_calls" if s.tool else "stop"}]}))
+                                                    "finish_reason": finish}]}))
         if (body.get("stream_options") or {}).get("include_usage"):
             events.append((None, {**chunk, "choices": [], "usage": self.usage(s)}))
         events.append((None, "[DONE]"))
@@ -188,7 +195,8 @@ class AnthropicWire:
                                                               "anthropic-ratelimit-requests-remaining": "0"}),
             "server": (500, "api_error", "Internal server error", {}),
             "unavailable": (529, "overloaded_error", "Overloaded", {}),
-            "filtered": (400, "invalid_request_error", "Output blocked by content filtering policy", {}),
+            # a bad request that merely mentions filtering: no structured sign of a content filter
+            "safety_words": (400, "invalid_request_error", "Output blocked by content filtering policy", {}),
         }
         status, error_type, message, headers = table[kind]
         return Reply.json({"type": "error", "error": {"type": error_type, "message": message},
@@ -200,40 +208,61 @@ class AnthropicWire:
                                          "display_name": "Claude Sonnet 4.5", "created_at": "2025-09-29T00:00:00Z"}],
                                "has_more": False, "first_id": "claude-sonnet-4-5-20250929",
                                "last_id": "claude-sonnet-4-5-20250929"})
+        if s.error == "filtered":  # the streaming classifiers stopped the answer: a 200 with stop_reason refusal
+            s = Scenario(**{**s.__dict__, "error": None, "finish": "refusal", "text": ""})
         if s.error:
             return self.error(s.error, request)
         body = request.json
         usage_in = {"input_tokens": s.input_tokens - s.cached_tokens, "cache_creation_input_tokens": 0,
-                    "cache_read_input_tokens": s.cached_tokens, "service_tier": "standard"}
-        stop = "tool_use" if s.tool else "end_turn"
+                    "cache_read_input_tokens": s.cached_tokens}
+        tool = s.tool
+        text = s.text
+        choice = body.get("tool_choice") or {}
+        if choice.get("type") == "tool" and not tool:  # a forced tool: its input is the answer
+            tool, text = ("toolu_01A09q90qw90lq917835lq9", choice["name"], s.json_answer), ""
+        elif (body.get("output_config") or {}).get("format"):  # structured output: the text is the JSON
+            text = s.json_answer
+        stop = s.finish or ("tool_use" if tool else "end_turn")
+        blocks: list[dict[str, Any]] = []
+        if s.thinking:  # docs.anthropic.com/en/docs/build-with-claude/extended-thinking
+            blocks.append({"type": "thinking", "thinking": s.thinking, "signature": "EqQBCgIYAhIM1gbcDa9GJwZA"})
+        if tool:
+            if choice.get("type") != "tool":
+                blocks.append({"type": "text", "text": "Let me check."})
+            blocks.append({"type": "tool_use", "id": tool[0], "name": tool[1], "input": json.loads(tool[2])})
+        elif text:
+            blocks.append({"type": "text", "text": text})
         if not body.get("stream"):
-            content: list[dict[str, Any]] = [{"type": "text", "text": s.text}] if not s.tool else [
-                {"type": "text", "text": "Let me check."},
-                {"type": "tool_use", "id": s.tool[0], "name": s.tool[1], "input": json.loads(s.tool[2])}]
             return _reply(s, {"id": "msg_01XFDUDYJgAACzvnptvVoYEL", "type": "message", "role": "assistant",
-                              "model": body["model"], "content": content, "stop_reason": stop,
-                              "stop_sequence": None, "usage": {**usage_in, "output_tokens": s.output_tokens}})
+                              "model": body["model"], "content": blocks, "stop_reason": stop,
+                              "stop_sequence": None, "usage": {**usage_in, "output_tokens": s.output_tokens,
+                                                               "service_tier": "standard"}})
         events: list[tuple[str | None, Any]] = [("message_start", {"type": "message_start", "message": {
             "id": "msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY", "type": "message", "role": "assistant", "content": [],
             "model": body["model"], "stop_reason": None, "stop_sequence": None,
-            "usage": {**usage_in, "output_tokens": 1}}})]
-        events.append(("content_block_start", {"type": "content_block_start", "index": 0,
-                                               "content_block": {"type": "text", "text": ""}}))
-        events.append(("ping", {"type": "ping"}))
-        pieces = ["Let me check."] if s.tool else s.pieces()
-        for piece in pieces:
-            events.append(("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                                   "delta": {"type": "text_delta", "text": piece}}))
-        events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
-        if s.tool:
-            events.append(("content_block_start", {"type": "content_block_start", "index": 1, "content_block": {
-                "type": "tool_use", "id": s.tool[0], "name": s.tool[1], "input": {}}}))
-            for i in range(0, len(s.tool[2]), 5):
-                events.append(("content_block_delta", {"type": "content_block_delta", "index": 1, "delta": {
-                    "type": "input_json_delta", "partial_json": s.tool[2][i:i + 5]}}))
-            events.append(("content_block_stop", {"type": "content_block_stop", "index": 1}))
+            "usage": {**usage_in, "output_tokens": 1, "service_tier": "standard"}}}), ("ping", {"type": "ping"})]
+        for index, block in enumerate(blocks):
+            kind = block["type"]
+            if kind == "thinking":
+                start: dict[str, Any] = {"type": "thinking", "thinking": ""}
+                deltas = [{"type": "thinking_delta", "thinking": block["thinking"]},
+                          {"type": "signature_delta", "signature": block["signature"]}]
+            elif kind == "tool_use":
+                start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
+                raw = tool[2] if tool else "{}"
+                deltas = [{"type": "input_json_delta", "partial_json": raw[i:i + 5]} for i in range(0, len(raw), 5)]
+            else:
+                start = {"type": "text", "text": ""}
+                pieces = [block["text"]] if block["text"] == "Let me check." or text != s.text else s.pieces()
+                deltas = [{"type": "text_delta", "text": piece} for piece in pieces]
+            events.append(("content_block_start", {"type": "content_block_start", "index": index,
+                                                   "content_block": start}))
+            events += [("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d})
+                       for d in deltas]
+            events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
+        # the counts in message_delta are cumulative: input and cache counts again, and all the output so far
         events.append(("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
-                                         "usage": {"output_tokens": s.output_tokens}}))
+                                         "usage": {**usage_in, "output_tokens": s.output_tokens}}))
         events.append(("message_stop", {"type": "message_stop"}))
         return _reply(s, chunks=_sse(events), content_type="text/event-stream")
 
@@ -259,6 +288,11 @@ class GeminiWire:
                 {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "20s"}]),
             "server": (500, "INTERNAL", "An internal error has occurred.", []),
             "unavailable": (503, "UNAVAILABLE", "The model is overloaded. Please try again later.", []),
+            "safety_words": (400, "INVALID_ARGUMENT", "Invalid value at 'safety_settings[0].category' "
+                                                      "(type.googleapis.com/google.ai.generativelanguage.v1beta."
+                                                      "HarmCategory), \"HARM_CATEGORY_BLOCKED\"", [
+                {"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [
+                    {"field": "safety_settings[0].category", "description": "Invalid value"}]}]),
         }
         if kind == "filtered":  # a 200 whose prompt was blocked, as JSON or as the stream's one event
             blocked = {"promptFeedback": {"blockReason": "SAFETY", "safetyRatings": [
@@ -267,10 +301,9 @@ class GeminiWire:
             if "streamGenerateContent" in request.path:
                 return Reply(200, {"content-type": "text/event-stream"}, b"", _sse([(None, blocked)]))
             return Reply.json(blocked)
-        status, code, message, details = table[kind]
-        headers = {"retry-after": "20"} if kind == "rate_limit" else {}
+        status, code, message, details = table[kind]  # the wait is in the body's RetryInfo, not in a header
         return Reply.json({"error": {"code": status, "message": message, "status": code, "details": details}},
-                          status, headers)
+                          status)
 
     def usage(self, s: Scenario) -> dict[str, Any]:
         out = {"promptTokenCount": s.input_tokens, "candidatesTokenCount": s.output_tokens - s.reasoning_tokens,
@@ -292,23 +325,41 @@ class GeminiWire:
             return _reply(s, {"embeddings": [
                 {"values": word_vector(r["content"]["parts"][0]["text"], r.get("outputDimensionality") or 64)}
                 for r in rows]})
+        config = request.json.get("generationConfig") or {}
+        count = int(config.get("candidateCount") or 1)
+        text = s.json_answer if config.get("responseMimeType") == "application/json" else s.text
+
+        def answer(i: int) -> str:  # candidate i's text: each candidate is a different answer
+            return text if i == 0 else f"{text} (take {i + 1})"
+
+        thought = [{"text": s.thinking, "thought": True}] if s.thinking else []
         if s.tool:
             parts: list[dict[str, Any]] = [{"functionCall": {"name": s.tool[1], "args": json.loads(s.tool[2])}}]
         else:
-            parts = [{"text": s.text}]
-        final = {"candidates": [{"content": {"parts": parts, "role": "model"}, "finishReason": "STOP",
-                                 "index": 0}], "usageMetadata": self.usage(s), "modelVersion": "gemini-2.5-flash",
+            parts = [{"text": text}]
+        finish = s.finish or "STOP"
+        final: dict[str, Any] = {"candidates": [{"content": {
+            "parts": thought + (parts if i == 0 or s.tool else [{"text": answer(i)}]), "role": "model"},
+            "finishReason": finish, "index": i} for i in range(count)],
+                 "usageMetadata": self.usage(s), "modelVersion": "gemini-2.5-flash",
                  "responseId": "mDXmaJ2OKdLnz7IP5q7mqAk"}
         if request.path.endswith(":generateContent"):
             return _reply(s, final)
         events: list[tuple[str | None, Any]] = []
+        if thought:
+            events.append((None, {"candidates": [{"content": {"parts": thought, "role": "model"}, "index": i}
+                                                 for i in range(count)],
+                                  "usageMetadata": {"promptTokenCount": s.input_tokens},
+                                  "modelVersion": "gemini-2.5-flash"}))
         if not s.tool:
-            for piece in s.pieces()[:-1]:
-                events.append((None, {"candidates": [{"content": {"parts": [{"text": piece}], "role": "model"},
-                                                      "index": 0}],
+            pieces = [Scenario(text=answer(i), repeat=s.repeat).pieces() for i in range(count)]
+            for step in range(max(len(p) for p in pieces) - 1):
+                events.append((None, {"candidates": [{"content": {"parts": [{"text": p[step]}], "role": "model"},
+                                                      "index": i} for i, p in enumerate(pieces) if step < len(p) - 1],
                                       "usageMetadata": {"promptTokenCount": s.input_tokens},
                                       "modelVersion": "gemini-2.5-flash"}))
-            final["candidates"][0]["content"]["parts"] = [{"text": s.pieces()[-1]}]
+            for i, p in enumerate(pieces):
+                final["candidates"][i]["content"]["parts"] = [{"text": p[-1]}]
         events.append((None, final))
         chunks = _sse(events)
         if s.truncate:  # Gemini has no end marker: a truncated stream simply lacks the finishReason object
@@ -326,7 +377,8 @@ class OllamaWire:
                  "not_found": (404, 'model "llama9" not found, try pulling it first'),
                  "rate_limit": (429, "too many requests"), "server": (500, "llama runner process has terminated"),
                  "unavailable": (503, "server busy, please try again.  maximum pending requests exceeded"),
-                 "filtered": (400, "content blocked by safety filter")}
+                 # Ollama has no content filter: a 400 that mentions safety is just a bad request
+                 "safety_words": (400, 'invalid format: "safety" is not a JSON schema')}
         status, message = table[kind]
         return Reply.json({"error": message}, status, {"retry-after": "20"} if status == 429 else {})
 
@@ -347,11 +399,16 @@ class OllamaWire:
                 "total_duration": 4883583458, "load_duration": 1334875, "prompt_eval_count": s.input_tokens,
                 "prompt_eval_duration": 342546000, "eval_count": s.output_tokens, "eval_duration": 4535599000}
         message: dict[str, Any] = {"role": "assistant", "content": "" if s.tool else s.text}
+        if s.thinking:  # docs.ollama.com/capabilities/thinking: message.thinking, apart from the content
+            message["thinking"] = s.thinking
         if s.tool:
             message["tool_calls"] = [{"function": {"name": s.tool[1], "arguments": json.loads(s.tool[2])}}]
         if not body.get("stream", True):
             return _reply(s, {**done, "message": message})
         lines = []
+        if s.thinking:
+            lines.append({"model": body["model"], "created_at": created, "done": False,
+                          "message": {"role": "assistant", "content": "", "thinking": s.thinking}})
         if s.tool:
             lines.append({"model": body["model"], "created_at": created, "message": message, "done": False})
         else:

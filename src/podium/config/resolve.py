@@ -47,6 +47,9 @@ class HostRow:
     base_url_env: str | None = None
     region: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    preferred_key_env: str | None = None  # read before key_env, as the vendor's SDK does (GOOGLE_API_KEY)
+    host_env: str | None = None  # a variable naming only the host (GOOGLE_GEMINI_BASE_URL) ...
+    api_path: str = ""  # ... to which this is added, as the vendor's SDK adds its API version
 
 
 @lru_cache(maxsize=1)
@@ -101,10 +104,14 @@ def _provider_spec(name: str, cfg: ProviderConfig | None, env: Mapping[str, str]
                           f"(the wire protocol, e.g. openai, anthropic, gemini, ollama, local)",
                           key_path=f"providers.{name}.kind")
     key_env = (cfg.api_key_env if cfg else None) or (host.key_env if host else None)
+    if not (cfg and cfg.api_key_env) and host and host.preferred_key_env and env.get(host.preferred_key_env):
+        key_env = host.preferred_key_env
     api_key = cfg.api_key.get_secret_value() if cfg and cfg.api_key else None
     api_key = api_key or (env.get(key_env) if key_env else None) or None
     base_url_env = host.base_url_env if host else None
     env_base_url = env.get(base_url_env) if base_url_env else None
+    if not env_base_url and host and host.host_env and env.get(host.host_env):
+        env_base_url = env[host.host_env].rstrip("/") + host.api_path
     base_url = (cfg.base_url if cfg else None) or env_base_url or (host.base_url if host else None)
     if kind == "local":
         enabled, reason = (cfg.enabled is not False) if cfg else True, "embedded"

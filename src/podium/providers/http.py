@@ -8,18 +8,29 @@ Adapters never retry (the resilience layer owns retries); they only say precisel
 
     status / failure                          → podium.errors
     400 + context-length wording or code      → ContextTooLongError
-    400 + safety / content-policy wording     → ContentFilteredError
+    400 + a content-filter *code*             → ContentFilteredError (``content_filter``, ``content_policy_violation``)
+    400 + Google's ``API_KEY_INVALID`` reason → AuthenticationError (Gemini answers a bad key with 400)
     400, 413, 422                             → BadRequestError
     401                                       → AuthenticationError
     403                                       → PermissionDeniedError
     404                                       → NotFoundError (model)
     408, read/connect/pool timeout            → TimeoutError
-    429                                       → RateLimitedError (retry_after from Retry-After or reset headers)
+    429                                       → RateLimitedError (retry_after from Retry-After or reset headers,
+                                                else the body's google.rpc.RetryInfo ``retryDelay``)
     500 and anything else                     → ProviderError
     502, 503, 504, 529, refused, reset        → ProviderUnavailableError
     malformed JSON, stream without terminator → ProviderError
 
+A content filter is recognised only from a vendor's structured fields (an error code here; finish and
+stop reasons in the wire modules), never from words such as "safety" in a message: a 400 that merely
+mentions them is a bad request, and must not send the request to another provider as a filtered one.
+
 The vendor's own message is kept (it is usually the most useful text) after ``redact``.
+
+Proxies: ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``ALL_PROXY`` and ``NO_PROXY`` (either case) are read
+when a provider's client is made, with the standard library's rules (``urllib.request``), as curl
+and requests read them. Only those variables: aiohttp's ``trust_env`` would also read ``~/.netrc``
+and send its passwords to the vendors.
 """
 
 from __future__ import annotations
@@ -30,9 +41,11 @@ import email.utils
 import json
 import re
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -43,7 +56,8 @@ from podium.providers.base import Health
 
 _CONTEXT_WORDS = re.compile(r"context.length|context window|maximum context|too many tokens|prompt is too long|"
                             r"input is too long|exceeds the (?:maximum|context)|token limit", re.I)
-_FILTER_WORDS = re.compile(r"content.(?:policy|filter|management)|safety|blocked", re.I)
+_FILTER_CODES = ("content_filter", "content_policy")  # OpenAI/Azure: content_filter, content_policy_violation
+_BAD_KEY_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED"})  # google.rpc.ErrorInfo reasons
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+)ms)?$")
 
 
@@ -127,9 +141,10 @@ class HttpClient:
     and re-created if another loop (a test, ``SyncPodium``) uses the provider later."""
 
     def __init__(self, base_url: str, headers: Mapping[str, str], *, read_timeout: float,
-                 connect_timeout: float) -> None:
+                 connect_timeout: float, proxy: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.headers = dict(headers)
+        self.proxy = proxy
         self._timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=read_timeout)
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -151,14 +166,14 @@ class HttpClient:
         data = orjson.dumps(body) if body is not None else None
         async with self._get().request(method, self._url(path), data=data, params=params,
                                        headers=_JSON_HEADERS if data is not None else None,
-                                       allow_redirects=False) as response:
+                                       allow_redirects=False, proxy=self.proxy) as response:
             return Reply(response.status, response.headers, await response.read())
 
     @contextlib.asynccontextmanager
     async def stream(self, method: str, path: str, *, body: Any,
                      params: Mapping[str, str | int] | None = None) -> AsyncIterator[Streamed]:
         async with self._get().request(method, self._url(path), data=orjson.dumps(body), params=params,
-                                       headers=_JSON_HEADERS, allow_redirects=False) as response:
+                                       headers=_JSON_HEADERS, allow_redirects=False, proxy=self.proxy) as response:
             try:
                 yield Streamed(response)
             except BaseException:
@@ -185,23 +200,6 @@ async def get_json(client: HttpClient, path: str, *, provider: str, secrets: tup
     return parse_json(reply.body, provider=provider, model=None)
 
 
-async def post_json(client: HttpClient, path: str, body: Any, *, provider: str, model: str | None, expect: str,
-                    total: float | None = None, secrets: tuple[str | None, ...] = ()) -> dict[str, Any]:
-    """POST a JSON body and parse the JSON object answered, which must hold a list under ``expect``
-    (embeddings); every failure is mapped onto the error tree."""
-    try:
-        async with Deadline(total, provider, model).within():
-            reply = await client.request("POST", path, body=body)
-    except TRANSPORT_ERRORS as exc:
-        raise transport_error(exc, provider=provider, model=model) from None
-    raise_for_status(reply.status, reply.headers, reply.body, provider=provider, model=model, secrets=secrets)
-    data = parse_json(reply.body, provider=provider, model=model)
-    if not isinstance(data, dict) or not isinstance(data.get(expect), list):
-        raise errors.ProviderError(f"{provider} answered without '{expect}': {reply.body[:200]!r}",
-                                   provider=provider, model=model)
-    return data
-
-
 async def listing_health(list_models: Callable[[], Awaitable[list[str]]], noun: str = "models listed") -> Health:
     """A provider is healthy when it answers its model listing: free, fast, and needs a valid key."""
     start = time.perf_counter()
@@ -213,9 +211,37 @@ async def listing_health(list_models: Callable[[], Awaitable[list[str]]], noun: 
 
 
 def make_client(spec: ProviderSpec, headers: Mapping[str, str], base_url: str) -> HttpClient:
-    """One client per provider: keep-alive pool, connect and per-read timeouts, no retries."""
+    """One client per provider: keep-alive pool, connect and per-read timeouts, the environment's
+    proxy for its URL, no retries."""
     return HttpClient(base_url, {**headers, **spec.headers}, read_timeout=spec.timeout,
-                      connect_timeout=spec.connect_timeout)
+                      connect_timeout=spec.connect_timeout, proxy=env_proxy(base_url))
+
+
+def env_proxy(url: str) -> str | None:
+    """The proxy the environment names for ``url`` (``HTTPS_PROXY`` for https, ``HTTP_PROXY`` for http,
+    else ``ALL_PROXY``), or None when there is none or ``NO_PROXY`` covers the URL's host."""
+    parts = urlsplit(url)
+    proxies = urllib.request.getproxies_environment()  # either case; lower case wins, as in curl
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy or not parts.hostname or _no_proxy(parts.hostname, parts.port, proxies.get("no", "")):
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
+
+
+def _no_proxy(host: str, port: int | None, no_proxy: str) -> bool:
+    """Whether ``NO_PROXY`` covers a host: ``*``, the host itself, or a domain it is in (``example.com``,
+    ``.example.com`` and ``*.example.com`` all cover ``api.example.com``); ``host:port`` only that port."""
+    host = host.lower()
+    for entry in (e.strip().lower() for e in no_proxy.split(",")):
+        if entry == "*":
+            return True
+        name, _, entry_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
+        if entry_port and (not entry_port.isdigit() or int(entry_port) != port):
+            continue
+        name = name.removeprefix("*").lstrip(".")
+        if name and (host == name or host.endswith("." + name)):
+            return True
+    return False
 
 
 def parse_duration(value: str) -> float | None:
@@ -243,7 +269,7 @@ def parse_duration(value: str) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def retry_after(headers: Mapping[str, str]) -> float | None:
+def retry_after(headers: Mapping[str, str], body: bytes = b"") -> float | None:
     """The wait a 429 asks for: Retry-After first, then the vendors' reset headers (the longest)."""
     for name in ("retry-after-ms", "retry-after"):
         if name in headers:
@@ -252,7 +278,30 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
                 return seconds / 1000 if name == "retry-after-ms" else seconds
     resets = [parse_duration(value) for name, value in headers.items() if _is_reset_header(name)]
     known = [r for r in resets if r is not None]
-    return max(known) if known else None
+    if known:
+        return max(known)
+    delay = _google_detail(body, "RetryInfo", "retryDelay")
+    return parse_duration(delay) if delay else None
+
+
+def _google_detail(body: bytes, kind: str, field: str) -> str | None:
+    """A field of a google.rpc detail in an error body (``error.details[]`` with ``@type`` ending in ``kind``):
+    Gemini says how long to wait in ``RetryInfo.retryDelay`` (``"37s"``) and what a 400 is in ``ErrorInfo.reason``."""
+    if kind.encode() not in body:
+        return None
+    try:
+        data: Any = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(data, list) and data:
+        data = data[0]
+    err = data.get("error") if isinstance(data, dict) else None
+    details = err.get("details") if isinstance(err, dict) else None
+    for detail in details if isinstance(details, list) else []:
+        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith(f".{kind}"):
+            value = detail.get(field)
+            return str(value) if value is not None else None
+    return None
 
 
 def _is_reset_header(name: str) -> bool:
@@ -282,15 +331,25 @@ def raise_for_status(status: int, headers: Mapping[str, str], body: bytes, *, pr
                      secrets: tuple[str | None, ...] = ()) -> None:
     if status < 400:
         return
+    raise_error_body(status, headers, body, provider=provider, model=model, secrets=secrets)
+
+
+def raise_error_body(status: int, headers: Mapping[str, str], body: bytes, *, provider: str, model: str | None,
+                     secrets: tuple[str | None, ...] = (), in_stream: bool = False) -> NoReturn:
+    """The error a vendor's error body means: after an HTTP error status, or sent inside a 200 stream
+    (``in_stream``; ``status`` is then the body's own code if it has one, else 200 and its code decides)."""
     message, code = error_message(body)
-    text = errors.redact(f"{provider} returned HTTP {status}: {message}", *secrets)
-    raise_mapped(status, text, code, headers, provider=provider, model=model)
+    where = "stream error" if in_stream else f"returned HTTP {status}"
+    text = errors.redact(f"{provider} {where}: {message}", *secrets)
+    if status == 400 and _google_detail(body, "ErrorInfo", "reason") in _BAD_KEY_REASONS:
+        raise errors.AuthenticationError(text, code="invalid_api_key", provider=provider, model=model)
+    raise_mapped(status, text, code, headers, provider=provider, model=model, body=body)
 
 
 def raise_mapped(status: int, text: str, code: str | None, headers: Mapping[str, str] | None, *,
-                 provider: str, model: str | None) -> NoReturn:
+                 provider: str, model: str | None, body: bytes = b"") -> NoReturn:
     """Map by HTTP status first; the vendor's error code decides only where the status does not
-    (errors sent inside a 200 stream, or a 400 that means "context too long")."""
+    (errors sent inside a 200 stream, or a 400 that means "context too long" or "content filtered")."""
     kw: dict[str, Any] = {"provider": provider, "model": model}
     code_l = (code or "").lower()
     by_code = {"rate_limit_error": 429, "rate_limit_exceeded": 429, "resource_exhausted": 429,
@@ -301,11 +360,11 @@ def raise_mapped(status: int, text: str, code: str | None, headers: Mapping[str,
     if status < 400 or (status == 500 and code_l in by_code):
         status = by_code.get(code_l, 500)
     if status == 429:
-        raise errors.RateLimitedError(text, retry_after=retry_after(headers) if headers else None, **kw)
+        raise errors.RateLimitedError(text, retry_after=retry_after(headers or {}, body), **kw)
     if status in {400, 413, 422}:
         if "context_length" in code_l or _CONTEXT_WORDS.search(text):
             raise errors.ContextTooLongError(text, **kw)
-        if "content_filter" in code_l or "content_policy" in code_l or _FILTER_WORDS.search(text):
+        if any(filter_code in code_l for filter_code in _FILTER_CODES):
             raise errors.ContentFilteredError(text, **kw)
         raise errors.BadRequestError(text, code=code, **kw)
     if status == 401:

@@ -1,4 +1,9 @@
-"""The Anthropic provider: x-api-key, anthropic-version, and the Messages endpoint."""
+"""The Anthropic provider: x-api-key, anthropic-version, and the Messages endpoint over the call skeleton.
+
+``max_tokens`` is required by the API. Without one in the request, the model's most output tokens
+from the catalogue are sent (``max_output_tokens``), so an answer is never cut by a number Podium made
+up; the option ``default_max_tokens`` is an explicit override of that, for users who want a cap.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +11,14 @@ from collections.abc import AsyncIterator
 
 from podium.catalogue import ModelInfo
 from podium.config import ProviderSpec
-from podium.errors import ConfigError, ProviderError
+from podium.errors import ConfigError
 from podium.providers.anthropic import wire
 from podium.providers.base import Health
-from podium.providers.http import (
-    TRANSPORT_ERRORS,
-    Deadline,
-    error_message,
-    get_json,
-    listing_health,
-    make_client,
-    parse_json,
-    raise_for_status,
-    raise_mapped,
-    sse_events,
-    transport_error,
-)
+from podium.providers.call import Endpoint
+from podium.providers.http import listing_health
 from podium.types import ChatRequest, ChatResponse, StreamChunk
+
+_OPTIONS = ("default_max_tokens", "version")
 
 
 class AnthropicProvider:
@@ -32,75 +28,46 @@ class AnthropicProvider:
         if not spec.base_url:
             raise ConfigError("the Anthropic provider needs a base_url", key_path=f"providers.{spec.name}")
         self.name = spec.name
-        self._total = spec.total_timeout
-        self._key = spec.api_key
         headers = {"anthropic-version": str(spec.options.get("version", wire.API_VERSION))}
         if spec.api_key:
             headers["x-api-key"] = spec.api_key
-        self._default_max_tokens = int(spec.options.get("default_max_tokens", wire.DEFAULT_MAX_TOKENS))
-        self._client = make_client(spec, headers, spec.base_url)
+        override = spec.options.get("default_max_tokens")
+        self._max_tokens_override = int(override) if override is not None else None
+        self._http = Endpoint(spec, spec.base_url, headers)
 
     @classmethod
     def from_spec(cls, spec: ProviderSpec) -> AnthropicProvider:
-        unknown = set(spec.options) - {"version", "default_max_tokens"}
+        unknown = set(spec.options) - set(_OPTIONS)
         if unknown:
-            raise ConfigError("unknown key (expected one of: default_max_tokens, version)",
+            raise ConfigError(f"unknown key (expected one of: {', '.join(_OPTIONS)})",
                               key_path=f"providers.{spec.name}.options.{sorted(unknown)[0]}")
         return cls(spec)
 
+    def _max_tokens(self, model: ModelInfo) -> int:
+        return self._max_tokens_override or model.max_output_tokens or wire.FALLBACK_MAX_TOKENS
+
     def _body(self, request: ChatRequest, model: ModelInfo, stream: bool) -> dict[str, object]:
-        default = min(self._default_max_tokens, model.max_output_tokens or self._default_max_tokens)
-        return wire.request_body(request, model.model_id, stream=stream, default_max_tokens=default)
+        return wire.request_body(request, model.model_id, stream=stream, default_max_tokens=self._max_tokens(model),
+                                 structured_output=model.has("json"))
 
     async def complete(self, request: ChatRequest, model: ModelInfo) -> ChatResponse:
-        try:
-            async with Deadline(self._total, self.name, model.name).within():
-                reply = await self._client.request("POST", "/v1/messages", body=self._body(request, model, False))
-        except TRANSPORT_ERRORS as exc:
-            raise transport_error(exc, provider=self.name, model=model.name) from None
-        content = reply.body
-        raise_for_status(reply.status, reply.headers, content, provider=self.name, model=model.name,
-                         secrets=(self._key,))
-        data = parse_json(content, provider=self.name, model=model.name)
-        if not isinstance(data, dict) or data.get("type") != "message":
-            raise ProviderError(f"{self.name} answered with something other than a message: {content[:200]!r}",
-                                provider=self.name, model=model.name)
-        return wire.parse_response(data, model=model.name, provider=self.name)
+        json_tool = wire.json_tool(request, model.has("json"))
+        return await self._http.complete(
+            "/v1/messages", self._body(request, model, False), model.name,
+            lambda data: wire.parse_response(data, model=model.name, provider=self.name, json_tool=json_tool),
+            expect=lambda data: data.get("type") == "message", answered="with something other than a message")
 
-    async def stream(self, request: ChatRequest, model: ModelInfo) -> AsyncIterator[StreamChunk]:
-        deadline = Deadline(self._total, self.name, model.name)
-        decoder = wire.StreamDecoder(model.name, self.name)
-        try:
-            body = self._body(request, model, True)
-            async with self._client.stream("POST", "/v1/messages", body=body) as response:
-                if response.status >= 400:
-                    raise_for_status(response.status, response.headers, await response.read(), provider=self.name,
-                                     model=model.name, secrets=(self._key,))
-                async for event, payload in sse_events(response.lines()):
-                    deadline.check()
-                    data = parse_json(payload, provider=self.name, model=model.name)
-                    if event == "error" or (isinstance(data, dict) and data.get("type") == "error"):
-                        message, code = error_message(payload.encode())
-                        raise_mapped(200, f"{self.name} stream error: {message}", code, None, provider=self.name,
-                                     model=model.name)
-                    chunk = decoder.feed(event, data)
-                    if chunk is not None:
-                        yield chunk
-                    if decoder.finished:
-                        break
-                if not decoder.finished:
-                    raise ProviderError(f"{self.name} ended the stream without message_stop (truncated)",
-                                        provider=self.name, model=model.name)
-        except TRANSPORT_ERRORS as exc:
-            raise transport_error(exc, provider=self.name, model=model.name) from None
+    def stream(self, request: ChatRequest, model: ModelInfo) -> AsyncIterator[StreamChunk]:
+        decoder = wire.StreamDecoder(model.name, self.name, wire.json_tool(request, model.has("json")))
+        return self._http.stream("/v1/messages", lambda: self._body(request, model, True), model.name, decoder,
+                                 end="message_stop")
 
     async def list_models(self) -> list[str]:
-        data = await get_json(self._client, "/v1/models", provider=self.name, secrets=(self._key,),
-                              params={"limit": 1000})
+        data = await self._http.get("/v1/models", params={"limit": 1000})
         return [str(m["id"]) for m in data.get("data", [])] if isinstance(data, dict) else []
 
     async def health(self) -> Health:
         return await listing_health(self.list_models)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._http.aclose()

@@ -1,25 +1,22 @@
-"""The Gemini provider: key in ``x-goog-api-key``, model in the path."""
+"""The Gemini provider: key in ``x-goog-api-key``, model in the path, over the call skeleton.
+
+Where the key and the endpoint come from (``GOOGLE_API_KEY`` before ``GEMINI_API_KEY``, and
+``GOOGLE_GEMINI_BASE_URL`` as a host to which the API version is added, as the google-genai SDK reads
+them) is settled in ``config.resolve`` from ``providers/hosts.toml``; this class gets a base URL that
+already ends in the version (``…/v1beta``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from collections.abc import AsyncIterator
 
 from podium.catalogue import ModelInfo, count_tokens
 from podium.config import ProviderSpec
-from podium.errors import AuthenticationError, ConfigError, ProviderError, redact
+from podium.errors import ConfigError
 from podium.providers.base import Health
+from podium.providers.call import Endpoint
 from podium.providers.gemini import wire
-from podium.providers.http import (
-    TRANSPORT_ERRORS,
-    Deadline,
-    listing_health,
-    make_client,
-    parse_json,
-    raise_for_status,
-    sse_events,
-    transport_error,
-)
+from podium.providers.http import listing_health
 from podium.types import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, StreamChunk
 
 
@@ -33,9 +30,7 @@ class GeminiProvider:
             raise ConfigError("the Gemini provider takes no options",
                               key_path=f"providers.{spec.name}.options.{sorted(spec.options)[0]}")
         self.name = spec.name
-        self._total = spec.total_timeout
-        self._key = spec.api_key
-        self._client = make_client(spec, {"x-goog-api-key": spec.api_key} if spec.api_key else {}, spec.base_url)
+        self._http = Endpoint(spec, spec.base_url, {"x-goog-api-key": spec.api_key} if spec.api_key else {})
 
     @classmethod
     def from_spec(cls, spec: ProviderSpec) -> GeminiProvider:
@@ -50,68 +45,28 @@ class GeminiProvider:
     def _path(self, model: ModelInfo, method: str) -> str:
         return f"/{self._resource(model)}:{method}"
 
-    def _check(self, status: int, headers: Mapping[str, str], content: bytes, model: str | None) -> None:
-        # Gemini answers a bad key with 400 INVALID_ARGUMENT; its reason says what it really is.
-        if status == 400 and b"API_KEY_INVALID" in content:
-            raise AuthenticationError(redact(f"{self.name} rejected the API key: {content[:300]!r}", self._key),
-                                      provider=self.name, model=model)
-        raise_for_status(status, headers, content, provider=self.name, model=model, secrets=(self._key,))
-
-    async def _post(self, model: ModelInfo, method: str, body: dict[str, Any]) -> dict[str, Any]:
-        try:
-            async with Deadline(self._total, self.name, model.name).within():
-                reply = await self._client.request("POST", self._path(model, method), body=body)
-        except TRANSPORT_ERRORS as exc:
-            raise transport_error(exc, provider=self.name, model=model.name) from None
-        content = reply.body
-        self._check(reply.status, reply.headers, content, model.name)
-        data: Any = parse_json(content, provider=self.name, model=model.name)
-        if not isinstance(data, dict):
-            raise ProviderError(f"{self.name} answered with {type(data).__name__}", provider=self.name,
-                                model=model.name)
-        return data
-
     async def complete(self, request: ChatRequest, model: ModelInfo) -> ChatResponse:
-        data = await self._post(model, "generateContent", wire.request_body(request))
-        return wire.parse_response(data, model=model.name, provider=self.name)
+        return await self._http.complete(self._path(model, "generateContent"),
+                                         wire.request_body(request, model.model_id), model.name,
+                                         lambda data: wire.parse_response(data, model=model.name, provider=self.name),
+                                         answered="with something other than an object")
+
+    def stream(self, request: ChatRequest, model: ModelInfo) -> AsyncIterator[StreamChunk]:
+        return self._http.stream(self._path(model, "streamGenerateContent"),
+                                 lambda: wire.request_body(request, model.model_id), model.name,
+                                 wire.StreamDecoder(model.name, self.name, request.n), end="a finishReason",
+                                 params={"alt": "sse"})
 
     async def embed(self, request: EmbeddingRequest, model: ModelInfo) -> EmbeddingResponse:
-        data = await self._post(model, "batchEmbedContents", wire.embedding_body(request, self._resource(model)))
+        data = await self._http.post(self._path(model, "batchEmbedContents"),
+                                     wire.embedding_body(request, self._resource(model)), model.name,
+                                     expect=lambda d: isinstance(d, dict), answered="with something other than an "
+                                                                                    "object")
         return wire.parse_embeddings(data, model=model.name, provider=self.name,
                                      estimated_tokens=sum(count_tokens(text, model) for text in request.input))
 
-    async def stream(self, request: ChatRequest, model: ModelInfo) -> AsyncIterator[StreamChunk]:
-        deadline = Deadline(self._total, self.name, model.name)
-        ids = wire.CallIds()
-        finished = False
-        try:
-            async with self._client.stream("POST", self._path(model, "streamGenerateContent"), params={"alt": "sse"},
-                                           body=wire.request_body(request)) as response:
-                if response.status >= 400:
-                    self._check(response.status, response.headers, await response.read(), model.name)
-                async for _, payload in sse_events(response.lines()):
-                    deadline.check()
-                    data = parse_json(payload, provider=self.name, model=model.name)
-                    if isinstance(data, dict) and "error" in data:
-                        self._check(int(data["error"].get("code", 500)), {}, payload.encode(), model.name)
-                    chunk = wire.parse_stream_event(data, ids, model=model.name, provider=self.name)
-                    if chunk is not None:
-                        finished = finished or chunk.finish_reason is not None
-                        yield chunk
-            if not finished:
-                raise ProviderError(f"{self.name} ended the stream without a finishReason (truncated)",
-                                    provider=self.name, model=model.name)
-        except TRANSPORT_ERRORS as exc:
-            raise transport_error(exc, provider=self.name, model=model.name) from None
-
     async def list_models(self) -> list[str]:
-        try:
-            reply = await self._client.request("GET", "/models", params={"pageSize": 1000})
-        except TRANSPORT_ERRORS as exc:
-            raise transport_error(exc, provider=self.name, model=None) from None
-        content = reply.body
-        self._check(reply.status, reply.headers, content, None)
-        data = parse_json(content, provider=self.name, model=None)
+        data = await self._http.get("/models", params={"pageSize": 1000})
         if not isinstance(data, dict):
             return []
         return [str(m["name"]).removeprefix("models/") for m in data.get("models", [])]
@@ -120,4 +75,4 @@ class GeminiProvider:
         return await listing_health(self.list_models)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._http.aclose()

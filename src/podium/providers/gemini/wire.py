@@ -1,26 +1,38 @@
 """Gemini generateContent as pure translation (ai.google.dev/api/generate-content).
 
-- roles are ``user`` and ``model``; system text goes to ``systemInstruction``;
-- parameters live in ``generationConfig`` (maxOutputTokens, stopSequences, responseMimeType …);
+- roles are ``user`` and ``model``; system text (``system`` and ``developer`` messages) goes to
+  ``systemInstruction``;
+- parameters live in ``generationConfig`` (maxOutputTokens, stopSequences, seed, presencePenalty,
+  frequencyPenalty, responseMimeType …); ``n`` is ``candidateCount``, and every candidate comes back as
+  its own choice (``more_choices``; stream chunks carry the candidate's ``index``), never spliced;
+- ``reasoning_effort`` is ``thinkingConfig`` as Google documents the same OpenAI field for Gemini
+  (ai.google.dev/gemini-api/docs/openai): a ``thinkingLevel`` on Gemini 3 and later (``minimal`` …
+  ``high``; Pro models start at ``low``), a ``thinkingBudget`` on Gemini 2.5 (low 1,024, medium 8,192,
+  high 24,576; ``none`` is 0, or 2.5 Pro's minimum of 128 since it always thinks); older models have no
+  thinking and get none;
+- ``tool_choice`` is ``toolConfig.functionCallingConfig`` (AUTO / ANY / NONE, or ANY with the one name);
 - function calls have no ids on the wire: Podium gives them stable ids (``call_<n>``), and a
   tool result is sent back as a ``functionResponse`` naming the function;
 - usage is ``usageMetadata``: thinking tokens (``thoughtsTokenCount``) are billed as output but not
   included in ``candidatesTokenCount``, so they are added to output and reported as reasoning;
-- a blocked prompt (``promptFeedback.blockReason``) or a candidate stopped for SAFETY and similar
-  reasons becomes ``ContentFilteredError``;
+- a blocked prompt (``promptFeedback.blockReason``) is a ``ContentFilteredError``; a candidate stopped
+  for SAFETY and similar reasons finishes with ``content_filter`` (the call skeleton refuses an answer
+  whose every choice was filtered);
 - the stream (``?alt=sse``) is a sequence of whole GenerateContentResponse objects with no end
-  marker; the last carries ``finishReason``.
+  marker: it is complete when every candidate has carried a ``finishReason``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from podium.errors import ContentFilteredError
 from podium.types import (
     ChatRequest,
     ChatResponse,
+    Choice,
     EmbeddingRequest,
     EmbeddingResponse,
     FinishReason,
@@ -38,8 +50,14 @@ from podium.types import (
 _chunk = StreamChunk
 _delta = ToolCallDelta
 
-_FILTERED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
-_FINISH: dict[str, FinishReason] = {"STOP": "stop", "MAX_TOKENS": "length"}
+_FILTERED = ("SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY",
+             "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION")
+_FINISH: dict[str, FinishReason] = {"STOP": "stop", "MAX_TOKENS": "length",
+                                    **dict.fromkeys(_FILTERED, "content_filter")}
+THINKING_BUDGETS = {"none": 0, "minimal": 1024, "low": 1024, "medium": 8192, "high": 24576, "xhigh": 24576}
+THINKING_LEVELS = {"none": "minimal", "minimal": "minimal", "low": "low", "medium": "medium", "high": "high",
+                   "xhigh": "high"}
+_VERSION = re.compile(r"gemini-(\d+(?:\.\d+)?)")
 
 
 def _parts(request: ChatRequest, index: int) -> list[dict[str, Any]]:
@@ -65,10 +83,27 @@ def _parts(request: ChatRequest, index: int) -> list[dict[str, Any]]:
     return parts
 
 
-def request_body(request: ChatRequest) -> dict[str, Any]:
+def thinking_config(effort: str, model_id: str) -> dict[str, Any] | None:
+    """``thinkingConfig`` for an OpenAI ``reasoning_effort`` on this model (None: the model has no thinking)."""
+    match = _VERSION.search(model_id)
+    version = float(match[1]) if match else 3.0  # an unknown name (a tuned model): assume a current one
+    if version >= 3:
+        level = THINKING_LEVELS[effort]
+        if "pro" in model_id and level == "minimal":
+            level = "low"  # the Pro models' lowest level
+        return {"thinkingLevel": level}
+    if version >= 2.5:
+        budget = THINKING_BUDGETS[effort]
+        if budget == 0 and "pro" in model_id:
+            budget = 128  # 2.5 Pro cannot stop thinking; 128 is its smallest budget
+        return {"thinkingBudget": budget}
+    return None
+
+
+def request_body(request: ChatRequest, model_id: str = "") -> dict[str, Any]:
     contents: list[dict[str, Any]] = []
     for index, message in enumerate(request.messages):
-        if message.role == "system":
+        if message.is_system:
             continue
         role = "model" if message.role == "assistant" else "user"
         parts = _parts(request, index)
@@ -77,12 +112,13 @@ def request_body(request: ChatRequest) -> dict[str, Any]:
         else:
             contents.append({"role": role, "parts": parts})
     body: dict[str, Any] = {"contents": contents}
-    system = "\n\n".join(m.text for m in request.messages if m.role == "system")
+    system = "\n\n".join(m.text for m in request.messages if m.is_system)
     if system:
         body["systemInstruction"] = {"parts": [{"text": system}]}
     config: dict[str, Any] = {}
     for ours, theirs in (("temperature", "temperature"), ("top_p", "topP"), ("max_tokens", "maxOutputTokens"),
-                         ("stop", "stopSequences"), ("seed", "seed")):
+                         ("stop", "stopSequences"), ("seed", "seed"), ("presence_penalty", "presencePenalty"),
+                         ("frequency_penalty", "frequencyPenalty")):
         value = getattr(request, ours)
         if value is not None:
             config[theirs] = value
@@ -94,6 +130,10 @@ def request_body(request: ChatRequest) -> dict[str, Any]:
         schema = (fmt.get("json_schema") or {}).get("schema")
         if schema:
             config["responseJsonSchema"] = schema
+    if request.reasoning_effort is not None:
+        thinking = thinking_config(request.reasoning_effort, model_id)
+        if thinking is not None:
+            config["thinkingConfig"] = thinking
     if config:
         body["generationConfig"] = config
     if request.tools:
@@ -119,18 +159,15 @@ def parse_usage(data: dict[str, Any] | None) -> Usage:
 
 
 def check_blocked(data: dict[str, Any], *, model: str, provider: str) -> None:
+    """A prompt Gemini blocked (``promptFeedback.blockReason``): no candidate was made at all."""
     feedback = data.get("promptFeedback") or {}
     if feedback.get("blockReason"):
         raise ContentFilteredError(f"{provider} blocked the prompt: {feedback['blockReason']}", provider=provider,
                                    model=model)
-    for candidate in data.get("candidates") or []:
-        if candidate.get("finishReason") in _FILTERED:
-            raise ContentFilteredError(f"{provider} stopped the answer: {candidate['finishReason']}",
-                                       provider=provider, model=model)
 
 
 class CallIds:
-    """Gemini function calls carry no ids; these are stable per response: call_0, call_1, …"""
+    """Gemini function calls carry no ids; these are stable per candidate: call_0, call_1, …"""
 
     def __init__(self) -> None:
         self.count = 0
@@ -140,53 +177,76 @@ class CallIds:
         return f"call_{self.count - 1}"
 
 
-def _candidate_parts(data: dict[str, Any]) -> list[dict[str, Any]]:
-    candidates = data.get("candidates") or []
-    if not candidates:
-        return []
-    parts: list[dict[str, Any]] = (candidates[0].get("content") or {}).get("parts") or []
+def _candidate_parts(candidate: dict[str, Any]) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = (candidate.get("content") or {}).get("parts") or []
     return parts
 
 
-def finish_reason(data: dict[str, Any]) -> FinishReason | None:
-    candidates = data.get("candidates") or []
-    reason = candidates[0].get("finishReason") if candidates else None
-    if reason is None:
-        return None
-    return _FINISH.get(reason, "stop")
+def _text(parts: list[dict[str, Any]]) -> str:
+    return "".join(p.get("text", "") for p in parts if not p.get("thought"))  # thought summaries are not the answer
 
 
-def parse_response(data: dict[str, Any], *, model: str, provider: str) -> ChatResponse:
-    check_blocked(data, model=model, provider=provider)
+def finish_reason(value: str | None) -> FinishReason | None:
+    return None if value is None else _FINISH.get(value, "stop")
+
+
+def _choice(candidate: dict[str, Any], position: int) -> Choice:
     ids = CallIds()
-    parts = _candidate_parts(data)
-    text = "".join(p.get("text", "") for p in parts if not p.get("thought"))
+    parts = _candidate_parts(candidate)
     calls = [ToolCall(id=ids.next(), function=FunctionCall(name=p["functionCall"]["name"],
                                                            arguments=json.dumps(p["functionCall"].get("args", {}))))
              for p in parts if "functionCall" in p]
-    reason = "tool_calls" if calls else (finish_reason(data) or "stop")
-    return ChatResponse(text=text, tool_calls=calls or None, model=model, provider=provider,
-                        usage=parse_usage(data.get("usageMetadata")), finish_reason=reason)
-
-
-def parse_stream_event(data: dict[str, Any], ids: CallIds, *, model: str, provider: str) -> StreamChunk | None:
-    check_blocked(data, model=model, provider=provider)
-    parts = _candidate_parts(data)
-    text = "".join(p.get("text", "") for p in parts if not p.get("thought"))
-    deltas = []
-    for p in parts:
-        if "functionCall" in p:
-            index = ids.count
-            deltas.append(_delta(index=index, id=ids.next(), name=p["functionCall"]["name"],
-                                        arguments=json.dumps(p["functionCall"].get("args", {}))))
-    reason = finish_reason(data)
-    if reason is not None and ids.count:
+    reason = finish_reason(candidate.get("finishReason")) or "stop"
+    if calls and reason != "content_filter":
         reason = "tool_calls"
-    usage = parse_usage(data["usageMetadata"]) if reason is not None and data.get("usageMetadata") else None
-    if not text and not deltas and reason is None:
-        return None
-    return _chunk(text=text, tool_calls=deltas or None, usage=usage, finish_reason=reason, model=model,
-                       provider=provider)
+    return Choice(index=int(candidate.get("index", position)), text=_text(parts), tool_calls=calls or None,
+                  finish_reason=reason)
+
+
+def parse_response(data: dict[str, Any], *, model: str, provider: str) -> ChatResponse:
+    """Every candidate as a choice: the first is the response, the others ``more_choices``."""
+    check_blocked(data, model=model, provider=provider)
+    choices = sorted((_choice(c, i) for i, c in enumerate(data.get("candidates") or [])), key=lambda c: c.index)
+    first = choices[0] if choices else Choice(index=0, text="")
+    return ChatResponse(text=first.text, tool_calls=first.tool_calls, model=model, provider=provider,
+                        usage=parse_usage(data.get("usageMetadata")), finish_reason=first.finish_reason,
+                        more_choices=choices[1:])
+
+
+class StreamDecoder:
+    """The ``alt=sse`` events as chunks, each tagged with its candidate's index; the stream is done when
+    all ``candidates`` candidates have finished, and the last chunk then carries the usage."""
+
+    def __init__(self, model: str, provider: str, candidates: int = 1) -> None:
+        self.model, self.provider, self.candidates = model, provider, candidates
+        self.ids: dict[int, CallIds] = {}
+        self.finished: set[int] = set()
+        self.done = False
+
+    def feed(self, event: str, data: dict[str, Any]) -> list[StreamChunk]:
+        check_blocked(data, model=self.model, provider=self.provider)
+        chunks = []
+        for position, candidate in enumerate(data.get("candidates") or []):
+            index = int(candidate.get("index", position))
+            ids = self.ids.setdefault(index, CallIds())
+            parts = _candidate_parts(candidate)
+            deltas = [_delta(index=ids.count, id=ids.next(), name=p["functionCall"]["name"],
+                             arguments=json.dumps(p["functionCall"].get("args", {})))
+                      for p in parts if "functionCall" in p]
+            text = _text(parts)
+            reason = finish_reason(candidate.get("finishReason"))
+            if reason is not None:
+                self.finished.add(index)
+                if ids.count and reason != "content_filter":
+                    reason = "tool_calls"
+            if text or deltas or reason is not None:
+                chunks.append(_chunk(index=index, text=text, tool_calls=deltas or None, finish_reason=reason,
+                                     model=self.model, provider=self.provider))
+        if chunks and len(self.finished) >= self.candidates:
+            self.done = True
+            if data.get("usageMetadata"):
+                chunks[-1] = chunks[-1].model_copy(update={"usage": parse_usage(data["usageMetadata"])})
+        return chunks
 
 
 # --- embeddings (ai.google.dev/api/embeddings#method:-models.batchembedcontents) -------------------

@@ -2,8 +2,14 @@
 
 Streaming is newline-delimited JSON, one object per line, the last with ``"done": true`` and the
 counts: ``prompt_eval_count`` (input) and ``eval_count`` (output). Options use llama.cpp names
-(``num_predict`` for max tokens). Images are bare base64 strings in ``images``; tool calls arrive
-whole (arguments as an object), never as fragments.
+(``num_predict`` for max tokens; ``seed``, ``presence_penalty`` and ``frequency_penalty`` as they are).
+Images are bare base64 strings in ``images``; tool calls arrive whole (arguments as an object), never
+as fragments. ``developer`` messages go as ``system``, the only instruction role Ollama has.
+
+``response_format`` is ``format``: ``"json"``, or the JSON schema itself. ``reasoning_effort`` is
+``think``: a level (``low`` / ``medium`` / ``high``) for gpt-oss, which takes only levels and always
+thinks, else ``false`` for ``none`` and ``true`` for any effort. The thinking itself arrives in
+``message.thinking`` and never in the answer text.
 """
 
 from __future__ import annotations
@@ -30,12 +36,20 @@ from podium.types import (
 _chunk = StreamChunk
 _delta = ToolCallDelta
 
+_LEVELS = {"none": "low", "minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "high"}
+
+
+def think(effort: str, model_id: str) -> bool | str:
+    """Ollama's ``think`` for an OpenAI ``reasoning_effort``."""
+    if "gpt-oss" in model_id:
+        return _LEVELS[effort]
+    return effort != "none"
 
 
 def request_body(request: ChatRequest, model_id: str, *, stream: bool) -> dict[str, Any]:
     messages = []
     for m in request.messages:
-        out: dict[str, Any] = {"role": m.role, "content": m.text}
+        out: dict[str, Any] = {"role": "system" if m.is_system else m.role, "content": m.text}
         if isinstance(m.content, list):
             images = [inline[1] for p in m.content if isinstance(p, ImagePart)
                       if (inline := split_data_url(p.image_url.url))]
@@ -51,7 +65,8 @@ def request_body(request: ChatRequest, model_id: str, *, stream: bool) -> dict[s
     body: dict[str, Any] = {"model": model_id, "messages": messages, "stream": stream}
     options: dict[str, Any] = {}
     for ours, theirs in (("temperature", "temperature"), ("top_p", "top_p"), ("max_tokens", "num_predict"),
-                         ("stop", "stop"), ("seed", "seed")):
+                         ("stop", "stop"), ("seed", "seed"), ("presence_penalty", "presence_penalty"),
+                         ("frequency_penalty", "frequency_penalty")):
         value = getattr(request, ours)
         if value is not None:
             options[theirs] = value
@@ -62,6 +77,8 @@ def request_body(request: ChatRequest, model_id: str, *, stream: bool) -> dict[s
         body["format"] = "json"
     elif fmt.get("type") == "json_schema":
         body["format"] = (fmt.get("json_schema") or {}).get("schema", "json")
+    if request.reasoning_effort is not None:
+        body["think"] = think(request.reasoning_effort, model_id)
     if request.tools:
         body["tools"] = [t.model_dump(exclude_none=True) for t in request.tools]
     return body
@@ -95,12 +112,18 @@ def parse_response(data: dict[str, Any], *, model: str, provider: str) -> ChatRe
 
 
 class LineDecoder:
+    """The stream's lines as chunks; done at the line with ``"done": true``, which carries the counts."""
+
     def __init__(self, model: str, provider: str) -> None:
         self.model, self.provider = model, provider
         self.calls = 0
         self.done = False
 
-    def feed(self, data: dict[str, Any]) -> StreamChunk | None:
+    def feed(self, event: str, data: dict[str, Any]) -> tuple[StreamChunk, ...]:
+        chunk = self.chunk(data)
+        return (chunk,) if chunk is not None else ()
+
+    def chunk(self, data: dict[str, Any]) -> StreamChunk | None:
         message = data.get("message") or {}
         calls = _calls(message, self.calls)
         self.calls += len(calls)

@@ -1,36 +1,41 @@
-"""The OpenAI-wire provider: an endpoint, a key and a pooled client around ``wire``.
+"""The OpenAI-wire provider: an endpoint, a key and ``wire``, over the shared call skeleton (``providers.call``).
 
 Every OpenAI-compatible host (a row of ``providers/hosts.toml``, or ``kind: openai`` in the
-config) is an instance of this one class with another base URL and headers.
+config) is an instance of this one class with another base URL and headers. Only OpenAI itself
+knows the ``developer`` role: other hosts (vLLM, llama.cpp's server, Groq, Mistral …) get such
+messages as ``system`` unless the option ``developer_role: true`` says the host has it.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from podium.catalogue import ModelInfo
 from podium.config import ProviderSpec
-from podium.errors import ConfigError, PodiumError, ProviderError
+from podium.errors import ConfigError
 from podium.providers.base import Health
-from podium.providers.http import (
-    TRANSPORT_ERRORS,
-    Deadline,
-    get_json,
-    listing_health,
-    make_client,
-    parse_json,
-    post_json,
-    raise_for_status,
-    raise_mapped,
-    sse_events,
-    transport_error,
-)
+from podium.providers.call import Endpoint
+from podium.providers.http import listing_health
 from podium.providers.openai import wire
 from podium.types import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, StreamChunk
 
-_OPTIONS = {"max_tokens_field"}
+_OPTIONS = {"max_tokens_field", "developer_role"}
+_OPENAI_HOST = "api.openai.com"
+
+
+class _Chunks:
+    """The stream's ``data:`` objects as chunks; its end is the ``[DONE]`` payload, which the skeleton reads."""
+
+    done = False
+
+    def __init__(self, model: str, provider: str) -> None:
+        self.model, self.provider = model, provider
+
+    def feed(self, event: str, data: Any) -> Sequence[StreamChunk]:
+        chunk = wire.parse_chunk(data, model=self.model, provider=self.provider)
+        return (chunk,) if chunk is not None else ()
 
 
 class OpenAIProvider:
@@ -44,81 +49,42 @@ class OpenAIProvider:
             raise ConfigError(f"unknown key (expected one of: {', '.join(sorted(_OPTIONS))})",
                               key_path=f"providers.{spec.name}.options.{sorted(unknown)[0]}")
         self.name = spec.name
-        self._total = spec.total_timeout
-        self._key = spec.api_key
         self._max_tokens_field: str | None = spec.options.get("max_tokens_field")
+        self._developer_role = bool(spec.options.get("developer_role", urlsplit(spec.base_url).hostname
+                                                     == _OPENAI_HOST))
         headers = {"Authorization": f"Bearer {spec.api_key}"} if spec.api_key else {}
-        self._client = make_client(spec, headers, spec.base_url)
+        self._http = Endpoint(spec, spec.base_url, headers)
 
     @classmethod
     def from_spec(cls, spec: ProviderSpec) -> OpenAIProvider:
         return cls(spec)
 
-    def _fail(self, exc: BaseException, model: str | None) -> PodiumError:
-        return transport_error(exc, provider=self.name, model=model)
+    def _body(self, request: ChatRequest, model: ModelInfo, stream: bool) -> dict[str, Any]:
+        return wire.request_body(request, model.model_id, stream=stream, max_tokens_field=self._max_tokens_field,
+                                 developer_role=self._developer_role)
 
     async def complete(self, request: ChatRequest, model: ModelInfo) -> ChatResponse:
-        body = wire.request_body(request, model.model_id, stream=False, max_tokens_field=self._max_tokens_field)
-        try:
-            async with Deadline(self._total, self.name, model.name).within():
-                reply = await self._client.request("POST", "/chat/completions", body=body)
-        except TRANSPORT_ERRORS as exc:
-            raise self._fail(exc, model.name) from None
-        content = reply.body
-        raise_for_status(reply.status, reply.headers, content, provider=self.name, model=model.name,
-                         secrets=(self._key,))
-        data = parse_json(content, provider=self.name, model=model.name)
-        if not isinstance(data, dict) or not data.get("choices"):
-            raise ProviderError(f"{self.name} answered without choices: {content[:200]!r}", provider=self.name,
-                                model=model.name)
-        return wire.parse_response(data, model=model.name, provider=self.name)
+        return await self._http.complete(
+            "/chat/completions", self._body(request, model, False), model.name,
+            lambda data: wire.parse_response(data, model=model.name, provider=self.name),
+            expect=lambda data: bool(data.get("choices")), answered="without choices")
 
-    async def stream(self, request: ChatRequest, model: ModelInfo) -> AsyncIterator[StreamChunk]:
-        deadline = Deadline(self._total, self.name, model.name)
-        body = wire.request_body(request, model.model_id, stream=True, max_tokens_field=self._max_tokens_field)
-        try:
-            async with self._client.stream("POST", "/chat/completions", body=body) as response:
-                if response.status >= 400:
-                    raise_for_status(response.status, response.headers, await response.read(), provider=self.name,
-                                     model=model.name, secrets=(self._key,))
-                done = False
-                async for _, payload in sse_events(response.lines()):
-                    deadline.check()
-                    if payload == "[DONE]":
-                        done = True
-                        break
-                    data = parse_json(payload, provider=self.name, model=model.name)
-                    if isinstance(data, dict) and "error" in data:
-                        self._stream_error(data["error"], model.name)
-                    chunk = wire.parse_chunk(data, model=model.name, provider=self.name)
-                    if chunk is not None:
-                        yield chunk
-                if not done:
-                    raise ProviderError(f"{self.name} ended the stream without [DONE] (truncated)",
-                                        provider=self.name, model=model.name)
-        except TRANSPORT_ERRORS as exc:
-            raise self._fail(exc, model.name) from None
-
-    def _stream_error(self, error: Any, model: str) -> None:
-        """An error sent inside the stream after a 200 (OpenAI and vLLM do this)."""
-        message = error.get("message", json.dumps(error)) if isinstance(error, dict) else str(error)
-        code = error.get("code") or error.get("type") if isinstance(error, dict) else None
-        status = int(code) if isinstance(code, int) or (isinstance(code, str) and code.isdigit()) else 500
-        raise_mapped(status, f"{self.name} stream error: {message}", str(code) if code else None, None,
-                     provider=self.name, model=model)
+    def stream(self, request: ChatRequest, model: ModelInfo) -> AsyncIterator[StreamChunk]:
+        return self._http.stream("/chat/completions", lambda: self._body(request, model, True), model.name,
+                                 _Chunks(model.name, self.name), end="[DONE]", done_marker="[DONE]")
 
     async def embed(self, request: EmbeddingRequest, model: ModelInfo) -> EmbeddingResponse:
-        data = await post_json(self._client, "/embeddings", wire.embedding_body(request, model.model_id),
-                               provider=self.name, model=model.name, expect="data", total=self._total,
-                               secrets=(self._key,))
+        data = await self._http.post("/embeddings", wire.embedding_body(request, model.model_id), model.name,
+                                     expect=lambda d: isinstance(d, dict) and isinstance(d.get("data"), list),
+                                     answered="without 'data'")
         return wire.parse_embeddings(data, model=model.name, provider=self.name)
 
     async def list_models(self) -> list[str]:
-        data = await get_json(self._client, "/models", provider=self.name, secrets=(self._key,))
+        data = await self._http.get("/models")
         return [str(m["id"]) for m in data.get("data", [])] if isinstance(data, dict) else []
 
     async def health(self) -> Health:
         return await listing_health(self.list_models)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._http.aclose()

@@ -7,6 +7,7 @@ way through the middleware, the policy and Podium.
     POST /v1/chat/completions   JSON or SSE (usage in the stream with stream_options.include_usage)
     POST /v1/messages           Anthropic's Messages API, JSON or its typed SSE events (anthropic_messages_api)
     POST /v1/messages/count_tokens   {"input_tokens": N} by Podium's count for the model
+    POST /v1/responses          OpenAI's Responses API, stateless: JSON or its typed SSE events (responses_api)
     POST /v1/embeddings         vectors from any provider with an embeddings API (float or base64)
     GET  /v1/models             catalogue models whose provider is on, their aliases, named strategies
     GET  /v1/models/{id}        one of them (404 model_not_found otherwise)
@@ -71,6 +72,7 @@ from podium.server.keys import Keys, KeyStore, SQLiteKeys, check_team
 from podium.server.metrics import Metrics
 from podium.server.middleware import GatewayCall, Parts, Quota, Semantic, build_stack
 from podium.server.openai_schema import CHAT_COMPLETIONS
+from podium.server.responses_api import RESPONSES
 from podium.server.state import MemoryState, RedisState, SharedState
 from podium.strategies.names import KINDS
 from podium.types import ChatResponse, new_request_id
@@ -443,7 +445,7 @@ class Gateway:
         ledger = self.podium.ledger
         if ledger is None:
             raise BadRequestError("the ledger is disabled, so feedback cannot be stored", code="ledger_disabled")
-        target = body.request_id.removeprefix("chatcmpl-").removeprefix("msg_")
+        target = body.request_id.removeprefix("chatcmpl-").removeprefix("msg_").removeprefix("resp_")
         exists, owner = await ledger.request_owner(target)
         if not exists or not (admin or owner is None or (key is not None and key.id == owner)):
             # the same answer for "no such request" and "not yours": ids of other keys' requests stay secret
@@ -547,6 +549,7 @@ def create_app(settings: Settings, *, podium: Podium | None = None) -> Starlette
         Route("/v1/messages", endpoint(with_request_id(gateway.conversation(ANTHROPIC_MESSAGES)), logged=True),
               methods=["POST"]),
         Route("/v1/messages/count_tokens", endpoint(CountTokens(podium, gateway.keys)), methods=["POST"]),
+        Route("/v1/responses", endpoint(gateway.conversation(RESPONSES), logged=True), methods=["POST"]),
         Route("/v1/embeddings", endpoint(gateway.embeddings, logged=True), methods=["POST"]),
         Route("/embeddings", endpoint(gateway.embeddings, logged=True), methods=["POST"]),
         Route("/v1/models", endpoint(gateway.models), methods=["GET"]),

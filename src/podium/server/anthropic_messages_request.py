@@ -87,7 +87,7 @@ def _deep(value: Any, where: str) -> None:
         raise invalid(f"{where}: nests JSON deeper than {MAX_DEPTH} levels")
 
 
-def _system(value: Any, where: str) -> str:
+def _system(value: Any, where: str, notes: set[str]) -> str:
     """A system prompt: a string or a list of text blocks (joined by blank lines)."""
     if isinstance(value, str):
         return value
@@ -98,6 +98,8 @@ def _system(value: Any, where: str) -> str:
         block = _object(block, f"{where}.{i}")
         if block.get("type") != "text":
             raise invalid(f"{where}.{i}.type: only text blocks are allowed in a system prompt")
+        if "cache_control" in block:
+            notes.add("cache_control")
         texts.append(_text(block.get("text"), f"{where}.{i}.text"))
     return "\n\n".join(texts)
 
@@ -143,7 +145,7 @@ class _Turns:
         if role not in ("user", "assistant", "system"):
             raise invalid(f"{where}.role: Input should be 'user' or 'assistant'")
         if role == "system":
-            self.out.append({"role": "system", "content": _system(content, f"{where}.content")})
+            self.out.append({"role": "system", "content": _system(content, f"{where}.content", self.notes)})
         elif isinstance(content, str):
             self.out.append({"role": role, "content": content})
         elif not isinstance(content, list):
@@ -210,6 +212,8 @@ class _Turns:
             at = f"{where}.{j}"
             block = _object(block, at)
             kind = block.get("type")
+            if "cache_control" in block:
+                self.notes.add("cache_control")
             if kind == "text":
                 texts.append(_text(block.get("text"), f"{at}.text"))
             elif kind == "tool_use":
@@ -373,7 +377,7 @@ def parse_messages(body: Any, headers: Mapping[str, str], *, counting: bool = Fa
     max_tokens = None if counting else _max_tokens(body, required=True)
     turns = _Turns()
     if body.get("system") is not None:
-        system = _system(body["system"], "system")
+        system = _system(body["system"], "system", turns.notes)
         if system:
             turns.out.append({"role": "system", "content": system})
     if not raw_messages:

@@ -207,10 +207,14 @@ async def test_a_failure_after_the_first_byte_is_an_error_event(gw: Gw):
     gw.scenario.text = " ".join(["word"] * 12)
     gw.scenario.fault, gw.scenario.fault_after_chunks = "reset_mid_body", 4
     stream = await gw.client.messages.create(model="m", max_tokens=50, messages=HI, stream=True)
-    seen = []
-    with pytest.raises(anthropic.APIStatusError) as failed:
+    seen: list[str] = []
+
+    async def read() -> None:
         async for event in stream:
             seen.append(event.type)
+
+    with pytest.raises(anthropic.APIStatusError) as failed:
+        await read()
     assert seen[0] == "message_start" and "message_stop" not in seen
     assert failed.value.body["type"] == "error"  # type: ignore[index]
     assert failed.value.body["error"]["type"] in ("api_error", "overloaded_error")  # type: ignore[index]

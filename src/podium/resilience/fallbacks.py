@@ -4,7 +4,10 @@
   (``model: "*"`` applies to every model);
 - context too long → the cheapest enabled model with at least twice the window and the same
   capabilities (a step that small is rarely enough: the provider does not say by how much it was over);
-- content filtered → a model of the same tier or better from another provider (their filters differ);
+- content filtered → a model of the same tier or better from another provider (their filters differ).
+  Only a vendor's structured sign is a ``ContentFilteredError`` (an error code such as ``content_filter``,
+  Anthropic's ``refusal`` stop reason, Gemini's blocked prompt or SAFETY finish; see ``providers.call``):
+  a 400 whose message merely says "safety" is a bad request and goes nowhere else;
 - the emergency table from the seeds: when a provider is down, its requests go to the models
   listed for it (``{provider: openrouter, to: [apertus-70b, smollm2-135m]}``; ``provider: "*"`` for any).
 

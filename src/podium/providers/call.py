@@ -17,7 +17,10 @@ What is the same on every vendor's HTTP API lives here once, written once and te
   provider; a stream that already said something ends with that finish reason instead.
 
 A wire module only translates: a request body out, a JSON object (or one stream event's) in. Its stream
-translation is a ``Decoder``: events in, chunks out, and ``done`` once the wire's own end sign arrived.
+translation is a ``Decoder``: events in, chunks out, and ``done`` once the wire's own end sign arrived
+(``Chunks`` makes one from a function that turns an event into at most one chunk). ``RemoteProvider``
+gives a provider class what is the same for all of them: the check of its config (``check_spec``), its
+``health`` (the model listing answers) and ``aclose``.
 """
 
 from __future__ import annotations
@@ -26,11 +29,13 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 from podium.config import ProviderSpec
-from podium.errors import ContentFilteredError, ProviderError
+from podium.errors import ConfigError, ContentFilteredError, ProviderError
+from podium.providers.base import Health
 from podium.providers.http import (
     TRANSPORT_ERRORS,
     Deadline,
     get_json,
+    listing_health,
     make_client,
     parse_json,
     raise_error_body,
@@ -49,6 +54,31 @@ class Decoder(Protocol):
     done: bool  # the wire's own end-of-stream sign has arrived
 
     def feed(self, event: str, data: Any) -> Sequence[StreamChunk]: ...
+
+
+class Chunks:
+    """A ``Decoder`` over a function that makes at most one chunk of an event; the stream's end is a payload
+    the skeleton recognises (``done_marker``), so ``done`` stays False here."""
+
+    done = False
+
+    def __init__(self, parse: Callable[[Any], StreamChunk | None]) -> None:
+        self.parse = parse
+
+    def feed(self, event: str, data: Any) -> Sequence[StreamChunk]:
+        chunk = self.parse(data)
+        return (chunk,) if chunk is not None else ()
+
+
+def check_spec(spec: ProviderSpec, noun: str, options: Sequence[str] = ()) -> str:
+    """The base URL of a provider's config, after checking it has one and no option it does not know."""
+    if not spec.base_url:
+        raise ConfigError(f"{noun} needs a base_url", key_path=f"providers.{spec.name}")
+    unknown = sorted(set(spec.options) - set(options))
+    if unknown:
+        expected = f"expected one of: {', '.join(sorted(options))}" if options else f"{noun} takes no options"
+        raise ConfigError(f"unknown key ({expected})", key_path=f"providers.{spec.name}.options.{unknown[0]}")
+    return spec.base_url
 
 
 async def _ndjson(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str, str]]:
@@ -113,6 +143,13 @@ class Endpoint:
                                 model=model)
         return data
 
+    async def post_list(self, path: str, body: Any, model: str, key: str) -> dict[str, Any]:
+        """POST ``body`` and return the JSON object answered, which must hold a list under ``key`` (embeddings)."""
+        data: dict[str, Any] = await self.post(path, body, model, answered=f"without '{key}'",
+                                               expect=lambda data: isinstance(data, dict)
+                                               and isinstance(data.get(key), list))
+        return data
+
     async def complete(self, path: str, body: Any, model: str, parse: Callable[[dict[str, Any]], ChatResponse], *,
                        expect: Callable[[dict[str, Any]], bool] = lambda data: True,
                        answered: str = "something else",
@@ -163,3 +200,21 @@ class Endpoint:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+class RemoteProvider:
+    """What every remote provider does the same way; a subclass sets ``name`` and ``_http`` and lists models."""
+
+    name: str
+    _http: Endpoint
+    _listed = "models listed"  # the health detail's noun
+
+    async def list_models(self) -> list[str]:
+        raise NotImplementedError
+
+    async def health(self) -> Health:
+        """Healthy when the model listing answers: free, fast, and it needs a valid key."""
+        return await listing_health(self.list_models, self._listed)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

@@ -1,53 +1,43 @@
-"""The Anthropic provider: x-api-key, anthropic-version, and the Messages endpoint over the call skeleton.
+"""The Anthropic provider: x-api-key, anthropic-version and the Messages endpoint over the call skeleton.
 
-``max_tokens`` is required by the API. Without one in the request, the model's most output tokens
-from the catalogue are sent (``max_output_tokens``), so an answer is never cut by a number Podium made
-up; the option ``default_max_tokens`` is an explicit override of that, for users who want a cap.
+``max_tokens`` is required by the API. Without one in the request, the model's most output tokens from
+the catalogue are sent (``max_output_tokens``), so an answer is never cut by a number Podium made up;
+the option ``default_max_tokens`` is an explicit override of that, for users who want a cap. Whether a
+model takes structured output (``output_config.format``) is its catalogue capability ``json``.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from podium.catalogue import ModelInfo
 from podium.config import ProviderSpec
-from podium.errors import ConfigError
 from podium.providers.anthropic import wire
-from podium.providers.base import Health
-from podium.providers.call import Endpoint
-from podium.providers.http import listing_health
+from podium.providers.call import Endpoint, RemoteProvider, check_spec
 from podium.types import ChatRequest, ChatResponse, StreamChunk
 
-_OPTIONS = ("default_max_tokens", "version")
 
-
-class AnthropicProvider:
+class AnthropicProvider(RemoteProvider):
     wire_name = "anthropic"  # its column in podium.request_fields
 
     def __init__(self, spec: ProviderSpec) -> None:
-        if not spec.base_url:
-            raise ConfigError("the Anthropic provider needs a base_url", key_path=f"providers.{spec.name}")
+        base_url = check_spec(spec, "the Anthropic provider", ("default_max_tokens", "version"))
         self.name = spec.name
         headers = {"anthropic-version": str(spec.options.get("version", wire.API_VERSION))}
         if spec.api_key:
             headers["x-api-key"] = spec.api_key
         override = spec.options.get("default_max_tokens")
-        self._max_tokens_override = int(override) if override is not None else None
-        self._http = Endpoint(spec, spec.base_url, headers)
+        self._max_tokens = int(override) if override is not None else None
+        self._http = Endpoint(spec, base_url, headers)
 
     @classmethod
     def from_spec(cls, spec: ProviderSpec) -> AnthropicProvider:
-        unknown = set(spec.options) - set(_OPTIONS)
-        if unknown:
-            raise ConfigError(f"unknown key (expected one of: {', '.join(_OPTIONS)})",
-                              key_path=f"providers.{spec.name}.options.{sorted(unknown)[0]}")
         return cls(spec)
 
-    def _max_tokens(self, model: ModelInfo) -> int:
-        return self._max_tokens_override or model.max_output_tokens or wire.FALLBACK_MAX_TOKENS
-
-    def _body(self, request: ChatRequest, model: ModelInfo, stream: bool) -> dict[str, object]:
-        return wire.request_body(request, model.model_id, stream=stream, default_max_tokens=self._max_tokens(model),
+    def _body(self, request: ChatRequest, model: ModelInfo, stream: bool) -> dict[str, Any]:
+        most = self._max_tokens or model.max_output_tokens or wire.FALLBACK_MAX_TOKENS
+        return wire.request_body(request, model.model_id, stream=stream, default_max_tokens=most,
                                  structured_output=model.has("json"))
 
     async def complete(self, request: ChatRequest, model: ModelInfo) -> ChatResponse:
@@ -65,9 +55,3 @@ class AnthropicProvider:
     async def list_models(self) -> list[str]:
         data = await self._http.get("/v1/models", params={"limit": 1000})
         return [str(m["id"]) for m in data.get("data", [])] if isinstance(data, dict) else []
-
-    async def health(self) -> Health:
-        return await listing_health(self.list_models)
-
-    async def aclose(self) -> None:
-        await self._http.aclose()

@@ -1,4 +1,4 @@
-"""The Gemini provider: key in ``x-goog-api-key``, model in the path, over the call skeleton.
+"""The Gemini provider: key in ``x-goog-api-key``, model in the path, over the shared call skeleton.
 
 Where the key and the endpoint come from (``GOOGLE_API_KEY`` before ``GEMINI_API_KEY``, and
 ``GOOGLE_GEMINI_BASE_URL`` as a host to which the API version is added, as the google-genai SDK reads
@@ -12,25 +12,18 @@ from collections.abc import AsyncIterator
 
 from podium.catalogue import ModelInfo, count_tokens
 from podium.config import ProviderSpec
-from podium.errors import ConfigError
-from podium.providers.base import Health
-from podium.providers.call import Endpoint
+from podium.providers.call import Endpoint, RemoteProvider, check_spec
 from podium.providers.gemini import wire
-from podium.providers.http import listing_health
 from podium.types import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, StreamChunk
 
 
-class GeminiProvider:
+class GeminiProvider(RemoteProvider):
     wire_name = "gemini"  # its column in podium.request_fields
 
     def __init__(self, spec: ProviderSpec) -> None:
-        if not spec.base_url:
-            raise ConfigError("the Gemini provider needs a base_url", key_path=f"providers.{spec.name}")
-        if spec.options:
-            raise ConfigError("the Gemini provider takes no options",
-                              key_path=f"providers.{spec.name}.options.{sorted(spec.options)[0]}")
+        base_url = check_spec(spec, "the Gemini provider")
         self.name = spec.name
-        self._http = Endpoint(spec, spec.base_url, {"x-goog-api-key": spec.api_key} if spec.api_key else {})
+        self._http = Endpoint(spec, base_url, {"x-goog-api-key": spec.api_key} if spec.api_key else {})
 
     @classmethod
     def from_spec(cls, spec: ProviderSpec) -> GeminiProvider:
@@ -58,21 +51,12 @@ class GeminiProvider:
                                  params={"alt": "sse"})
 
     async def embed(self, request: EmbeddingRequest, model: ModelInfo) -> EmbeddingResponse:
-        data = await self._http.post(self._path(model, "batchEmbedContents"),
-                                     wire.embedding_body(request, self._resource(model)), model.name,
-                                     expect=lambda d: isinstance(d, dict), answered="with something other than an "
-                                                                                    "object")
+        data = await self._http.post_list(self._path(model, "batchEmbedContents"),
+                                          wire.embedding_body(request, self._resource(model)), model.name, "embeddings")
         return wire.parse_embeddings(data, model=model.name, provider=self.name,
                                      estimated_tokens=sum(count_tokens(text, model) for text in request.input))
 
     async def list_models(self) -> list[str]:
         data = await self._http.get("/models", params={"pageSize": 1000})
-        if not isinstance(data, dict):
-            return []
-        return [str(m["name"]).removeprefix("models/") for m in data.get("models", [])]
-
-    async def health(self) -> Health:
-        return await listing_health(self.list_models)
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+        return [str(m["name"]).removeprefix("models/") for m in data.get("models", [])] if isinstance(data, dict) \
+            else []

@@ -415,3 +415,30 @@ async def test_an_empty_stream_is_one_empty_message_and_a_completed_response() -
         "response.created", "response.in_progress", "response.output_item.added", "response.content_part.added",
         "response.output_text.done", "response.content_part.done", "response.output_item.done", "response.completed"]
     assert events[-1]["response"]["output"][0]["content"][0]["text"] == ""
+
+
+# --- a real `podium serve`, the sync client ---------------------------------------------------------------
+def test_the_sync_sdk_against_a_real_gateway_process(tmp_path: Path) -> None:
+    from podium.server.keys import KeyStore
+    from test_gateway import start, write_config
+
+    secret, _ = KeyStore(tmp_path / "keys.sqlite3").create("sync")
+    process, url, log = start(tmp_path, write_config(tmp_path))
+    try:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key=secret, max_retries=0)
+        response = client.responses.create(model="echo", input="Capital of France?", instructions="Be brief.")
+        assert response.output_text == "Paris is the capital of France."
+        with client.responses.stream(model="echo", input="Capital of France?") as stream:
+            deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
+            final = stream.get_final_response()
+        assert "".join(deltas) == final.output_text == "Paris is the capital of France."
+        with client.responses.with_streaming_response.create(model="echo", input="hi") as raw:
+            assert raw.headers["x-request-id"].startswith("req_")
+            assert raw.parse().id == f"resp_{raw.headers['x-request-id']}"
+        # each answer echoes its own request's parameters, never an earlier request's
+        plain = client.responses.create(model="echo", input="hi")
+        assert plain.instructions is None and final.instructions is None and response.instructions == "Be brief."
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert secret not in log.read_text()

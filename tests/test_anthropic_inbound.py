@@ -287,6 +287,12 @@ async def test_request_fields_reach_the_upstream_translated(openai_gw: Gw):
     ("metadata", {"user_id": "u", "team": "x"}, "metadata.team"),
     ("thinking", {"type": "enabled", "budget_tokens": 100}, "budget_tokens"),
     ("tool_choice", {"type": "sometimes"}, "tool_choice.type"),
+    ("tool_choice", {"type": ["auto"]}, "tool_choice.type"),
+    ("output_config", {"effort": {"a": 1}}, "output_config.effort"),
+    ("output_config", {"format": {"type": "json_schema", "schema": json.loads("[" * 100 + "]" * 100)}},
+     "output_config.format.schema"),
+    ("messages", [{"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": json.loads(
+        '{"a":' * 100 + "1" + "}" * 100)}]}], "messages.0.content.0.input: nests JSON deeper than 64 levels"),
     ("messages", [{"role": "user", "content": [{"type": "document", "source": {
         "type": "base64", "media_type": "application/pdf", "data": "JVBERi0="}}]}], "messages.0.content.0"),
     ("messages", [{"role": "user", "content": [{"type": "server_tool_use", "id": "x"}]}], "messages.0.content.0.type"),

@@ -271,7 +271,7 @@ def _tool_choice(value: Any, fields: dict[str, Any]) -> None:
     if kind == "tool":
         fields["tool_choice"] = {"type": "function",
                                  "function": {"name": _text(choice.get("name"), "tool_choice.name")}}
-    elif kind in _CHOICE:
+    elif isinstance(kind, str) and kind in _CHOICE:
         fields["tool_choice"] = _CHOICE[kind]
     else:
         raise invalid("tool_choice.type: Input should be 'auto', 'any', 'tool' or 'none'")
@@ -282,7 +282,7 @@ def _tool_choice(value: Any, fields: dict[str, Any]) -> None:
 def _effort(thinking: Any, output: Any, max_tokens: int | None) -> str | None:
     """``output_config.effort``, else an enabled thinking budget, as a reasoning effort (None: the model's default)."""
     if isinstance(output, dict) and output.get("effort") is not None:
-        effort = _EFFORT.get(output["effort"])
+        effort = _EFFORT.get(output["effort"]) if isinstance(output["effort"], str) else None
         if effort is None:
             raise invalid("output_config.effort: Input should be 'low', 'medium', 'high', 'xhigh' or 'max'")
         return effort

@@ -142,15 +142,19 @@ class OpenAIWire:
         model = body["model"]
         head = {"id": "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT", "created": 1741569952, "model": model,
                 "system_fingerprint": "fp_44709d6fcb", "service_tier": "default"}
+        count = 1 if s.tool else int(body.get("n") or 1)
         if not body.get("stream"):
             message: dict[str, Any] = {"role": "assistant", "content": None if s.tool else s.text, "refusal": None,
                                        "annotations": []}
             if s.tool:
                 message["tool_calls"] = [{"id": s.tool[0], "type": "function",
                                           "function": {"name": s.tool[1], "arguments": s.tool[2]}}]
-            return _reply(s, {**head, "object": "chat.completion", "choices": [{
-                "index": 0, "message": message, "logprobs": None,
-                "finish_reason": s.finish or ("tool_calls" if s.tool else "stop")}], "usage": self.usage(s)})
+            choices = [{"index": 0, "message": message, "logprobs": None,
+                        "finish_reason": s.finish or ("tool_calls" if s.tool else "stop")}]
+            for i in range(1, count):  # n > 1: each further choice is a different answer, with its own index
+                choices.append({**choices[0], "index": i,
+                                "message": {**message, "content": f"{s.text} (take {i + 1})"}})
+            return _reply(s, {**head, "object": "chat.completion", "choices": choices, "usage": self.usage(s)})
         chunk = {**head, "object": "chat.completion.chunk"}
         events: list[tuple[str | None, Any]] = [(None, {**chunk, "choices": [{
             "index": 0, "delta": {"role": "assistant", "content": "", "refusal": None}, "logprobs": None,
@@ -168,9 +172,16 @@ class OpenAIWire:
             for piece in s.pieces():
                 events.append((None, {**chunk, "choices": [{"index": 0, "delta": {"content": piece},
                                                             "logprobs": None, "finish_reason": None}]}))
+        for i in range(1, count):  # n > 1: the further choices, each piece under its own index
+            events.append((None, {**chunk, "choices": [{"index": i, "delta": {"role": "assistant", "content": ""},
+                                                        "logprobs": None, "finish_reason": None}]}))
+            for piece in Scenario(text=f"{s.text} (take {i + 1})", repeat=s.repeat).pieces():
+                events.append((None, {**chunk, "choices": [{"index": i, "delta": {"content": piece},
+                                                            "logprobs": None, "finish_reason": None}]}))
         finish = s.finish or ("tool_calls" if s.tool else "stop")
-        events.append((None, {**chunk, "choices": [{"index": 0, "delta": {}, "logprobs": None,
-                                                    "finish_reason": finish}]}))
+        for i in range(count):
+            events.append((None, {**chunk, "choices": [{"index": i, "delta": {}, "logprobs": None,
+                                                        "finish_reason": finish}]}))
         if (body.get("stream_options") or {}).get("include_usage"):
             events.append((None, {**chunk, "choices": [], "usage": self.usage(s)}))
         events.append((None, "[DONE]"))
@@ -227,7 +238,8 @@ class AnthropicWire:
         if s.thinking:  # docs.anthropic.com/en/docs/build-with-claude/extended-thinking
             blocks.append({"type": "thinking", "thinking": s.thinking, "signature": "EqQBCgIYAhIM1gbcDa9GJwZA"})
         if tool:
-            if choice.get("type") != "tool":
+            # a forced tool (any, tool) is prefilled: no text before it (docs.anthropic.com tool-use, tool_choice)
+            if choice.get("type") not in ("tool", "any"):
                 blocks.append({"type": "text", "text": "Let me check."})
             blocks.append({"type": "tool_use", "id": tool[0], "name": tool[1], "input": json.loads(tool[2])})
         elif text:

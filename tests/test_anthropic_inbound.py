@@ -310,6 +310,13 @@ async def test_refusals_name_the_field(openai_gw: Gw, field: str, value: Any, na
     assert openai_gw.server.requests == []
 
 
+async def test_cached_input_is_reported_apart_as_anthropic_counts_it(openai_gw: Gw):
+    openai_gw.scenario.cached_tokens = 4
+    message = await openai_gw.client.messages.create(model="m", max_tokens=16, messages=HI)
+    usage = message.usage
+    assert (usage.input_tokens, usage.cache_read_input_tokens, usage.output_tokens) == (8, 4, 7)
+
+
 async def test_the_raw_stream_is_anthropics_event_lines(openai_gw: Gw):
     response = await openai_gw.http.post("/v1/messages", json={"model": "m", "max_tokens": 16, "messages": HI,
                                                                "stream": True}, headers={"x-api-key": openai_gw.key})

@@ -15,8 +15,10 @@ The request side is ``anthropic_messages_request``; this module answers in Anthr
   ``message_stop``; a failure after the first byte is one ``event: error``;
 - errors as ``{"type": "error", "error": {"type", "message"}}`` with the error's own status.
 
-Podium's stop reasons are coarser than Anthropic's: a matched stop sequence reads as ``end_turn``
-(``stop_sequence`` is always null), and earlier turns' thinking is not returned.
+A whole answer also carries Podium's own ``podium`` object (provider, cost, route, notes), as Chat
+Completions answers do; the SDK keeps fields it does not know. Podium's stop reasons are coarser than
+Anthropic's: a matched stop sequence reads as ``end_turn`` (``stop_sequence`` is always null), and no
+thinking blocks are returned (``ChatResponse`` carries no reasoning text).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """CPU per request of each inbound dialect's own work: parse the JSON body into a ChatRequest, render the
 answer (and a stream's events), in process, without the network or the middleware.
 
-The issue's target: ``/v1/messages`` costs at most 10 % more CPU per request than
+The issue's target: ``/v1/messages`` and ``/v1/responses`` cost at most 10 % more CPU per request than
 ``/v1/chat/completions``. The requests are the same conversation in each API's shape (system prompt,
 three turns, a tool definition, sampling fields), the answers the same ChatResponse; bodies arrive as
 bytes, so JSON decoding and encoding are counted too. Also printed: the whole gateway round trip (ASGI,
@@ -27,6 +27,7 @@ import orjson
 
 from podium.server.anthropic_messages_api import ANTHROPIC_MESSAGES
 from podium.server.openai_schema import CHAT_COMPLETIONS
+from podium.server.responses_api import RESPONSES
 from podium.types import ChatResponse, StreamChunk, Trace, Usage
 
 SYSTEM = "You are a concise assistant."
@@ -44,6 +45,12 @@ MESSAGES = orjson.dumps({
     "model": "m", "max_tokens": 256, "temperature": 0.2, "stop_sequences": ["END"], "system": SYSTEM,
     "messages": [{"role": r, "content": t} for r, t in TURNS],
     "tools": [{"name": "get_weather", "description": "Weather", "input_schema": SCHEMA}],
+})
+RESPONSES_BODY = orjson.dumps({
+    "model": "m", "max_output_tokens": 256, "temperature": 0.2, "instructions": SYSTEM,
+    "input": [{"role": r, "content": t} for r, t in TURNS],
+    "tools": [{"type": "function", "name": "get_weather", "description": "Weather", "parameters": SCHEMA,
+               "strict": False}],
 })
 ANSWER = ChatResponse(text="Hamlet avenges his father and dies doing it.", model="m", provider="p",
                       usage=Usage(input_tokens=60, output_tokens=12), trace=Trace(request_id="req_1"))
@@ -100,7 +107,7 @@ async def round_trips(n: int) -> dict[str, float]:
         settings = load_settings(path)
         podium = Podium(settings)
         app = create_app(settings, podium=podium)
-        routes = (("/v1/chat/completions", CHAT), ("/v1/messages", MESSAGES))
+        routes = (("/v1/chat/completions", CHAT), ("/v1/messages", MESSAGES), ("/v1/responses", RESPONSES_BODY))
         rounds: dict[str, list[float]] = {route: [] for route, _ in routes}
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as http:
             for route, body in routes:
@@ -123,7 +130,8 @@ def main() -> None:
     n = args.n
     rows = []
     for name, dialect, body in (("chat.completions", CHAT_COMPLETIONS, CHAT),
-                                ("anthropic.messages", ANTHROPIC_MESSAGES, MESSAGES)):
+                                ("anthropic.messages", ANTHROPIC_MESSAGES, MESSAGES),
+                                ("responses", RESPONSES, RESPONSES_BODY)):
         parse = per_call(lambda d=dialect, b=body: d.parse(orjson.loads(b), HEADERS), n)
         answer = per_call(lambda d=dialect: orjson.dumps(d.answer(ANSWER)), n)
         stream = stream_per_call(dialect, max(n // 10, 100))
@@ -132,13 +140,15 @@ def main() -> None:
     for name, parse, answer, stream in rows:
         print(f"{name:20} {parse:9.1f} {answer:10.1f} {parse + answer:13.1f} {stream:10.1f}")
     base = rows[0][1] + rows[0][2]
-    mine = rows[1][1] + rows[1][2]
-    print(f"parse+answer: /v1/messages {mine - base:+.1f} µs ({(mine / base - 1) * 100:+.1f} %) against chat "
-          "completions")
+    for (_, parse, answer, _), route in zip(rows[1:], ("/v1/messages", "/v1/responses"), strict=True):
+        mine = parse + answer
+        print(f"parse+answer: {route} {mine - base:+.1f} µs ({(mine / base - 1) * 100:+.1f} %) against chat "
+              "completions")
     trips = asyncio.run(round_trips(max(n // 20, 200)))
-    chat, messages = trips["/v1/chat/completions"], trips["/v1/messages"]
-    print(f"whole request (ASGI, scripted model, default middleware): chat completions {chat:.0f} µs, "
-          f"messages {messages:.0f} µs ({(messages / chat - 1) * 100:+.1f} %)")
+    chat = trips["/v1/chat/completions"]
+    print(f"whole request (ASGI, scripted model, default middleware): chat completions {chat:.0f} µs, " + ", ".join(
+        f"{route} {trips[route]:.0f} µs ({(trips[route] / chat - 1) * 100:+.1f} %)"
+        for route in ("/v1/messages", "/v1/responses")))
 
 
 if __name__ == "__main__":

@@ -378,6 +378,9 @@ async def test_accepted_fields_without_effect_and_openai_only_fields(gw: Gw) -> 
     assert response.parallel_tool_calls is False and response.reasoning is not None
     assert response.reasoning.effort == "low" and response.store is False  # type: ignore[attr-defined]
     assert isinstance(response.tools[0], openai.types.responses.FunctionTool)
+    notes = response.to_dict()["podium"]["notes"]  # type: ignore[typeddict-item]
+    assert [n.split("'")[1] for n in notes[:5]] == ["store", "truncation: auto", "max_tool_calls",
+                                                   "reasoning.summary", "include"]
 
 
 async def test_a_chat_request_to_responses_is_not_confused_with_chat_completions(gw: Gw) -> None:

@@ -47,6 +47,7 @@ class Exchange:
 
     echo: dict[str, Any]
     logprobs: bool = False
+    notes: list[str] = field(default_factory=list)  # what the request asked for without effect
     created: float = field(default_factory=time.time)
     stream: ResponseStream | None = None
 
@@ -129,7 +130,7 @@ def response_json(response: ChatResponse, exchange: Exchange | None = None) -> d
                      response.usage, incomplete)
     body["podium"] = {"provider": response.provider, "cost": response.cost,
                       "route": response.trace.decision.rationale if response.trace and response.trace.decision
-                      else None, "notes": response.trace.notes if response.trace else []}
+                      else None, "notes": [*exchange.notes, *(response.trace.notes if response.trace else ())]}
     return body
 
 
@@ -273,9 +274,9 @@ class Responses:
     name = "responses"
 
     def parse(self, body: Any, headers: Mapping[str, str]) -> tuple[ChatRequest, bool]:
-        request = parse(body, headers)
+        request, notes = parse(body, headers)
         include = body.get("include") or ()
-        _EXCHANGE.set(Exchange(_echo(body), logprobs=LOGPROBS in include or bool(body.get("top_logprobs"))))
+        _EXCHANGE.set(Exchange(_echo(body), LOGPROBS in include or bool(body.get("top_logprobs")), notes))
         return request, True  # the terminal event always carries the usage
 
     def answer(self, response: ChatResponse) -> dict[str, Any]:

@@ -13,7 +13,9 @@ The gateway keeps no state between requests, so what needs OpenAI's stored objec
 ``conversation`` (send the whole conversation as ``input``), ``item_reference`` items, stored
 ``prompt`` templates, ``background`` runs. Built-in tools (web search, file search, code
 interpreter, computer use, MCP, …) run inside OpenAI's servers and have no equivalent on the other
-wires: refused by name. ``store: true`` is accepted and nothing is stored.
+wires: refused by name. What has no effect here is accepted and noted in the answer's ``podium.notes``:
+``store: true`` (nothing is stored), ``truncation: auto`` (nothing is cut), ``max_tool_calls``,
+``reasoning.summary``, ``include`` values other than logprobs, and a few OpenAI-only options.
 """
 
 from __future__ import annotations
@@ -46,8 +48,9 @@ STATEFUL = {
     "access_programs": "OpenAI access programs apply to OpenAI's own accounts, not to the gateway's models",
 }
 KNOWN = MAPPED | IGNORED | STATEFUL.keys()
-_PASSED = ("temperature", "top_p", "parallel_tool_calls", "metadata", "user", "top_logprobs", "service_tier",
-           "prompt_cache_key", "prompt_cache_retention", "safety_identifier")
+_STATEFUL = frozenset(STATEFUL)
+_PASSED = frozenset({"temperature", "top_p", "parallel_tool_calls", "metadata", "user", "top_logprobs", "service_tier",
+                    "prompt_cache_key", "prompt_cache_retention", "safety_identifier", "model", "stream"})
 _INCLUDABLE = frozenset({"file_search_call.results", "web_search_call.results", "web_search_call.action.sources",
                          "message.input_image.image_url", "computer_call_output.output.image_url",
                          "code_interpreter_call.outputs", "reasoning.encrypted_content",
@@ -267,39 +270,49 @@ def _check_refused(body: Mapping[str, Any]) -> None:
     if unknown:
         raise BadRequestError(f"Unrecognized request argument supplied: {', '.join(sorted(unknown))[:200]}",
                               code="unknown_parameter")
-    for name, why in STATEFUL.items():
-        value = body.get(name)
+    for name in _STATEFUL.intersection(body):
+        value = body[name]
         if value is not None and value is not False and value != []:
-            raise InvalidParameter(name, f"'{name}' is not supported: {why}", "unsupported_parameter")
+            raise InvalidParameter(name, f"'{name}' is not supported: {STATEFUL[name]}", "unsupported_parameter")
 
 
-def _check_ignored(body: Mapping[str, Any]) -> None:
-    """The fields accepted without effect still have to be well formed."""
+def _ignored(body: Mapping[str, Any]) -> list[str]:
+    """The fields accepted without effect, checked for their shape, each set one noted for the answer."""
+    notes = []
     if body.get("store") is not None and not isinstance(body["store"], bool):
         raise _fail("store", "must be a boolean", "invalid_type")
-    if body.get("truncation") not in (None, "auto", "disabled"):
+    if body.get("store"):
+        notes.append("'store' accepted: the gateway is stateless and stores nothing")
+    truncation = body.get("truncation")
+    if truncation not in (None, "auto", "disabled"):
         raise _fail("truncation", "must be auto or disabled")
-    for name in ("stream_options", "prompt_cache_options", "image"):
-        if body.get(name) is not None and not isinstance(body[name], dict):
-            raise _fail(name, "must be an object", "invalid_type")
+    if truncation == "auto":
+        notes.append("'truncation: auto': nothing is cut; an input too long for the model is an error, as with "
+                     "'disabled'")
     count = body.get("max_tool_calls")
-    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
-        raise _fail("max_tool_calls", "must be a positive integer")
+    if count is not None:
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise _fail("max_tool_calls", "must be a positive integer")
+        notes.append("'max_tool_calls' has no effect: it counts built-in tool calls, which the gateway does not run")
+    for name in ("stream_options", "prompt_cache_options", "image"):
+        value = body.get(name)
+        if value is not None and not isinstance(value, dict):
+            raise _fail(name, "must be an object", "invalid_type")
+        if value:
+            notes.append(f"'{name}' dropped: an OpenAI-only option with no equivalent on the other wires")
+    return notes
 
 
-def parse(body: Any, headers: Mapping[str, str]) -> ChatRequest:
-    """The ChatRequest a Responses request asks for; a 400 naming the parameter otherwise."""
+def parse(body: Any, headers: Mapping[str, str]) -> tuple[ChatRequest, list[str]]:
+    """The ChatRequest a Responses request asks for, and notes on what it asked for without effect; a 400
+    naming the parameter otherwise."""
     if not isinstance(body, dict):
         raise BadRequestError("the request body must be a JSON object")
     _check_refused(body)
-    _check_ignored(body)
+    notes = _ignored(body)
     chat: dict[str, Any] = {"messages": messages(body)}
-    for name in _PASSED:
-        if name in body:
-            chat[name] = body[name]
-    for name in ("model", "stream"):
-        if name in body:
-            chat[name] = body[name]
+    for name in _PASSED.intersection(body):
+        chat[name] = body[name]
     limit = body.get("max_output_tokens")
     if limit is not None:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
@@ -328,6 +341,8 @@ def parse(body: Any, headers: Mapping[str, str]) -> ChatRequest:
                 raise _fail("reasoning.effort", f"must be one of {', '.join(sorted(_EFFORTS))} (got "
                                                 f"{str(effort)[:40]!r})")
             chat["reasoning_effort"] = effort
+        if reasoning.get("summary") or reasoning.get("generate_summary"):
+            notes.append("'reasoning.summary' dropped: answers carry no reasoning items")
     include = body.get("include")
     if include is not None:
         if not isinstance(include, list) or not all(isinstance(v, str) for v in include):
@@ -337,7 +352,9 @@ def parse(body: Any, headers: Mapping[str, str]) -> ChatRequest:
             raise _fail("include", f"unknown value {sorted(unknown)[0][:60]!r}")
         if LOGPROBS in include:
             chat["logprobs"] = True
+        notes += [f"'include' of {value!r}: nothing to include, the gateway returns no such items"
+                  for value in include if value != LOGPROBS]
     if body.get("top_logprobs"):
         chat["logprobs"] = True
     request, _ = parse_request(chat, headers)
-    return request
+    return request, notes

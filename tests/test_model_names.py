@@ -206,6 +206,17 @@ def test_config_refuses_an_ambiguous_spelling_and_two_keys_for_one_model(tmp_pat
             "echo": [{"provider": "canned"}], "canned/echo-2026-01-01": [{"provider": "mirror"}]}))
 
 
+def test_a_config_override_may_name_its_own_price_source(tmp_path: Path):
+    data = canned(tmp_path)
+    data["models"]["gpt-4o"] = {"input_price": 2.0, "price_source": "contract 2026-11", "price_checked": "2026-11-02"}
+    data["models"]["gpt-4o-mini"] = {"input_price": 0.1}
+    catalogue = settings_of(tmp_path, data).catalogue
+    assert (catalogue.get("gpt-4o").price_source, catalogue.get("gpt-4o").price_checked) == \
+        ("contract 2026-11", date(2026, 11, 2))
+    assert catalogue.get("openai/gpt-4o-mini").price_source == "config (models.gpt-4o-mini)"
+    assert catalogue.get("echo").price_source is None  # a row the config adds names a source only if it gives one
+
+
 def test_the_embedding_model_may_be_named_by_vendor_id(tmp_path: Path):
     data = canned(tmp_path, routing={"embedding_model": "openai/text-embedding-3-small"})
     assert settings_of(tmp_path, data).embedding_model == "text-embedding-3-small"

@@ -104,7 +104,7 @@ class Catalogue:
         ambiguous = self.ambiguity(name)
         if ambiguous is not None:
             raise BadRequestError(ambiguous, model=name[:200], code="model_ambiguous")
-        raise NotFoundError(self.missing(name), model=name, code="model_not_found")
+        raise NotFoundError(self.missing(name), model=name[:200], code="model_not_found")
 
     def ambiguity(self, name: str) -> str | None:
         """Why ``name`` names no single row when several rows answer to it, naming each one unambiguously;

@@ -6,6 +6,7 @@ exist (a model's provider, a rule's model), the way TensorZero separates parsing
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -50,6 +51,10 @@ class ModelOverride(_Strict):
     local: bool | None = None
     prompt_format: PromptFormat | None = None
     aliases: list[str] | None = None
+    price_source: str | None = Field(default=None, description="Where your prices come from (a URL, a contract); "
+                                     "changing a price without it marks the row's prices as from this config")
+    price_checked: date | None = None
+    superseded_by: str | None = Field(default=None, description="The model that replaces this one")
 
 
 class RoutingRule(_Strict):

@@ -17,13 +17,16 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
+from conftest import SCRIPTED_CONFIG
 from podium.catalogue import Catalogue, ModelInfo, bundled_catalogue
 from podium.client import Podium
 from podium.config import load_settings
 from podium.errors import BadRequestError, ConfigError, NotFoundError
 from podium.server.app import create_app
 from podium.server.keys import KeyStore
+from test_cli import run
 
 REFRESHED = date(2026, 11, 26)  # the day this catalogue refresh read its sources
 
@@ -305,3 +308,22 @@ async def test_admin_keys_accept_vendor_ids_and_refuse_ambiguous_ones(gw: Gatewa
     refused = await gw.http.post("/admin/keys", json={"name": "bad", "models": ["echo-2026-01-01"]}, headers=admin)
     assert refused.status_code == 400
     assert "ambiguous" in refused.json()["error"]["message"]
+
+
+# --- the CLI -----------------------------------------------------------------------------------------
+def test_the_cli_takes_vendor_ids_for_model_and_models(scripted_config: Path, tmp_path: Path):
+    asked = run("ask", "hi", "--json", "--model", "canned/pricey-1", cwd=tmp_path)
+    assert asked.returncode == 0, asked.stderr
+    data = json.loads(asked.stdout)
+    assert data["model"] == "pricey" and data["text"] == "Paris is the capital of France."
+    voted = run("ask", "hi", "--json", "--strategy", "vote", "--models", "cheap-1,canned/pricey-1", cwd=tmp_path)
+    assert voted.returncode == 0, voted.stderr
+    assert {call["model"] for call in json.loads(voted.stdout)["trace"]["calls"]} == {"cheap", "pricey"}
+    keys = tmp_path / "keys.yaml"
+    keys.write_text(yaml.safe_dump({**SCRIPTED_CONFIG, "gateway": {"keys_path": str(tmp_path / "keys.sqlite3")},
+                                    "ledger": {"enabled": False}}), encoding="utf-8")
+    made = run("keys", "create", "k", "--models", "canned/cheap-1,pricey-1", "--config", str(keys), cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert KeyStore(tmp_path / "keys.sqlite3").list()[0].models == ("canned/cheap-1", "pricey-1")
+    typo = run("keys", "create", "t", "--models", "canned/cheap-2", "--config", str(keys), cwd=tmp_path)
+    assert typo.returncode != 0 and "Did you mean: canned/cheap-1" in typo.stderr + typo.stdout

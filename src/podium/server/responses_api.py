@@ -55,22 +55,37 @@ class Exchange:
 _EXCHANGE: ContextVar[Exchange | None] = ContextVar("podium_responses_exchange", default=None)
 
 
+# The response object's fields in the API's order, with its defaults; each answer copies it once.
+_TEMPLATE: dict[str, Any] = {
+    "id": "", "object": "response", "created_at": 0, "status": "completed", "background": False, "error": None,
+    "incomplete_details": None, "model": "", "output": [], "instructions": None, "max_output_tokens": None,
+    "max_tool_calls": None, "metadata": {}, "parallel_tool_calls": True, "previous_response_id": None,
+    "reasoning": {"effort": None, "summary": None}, "service_tier": None, "store": False, "temperature": None,
+    "text": {"format": {"type": "text"}, "verbosity": "medium"}, "tool_choice": "auto", "tools": [],
+    "top_logprobs": None, "top_p": None, "truncation": "disabled", "user": None, "prompt_cache_key": None,
+    "safety_identifier": None, "usage": None, "completed_at": None,
+}
+_ECHOED = frozenset({"instructions", "max_output_tokens", "max_tool_calls", "metadata", "service_tier", "temperature",
+                     "tool_choice", "tools", "top_logprobs", "top_p", "truncation", "user", "prompt_cache_key",
+                     "safety_identifier"})
+
+
 def _echo(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The request parameters the response object carries, with the API's defaults."""
-    text = body.get("text") or {}
-    reasoning = body.get("reasoning") or {}
-    return {
-        "instructions": body.get("instructions"), "max_output_tokens": body.get("max_output_tokens"),
-        "max_tool_calls": body.get("max_tool_calls"), "metadata": body.get("metadata") or {},
-        "parallel_tool_calls": body.get("parallel_tool_calls", True) is not False, "previous_response_id": None,
-        "reasoning": {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")},
-        "service_tier": body.get("service_tier"), "store": False, "temperature": body.get("temperature"),
-        "text": {"format": text.get("format") or {"type": "text"}, "verbosity": text.get("verbosity") or "medium"},
-        "tool_choice": body.get("tool_choice") or "auto", "tools": body.get("tools") or [],
-        "top_logprobs": body.get("top_logprobs"), "top_p": body.get("top_p"),
-        "truncation": body.get("truncation") or "disabled", "user": body.get("user"),
-        "prompt_cache_key": body.get("prompt_cache_key"), "safety_identifier": body.get("safety_identifier"),
-    }
+    """The response object's defaults with the request's parameters over them (an answer fills in the rest)."""
+    echo = dict(_TEMPLATE)
+    for name in _ECHOED.intersection(body):
+        if body[name] is not None:
+            echo[name] = body[name]
+    if body.get("parallel_tool_calls") is False:
+        echo["parallel_tool_calls"] = False
+    text = body.get("text")
+    if text:
+        echo["text"] = {"format": text.get("format") or {"type": "text"},
+                        "verbosity": text.get("verbosity") or "medium"}
+    reasoning = body.get("reasoning")
+    if reasoning:
+        echo["reasoning"] = {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")}
+    return echo
 
 
 def usage_json(usage: Usage) -> dict[str, Any]:
@@ -102,12 +117,21 @@ def _call_item(item_id: str, call: ToolCall) -> dict[str, Any]:
 def _response(exchange: Exchange, request_id: str, model: str, status: str, output: list[dict[str, Any]],
               usage: Usage | None, incomplete: str | None = None,
               error: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"id": f"resp_{request_id}", "object": "response", "created_at": int(exchange.created),
-            "status": status, "background": False, "error": error,
-            "incomplete_details": {"reason": incomplete} if incomplete else None,
-            "model": model, "output": output, **exchange.echo,
-            "usage": usage_json(usage) if usage is not None else None,
-            "completed_at": int(time.time()) if status == "completed" else None}
+    body = dict(exchange.echo)
+    body["id"] = f"resp_{request_id}"
+    body["created_at"] = int(exchange.created)
+    body["status"] = status
+    body["model"] = model
+    body["output"] = output
+    if error is not None:
+        body["error"] = error
+    if incomplete:
+        body["incomplete_details"] = {"reason": incomplete}
+    if usage is not None:
+        body["usage"] = usage_json(usage)
+    if status == "completed":
+        body["completed_at"] = int(time.time())
+    return body
 
 
 def response_json(response: ChatResponse, exchange: Exchange | None = None) -> dict[str, Any]:

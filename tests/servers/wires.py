@@ -279,6 +279,42 @@ class AnthropicWire:
         return _reply(s, chunks=_sse(events), content_type="text/event-stream")
 
 
+# FunctionDeclaration.parameters is Gemini's Schema (an OpenAPI 3.0 subset, ai.google.dev/api/caching#Schema),
+# not JSON Schema: a field outside it is refused. JSON Schema goes in parametersJsonSchema instead.
+_GEMINI_SCHEMA_FIELDS = frozenset({
+    "type", "format", "title", "description", "nullable", "enum", "maxItems", "minItems", "properties", "required",
+    "minProperties", "maxProperties", "minLength", "maxLength", "pattern", "example", "anyOf", "propertyOrdering",
+    "default", "items", "minimum", "maximum"})
+
+
+def _gemini_schema_problem(body: dict[str, Any]) -> str | None:
+    """The API's complaint about the first function's ``parameters`` field its Schema type lacks, or None."""
+    def walk(schema: Any, where: str) -> str | None:
+        if not isinstance(schema, dict):
+            return None
+        for key, value in schema.items():
+            if key not in _GEMINI_SCHEMA_FIELDS:
+                return f'Unknown name "{key}" at \'{where}\': Cannot find field.'
+            if key == "properties" and isinstance(value, dict):
+                for name, sub in value.items():
+                    if (found := walk(sub, f"{where}.properties[{name}].value")) is not None:
+                        return found
+            elif key == "items" and (found := walk(value, f"{where}.items")) is not None:
+                return found
+            elif key == "anyOf" and isinstance(value, list):
+                for i, sub in enumerate(value):
+                    if (found := walk(sub, f"{where}.any_of[{i}]")) is not None:
+                        return found
+        return None
+
+    for t, group in enumerate(body.get("tools") or []):
+        for f, declaration in enumerate(group.get("functionDeclarations") or []):
+            found = walk(declaration.get("parameters"), f"tools[{t}].function_declarations[{f}].parameters")
+            if found is not None:
+                return found
+    return None
+
+
 # --------------------------------------------------------------------------------------------------
 class GeminiWire:
     kind = "gemini"
@@ -332,6 +368,11 @@ class GeminiWire:
                                            "supportedGenerationMethods": ["generateContent"]}]})
         if s.error:
             return self.error(s.error, request)
+        unknown = _gemini_schema_problem(request.json or {})
+        if unknown:  # what the API answers when `parameters` holds a field its Schema type lacks
+            return Reply.json({"error": {"code": 400, "message": f"Invalid JSON payload received. {unknown}",
+                                         "status": "INVALID_ARGUMENT", "details": [
+                                             {"@type": "type.googleapis.com/google.rpc.BadRequest"}]}}, 400)
         if request.path.endswith(":batchEmbedContents"):  # ai.google.dev/api/embeddings
             rows = request.json["requests"]
             return _reply(s, {"embeddings": [

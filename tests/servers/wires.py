@@ -319,6 +319,11 @@ def _gemini_schema_problem(body: dict[str, Any]) -> str | None:
 class GeminiWire:
     kind = "gemini"
 
+    def __init__(self, check_parameters: bool = False) -> None:
+        # refuse a function's `parameters` with fields Gemini's Schema lacks, as the API does (opt-in: the
+        # shared WIRES instance stays lenient)
+        self.check_parameters = check_parameters
+
     def error(self, kind: str, request: Request) -> Reply:
         key = request.headers.get("x-goog-api-key", "")
         table: dict[str, tuple[int, str, str, list[dict[str, Any]]]] = {
@@ -368,7 +373,7 @@ class GeminiWire:
                                            "supportedGenerationMethods": ["generateContent"]}]})
         if s.error:
             return self.error(s.error, request)
-        unknown = _gemini_schema_problem(request.json or {})
+        unknown = _gemini_schema_problem(request.json or {}) if self.check_parameters else None
         if unknown:  # what the API answers when `parameters` holds a field its Schema type lacks
             return Reply.json({"error": {"code": 400, "message": f"Invalid JSON payload received. {unknown}",
                                          "status": "INVALID_ARGUMENT", "details": [

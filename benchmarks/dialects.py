@@ -70,6 +70,19 @@ def per_call(fn: Callable[[], Any], n: int) -> float:
     return statistics.median(rounds)
 
 
+def interleaved(fns: dict[str, Callable[[], Any]], n: int, rounds: int = 7) -> dict[str, float]:
+    """Median µs per call of each function, the functions taking turns round by round, so that drift (other
+    processes on the machine, the collector) hits them alike."""
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = time.process_time()
+            for _ in range(n):
+                fn()
+            samples[name].append((time.process_time() - start) / n * 1e6)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
 async def _stream_bytes(dialect: Any) -> int:
     async def chunks() -> AsyncIterator[StreamChunk]:
         for chunk in CHUNKS[1:]:
@@ -128,14 +141,15 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20000)
     args = parser.parse_args()
     n = args.n
-    rows = []
-    for name, dialect, body in (("chat.completions", CHAT_COMPLETIONS, CHAT),
-                                ("anthropic.messages", ANTHROPIC_MESSAGES, MESSAGES),
-                                ("responses", RESPONSES, RESPONSES_BODY)):
-        parse = per_call(lambda d=dialect, b=body: d.parse(orjson.loads(b), HEADERS), n)
-        answer = per_call(lambda d=dialect: orjson.dumps(d.answer(ANSWER)), n)
-        stream = stream_per_call(dialect, max(n // 10, 100))
-        rows.append((name, parse, answer, stream))
+    dialects = (("chat.completions", CHAT_COMPLETIONS, CHAT), ("anthropic.messages", ANTHROPIC_MESSAGES, MESSAGES),
+                ("responses", RESPONSES, RESPONSES_BODY))
+    fns: dict[str, Callable[[], Any]] = {}
+    for name, dialect, body in dialects:
+        fns[f"{name} parse"] = lambda d=dialect, b=body: d.parse(orjson.loads(b), HEADERS)
+        fns[f"{name} answer"] = lambda d=dialect: orjson.dumps(d.answer(ANSWER))
+    timed = interleaved(fns, n // 4)
+    rows = [(name, timed[f"{name} parse"], timed[f"{name} answer"], stream_per_call(dialect, max(n // 10, 100)))
+            for name, dialect, _ in dialects]
     print(f"{'dialect':20} {'parse µs':>9} {'answer µs':>10} {'parse+answer':>13} {'stream µs':>10}")
     for name, parse, answer, stream in rows:
         print(f"{name:20} {parse:9.1f} {answer:10.1f} {parse + answer:13.1f} {stream:10.1f}")

@@ -49,6 +49,7 @@ STATEFUL = {
 }
 KNOWN = MAPPED | IGNORED | STATEFUL.keys()
 _STATEFUL = frozenset(STATEFUL)
+_IGNORED = IGNORED
 _PASSED = frozenset({"temperature", "top_p", "parallel_tool_calls", "metadata", "user", "top_logprobs", "service_tier",
                     "prompt_cache_key", "prompt_cache_retention", "safety_identifier", "model", "stream"})
 _INCLUDABLE = frozenset({"file_search_call.results", "web_search_call.results", "web_search_call.action.sources",
@@ -142,13 +143,16 @@ def messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     if not items:
         raise _fail("input", "is empty: give at least one message with the prompt")
     for i, item in enumerate(items):
-        param = f"input[{i}]"
         if not isinstance(item, dict):
-            raise _fail(param, "must be an object (a message, function_call or function_call_output item)",
+            raise _fail(f"input[{i}]", "must be an object (a message, function_call or function_call_output item)",
                         "invalid_type")
         kind = item.get("type", "message")
+        role, content = item.get("role"), item.get("content")
+        if kind == "message" and role in _ROLES and isinstance(content, str):  # the common case, quickly
+            out.append({"role": role, "content": content})
+            continue
+        param = f"input[{i}]"
         if kind == "message":
-            role = item.get("role")
             if role not in _ROLES:
                 raise _fail(f"{param}.role", f"must be one of user, assistant, system, developer (got "
                                              f"{str(role)[:40]!r})")
@@ -278,6 +282,8 @@ def _check_refused(body: Mapping[str, Any]) -> None:
 
 def _ignored(body: Mapping[str, Any]) -> list[str]:
     """The fields accepted without effect, checked for their shape, each set one noted for the answer."""
+    if _IGNORED.isdisjoint(body):
+        return []
     notes = []
     if body.get("store") is not None and not isinstance(body["store"], bool):
         raise _fail("store", "must be a boolean", "invalid_type")

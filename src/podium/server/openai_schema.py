@@ -81,6 +81,31 @@ def _check_types(body: dict[str, Any]) -> None:
             raise BadRequestError(f"'{name}' nests JSON deeper than {MAX_DEPTH} levels", code="too_deep")
 
 
+def _without_cache_control(messages: Any) -> Any:
+    """The messages without Anthropic's ``cache_control`` hints, which clients written for several vendors
+    (LangChain, OpenCode, LiteLLM's users) put on Chat Completions messages and content parts. A hint
+    about caching, not content: accepted and left out, as OpenAI-compatible hosts do."""
+    if not isinstance(messages, list):
+        return messages
+    out = messages
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            continue
+        content = message.get("content")
+        marked = "cache_control" in message or (
+            isinstance(content, list) and any(isinstance(p, dict) and "cache_control" in p for p in content))
+        if not marked:
+            continue
+        if out is messages:
+            out = list(messages)
+        copy = {k: v for k, v in message.items() if k != "cache_control"}
+        if isinstance(content, list):
+            copy["content"] = [{k: v for k, v in p.items() if k != "cache_control"} if isinstance(p, dict) else p
+                               for p in content]
+        out[i] = copy
+    return out
+
+
 def parse_request(body: Any, headers: Mapping[str, str]) -> tuple[ChatRequest, bool]:
     """The ChatRequest, and whether the client asked for usage in the stream."""
     if not isinstance(body, dict):
@@ -107,6 +132,8 @@ def parse_request(body: Any, headers: Mapping[str, str]) -> tuple[ChatRequest, b
         meta["user"] = body["user"]
     model = body.get("model")
     fields = {k: body[k] for k in _TYPED if body.get(k) is not None}
+    if "messages" in fields:
+        fields["messages"] = _without_cache_control(fields["messages"])
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     if max_tokens is not None:
         fields["max_tokens"] = max_tokens

@@ -22,18 +22,22 @@ come from local bytes (the suite would download them; nothing here reaches the i
 
 from __future__ import annotations
 
+import base64
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 from langchain_tests.integration_tests import ChatModelIntegrationTests
+from pydantic import BaseModel, Field
 
-from drop_in import Gateway, running_gateway
+from drop_in import WIRE_KINDS, Gateway, running_gateway
 from servers.http_server import WireServer
 
 # ChatOpenAI keeps one async HTTP client per base URL for the process: every async test of this module
@@ -183,3 +187,92 @@ class TestGatewayOllama(_Standard):
     def has_tool_choice(self) -> bool:
         return False  # Ollama's /api/chat has no tool_choice (the field table drops it with a note)
 
+
+
+# --- the same answers as the upstream reached directly ------------------------------------------------
+# The suite above says pass or fail; these compare what comes back. Each probe is asked once of the
+# OpenAI upstream directly and once through the gateway on each wire. The upstreams answer by the same
+# rules (``servers.answers``: they echo the last user text, count every word and image they were sent,
+# call tools with arguments read from the prompt), so anything the gateway loses or alters on the way
+# across a wire (a system prompt, a turn, a stop sequence, an image, a tool result) changes the answer.
+class Joke(BaseModel):
+    """Joke to tell user."""
+
+    setup: str = Field(description="question to set up a joke")
+    punchline: str = Field(description="answer to resolve the joke")
+
+
+@tool
+def get_weather(location: str) -> str:
+    """Get the weather at a location."""
+    return "It's sunny."
+
+
+_IMAGE = f"data:image/png;base64,{base64.b64encode(_png()).decode()}"
+_CALL = {"name": "get_weather", "args": {"location": "Paris"}, "id": "call_1", "type": "tool_call"}
+
+
+def _usage(message: Any) -> tuple[int, int] | None:
+    usage = message.usage_metadata
+    return (usage["input_tokens"], usage["output_tokens"]) if usage else None
+
+
+def _stream(model: ChatOpenAI) -> Any:
+    full: Any = None
+    for chunk in model.stream("Write me 2 haikus."):
+        full = chunk if full is None else full + chunk
+    return [full.text, _usage(full)]
+
+
+PROBES: dict[str, Callable[[ChatOpenAI], Any]] = {
+    "invoke": lambda m: [(r := m.invoke("Hello")).content, _usage(r)],
+    "system_and_turns": lambda m: [(r := m.invoke([SystemMessage("Be brief."), HumanMessage("hello"),
+                                                   AIMessage("hello"), HumanMessage("how are you")])).content,
+                                   _usage(r)],
+    "named_user": lambda m: m.invoke([HumanMessage("hello", name="example_user")]).content,
+    "stream": _stream,
+    "stop": lambda m: m.invoke("hi", stop=["you"]).content,
+    "tool_call": lambda m: [(c["name"], c["args"]) for c in m.bind_tools([get_weather]).invoke(
+        "What is the weather in Paris?").tool_calls],
+    "unicode_tool_call": lambda m: [(c["name"], c["args"]) for c in m.bind_tools([get_weather]).invoke(
+        "What is the weather in '東京'?").tool_calls],
+    "tool_result": lambda m: [(r := m.bind_tools([get_weather]).invoke([
+        HumanMessage("What is the weather in Paris?"), AIMessage("", tool_calls=[_CALL]),
+        ToolMessage("It's sunny.", tool_call_id="call_1")])).content, _usage(r)],
+    "structured": lambda m: m.with_structured_output(Joke).invoke("Tell me a joke about cats.").model_dump(),
+    "json_mode": lambda m: m.with_structured_output(Joke, method="json_mode").invoke(
+        "A joke about cats as JSON with 'setup' and 'punchline' keys.").model_dump(),
+    "image": lambda m: m.invoke([HumanMessage([{"type": "text", "text": "Describe this."},
+                                               {"type": "image_url", "image_url": {"url": _IMAGE}}])]).content,
+    "image_in_tool_result": lambda m: m.bind_tools([get_weather]).invoke([
+        HumanMessage("Show me the weather map of Paris."), AIMessage("", tool_calls=[_CALL]),
+        ToolMessage([{"type": "image_url", "image_url": {"url": _IMAGE}}], tool_call_id="call_1")]).content,
+    "cache_control": lambda m: m.invoke([HumanMessage([{"type": "text", "text": "Hello",
+                                                        "cache_control": {"type": "ephemeral"}}])]).content,
+}
+KNOWN_DIFFERENCES = {
+    ("anthropic", "image_in_tool_result"): "providers/anthropic/wire.py sends a tool result's text only "
+                                           "(tool_result content = message.text): its images are dropped without a "
+                                           "note, though Anthropic's tool_result takes image blocks",
+    ("gemini", "image_in_tool_result"): "providers/gemini/wire.py sends a tool result's text only "
+                                        "(functionResponse.response.content): its images are dropped without a "
+                                        "note (neither sent as parts nor refused)",
+}
+
+
+@pytest.fixture(scope="module")
+def direct_answers(openai_upstream: WireServer) -> dict[str, Any]:
+    model = ChatOpenAI(model="gpt-4o-mini", base_url=f"{openai_upstream.url}/v1", api_key="sk-direct",  # type: ignore[arg-type]
+                       max_retries=0, stream_usage=True)
+    return {name: probe(model) for name, probe in PROBES.items()}
+
+
+@pytest.mark.parametrize("probe", list(PROBES))
+@pytest.mark.parametrize("wire", WIRE_KINDS)
+def test_same_answers_as_the_upstream_reached_directly(gateway: Gateway, direct_answers: dict[str, Any], wire: str,
+                                                       probe: str, request: pytest.FixtureRequest) -> None:
+    if (wire, probe) in KNOWN_DIFFERENCES:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=KNOWN_DIFFERENCES[wire, probe]))
+    model = ChatOpenAI(model=gateway.model(wire), base_url=f"{gateway.url}/v1", api_key="sk-gateway",  # type: ignore[arg-type]
+                       max_retries=0, stream_usage=True)
+    assert PROBES[probe](model) == direct_answers[probe]

@@ -119,6 +119,30 @@ def test_with_streaming_response(gateway: Gateway, wire: str):
         assert whole.parse().choices[0].message.content == "Hello, you wrote: Hello there."
 
 
+def test_every_optional_field_a_client_sends(gateway: Gateway, wire: str):
+    """The fields of the current API that ask nothing a wire cannot give: sent on the OpenAI wire,
+    translated or dropped with a note (in the answer's ``podium.notes``) on the others — never a 400."""
+    raw = client(gateway).chat.completions.with_raw_response.create(
+        model=gateway.model(wire), messages=[{"role": "user", "content": "Hello there"}],
+        temperature=0.5, top_p=0.9, seed=7, presence_penalty=0.1, frequency_penalty=0.1, reasoning_effort="low",
+        service_tier="auto", store=False, prompt_cache_key="conversation-1", safety_identifier="user-1",
+        user="user-1", metadata={"task_type": "chat"}, verbosity="low", modalities=["text"], logprobs=False,
+        max_completion_tokens=2000)
+    completion = raw.parse()
+    assert completion.choices[0].message.content == "Hello, you wrote: Hello there."
+    notes = (completion.model_extra or {})["podium"]["notes"]
+    sent = gateway.upstreams[wire].requests[-1].json
+    if wire == "openai":
+        assert (sent["service_tier"], sent["prompt_cache_key"], sent["seed"], sent["safety_identifier"]) == \
+            ("auto", "conversation-1", 7, "user-1")
+        assert sent["max_tokens"] == 2000  # the field table: max_completion_tokens only for reasoning models
+        assert not any("dropped" in note for note in notes)
+    else:
+        for field in ("service_tier", "prompt_cache_key", "safety_identifier", "verbosity"):
+            assert any(f"'{field}' dropped" in note for note in notes), (field, notes)
+            assert field not in json.dumps(sent)
+
+
 def test_stop_sequence_and_max_tokens(gateway: Gateway, wire: str):
     completion = client(gateway).chat.completions.create(
         model=gateway.model(wire), stop=["you"], max_tokens=50, messages=[{"role": "user", "content": "hi"}])

@@ -292,7 +292,8 @@ def answer(kind: str, ask: Ask) -> Scenario:
         text = json.dumps(_Filler(prompt, ask.json_schema).object(ask.json_schema), ensure_ascii=False)
     else:
         seen = f" I see {ask.images} image{'s' if ask.images != 1 else ''}." if ask.images else ""
-        text = f"The tool answered: {last}.{seen}" if last_role == "tool" else f"Hello, you wrote: {prompt}.{seen}"
+        said = (last if last_role == "tool" else prompt).rstrip(".")
+        text = f"The tool answered: {said}.{seen}" if last_role == "tool" else f"Hello, you wrote: {said}.{seen}"
     for stop in ask.stop:
         if stop and stop in text:
             text = text[:text.index(stop)]

@@ -35,7 +35,8 @@ import orjson
 
 from podium.errors import BadRequestError, PodiumError, RateLimitedError
 from podium.server.dialect import Final
-from podium.server.responses_input import LOGPROBS, InvalidParameter, parse
+from podium.server.responses_input import LOGPROBS, parse
+from podium.server.responses_items import InvalidParameter
 from podium.types import ChatRequest, ChatResponse, StreamChunk, ToolCall, Usage
 
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}

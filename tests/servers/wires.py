@@ -189,8 +189,17 @@ class OpenAIWire:
 
 
 # --------------------------------------------------------------------------------------------------
+# Claude models from Opus 4.1 and the 4.5 generation on refuse temperature and top_p together
+_ONE_SAMPLER = re.compile(r"claude-(opus-4-1|(opus|sonnet|haiku)-4-[5-9]|(opus|sonnet|haiku)-[5-9])(?!\d)")
+
+
 class AnthropicWire:
     kind = "anthropic"
+
+    def __init__(self, check_sampling: bool = False) -> None:
+        # refuse temperature with top_p on the models that do, as the API does (opt-in: the shared WIRES
+        # instance stays lenient)
+        self.check_sampling = check_sampling
 
     def error(self, kind: str, request: Request) -> Reply:
         key = request.headers.get("x-api-key", "")
@@ -219,6 +228,13 @@ class AnthropicWire:
                                          "display_name": "Claude Sonnet 4.5", "created_at": "2025-09-29T00:00:00Z"}],
                                "has_more": False, "first_id": "claude-sonnet-4-5-20250929",
                                "last_id": "claude-sonnet-4-5-20250929"})
+        sent = request.json if request.method == "POST" and request.body else {}
+        if self.check_sampling and isinstance(sent, dict) and _ONE_SAMPLER.match(str(sent.get("model"))) \
+                and sent.get("temperature") is not None and sent.get("top_p") is not None:
+            return Reply.json({"type": "error", "error": {
+                "type": "invalid_request_error",
+                "message": "`temperature` and `top_p` cannot both be specified for this model. Please use only one."},
+                "request_id": "req_011CTfrnTsra8hsUuM24BzEC"}, 400)
         if s.error == "filtered":  # the streaming classifiers stopped the answer: a 200 with stop_reason refusal
             s = Scenario(**{**s.__dict__, "error": None, "finish": "refusal", "text": ""})
         if s.error:

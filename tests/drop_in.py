@@ -6,7 +6,8 @@ sequences). The gateway's config names one model per wire (``<wire>-wire``) and 
 the same wire (``<wire>-wire-alt``, for model overrides); nothing falls back to another model,
 so an answer always comes from the wire a test asked for (``x-podium-provider`` says which).
 The Gemini upstream refuses a function's ``parameters`` with JSON Schema fields outside Gemini's
-Schema type, as the API does.
+Schema type, and the Anthropic upstream ``temperature`` with ``top_p`` on the Claude models that
+do, as the APIs do.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import httpx
 
 from servers.answers import scenario
 from servers.http_server import Reply, Request, WireServer
-from servers.wires import WIRES, GeminiWire, Scenario
+from servers.wires import WIRES, AnthropicWire, GeminiWire, Scenario
 
 WIRE_KINDS = ("openai", "anthropic", "gemini", "ollama")
 # (model id, alt model id) per wire, as each vendor names its models
@@ -38,7 +39,8 @@ UPSTREAM_KEY = "sk-upstream-0123456789abcdef"
 
 def upstream_handler(kind: str) -> Callable[[Request], Reply]:
     """A vendor's server whose answers follow each request (``servers.answers``)."""
-    wire = GeminiWire(check_parameters=True) if kind == "gemini" else WIRES[kind]
+    wire = {"gemini": GeminiWire(check_parameters=True), "anthropic": AnthropicWire(check_sampling=True)}.get(
+        kind, WIRES[kind])
 
     def handle(request: Request) -> Reply:
         body = request.json if request.method == "POST" and request.body else None

@@ -192,8 +192,15 @@ class ResponseStream:
                          error)
 
     def start(self) -> list[bytes]:
-        return [self.event("response.created", {"response": self.snapshot("in_progress")}),
-                self.event("response.in_progress", {"response": self.snapshot("in_progress")})]
+        """``response.created`` and ``response.in_progress``: one snapshot, serialised once for both."""
+        snapshot = orjson.dumps(self.snapshot("in_progress"))
+        return [self._lifecycle(kind, snapshot) for kind in ("response.created", "response.in_progress")]
+
+    def _lifecycle(self, kind: str, snapshot: bytes) -> bytes:
+        sequence = self.sequence
+        self.sequence += 1
+        return (b"event: " + kind.encode() + b'\ndata: {"response":' + snapshot + b',"type":"' + kind.encode() +
+                b'","sequence_number":' + str(sequence).encode() + b"}\n\n")
 
     def _added(self, item: dict[str, Any]) -> bytes:
         self.open = item

@@ -87,14 +87,20 @@ def _openai(body: dict[str, Any]) -> Ask:
         role = "system" if m["role"] in ("system", "developer") else m["role"]
         ask.turns.append((role, text))
     ask.tools = [ToolSpec(t["function"]["name"], t["function"].get("description") or "",
-                          t["function"].get("parameters") or {}) for t in body.get("tools") or []]
+                          t["function"].get("parameters") or {}) for t in body.get("tools") or []
+                 if t.get("type") == "function"]
     choice = body.get("tool_choice")
     if choice == "required":
         ask.forced = "any"
     elif choice == "none":
         ask.no_tools = True
-    elif isinstance(choice, dict):
+    elif isinstance(choice, dict) and isinstance(choice.get("function"), dict):
         ask.forced = choice["function"]["name"]
+    elif isinstance(choice, dict) and choice.get("type") == "allowed_tools":
+        allowed = choice.get("allowed_tools") or {}
+        names = {(t.get("function") or {}).get("name") for t in allowed.get("tools") or []}
+        ask.tools = [t for t in ask.tools if t.name in names]
+        ask.forced = "any" if allowed.get("mode") == "required" else None
     fmt = body.get("response_format") or {}
     if fmt.get("type") == "json_schema":
         ask.json_schema = fmt["json_schema"].get("schema") or {}

@@ -86,6 +86,14 @@ async def test_async_create_and_stream_with_usage(gateway: Gateway, wire: str):
                                                    stream_options={"include_usage": True},
                                                    messages=[{"role": "user", "content": "Hello there"}])
         chunks = [chunk async for chunk in stream]
+        raw = await api.chat.completions.with_raw_response.create(model=gateway.model(wire),
+                                                                  messages=[{"role": "user", "content": "Hello"}])
+        async with api.chat.completions.with_streaming_response.create(
+                model=gateway.model(wire), stream=True, messages=[{"role": "user", "content": "Hello"}]) as response:
+            lines = [line async for line in response.iter_lines() if line]
+    assert raw.headers["x-podium-provider"] == f"up-{wire}"
+    assert raw.parse().choices[0].message.content == "Hello, you wrote: Hello."
+    assert lines[-1] == "data: [DONE]" and len(lines) > 2
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == completion.choices[0].message.content == "Hello, you wrote: Hello there."
     assert chunks[0].choices[0].delta.role == "assistant"
@@ -208,13 +216,9 @@ class Lookup(BaseModel):
     days: int
 
 
-def test_strict_tool_from_a_pydantic_model(gateway: Gateway, wire: str, request: pytest.FixtureRequest):
-    """The SDK's own strict tool (``additionalProperties: false``, every field required)."""
-    if wire == "gemini":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "providers/gemini/wire.py sends the tool's JSON Schema as FunctionDeclaration.parameters (Gemini's "
-            "OpenAPI-subset Schema refuses additionalProperties: a 400 from the API); it belongs in "
-            "parametersJsonSchema")))
+def test_strict_tool_from_a_pydantic_model(gateway: Gateway, wire: str):
+    """The SDK's own strict tool (``additionalProperties: false``, every field required; on Gemini it goes in
+    ``parametersJsonSchema``, since ``parameters``' own Schema type refuses ``additionalProperties``)."""
     completion = client(gateway).chat.completions.parse(
         model=gateway.model(wire), tools=[openai.pydantic_function_tool(Lookup)], tool_choice="required",
         messages=[{"role": "user", "content": "Weather for Paris over 3 days"}])

@@ -38,7 +38,6 @@ from typing import Any
 
 import httpx
 import pytest
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
@@ -164,28 +163,8 @@ class TestGatewayAnthropic(_Standard):
     wire = "anthropic"
 
 
-# A bug in another module, named where it is; strict: the test fails loudly once it is fixed.
-GEMINI_PARAMETERS = pytest.mark.xfail(strict=True, reason=(
-    "providers/gemini/wire.py sends a tool's JSON Schema as FunctionDeclaration.parameters, Gemini's OpenAPI-subset "
-    "Schema, which refuses JSON Schema fields (here exclusiveMinimum/exclusiveMaximum from pydantic's gt/lt; "
-    "additionalProperties, $defs, $ref too): it belongs in parametersJsonSchema"))
-
-
 class TestGatewayGemini(_Standard):
     wire = "gemini"
-
-    @GEMINI_PARAMETERS
-    @pytest.mark.parametrize("model", [{}, {"output_version": "v1"}], indirect=True)
-    def test_tool_calling(self, model: BaseChatModel) -> None:
-        super().test_tool_calling(model)
-
-    @GEMINI_PARAMETERS
-    async def test_tool_calling_async(self, model: BaseChatModel) -> None:
-        await super().test_tool_calling_async(model)
-
-    @GEMINI_PARAMETERS
-    def test_tool_choice(self, model: BaseChatModel) -> None:
-        super().test_tool_choice(model)
 
 
 class TestGatewayOllama(_Standard):

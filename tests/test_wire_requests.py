@@ -153,7 +153,7 @@ async def test_gemini_body_path_and_key_header(captured):
             config["seed"]) == (1.5, 0.9, 50, ["END"], 7)
     assert config["responseMimeType"] == "application/json"
     assert config["responseJsonSchema"] == {"type": "object"}
-    assert body["tools"] == [{"functionDeclarations": [{"name": "lookup", "parameters": {"type": "object"}}]}]
+    assert body["tools"] == [{"functionDeclarations": [{"name": "lookup", "parametersJsonSchema": {"type": "object"}}]}]
     assert body["toolConfig"] == {"functionCallingConfig": {"mode": "AUTO"}}
     [c async for c in p.stream(ChatRequest.from_prompt("hi"), model("gemini", "gemini-2.5-flash"))]
     assert server.requests[-1].path == "/v1beta/models/gemini-2.5-flash:streamGenerateContent"

@@ -372,3 +372,35 @@ async def test_the_developer_role_goes_only_to_hosts_that_have_it(wire: Wire):
     assert openai._body(ask(), info, False)["messages"][0]["role"] == "developer"  # type: ignore[attr-defined]
     for p in (compatible, declared, openai):
         await p.aclose()
+
+
+# --- what the APIs refuse: checked by the servers' strict modes --------------------------------------------
+async def test_gemini_tool_parameters_are_json_schema():
+    """Gemini's ``parameters`` is its own Schema type, which refuses JSON Schema's ``additionalProperties``:
+    OpenAI-style tools go in ``parametersJsonSchema``."""
+    strict = WIRES["gemini"].__class__(check_parameters=True)  # type: ignore[call-arg]
+    scenario = Scenario(tool=("call_1", "lookup", '{"q": "png"}'))
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": SCHEMA}}]
+    with WireServer(lambda request: strict.handle(request, scenario)) as server:
+        p = build_provider(ProviderSpec(name="gemini", kind="gemini", enabled=True, reason="t",
+                                        base_url=server.url + "/v1beta", api_key=KEY))
+        response = await p.complete(ask(tools=tools), GEMINI)
+        assert response.tool_calls is not None and response.tool_calls[0].function.name == "lookup"
+        declaration = server.requests[-1].json["tools"][0]["functionDeclarations"][0]
+        assert declaration == {"name": "lookup", "parametersJsonSchema": SCHEMA}
+        await p.aclose()
+
+
+@pytest.mark.parametrize(("model_id", "sent"), [("claude-sonnet-4-5-20250929", {"temperature": 0.3}),
+                                                ("claude-opus-4-1-20250805", {"temperature": 0.3}),
+                                                ("claude-3-5-haiku-20241022", {"temperature": 0.3, "top_p": 0.8})])
+async def test_anthropic_models_that_take_one_sampler_get_temperature_alone(model_id: str, sent: dict[str, float]):
+    strict = WIRES["anthropic"].__class__(check_sampling=True)  # type: ignore[call-arg]
+    scenario = Scenario(text="ok")
+    with WireServer(lambda request: strict.handle(request, scenario)) as server:
+        p = build_provider(ProviderSpec(name="anthropic", kind="anthropic", enabled=True, reason="t",
+                                        base_url=server.url, api_key=KEY))
+        assert (await p.complete(ask(temperature=0.3, top_p=0.8), model("anthropic", model_id))).text == "ok"
+        body = server.requests[-1].json
+        assert {k: body[k] for k in ("temperature", "top_p") if k in body} == sent
+        await p.aclose()

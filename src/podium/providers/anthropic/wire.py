@@ -17,6 +17,8 @@ Differences from the OpenAI shape that this module absorbs:
   to fit, and a ``max_tokens`` too small for the minimum budget sends no thinking. Thinking excludes
   ``temperature`` (not sent), a ``top_p`` under 0.95 (raised to it) and forced tools (a forced JSON tool
   sends no thinking). Thinking blocks never reach the answer text;
+- the models from Opus 4.1 and the 4.5 generation on refuse ``temperature`` with ``top_p``: when a request
+  sets both, they get ``temperature`` alone;
 - content is a list of typed blocks: text, image (base64 or url), tool_use, tool_result;
 - tool results travel in a *user* message; consecutive same-role messages are merged, as the API
   requires alternation;
@@ -62,6 +64,8 @@ THINKING_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 8192, "high": 24576,
 MIN_THINKING_BUDGET = 1024
 JSON_TOOL = "json_answer"
 _TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+# Claude Opus 4.1, the 4.5 generation and later refuse temperature and top_p together (a 400)
+_ONE_SAMPLER = re.compile(r"claude-(opus-4-1|(opus|sonnet|haiku)-4-[5-9]|(opus|sonnet|haiku)-[5-9])(?!\d)")
 _STOP: dict[str, FinishReason] = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
                                   "tool_use": "tool_calls", "pause_turn": "stop", "refusal": "content_filter"}
 
@@ -188,7 +192,7 @@ def request_body(request: ChatRequest, model_id: str, *, stream: bool, default_m
     on = thinking is not None and thinking["type"] == "enabled"
     if request.temperature is not None and not on:
         body["temperature"] = min(request.temperature, 1.0)  # Anthropic's range is 0..1
-    if request.top_p is not None:
+    if request.top_p is not None and not ("temperature" in body and _ONE_SAMPLER.match(model_id)):
         body["top_p"] = max(request.top_p, 0.95) if on else request.top_p
     if request.stop:
         body["stop_sequences"] = request.stop

@@ -10,7 +10,10 @@
   ``high``; Pro models start at ``low``), a ``thinkingBudget`` on Gemini 2.5 (low 1,024, medium 8,192,
   high 24,576; ``none`` is 0, or 2.5 Pro's minimum of 128 since it always thinks); older models have no
   thinking and get none;
-- ``tool_choice`` is ``toolConfig.functionCallingConfig`` (AUTO / ANY / NONE, or ANY with the one name);
+- a tool's parameters go in ``parametersJsonSchema`` (JSON Schema, as OpenAI clients write them), not in
+  ``parameters``, which is Gemini's own Schema type (an OpenAPI subset that refuses ``additionalProperties``,
+  ``$ref`` and the like); ``tool_choice`` is ``toolConfig.functionCallingConfig`` (AUTO / ANY / NONE, or
+  ANY with the one name);
 - function calls have no ids on the wire: Podium gives them stable ids (``call_<n>``), and a
   tool result is sent back as a ``functionResponse`` naming the function;
 - usage is ``usageMetadata``: thinking tokens (``thoughtsTokenCount``) are billed as output but not
@@ -137,9 +140,9 @@ def request_body(request: ChatRequest, model_id: str = "") -> dict[str, Any]:
     if config:
         body["generationConfig"] = config
     if request.tools:
-        body["tools"] = [{"functionDeclarations": [
+        body["tools"] = [{"functionDeclarations": [  # JSON Schema, as OpenAI's tools have it, not Gemini's Schema
             {k: v for k, v in {"name": t.function.name, "description": t.function.description,
-                               "parameters": t.function.parameters}.items() if v is not None}
+                               "parametersJsonSchema": t.function.parameters}.items() if v is not None}
             for t in request.tools]}]
         mode = {"auto": "AUTO", "required": "ANY", "none": "NONE"}.get(str(request.tool_choice))
         if isinstance(request.tool_choice, dict):

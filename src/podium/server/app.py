@@ -427,9 +427,11 @@ class Gateway:
     async def model(self, request: Request) -> Response:
         """``GET /v1/models/{id}``: one row of the list, or OpenAI's 404 ``model_not_found``."""
         wanted = request.path_params["model_id"]
+        found = self.podium.settings.catalogue.find(wanted)  # a vendor id or provider/model_id names a row too
         for row in await self._model_rows(request):
-            if row["id"] == wanted:
-                return _json(row, headers={"x-request-id": request.state.request_id})
+            if row["id"] == wanted or (found is not None and row["id"] == found.name):
+                return _json({**row, "id": wanted} if row["id"] != wanted else row,
+                             headers={"x-request-id": request.state.request_id})
         shown = wanted if len(wanted) <= 100 else wanted[:100] + "…"
         raise NotFoundError(f"The model '{shown}' does not exist or you do not have access to it.",
                             code="model_not_found")

@@ -196,10 +196,42 @@ _ONE_SAMPLER = re.compile(r"claude-(opus-4-1|(opus|sonnet|haiku)-4-[5-9]|(opus|s
 class AnthropicWire:
     kind = "anthropic"
 
-    def __init__(self, check_sampling: bool = False) -> None:
-        # refuse temperature with top_p on the models that do, as the API does (opt-in: the shared WIRES
-        # instance stays lenient)
+    def __init__(self, check_sampling: bool = False, check_messages: bool = False) -> None:
+        # refuse temperature with top_p on the models that do, and malformed message lists, as the API
+        # does (opt-in: the shared WIRES instance stays lenient)
         self.check_sampling = check_sampling
+        self.check_messages = check_messages
+
+    @staticmethod
+    def message_problem(messages: list[dict[str, Any]]) -> str | None:
+        """The API's complaint about a message list, or None: roles alternate, no empty content or
+        empty text block, each tool_use answered by a tool_result in the next message and no
+        tool_result without its tool_use (docs.anthropic.com/en/api/messages, tool use)."""
+        for i, message in enumerate(messages):
+            if i and messages[i - 1]["role"] == message["role"]:
+                return 'messages: roles must alternate between "user" and "assistant", but found multiple ' \
+                       f'"{message["role"]}" roles in a row'
+            content = message.get("content")
+            blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content or []
+            if not blocks and i != len(messages) - 1:
+                return f"messages.{i}: all messages must have non-empty content except for the optional final " \
+                       "assistant message"
+            for block in blocks:
+                if block.get("type") == "text" and not block.get("text"):
+                    return "messages: text content blocks must be non-empty"
+            previous = messages[i - 1].get("content") if i else None
+            used = {b["id"] for b in previous or [] if isinstance(b, dict) and b.get("type") == "tool_use"} \
+                if isinstance(previous, list) else set()
+            results = {b.get("tool_use_id") for b in blocks if b.get("type") == "tool_result"}
+            if results - used:
+                return f"messages.{i}.content: unexpected `tool_use_id` found in `tool_result` blocks: " \
+                       f"{sorted(results - used)[0]}. Each `tool_result` block must have a corresponding " \
+                       "`tool_use` block in the previous message."
+            if used and not used <= results and message["role"] == "user":
+                return f"messages.{i - 1}: `tool_use` ids were found without `tool_result` blocks immediately " \
+                       f"after: {sorted(used - results)[0]}. Each `tool_use` block must have a corresponding " \
+                       "`tool_result` block in the next message."
+        return None
 
     def error(self, kind: str, request: Request) -> Reply:
         key = request.headers.get("x-api-key", "")
@@ -235,6 +267,11 @@ class AnthropicWire:
                 "type": "invalid_request_error",
                 "message": "`temperature` and `top_p` cannot both be specified for this model. Please use only one."},
                 "request_id": "req_011CTfrnTsra8hsUuM24BzEC"}, 400)
+        problem = self.message_problem(sent.get("messages") or []) \
+            if self.check_messages and isinstance(sent, dict) else None
+        if problem:
+            return Reply.json({"type": "error", "error": {"type": "invalid_request_error", "message": problem},
+                               "request_id": "req_011CTfrnTsra8hsUuM24BzEC"}, 400)
         if s.error == "filtered":  # the streaming classifiers stopped the answer: a 200 with stop_reason refusal
             s = Scenario(**{**s.__dict__, "error": None, "finish": "refusal", "text": ""})
         if s.error:

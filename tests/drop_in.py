@@ -7,7 +7,8 @@ the same wire (``<wire>-wire-alt``, for model overrides); nothing falls back to 
 so an answer always comes from the wire a test asked for (``x-podium-provider`` says which).
 The Gemini upstream refuses a function's ``parameters`` with JSON Schema fields outside Gemini's
 Schema type, and the Anthropic upstream ``temperature`` with ``top_p`` on the Claude models that
-do, as the APIs do.
+do and message lists the Messages API refuses (roles not alternating, empty text blocks, a
+tool_use without its tool_result), as the APIs do.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ UPSTREAM_KEY = "sk-upstream-0123456789abcdef"
 
 def upstream_handler(kind: str) -> Callable[[Request], Reply]:
     """A vendor's server whose answers follow each request (``servers.answers``)."""
-    wire = {"gemini": GeminiWire(check_parameters=True), "anthropic": AnthropicWire(check_sampling=True)}.get(
-        kind, WIRES[kind])
+    strict = {"gemini": GeminiWire(check_parameters=True),
+              "anthropic": AnthropicWire(check_sampling=True, check_messages=True)}
+    wire = strict.get(kind, WIRES[kind])
 
     def handle(request: Request) -> Reply:
         body = request.json if request.method == "POST" and request.body else None

@@ -152,13 +152,9 @@ def test_every_optional_field_a_client_sends(gateway: Gateway, wire: str):
             assert field not in json.dumps(sent)
 
 
-def test_temperature_with_top_p(gateway: Gateway, wire: str, request: pytest.FixtureRequest):
-    """Both samplers, as many clients send them (OpenCode, LangChain with top_p set, the SDKs' examples)."""
-    if wire == "anthropic":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "providers/anthropic/wire.py sends temperature and top_p together; Claude models from Opus 4.1 and "
-            "the 4.5 generation on refuse that with a 400 ('cannot both be specified for this model'): one of "
-            "them must be left out (or the request refused by name)")))
+def test_temperature_with_top_p(gateway: Gateway, wire: str):
+    """Both samplers, as many clients send them (OpenCode, LangChain with top_p set, the SDKs' examples); the
+    Anthropic upstream refuses both on the Claude models that do, as the API does, so Podium sends one."""
     completion = client(gateway).chat.completions.create(
         model=gateway.model(wire), temperature=0.2, top_p=0.9, messages=[{"role": "user", "content": "Hello there"}])
     assert completion.choices[0].message.content == "Hello, you wrote: Hello there."
@@ -349,10 +345,8 @@ def test_provider_slash_model_id_names_the_model_in_chat(gateway: Gateway, wire:
                                                                                 f"up-{wire}")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server/app.py Gateway.model (GET /v1/models/{id}) compares the id with the listed rows only, while chat "
-    "resolves provider/model_id too (issue 11: accepted wherever a model name is): retrieve answers 404"))
 def test_models_retrieve_takes_every_name_chat_takes(gateway: Gateway):
+    """provider/model_id names a model wherever a model name goes: GET /v1/models/{id} too."""
     retrieved = client(gateway).models.retrieve("up-ollama/qwen3:4b")
     assert retrieved.owned_by == "up-ollama"
 

@@ -238,12 +238,9 @@ PROBES: dict[str, Callable[[ChatOpenAI], Any]] = {
                                                         "cache_control": {"type": "ephemeral"}}])]).content,
 }
 KNOWN_DIFFERENCES = {
-    ("anthropic", "image_in_tool_result"): "providers/anthropic/wire.py sends a tool result's text only "
-                                           "(tool_result content = message.text): its images are dropped without a "
-                                           "note, though Anthropic's tool_result takes image blocks",
-    ("gemini", "image_in_tool_result"): "providers/gemini/wire.py sends a tool result's text only "
-                                        "(functionResponse.response.content): its images are dropped without a "
-                                        "note (neither sent as parts nor refused)",
+    ("gemini", "image_in_tool_result"): "tests/servers/answers.py's Gemini reader counts the images of user parts "
+                                        "only, not those inside a functionResponse's parts, where the Gemini wire "
+                                        "sends a tool result's images (multimodal function responses)",
 }
 
 

@@ -404,3 +404,34 @@ async def test_anthropic_models_that_take_one_sampler_get_temperature_alone(mode
         body = server.requests[-1].json
         assert {k: body[k] for k in ("temperature", "top_p") if k in body} == sent
         await p.aclose()
+
+
+# --- histories as clients send them ------------------------------------------------------------------------
+PNG = "data:image/png;base64,iVBORw0KGgo="
+HISTORY = ChatRequest.model_validate({"messages": [
+    {"role": "user", "content": "Show me the weather map."},
+    {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function",
+                                          "function": {"name": "lookup", "arguments": "{q: map"}}]},
+    {"role": "tool", "tool_call_id": "call_1", "content": [{"type": "text", "text": "the map"},
+                                                           {"type": "image_url", "image_url": {"url": PNG}}]}]})
+
+
+def test_a_history_call_with_arguments_that_are_not_json_is_sent_whole():
+    raw = {"_raw": "{q: map"}
+    assert anthropic_wire.request_body(HISTORY, "c", stream=False, default_max_tokens=10)["messages"][1][
+        "content"][0]["input"] == raw
+    assert gemini_wire.request_body(HISTORY, "gemini-2.5-flash")["contents"][1]["parts"][0]["functionCall"][
+        "args"] == raw
+    assert ollama_wire.request_body(HISTORY, "llama3.2", stream=False)["messages"][1]["tool_calls"][0][
+        "function"]["arguments"] == raw
+
+
+def test_a_tool_results_images_reach_the_model():
+    result = anthropic_wire.request_body(HISTORY, "c", stream=False, default_max_tokens=10)["messages"][2]["content"][0]
+    assert result["type"] == "tool_result" and result["content"] == [
+        {"type": "text", "text": "the map"},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}]
+    response = gemini_wire.request_body(HISTORY, "gemini-3-flash-preview")["contents"][2]["parts"][0][
+        "functionResponse"]
+    assert response == {"name": "lookup", "response": {"content": "the map"},
+                        "parts": [{"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}}]}

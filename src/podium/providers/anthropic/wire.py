@@ -19,7 +19,8 @@ Differences from the OpenAI shape that this module absorbs:
   sends no thinking). Thinking blocks never reach the answer text;
 - the models from Opus 4.1 and the 4.5 generation on refuse ``temperature`` with ``top_p``: when a request
   sets both, they get ``temperature`` alone;
-- content is a list of typed blocks: text, image (base64 or url), tool_use, tool_result;
+- content is a list of typed blocks: text, image (base64 or url), tool_use, tool_result (a tool result
+  with images is a list of text and image blocks);
 - tool results travel in a *user* message; consecutive same-role messages are merged, as the API
   requires alternation;
 - ``usage.input_tokens`` excludes cache reads and writes, so Podium's input count adds them back
@@ -77,9 +78,7 @@ def _image(part: ImagePart) -> dict[str, Any]:
     return {"type": "image", "source": {"type": "url", "url": part.image_url.url}}
 
 
-def _blocks(message: Message) -> list[dict[str, Any]]:
-    if message.role == "tool":
-        return [{"type": "tool_result", "tool_use_id": message.tool_call_id, "content": message.text}]
+def _content(message: Message) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     if isinstance(message.content, str) and message.content:
         blocks.append({"type": "text", "text": message.content})
@@ -89,10 +88,21 @@ def _blocks(message: Message) -> list[dict[str, Any]]:
                 blocks.append({"type": "text", "text": part.text})
             elif isinstance(part, ImagePart):
                 blocks.append(_image(part))
+    return blocks
+
+
+def _blocks(message: Message) -> list[dict[str, Any]]:
+    if message.role == "tool":  # a result with images is a list of text and image blocks
+        images = isinstance(message.content, list) and any(isinstance(p, ImagePart) for p in message.content)
+        return [{"type": "tool_result", "tool_use_id": message.tool_call_id,
+                 "content": _content(message) if images else message.text}]
+    blocks = _content(message)
     for call in message.tool_calls or []:
         try:
             arguments = json.loads(call.function.arguments or "{}")
         except ValueError:
+            arguments = None
+        if not isinstance(arguments, dict):  # a model's badly written arguments: kept whole, not a failure
             arguments = {"_raw": call.function.arguments}
         blocks.append({"type": "tool_use", "id": call.id, "name": call.function.name, "input": arguments})
     return blocks

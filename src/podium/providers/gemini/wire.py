@@ -15,7 +15,8 @@
   ``$ref`` and the like); ``tool_choice`` is ``toolConfig.functionCallingConfig`` (AUTO / ANY / NONE, or
   ANY with the one name);
 - function calls have no ids on the wire: Podium gives them stable ids (``call_<n>``), and a
-  tool result is sent back as a ``functionResponse`` naming the function;
+  tool result is sent back as a ``functionResponse`` naming the function, its images in the response's
+  ``parts``; a history call whose arguments are not a JSON object is sent with them under ``_raw``;
 - usage is ``usageMetadata``: thinking tokens (``thoughtsTokenCount``) are billed as output but not
   included in ``candidatesTokenCount``, so they are added to output and reported as reasoning;
 - a blocked prompt (``promptFeedback.blockReason``) is a ``ContentFilteredError``; a candidate stopped
@@ -63,12 +64,33 @@ THINKING_LEVELS = {"none": "minimal", "minimal": "minimal", "low": "low", "mediu
 _VERSION = re.compile(r"gemini-(\d+(?:\.\d+)?)")
 
 
+def _image(part: ImagePart) -> dict[str, Any]:
+    inline = split_data_url(part.image_url.url)
+    return {"inlineData": {"mimeType": inline[0], "data": inline[1]}} if inline else \
+        {"fileData": {"fileUri": part.image_url.url}}
+
+
+def arguments(text: str) -> dict[str, Any]:
+    """A history tool call's arguments as the object ``functionCall.args`` must be; arguments a model wrote
+    badly (not a JSON object) are kept whole under ``_raw`` rather than failing the request."""
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {"_raw": text}
+    return value if isinstance(value, dict) else {"_raw": text}
+
+
 def _parts(request: ChatRequest, index: int) -> list[dict[str, Any]]:
     message = request.messages[index]
+    images = [_image(p) for p in message.content if isinstance(p, ImagePart)] \
+        if isinstance(message.content, list) else []
     if message.role == "tool":
         name = next((c.function.name for m in request.messages for c in (m.tool_calls or [])
                      if c.id == message.tool_call_id), message.name or "tool")
-        return [{"functionResponse": {"name": name, "response": {"content": message.text}}}]
+        response: dict[str, Any] = {"name": name, "response": {"content": message.text}}
+        if images:  # a tool's images go inside its functionResponse (multimodal function responses)
+            response["parts"] = images
+        return [{"functionResponse": response}]
     parts: list[dict[str, Any]] = []
     if isinstance(message.content, str) and message.content:
         parts.append({"text": message.content})
@@ -77,12 +99,9 @@ def _parts(request: ChatRequest, index: int) -> list[dict[str, Any]]:
             if isinstance(part, TextPart):
                 parts.append({"text": part.text})
             elif isinstance(part, ImagePart):
-                inline = split_data_url(part.image_url.url)
-                parts.append({"inlineData": {"mimeType": inline[0], "data": inline[1]}} if inline
-                             else {"fileData": {"fileUri": part.image_url.url}})
+                parts.append(_image(part))
     for call in message.tool_calls or []:
-        args = json.loads(call.function.arguments or "{}")
-        parts.append({"functionCall": {"name": call.function.name, "args": args}})
+        parts.append({"functionCall": {"name": call.function.name, "args": arguments(call.function.arguments)}})
     return parts
 
 

@@ -39,6 +39,15 @@ _delta = ToolCallDelta
 _LEVELS = {"none": "low", "minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "high"}
 
 
+def _arguments(text: str) -> dict[str, Any]:
+    """A history tool call's arguments as the object Ollama takes; badly written ones kept under ``_raw``."""
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {"_raw": text}
+    return value if isinstance(value, dict) else {"_raw": text}
+
+
 def think(effort: str, model_id: str) -> bool | str:
     """Ollama's ``think`` for an OpenAI ``reasoning_effort``."""
     if "gpt-oss" in model_id:
@@ -56,8 +65,7 @@ def request_body(request: ChatRequest, model_id: str, *, stream: bool) -> dict[s
             if images:
                 out["images"] = images
         if m.tool_calls:
-            out["tool_calls"] = [{"function": {"name": c.function.name,
-                                               "arguments": json.loads(c.function.arguments or "{}")}}
+            out["tool_calls"] = [{"function": {"name": c.function.name, "arguments": _arguments(c.function.arguments)}}
                                  for c in m.tool_calls]
         if m.role == "tool" and m.name:
             out["tool_name"] = m.name

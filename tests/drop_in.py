@@ -5,10 +5,11 @@ whose answers follow the request (``servers.answers``: tool calls, structured ou
 sequences). The gateway's config names one model per wire (``<wire>-wire``) and a second one on
 the same wire (``<wire>-wire-alt``, for model overrides); nothing falls back to another model,
 so an answer always comes from the wire a test asked for (``x-podium-provider`` says which).
-The Gemini upstream refuses a function's ``parameters`` with JSON Schema fields outside Gemini's
-Schema type, and the Anthropic upstream ``temperature`` with ``top_p`` on the Claude models that
-do and message lists the Messages API refuses (roles not alternating, empty text blocks, a
-tool_use without its tool_result), as the APIs do.
+Like the APIs, the upstreams refuse what their vendors refuse: Gemini a function's ``parameters``
+with JSON Schema fields outside its Schema type, empty parts, and function responses that do not
+follow their calls; Anthropic ``temperature`` with ``top_p`` on the Claude models that do, and
+message lists whose roles do not alternate, with empty text blocks or a tool_use without its
+tool_result.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ UPSTREAM_KEY = "sk-upstream-0123456789abcdef"
 
 def upstream_handler(kind: str) -> Callable[[Request], Reply]:
     """A vendor's server whose answers follow each request (``servers.answers``)."""
-    strict = {"gemini": GeminiWire(check_parameters=True),
+    strict = {"gemini": GeminiWire(check_parameters=True, check_contents=True),
               "anthropic": AnthropicWire(check_sampling=True, check_messages=True)}
     wire = strict.get(kind, WIRES[kind])
 

@@ -372,10 +372,32 @@ def _gemini_schema_problem(body: dict[str, Any]) -> str | None:
 class GeminiWire:
     kind = "gemini"
 
-    def __init__(self, check_parameters: bool = False) -> None:
-        # refuse a function's `parameters` with fields Gemini's Schema lacks, as the API does (opt-in: the
-        # shared WIRES instance stays lenient)
+    def __init__(self, check_parameters: bool = False, check_contents: bool = False) -> None:
+        # refuse a function's `parameters` with fields Gemini's Schema lacks, and malformed contents, as the
+        # API does (opt-in: the shared WIRES instance stays lenient)
         self.check_parameters = check_parameters
+        self.check_contents = check_contents
+
+    @staticmethod
+    def contents_problem(contents: list[dict[str, Any]]) -> str | None:
+        """The API's complaint about ``contents``, or None: no content without parts, no empty text part,
+        and a turn of function responses only right after the model's function calls, one per call."""
+        for i, content in enumerate(contents):
+            parts = content.get("parts") or []
+            if not parts:
+                return f"* GenerateContentRequest.contents[{i}].parts: contents.parts must not be empty."
+            if any("text" in p and not p["text"] and len(p) == 1 for p in parts):
+                return "Unable to submit request because it has an empty text parameter. Add a value to the " \
+                       "parameter and try again."
+            responses = [p for p in parts if "functionResponse" in p]
+            if responses:
+                calls = [p for p in (contents[i - 1].get("parts") or []) if "functionCall" in p] if i else []
+                if not calls or contents[i - 1].get("role") != "model":
+                    return "Please ensure that function response turn comes immediately after a function call turn."
+                if len(responses) != len(calls):
+                    return "Please ensure that the number of function response parts is equal to the number of " \
+                           "function call parts of the function call turn."
+        return None
 
     def error(self, kind: str, request: Request) -> Reply:
         key = request.headers.get("x-goog-api-key", "")
@@ -427,6 +449,10 @@ class GeminiWire:
         if s.error:
             return self.error(s.error, request)
         unknown = _gemini_schema_problem(request.json or {}) if self.check_parameters else None
+        if self.check_contents and unknown is None and isinstance(request.json, dict) and "contents" in request.json:
+            problem = self.contents_problem(request.json["contents"])
+            if problem:
+                return Reply.json({"error": {"code": 400, "message": problem, "status": "INVALID_ARGUMENT"}}, 400)
         if unknown:  # what the API answers when `parameters` holds a field its Schema type lacks
             return Reply.json({"error": {"code": 400, "message": f"Invalid JSON payload received. {unknown}",
                                          "status": "INVALID_ARGUMENT", "details": [

@@ -258,6 +258,22 @@ def test_a_custom_tool_passes_on_the_openai_wire(gateway: Gateway):
     assert answer.choices[0].message.content == "Hello, you wrote: Hello there."
 
 
+def test_a_history_with_parallel_tool_calls(gateway: Gateway, wire: str):
+    """Two calls in one assistant turn, two tool messages after it: each wire pairs every result with its
+    call (the Anthropic and Gemini upstreams refuse a list where they are not paired, as the APIs do)."""
+    calls = [{"id": f"call_{i}", "type": "function", "function": {"name": "get_weather",
+                                                                 "arguments": json.dumps({"location": city})}}
+             for i, city in enumerate(("Paris", "Rome"))]
+    history = [{"role": "user", "content": "Weather in Paris and Rome?"},
+               {"role": "assistant", "content": None, "tool_calls": calls},
+               {"role": "tool", "tool_call_id": "call_0", "content": "sunny"},
+               {"role": "tool", "tool_call_id": "call_1", "content": "rainy"}]
+    answer = client(gateway).chat.completions.create(model=gateway.model(wire), messages=history,  # type: ignore[arg-type]
+                                                     tools=[WEATHER], parallel_tool_calls=True)  # type: ignore[list-item]
+    assert (answer.choices[0].message.content or "").startswith("The tool answered: ")
+    assert "rainy" in (answer.choices[0].message.content or "")
+
+
 def test_unicode_tool_arguments(gateway: Gateway, wire: str):
     customer = {"type": "function", "function": {"name": "create_customer", "description": "Create a customer.",
                                                  "parameters": {"type": "object", "properties": {

@@ -237,11 +237,7 @@ PROBES: dict[str, Callable[[ChatOpenAI], Any]] = {
     "cache_control": lambda m: m.invoke([HumanMessage([{"type": "text", "text": "Hello",
                                                         "cache_control": {"type": "ephemeral"}}])]).content,
 }
-KNOWN_DIFFERENCES = {
-    ("gemini", "image_in_tool_result"): "tests/servers/answers.py's Gemini reader counts the images of user parts "
-                                        "only, not those inside a functionResponse's parts, where the Gemini wire "
-                                        "sends a tool result's images (multimodal function responses)",
-}
+KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {}  # (wire, probe): the bug, named where it is
 
 
 @pytest.fixture(scope="module")

@@ -150,6 +150,8 @@ def _gemini(body: dict[str, Any]) -> Ask:
     for c in body.get("contents") or []:
         parts = c.get("parts") or []
         if parts and all("functionResponse" in p for p in parts):
+            ask.images += sum(1 for p in parts for inner in p["functionResponse"].get("parts") or []
+                              if "inlineData" in inner or "fileData" in inner)  # multimodal function responses
             responses = [p["functionResponse"].get("response") or {} for p in parts]
             ask.turns.append(("tool", "".join(r["content"] if isinstance(r.get("content"), str) else json.dumps(r)
                                               for r in responses)))

@@ -71,10 +71,11 @@ def free_port() -> int:
 
 
 def write_config(directory: Path, upstreams: dict[str, WireServer]) -> Path:
-    capabilities = ["chat", "tools", "vision", "json"]
     models = {}
     for kind in WIRE_KINDS:
         for alt, model_id in zip((False, True), MODEL_IDS[kind], strict=True):
+            # the alt models lack "json" (structured output): on Anthropic a JSON answer comes by a forced tool
+            capabilities = ["chat", "tools", "vision"] + ([] if alt else ["json"])
             models[f"{kind}-wire-alt" if alt else f"{kind}-wire"] = {
                 "provider": f"up-{kind}", "model_id": model_id, "context_window": 128000,
                 "max_output_tokens": 8192, "input_price": 1.0, "output_price": 2.0, "tier": "fast",

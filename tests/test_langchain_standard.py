@@ -7,7 +7,8 @@ stop sequences, images. It runs
 
 - once with ``ChatOpenAI`` pointed straight at the OpenAI-wire upstream (the reference: the upstream
   reached directly), and
-- once through Podium's gateway for each outbound wire (OpenAI, Anthropic, Gemini, Ollama), whose
+- once through Podium's gateway for each outbound wire (OpenAI, Anthropic, Gemini, Ollama; Anthropic
+  also on a model without structured output, whose JSON answers come by a forced tool), whose
   upstream is a server speaking that vendor's format (``servers.wires``) with answers that follow
   the request (``servers.answers``).
 
@@ -97,6 +98,7 @@ def openai_upstream() -> Iterator[WireServer]:
 
 class _Standard(ChatModelIntegrationTests):
     wire = "openai"
+    alt = False  # the wire's other model (no "json" capability), with the main one as the override
     base_url = ""
     model_name = ""
     override = ""
@@ -106,8 +108,8 @@ class _Standard(ChatModelIntegrationTests):
         if type(self) is TestDirectOpenAI:
             self.base_url, self.model_name, self.override = f"{openai_upstream.url}/v1", "gpt-4o-mini", "gpt-4.1-mini"
         else:
-            self.base_url, self.model_name = f"{gateway.url}/v1", gateway.model(self.wire)
-            self.override = gateway.model(self.wire, alt=True)
+            self.base_url, self.model_name = f"{gateway.url}/v1", gateway.model(self.wire, self.alt)
+            self.override = gateway.model(self.wire, not self.alt)
 
     @property
     def chat_model_class(self) -> type[ChatOpenAI]:
@@ -161,6 +163,13 @@ class TestGatewayOpenAI(_Standard):
 
 class TestGatewayAnthropic(_Standard):
     wire = "anthropic"
+
+
+class TestGatewayAnthropicWithoutStructuredOutput(_Standard):
+    """A Claude model without structured output in the catalogue: JSON answers come by a forced tool."""
+
+    wire = "anthropic"
+    alt = True
 
 
 class TestGatewayGemini(_Standard):

@@ -32,11 +32,11 @@ def main() -> None:
 
     from llama_cpp import Llama
 
-    model = bundled_catalogue().get(args.model)
+    model = bundled_catalogue().get(args.model).model_copy(update={"context_window": 2048})  # as n_ctx below
     threads = os.cpu_count() or 1
     direct = Llama(model_path=str(weights.weights_path(model.model_id)), n_ctx=2048, n_threads=threads,
                    verbose=False)
-    provider = LocalProvider(n_ctx=2048, n_threads=threads)
+    provider = LocalProvider(n_threads=threads)
     request = ChatRequest(messages=[Message.user(PROMPT)], max_tokens=args.max_tokens, temperature=0, seed=7)
     messages = [{"role": "user", "content": PROMPT}]
     gen = {"max_tokens": args.max_tokens, "temperature": 0, "seed": 7}

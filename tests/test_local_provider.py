@@ -21,7 +21,7 @@ GEMMA = bundled_catalogue().get("gemma3-270m")
 
 @pytest.fixture(scope="module")
 def provider():
-    local = LocalProvider(n_ctx=1024)
+    local = LocalProvider()  # each model with its catalogue window as n_ctx
     yield local
     asyncio.run(local.aclose())
 

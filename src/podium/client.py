@@ -132,7 +132,7 @@ class Podium:
             raise BadRequestError(describe_validation_error(exc)) from None
         defaults = self.settings.defaults
         update: dict[str, Any] = {}
-        if request.max_tokens is None:
+        if request.max_tokens is None and defaults.max_tokens is not None:
             update["max_tokens"] = defaults.max_tokens
         if request.temperature is None and defaults.temperature is not None:
             update["temperature"] = defaults.temperature

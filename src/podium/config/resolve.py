@@ -160,7 +160,7 @@ def resolve(config: PodiumConfig, source: Path | None = None, env: Mapping[str, 
             raise ConfigError(f"model '{name}' refers to provider '{provider}', which is not defined; "
                               f"add it under providers: or use one of: {', '.join(sorted(providers))}",
                               key_path=f"models.{name}.provider")
-    catalogue = bundled_catalogue().merged(overrides)
+    catalogue = _cap_local_windows(bundled_catalogue().merged(overrides), providers)
     config = canonical_names(config, catalogue)  # vendor ids and provider/model_id → catalogue names
 
     def check_model(name: str, key_path: str) -> None:
@@ -201,6 +201,32 @@ def resolve(config: PodiumConfig, source: Path | None = None, env: Mapping[str, 
                     strategies=config.strategies, gateway=config.gateway,
                     ledger_dsn=config.ledger.postgres_dsn if config.ledger.enabled else None,
                     embedding_model=embedding_model, telemetry=config.telemetry)
+
+
+def _cap_local_windows(catalogue: Catalogue, providers: Mapping[str, ProviderSpec]) -> Catalogue:
+    """``providers.<local>.options.n_ctx`` caps the windows of that provider's catalogue rows.
+
+    The local provider loads each model with its row's ``context_window`` as llama.cpp's ``n_ctx``, and
+    the router sends a model only prompts that fit that window: one number for both, so no local model
+    is routed a prompt it cannot hold (``n_ctx`` is there to spend less memory on a smaller context)."""
+    caps: dict[str, int] = {}
+    for spec in providers.values():
+        if spec.kind != "local" or "n_ctx" not in spec.options:
+            continue
+        n_ctx = spec.options["n_ctx"]
+        if isinstance(n_ctx, bool) or not isinstance(n_ctx, int) or n_ctx < 1:
+            raise ConfigError(f"must be a whole number of tokens, 1 or more (got {n_ctx!r})",
+                              key_path=f"providers.{spec.name}.options.n_ctx")
+        caps[spec.name] = n_ctx
+    changes: dict[str, dict[str, Any]] = {}
+    for model in catalogue:
+        cap = caps.get(model.provider)
+        if cap is None or model.context_window <= cap:
+            continue
+        changes[model.name] = {"context_window": cap}
+        if model.max_output_tokens is not None and model.max_output_tokens > cap:
+            changes[model.name]["max_output_tokens"] = cap
+    return catalogue.merged(changes, source="providers") if changes else catalogue
 
 
 def _check_strategies(config: PodiumConfig, catalogue: Catalogue) -> None:

@@ -137,7 +137,8 @@ class LedgerConfig(_Strict):
 
 
 class DefaultsConfig(_Strict):
-    max_tokens: int = Field(default=256, gt=0)
+    max_tokens: int | None = Field(default=None, gt=0, description="Unset: no cap of Podium's own; each provider's "
+                                   "default applies (Anthropic, which requires one: the model's max output tokens)")
     temperature: float | None = Field(default=None, ge=0, le=2)
 
 

@@ -12,7 +12,8 @@ version: 1
 providers:
   local:                      # embedded llama.cpp; needs `pip install 'podium[local]'`
     options:
-      n_ctx: 4096             # context length the local models are loaded with
+      n_ctx: 4096             # at most this context for the local models (less memory); without it each
+                              # loads with its catalogue context_window (the router uses the same number)
       # n_threads: 2          # default: all cores
       # weights:              # extra GGUF files: model_id -> path
       #   my-model: ~/models/my-model.gguf
@@ -51,8 +52,9 @@ ledger:
   # path: ~/.local/share/podium/ledger.sqlite3
   # postgres_dsn: postgresql://127.0.0.1/podium   # one ledger for several gateway instances
 
-defaults:
-  max_tokens: 256
+# defaults:                   # for requests that leave these unset
+#   max_tokens: 1024          # unset: the provider's own default (a local model writes until it stops)
+#   temperature: 0.7
 
 # `podium serve`: the OpenAI-compatible gateway.
 # gateway:

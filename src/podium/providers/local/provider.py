@@ -9,6 +9,21 @@ between tokens, so an abandoned stream stops generating within one token.
 Two prompt formats, as the catalogue says per model: ``chat`` uses the chat template stored in
 the GGUF file; ``completion`` is for base models without one (Gemma 3 270M), which answer a
 ``Question: …\\nAnswer:`` prompt and stop at the end of the line.
+
+Every generation starts from an empty context (``_PodiumLlama.generate``). llama-cpp-python keeps
+the previous request's tokens and reuses the longest common prefix; for a repeated prompt it keeps
+all but the last token and decodes that one alone. llama.cpp's numbers depend on how tokens are
+batched (a token decoded alone gets slightly different logits than the same token inside the
+prompt's batch), so the second greedy answer to the same question drifted from the first after a
+few dozen tokens. Decoding the whole prompt afresh makes an answer a function of the request only;
+the price is re-reading the prompt, which these small models do at thousands of tokens a second.
+
+The context each model is loaded with is its catalogue row's ``context_window``: the router sends a
+local model only prompts that fit that window, so the two must be the same number (the provider
+option ``n_ctx`` caps the rows when the config is resolved, ``podium.config.resolve``). Without
+``max_tokens`` a model writes until it stops or its context is full, as llama.cpp's own default.
+Stream usage counts the tokens generated (a character may take several), the number a
+non-streamed answer reports.
 """
 
 from __future__ import annotations
@@ -18,7 +33,7 @@ import contextlib
 import importlib.util
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Generator, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -51,13 +66,44 @@ class _Slot:
     llama: Any = None
 
 
+_LLAMA_CLASS: Any = None
+
+
 def _import_llama() -> Any:
+    """``_PodiumLlama``, made once: a subclass of llama-cpp-python's ``Llama`` (imported lazily)."""
+    global _LLAMA_CLASS
+    if _LLAMA_CLASS is not None:
+        return _LLAMA_CLASS
     try:
-        from llama_cpp import Llama
+        import llama_cpp
     except ImportError:
         raise DependencyMissingError("llama-cpp-python (the local model runtime)",
                                      weights.LOCAL_EXTRA) from None
-    return Llama
+
+    class _PodiumLlama(llama_cpp.Llama):
+        """``Llama`` whose every generation starts from an empty context and counts what it generates.
+
+        ``create_completion`` (and ``create_chat_completion``, which calls it) draws tokens from
+        ``generate`` and keeps each one except a final end-of-generation token: ``generated`` is
+        that count, the ``completion_tokens`` a non-streamed call reports."""
+
+        generated = 0
+
+        def generate(self, tokens: Sequence[int], *args: Any,
+                     **kwargs: Any) -> Generator[int, Sequence[int] | None, None]:
+            self.generated = 0
+            self.reset()  # type: ignore[no-untyped-call]  # no prefix reuse: see the module docstring
+            memory = llama_cpp.llama_get_memory(self.ctx)
+            if memory is not None:
+                llama_cpp.llama_memory_clear(memory, False)  # the cells; their data is never read again
+            vocab = llama_cpp.llama_model_get_vocab(self.model)
+            for token in super().generate(tokens, *args, **kwargs):
+                if not llama_cpp.llama_vocab_is_eog(vocab, token):
+                    self.generated += 1
+                yield token
+
+    _LLAMA_CLASS = _PodiumLlama
+    return _LLAMA_CLASS
 
 
 @contextlib.contextmanager
@@ -101,10 +147,10 @@ def _finish(reason: str | None) -> FinishReason:
 class LocalProvider:
     wire_name = "local"  # its column in podium.request_fields
 
-    def __init__(self, name: str = "local", *, n_ctx: int = 4096, n_threads: int | None = None,
+    def __init__(self, name: str = "local", *, n_threads: int | None = None,
                  weights_paths: Mapping[str, str] | None = None) -> None:
+        """Each model is loaded with its catalogue row's ``context_window`` as llama.cpp's ``n_ctx``."""
         self.name = name
-        self.n_ctx = n_ctx
         self.n_threads = n_threads or os.cpu_count() or 1
         self._weights = dict(weights_paths or {})
         self._slots: dict[str, _Slot] = {}
@@ -117,8 +163,9 @@ class LocalProvider:
         if unknown:
             raise ConfigError("unknown key (expected one of: n_ctx, n_threads, weights)",
                               key_path=f"providers.{spec.name}.options.{sorted(unknown)[0]}")
-        return cls(spec.name, n_ctx=int(options.get("n_ctx", 4096)),
-                   n_threads=options.get("n_threads"), weights_paths=options.get("weights"))
+        # n_ctx caps the catalogue rows of this provider's models (podium.config.resolve), which the
+        # provider loads with: the router and llama.cpp see the same window
+        return cls(spec.name, n_threads=options.get("n_threads"), weights_paths=options.get("weights"))
 
     # --- the model thread -------------------------------------------------------------------------
     def _slot(self, model_id: str) -> _Slot:
@@ -128,14 +175,15 @@ class LocalProvider:
                 model_id, _Slot(ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"podium-{model_id}")))
         return slot
 
-    def _load(self, slot: _Slot, model_id: str, *, embedding: bool = False) -> Any:
+    def _load(self, slot: _Slot, model: ModelInfo, *, embedding: bool = False) -> Any:
         """Runs on the model's thread. Loads once; later calls return the same instance.
 
-        An embedding instance is a second load of the same weights with mean pooling over the last
-        hidden states (llama.cpp fixes the mode when the context is created)."""
+        The context is the catalogue row's window (see the module docstring). An embedding instance
+        is a second load of the same weights with mean pooling over the last hidden states (llama.cpp
+        fixes the mode when the context is created)."""
         if slot.llama is None:
             llama_class = _import_llama()
-            path = weights.weights_path(model_id, self._weights)
+            path = weights.weights_path(model.model_id, self._weights)
             extra: dict[str, Any] = {}
             if embedding:
                 import llama_cpp
@@ -145,8 +193,8 @@ class LocalProvider:
             # descriptors 1 and 2, which is not thread-safe; two models loading at once (a consensus of two
             # models) left stdout pointing at /dev/null for good.
             with _LOAD_LOCK, _quiet_stderr():  # the C loader also prints warnings with verbose=False
-                slot.llama = llama_class(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads,
-                                         verbose=False, **extra)
+                slot.llama = llama_class(model_path=str(path), n_ctx=model.context_window,
+                                         n_threads=self.n_threads, verbose=False, **extra)
         return slot.llama
 
     def _generation_args(self, request: ChatRequest, model: ModelInfo) -> dict[str, Any]:
@@ -159,7 +207,9 @@ class LocalProvider:
         if any(isinstance(p, ImagePart) for m in request.messages if isinstance(m.content, list)
                for p in m.content):
             raise BadRequestError(f"local model '{model.name}' cannot read images", model=model.name)
-        args: dict[str, Any] = {"max_tokens": request.max_tokens or 256}
+        # None: until the model stops or its context is full (llama-cpp-python's create_completion
+        # would otherwise stop at 16 tokens, its own default)
+        args: dict[str, Any] = {"max_tokens": request.max_tokens}
         for key in ("temperature", "top_p", "seed"):
             value = getattr(request, key)
             if value is not None:
@@ -185,7 +235,7 @@ class LocalProvider:
             raise
 
     def _complete_sync(self, slot: _Slot, request: ChatRequest, model: ModelInfo) -> ChatResponse:
-        llama = self._load(slot, model.model_id)
+        llama = self._load(slot, model)
         result = self._run(llama, request, model, stream=False)
         choice = result["choices"][0]
         text = choice["text"] if "text" in choice else (choice["message"].get("content") or "")
@@ -218,7 +268,7 @@ class LocalProvider:
 
         def produce() -> None:
             try:
-                llama = self._load(slot, model.model_id)
+                llama = self._load(slot, model)
                 for kind, value in self._stream_sync(llama, request, model, cancelled):
                     put(kind, value)
                     if cancelled.is_set():
@@ -244,9 +294,10 @@ class LocalProvider:
 
     def _stream_sync(self, llama: Any, request: ChatRequest, model: ModelInfo,
                      cancelled: threading.Event) -> Iterator[tuple[str, StreamChunk]]:
-        """Runs on the model thread: yields chunks, then one final chunk with real token counts."""
+        """Runs on the model thread: yields chunks, then one final chunk with real token counts (the
+        tokens generated, counted by ``_PodiumLlama.generate``, not the text chunks: a chunk holds
+        as many tokens as its characters took)."""
         prompt_tokens = self._prompt_tokens(llama, request, model)
-        generated = 0
         finish: FinishReason = "stop"
         leading = model.prompt_format == "completion"
         for part in self._run(llama, request, model, stream=True):
@@ -255,7 +306,6 @@ class LocalProvider:
             choice = part["choices"][0]
             text = choice.get("text") if "text" in choice else (choice.get("delta") or {}).get("content")
             if text:
-                generated += 1
                 if leading:
                     text = text.lstrip()
                     leading = not text
@@ -264,7 +314,7 @@ class LocalProvider:
             if choice.get("finish_reason"):
                 finish = _finish(choice["finish_reason"])
         yield "chunk", StreamChunk(finish_reason=finish, model=model.name, provider=self.name,
-                                   usage=Usage(input_tokens=prompt_tokens, output_tokens=generated))
+                                   usage=Usage(input_tokens=prompt_tokens, output_tokens=llama.generated))
 
     @staticmethod
     def _prompt_tokens(llama: Any, request: ChatRequest, model: ModelInfo) -> int:
@@ -296,7 +346,7 @@ class LocalProvider:
         slot = self._slot(model.model_id + "#embed")
 
         def run() -> EmbeddingResponse:
-            llama = self._load(slot, model.model_id, embedding=True)
+            llama = self._load(slot, model, embedding=True)
             result = llama.create_embedding(request.input)
             vectors = [row["embedding"] for row in sorted(result["data"], key=lambda row: row["index"])]
             return EmbeddingResponse(vectors=vectors, model=model.name, provider=self.name,
@@ -339,7 +389,6 @@ class LocalProvider:
     def count_tokens(self, model: ModelInfo, text: str) -> int:
         """Exact count with the model's own tokenizer (loads the model if needed; runs on its thread)."""
         slot = self._slot(model.model_id)
-        future = slot.executor.submit(lambda: len(self._load(slot, model.model_id).tokenize(text.encode(),
-                                                                                            add_bos=False)))
+        future = slot.executor.submit(lambda: len(self._load(slot, model).tokenize(text.encode(), add_bos=False)))
         return int(future.result())
 

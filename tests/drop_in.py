@@ -5,6 +5,8 @@ whose answers follow the request (``servers.answers``: tool calls, structured ou
 sequences). The gateway's config names one model per wire (``<wire>-wire``) and a second one on
 the same wire (``<wire>-wire-alt``, for model overrides); nothing falls back to another model,
 so an answer always comes from the wire a test asked for (``x-podium-provider`` says which).
+``<wire>-wire-errors`` is for the upstream's errors (``[[error:<kind>]]`` in a prompt), so no
+other model's deployment is cooled down by them.
 Like the APIs, the upstreams refuse what their vendors refuse: Gemini a function's ``parameters``
 with JSON Schema fields outside its Schema type, empty parts, and function responses that do not
 follow their calls; Anthropic ``temperature`` with ``top_p`` on the Claude models that do, and
@@ -71,8 +73,11 @@ def free_port() -> int:
 
 
 def write_config(directory: Path, upstreams: dict[str, WireServer]) -> Path:
-    models = {}
-    for kind in WIRE_KINDS:
+    models: dict[str, dict[str, object]] = {}
+    for kind in WIRE_KINDS:  # a model that only answers errors: its deployment's health is nobody else's
+        models[f"{kind}-wire-errors"] = {"provider": f"up-{kind}", "model_id": MODEL_IDS[kind][0],
+                                         "context_window": 128000, "input_price": 1.0, "output_price": 2.0,
+                                         "tier": "fast", "region": "us"}
         for alt, model_id in zip((False, True), MODEL_IDS[kind], strict=True):
             # the alt models lack "json" (structured output): on Anthropic a JSON answer comes by a forced tool
             capabilities = ["chat", "tools", "vision"] + ([] if alt else ["json"])
@@ -86,7 +91,8 @@ def write_config(directory: Path, upstreams: dict[str, WireServer]) -> Path:
                       "local": {"enabled": False}},
         "models": models,
         "routing": {"default": "openai-wire"},
-        "resilience": {"retries": {"max_attempts": 1}, "context_fallback": False, "filter_fallback": False},
+        "resilience": {"retries": {"max_attempts": 1}, "context_fallback": False, "filter_fallback": False,
+                       "breaker": {"failures": 1000}},
         "gateway": {"auth": "optional", "keys_path": str(directory / "keys.sqlite3")},
         "ledger": {"path": str(directory / "ledger.sqlite3")},
     }

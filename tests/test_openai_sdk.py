@@ -20,7 +20,7 @@ import openai
 import pytest
 from pydantic import BaseModel
 
-from drop_in import WIRE_KINDS, Gateway, running_gateway
+from drop_in import UPSTREAM_KEY, WIRE_KINDS, Gateway, running_gateway
 
 MAGIC = {"type": "function", "function": {
     "name": "magic_function", "description": "Apply a magic function to an input.",
@@ -369,6 +369,39 @@ def test_models_retrieve_takes_every_name_chat_takes(gateway: Gateway):
 
 
 # --- errors: OpenAI's error types, never a 500 ------------------------------------------------------
+def test_upstream_errors_reach_the_client_as_the_sdks_exceptions(gateway: Gateway, wire: str):
+    """Each vendor's own errors (its status and body, ``servers.wires``) come back as the error the SDK
+    raises and retries by (429 with Retry-After, 5xx), JSON and stream alike; the upstream key never."""
+    api, model = client(gateway), f"{wire}-wire-errors"
+
+    def call(kind: str, stream: bool) -> None:
+        result = api.chat.completions.create(model=model, stream=stream,
+                                             messages=[{"role": "user", "content": f"[[error:{kind}]]"}])
+        if stream:
+            list(result)  # type: ignore[call-overload]
+
+    def fail(kind: str, stream: bool = False) -> openai.APIStatusError:
+        with pytest.raises(openai.APIStatusError) as caught:
+            call(kind, stream)
+        assert UPSTREAM_KEY not in caught.value.response.text
+        return caught.value
+
+    for stream in (False, True):
+        limited = fail("rate_limit", stream)
+        assert isinstance(limited, openai.RateLimitError) and limited.response.headers["retry-after"] == "20"
+        too_long = fail("context", stream)
+        assert isinstance(too_long, openai.BadRequestError) and too_long.code == "context_length_exceeded"
+    assert isinstance(missing := fail("not_found"), openai.NotFoundError) and missing.code == "model_not_found"
+    assert isinstance(broken := fail("server"), openai.InternalServerError) and broken.status_code == 502
+    assert isinstance(busy := fail("unavailable"), openai.InternalServerError) and busy.status_code == 503
+    if wire != "ollama":  # Ollama has no content filter
+        filtered = fail("filtered")
+        assert isinstance(filtered, openai.BadRequestError) and filtered.code == "content_filter"
+    refused = fail("auth")  # Podium's own key for the upstream: the gateway's fault, not the client's
+    assert refused.status_code == 502 and refused.code == "upstream_credentials_rejected"
+
+
+
 def test_errors_are_the_sdks_own_exceptions(gateway: Gateway, wire: str):
     api = client(gateway)
     hello = [{"role": "user", "content": "Hello"}]

@@ -20,7 +20,8 @@ every answer:
   schema uses the keys the prompt quotes (``'setup' and 'punchline'``);
 - text is ``Hello, you wrote: <last user text>.`` (``The tool answered: <result>.`` after a tool
   result), then ``I see N images.`` when the request holds images, cut at the first stop sequence;
-- usage counts words: the input's and the answer's.
+- usage counts words: the input's and the answer's;
+- ``[[error:<kind>]]`` in the last user turn answers with that error in the wire's own shape.
 """
 
 from __future__ import annotations
@@ -308,6 +309,15 @@ def answer(kind: str, ask: Ask) -> Scenario:
     return Scenario(text=text, input_tokens=input_tokens, output_tokens=_tokens(text), json_answer=text)
 
 
+_ERROR = re.compile(r"\[\[error:(\w+)\]\]")
+
+
 def scenario(kind: str, body: dict[str, Any]) -> Scenario:
-    """Read a request body of wire ``kind`` and answer it."""
-    return answer(kind, READERS[kind](body))
+    """Read a request body of wire ``kind`` and answer it. A last user turn holding ``[[error:<kind>]]``
+    is answered with that error of the wire (``Scenario.error``: rate_limit, context, server, …)."""
+    ask = READERS[kind](body)
+    prompt = next((text for role, text in reversed(ask.turns) if role == "user"), "")
+    failure = _ERROR.search(prompt)
+    if failure:
+        return Scenario(error=failure[1])
+    return answer(kind, ask)

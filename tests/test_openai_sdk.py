@@ -258,6 +258,25 @@ def test_a_custom_tool_passes_on_the_openai_wire(gateway: Gateway):
     assert answer.choices[0].message.content == "Hello, you wrote: Hello there."
 
 
+def test_tool_choice_none_is_never_a_tool_call(gateway: Gateway, wire: str, request: pytest.FixtureRequest):
+    """``tool_choice: "none"`` is a promise to the client: text, whatever the prompt asks."""
+    if wire == "ollama":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "providers/ollama/wire.py drops tool_choice (the field table: Ollama has none) but still sends the "
+            "tools, so with 'none' the model may call one; leaving the tools out would keep the promise")))
+    for stream in (False, True):
+        result = client(gateway).chat.completions.create(model=gateway.model(wire), messages=ASK_MAGIC,  # type: ignore[arg-type]
+                                                         tools=[MAGIC], tool_choice="none", stream=stream)
+        if stream:
+            chunks = list(result)  # type: ignore[call-overload]
+            assert not any(c.choices and c.choices[0].delta.tool_calls for c in chunks)
+            text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        else:
+            assert not result.choices[0].message.tool_calls  # type: ignore[union-attr]
+            text = result.choices[0].message.content or ""  # type: ignore[union-attr]
+        assert text.startswith("Hello, you wrote: What is the value of magic_function(3)?")
+
+
 def test_a_history_with_parallel_tool_calls(gateway: Gateway, wire: str):
     """Two calls in one assistant turn, two tool messages after it: each wire pairs every result with its
     call (the Anthropic and Gemini upstreams refuse a list where they are not paired, as the APIs do)."""

@@ -152,6 +152,16 @@ def test_every_optional_field_a_client_sends(gateway: Gateway, wire: str):
             assert field not in json.dumps(sent)
 
 
+def test_anthropic_style_cache_control_hints_are_accepted(gateway: Gateway, wire: str):
+    """Clients written for several vendors (LangChain, OpenCode) mark messages and parts with Anthropic's
+    ``cache_control``: accepted on every wire (a hint, not content)."""
+    messages = [{"role": "system", "content": "Be brief.", "cache_control": {"type": "ephemeral"}},
+                {"role": "user", "content": [{"type": "text", "text": "Hello there",
+                                              "cache_control": {"type": "ephemeral", "ttl": "5m"}}]}]
+    completion = client(gateway).chat.completions.create(model=gateway.model(wire), messages=messages)  # type: ignore[arg-type]
+    assert completion.choices[0].message.content == "Hello, you wrote: Hello there."
+
+
 def test_temperature_with_top_p(gateway: Gateway, wire: str):
     """Both samplers, as many clients send them (OpenCode, LangChain with top_p set, the SDKs' examples); the
     Anthropic upstream refuses both on the Claude models that do, as the API does, so Podium sends one."""

@@ -9,6 +9,7 @@ from typing import Any
 from podium.cli.render import console, cost_line, trace_tree
 from podium.cli.stores import check_stores
 from podium.client import Podium
+from podium.config import load_settings
 from podium.errors import BadRequestError
 from podium.types import ChatRequest, ChatResponse, Message, RequestMetadata
 
@@ -58,8 +59,9 @@ def run_ask(prompt: str, *, model: str | None, stream: bool, task_type: str | No
             config: str | None) -> None:
     metadata: dict[str, Any] = {"task_type": task_type, "preset": preset, "sensitivity": sensitivity, "tags": tags}
     request = _request(prompt, model, metadata, system, max_tokens, temperature, seed)
-    podium = Podium.from_config(config)
-    check_stores(podium.settings)  # an unreachable PostgreSQL ledger: one line now, not failed rows mid-request
+    settings = load_settings(config)
+    check_stores(settings)  # a ledger out of reach or unwritable: one line now, not failed rows mid-request
+    podium = Podium(settings)
     baseline = podium.settings.catalogue.find(podium.settings.routing.baseline_model)
     response = asyncio.run(_ask(podium, request, stream, json_output))
     if json_output:

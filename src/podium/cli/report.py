@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from podium.cli.render import console, money
-from podium.cli.stores import describe_ledger
+from podium.cli.stores import check_stores, describe_ledger
 from podium.config import load_settings
 from podium.errors import ConfigError
 from podium.ledger.report import GroupRow, build_report, build_report_postgres
@@ -32,6 +32,7 @@ def run_report(*, json_output: bool, since_hours: float | None, config: str | No
     if settings.ledger_dsn:  # the ledger the gateway and `podium ask` write to: PostgreSQL when the config says so
         report = build_report_postgres(settings.ledger_dsn, baseline, since)
     elif settings.ledger_path is not None:
+        check_stores(settings)  # opening the file applies the schema: it must be writable (one line if not)
         report = build_report(settings.ledger_path, baseline, since)
     else:
         raise ConfigError("the ledger is disabled (ledger.enabled: false), so there is nothing to report")

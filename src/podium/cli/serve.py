@@ -181,11 +181,13 @@ def configure_logging(log_level: str) -> None:
 
 def _with_keys(config: str | None, action: Callable[[Keys], Awaitable[T]]) -> T:
     """Run ``action`` on the key store the gateway uses (PostgreSQL with a PostgreSQL ledger, else SQLite)."""
-    from podium.cli.stores import check_postgres
+    from podium.cli.stores import check_keys_file, check_postgres
     from podium.server.app import open_keys
     from podium.server.keys_postgres import PostgresKeyStore
 
     settings = load_settings(config)
+    if not settings.ledger_dsn or settings.gateway.keys_path:
+        check_keys_file(settings)  # a file that cannot be written: one line, not a traceback
     keys = open_keys(settings)
     if settings.ledger_dsn and isinstance(keys, PostgresKeyStore):
         check_postgres(settings.ledger_dsn, "key store")  # out of reach: one line at once, not after the pool's wait

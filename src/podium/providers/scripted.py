@@ -11,6 +11,11 @@ In podium.yaml::
         kind: scripted
         options:
           answers: {echo-model: "Paris", slow-model: {text: "Lyon", latency: 0.2}}
+          default: {error: unavailable}     # models without a script fail as a provider that is down
+
+A step written in the config is checked when the provider is built: an unknown key, a value of the
+wrong type or an unknown error kind is a ``ConfigError`` naming its key path, so ``podium`` stops
+with one line instead of failing on the first request (or with a traceback).
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from podium import errors
 from podium.catalogue import ModelInfo, approximate_tokens
 from podium.config import ProviderSpec
-from podium.errors import NotFoundError, PodiumError
+from podium.errors import ConfigError, NotFoundError, PodiumError
 from podium.providers.base import Health
 from podium.types import ChatRequest, ChatResponse, FinishReason, StreamChunk, ToolCall, ToolCallDelta, Usage
 
@@ -44,12 +50,67 @@ class Step:
 Script = Step | str | Sequence[Step | str] | Callable[[ChatRequest], Step | str]
 
 
-def _as_step(value: Step | str | Mapping[str, Any]) -> Step:
-    if isinstance(value, Step):
-        return value
+def _as_step(value: Step | str) -> Step:
+    return value if isinstance(value, Step) else Step(text=value)
+
+
+# The error kinds a step in the config may raise (the names ``resilience.fallbacks[].on`` uses).
+ERRORS: dict[str, type[PodiumError]] = {
+    "rate_limited": errors.RateLimitedError, "unavailable": errors.ProviderUnavailableError,
+    "timeout": errors.TimeoutError, "provider_error": errors.ProviderError,
+    "context_too_long": errors.ContextTooLongError, "content_filtered": errors.ContentFilteredError,
+    "auth": errors.AuthenticationError, "permission": errors.PermissionDeniedError, "not_found": errors.NotFoundError,
+}
+_FINISH = ("stop", "length", "tool_calls", "content_filter")
+_NUMBERS = {"latency": float, "chunk_latency": float, "input_tokens": int, "output_tokens": int,
+            "fail_after_chunks": int}
+STEP_KEYS = ("text", "error", "finish_reason", "chunks", *_NUMBERS)
+
+
+def step_from_config(value: Any, key_path: str) -> Step:
+    """One step as written in podium.yaml: a string (the answer) or a mapping of ``STEP_KEYS``."""
     if isinstance(value, str):
         return Step(text=value)
-    return Step(**value)
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"a step is an answer (a string) or a mapping of {', '.join(STEP_KEYS)}, "
+                          f"not {type(value).__name__}", key_path=key_path)
+    fields: dict[str, Any] = {}
+    for key, item in value.items():
+        where = f"{key_path}.{key}"
+        if key == "text":
+            if not isinstance(item, str):
+                raise ConfigError(f"must be a string, not {type(item).__name__}", key_path=where)
+            fields[key] = item
+        elif key in _NUMBERS:
+            kind = _NUMBERS[key]
+            if isinstance(item, bool) or not isinstance(item, int | float) or item < 0 \
+                    or (kind is int and not isinstance(item, int)):
+                noun = "a whole number" if kind is int else "a number of seconds"
+                raise ConfigError(f"must be {noun}, 0 or more (got {item!r})", key_path=where)
+            fields[key] = kind(item)
+        elif key == "error":
+            if item not in ERRORS:
+                raise ConfigError(f"unknown error kind {item!r} (one of: {', '.join(ERRORS)})", key_path=where)
+            fields[key] = ERRORS[item](f"scripted {item}")
+        elif key == "finish_reason":
+            if item not in _FINISH:
+                raise ConfigError(f"must be one of: {', '.join(_FINISH)} (got {item!r})", key_path=where)
+            fields[key] = item
+        elif key == "chunks":
+            if not isinstance(item, list) or not all(isinstance(c, str) for c in item):
+                raise ConfigError("must be a list of strings", key_path=where)
+            fields[key] = item
+        else:
+            raise ConfigError(f"unknown key (expected one of: {', '.join(STEP_KEYS)})", key_path=where)
+    return Step(**fields)
+
+
+def _script_from_config(value: Any, key_path: str) -> Step | list[Step]:
+    if isinstance(value, list):
+        if not value:
+            raise ConfigError("a list of steps needs at least one step", key_path=key_path)
+        return [step_from_config(item, f"{key_path}[{i}]") for i, item in enumerate(value)]
+    return step_from_config(value, key_path)
 
 
 class ScriptedProvider:
@@ -64,13 +125,18 @@ class ScriptedProvider:
 
     @classmethod
     def from_spec(cls, spec: ProviderSpec) -> ScriptedProvider:
-        answers = spec.options.get("answers", {})
-        scripts: dict[str, Script] = {
-            model: [_as_step(s) for s in value] if isinstance(value, list) else _as_step(value)
-            for model, value in answers.items()
-        }
+        where = f"providers.{spec.name}.options"
+        unknown = sorted(set(spec.options) - {"answers", "default"})
+        if unknown:
+            raise ConfigError("unknown key (expected one of: answers, default)", key_path=f"{where}.{unknown[0]}")
+        answers = spec.options.get("answers") or {}
+        if not isinstance(answers, Mapping):
+            raise ConfigError("must map model ids to steps, e.g. {my-model: Paris}", key_path=f"{where}.answers")
+        scripts: dict[str, Script] = {str(model): _script_from_config(value, f"{where}.answers.{model}")
+                                      for model, value in answers.items()}
         default = spec.options.get("default")
-        return cls(spec.name, scripts, _as_step(default) if default is not None else None)
+        return cls(spec.name, scripts, _script_from_config(default, f"{where}.default")
+                   if default is not None else None)
 
     def set_script(self, model_id: str, script: Script) -> None:
         self._scripts[model_id] = script

@@ -83,21 +83,22 @@ def interleaved(fns: dict[str, Callable[[], Any]], n: int, rounds: int = 7) -> d
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
-async def _stream_bytes(dialect: Any) -> int:
+async def _stream_bytes(dialect: Any, exchange: Any) -> int:
     async def chunks() -> AsyncIterator[StreamChunk]:
         for chunk in CHUNKS[1:]:
             yield chunk
 
     total = 0
-    async for data in dialect.events("req_1", CHUNKS[0], chunks(), lambda: ANSWER, True):
+    async for data in dialect.events(exchange, "req_1", CHUNKS[0], chunks(), lambda: ANSWER):
         total += len(data)
     return total
 
 
-def stream_per_call(dialect: Any, n: int) -> float:
+def stream_per_call(dialect: Any, body: bytes, n: int) -> float:
     loop = asyncio.new_event_loop()
+    exchange = dialect.parse(orjson.loads(body), HEADERS)
     try:
-        return per_call(lambda: loop.run_until_complete(_stream_bytes(dialect)), n)
+        return per_call(lambda: loop.run_until_complete(_stream_bytes(dialect, exchange)), n)
     finally:
         loop.close()
 
@@ -146,10 +147,11 @@ def main() -> None:
     fns: dict[str, Callable[[], Any]] = {}
     for name, dialect, body in dialects:
         fns[f"{name} parse"] = lambda d=dialect, b=body: d.parse(orjson.loads(b), HEADERS)
-        fns[f"{name} answer"] = lambda d=dialect: orjson.dumps(d.answer(ANSWER))
+        exchange = dialect.parse(orjson.loads(body), HEADERS)
+        fns[f"{name} answer"] = lambda d=dialect, x=exchange: orjson.dumps(d.answer(x, ANSWER))
     timed = interleaved(fns, n // 4)
-    rows = [(name, timed[f"{name} parse"], timed[f"{name} answer"], stream_per_call(dialect, max(n // 10, 100)))
-            for name, dialect, _ in dialects]
+    rows = [(name, timed[f"{name} parse"], timed[f"{name} answer"], stream_per_call(dialect, body, max(n // 10, 100)))
+            for name, dialect, body in dialects]
     print(f"{'dialect':20} {'parse µs':>9} {'answer µs':>10} {'parse+answer':>13} {'stream µs':>10}")
     for name, parse, answer, stream in rows:
         print(f"{name:20} {parse:9.1f} {answer:10.1f} {parse + answer:13.1f} {stream:10.1f}")

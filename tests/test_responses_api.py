@@ -18,8 +18,9 @@ from pydantic import BaseModel
 
 from podium import errors
 from podium.providers.scripted import Step
-from podium.server.responses_api import _EXCHANGE, RESPONSES, Exchange, response_json
-from podium.types import ChatResponse
+from podium.server.dialect import Exchange
+from podium.server.responses_api import RESPONSES, Turn, response_json
+from podium.types import ChatRequest, ChatResponse
 from servers.http_server import Request, WireServer
 from servers.wires import WIRES, Scenario
 from test_gateway_policy import Gw, bearer, config, open_gateway
@@ -401,9 +402,9 @@ async def test_other_methods_and_stored_response_routes_answer_error_json(gw: Gw
 def test_logprobs_asked_for_are_returned_on_the_output_text() -> None:
     token = {"token": "Hi", "logprob": -0.1, "bytes": [72, 105], "top_logprobs": []}
     answer = ChatResponse(id="req_1", text="Hi", model="m", provider="p", logprobs={"content": [token]})
-    asked = response_json(answer, Exchange({}, logprobs=True))
+    asked = response_json(answer, Turn({}, logprobs=True))
     assert asked["output"][0]["content"][0]["logprobs"] == [token]
-    assert response_json(answer, Exchange({}))["output"][0]["content"][0]["logprobs"] == []
+    assert response_json(answer, Turn({}))["output"][0]["content"][0]["logprobs"] == []
 
 
 async def test_an_empty_stream_is_one_empty_message_and_a_completed_response() -> None:
@@ -411,8 +412,8 @@ async def test_an_empty_stream_is_one_empty_message_and_a_completed_response() -
         return
         yield
 
-    _EXCHANGE.set(Exchange({}))
-    body = b"".join([data async for data in RESPONSES.events("req_1", None, nothing(), lambda: None, True)])
+    exchange = Exchange(ChatRequest.from_prompt("hi"), include_usage=True, state=Turn({}))
+    body = b"".join([data async for data in RESPONSES.events(exchange, "req_1", None, nothing(), lambda: None)])
     events = [json.loads(line[6:]) for line in body.decode().splitlines() if line.startswith("data: ")]
     assert [e["type"] for e in events] == [
         "response.created", "response.in_progress", "response.output_item.added", "response.content_part.added",

@@ -23,7 +23,6 @@ thinking blocks are returned (``ChatResponse`` carries no reasoning text).
 
 from __future__ import annotations
 
-import contextvars
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
@@ -35,15 +34,11 @@ from podium.catalogue.tokens import count_message_tokens, count_tokens
 from podium.client import Podium
 from podium.errors import BadRequestError, PodiumError, ProviderUnavailableError
 from podium.server.anthropic_messages_request import parse_messages
-from podium.server.dialect import Final
+from podium.server.dialect import Exchange, Final
 from podium.server.keys import Keys
 from podium.server.middleware.auth import check_scope, identify
 from podium.strategies.names import is_strategy
-from podium.types import ChatRequest, ChatResponse, StreamChunk, ToolCall, Usage
-
-# What parse dropped, for the answer's ``podium.notes``: parse and answer run in the request's own task
-# (and its stream's body in a copy of that context), so concurrent requests never see each other's.
-_NOTES: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("anthropic_notes", default=())
+from podium.types import ChatResponse, StreamChunk, ToolCall, Usage
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 _STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal",
@@ -162,16 +157,15 @@ class AnthropicMessages:
 
     name = "anthropic.messages"
 
-    def parse(self, body: Any, headers: Mapping[str, str]) -> tuple[ChatRequest, bool]:
+    def parse(self, body: Any, headers: Mapping[str, str]) -> Exchange:
         request, notes = parse_messages(body, headers)
-        _NOTES.set(tuple(notes))
-        return request, True
+        return Exchange(request, include_usage=True, notes=list(notes))
 
-    def answer(self, response: ChatResponse) -> dict[str, Any]:
-        return message_json(response, _NOTES.get())
+    def answer(self, exchange: Exchange, response: ChatResponse) -> dict[str, Any]:
+        return message_json(response, tuple(exchange.notes))
 
-    async def events(self, request_id: str, first: StreamChunk | None, chunks: AsyncIterator[StreamChunk],
-                     final: Final, include_usage: bool) -> AsyncIterator[bytes]:
+    async def events(self, exchange: Exchange, request_id: str, first: StreamChunk | None,
+                     chunks: AsyncIterator[StreamChunk], final: Final) -> AsyncIterator[bytes]:
         model = (first.model if first is not None else None) or "podium"
         yield _event(b"message_start", {"type": "message_start", "message": {
             "id": f"msg_{request_id}", "type": "message", "role": "assistant", "model": model, "content": [],
@@ -190,7 +184,7 @@ class AnthropicMessages:
     def error_body(self, exc: PodiumError) -> dict[str, Any]:
         return error_json(exc)
 
-    def stream_error(self, exc: PodiumError) -> bytes:
+    def stream_error(self, exchange: Exchange, exc: PodiumError) -> bytes:
         return _event(b"error", error_json(exc))
 
 

@@ -65,7 +65,7 @@ from podium.resilience.shared import SharedDeployments
 from podium.server.admin import FeedbackBody, NewKey, parse_body
 from podium.server.anthropic_messages_api import ANTHROPIC_MESSAGES, CountTokens, with_request_id
 from podium.server.cache import MemoryCache, RedisCache, ResponseCache
-from podium.server.dialect import Dialect
+from podium.server.dialect import Dialect, Exchange
 from podium.server.embeddings_route import EmbeddingCall, EmbeddingsRoute
 from podium.server.http_limits import BodyLimit, BodyTooLarge
 from podium.server.keys import Keys, KeyStore, SQLiteKeys, check_team
@@ -260,14 +260,15 @@ class Gateway:
         request.state.dialect = dialect  # errors are answered in the dialect's JSON
         call: GatewayCall | None = None
         try:
-            chat, include_usage = dialect.parse(await self._body(request), request.headers)
-            call = GatewayCall(request_id, self.podium.prepare(chat), include_usage, bearer(request) or None)
+            exchange = dialect.parse(await self._body(request), request.headers)
+            call = GatewayCall(request_id, self.podium.prepare(exchange.request), exchange.include_usage,
+                               bearer(request) or None)
             call.bypass_cache = request.headers.get("x-podium-cache") == "bypass" or \
                 "no-cache" in request.headers.get("cache-control", "")
             call.trace_context = self.podium.telemetry.extract(request.headers)
             outcome = await self.handler(call)
             if isinstance(outcome, ChatStream):
-                return await self._stream(call, outcome, started, dialect)
+                return await self._stream(call, outcome, started, dialect, exchange)
         except BaseException as exc:
             await self._done(call, request_id, None, exc, started)
             raise
@@ -276,7 +277,7 @@ class Gateway:
         await self._done(call, request_id, outcome, None, started)
         upstream = sum(c.latency_ms for c in outcome.trace.calls) if outcome.trace else 0.0
         overhead = (time.perf_counter() - started) * 1000 - upstream
-        return _json(dialect.answer(outcome), headers={**self._answer_headers(outcome),
+        return _json(dialect.answer(exchange, outcome), headers={**self._answer_headers(outcome),
                                                        "x-podium-overhead-ms": f"{max(overhead, 0):.3f}"})
 
     @staticmethod
@@ -291,7 +292,8 @@ class Gateway:
                 headers["x-podium-deployment"] = trace.deployment
         return headers
 
-    async def _stream(self, call: GatewayCall, stream: ChatStream, started: float, dialect: Dialect) -> Response:
+    async def _stream(self, call: GatewayCall, stream: ChatStream, started: float, dialect: Dialect,
+                      exchange: Exchange) -> Response:
         """The first chunk is awaited before the status is sent: a stream that fails before it answers
         with the error's status."""
         chunks = aiter(stream)
@@ -325,18 +327,17 @@ class Gateway:
         if context is not None and context.deployment:
             headers.update({"x-podium-deployment": context.deployment, "x-podium-retries": str(context.retries),
                             "x-podium-fallbacks": str(context.fallbacks)})
-        return SSEResponse(self._sse(call, stream, chunks, first, ended, dialect), close, headers)
+        return SSEResponse(self._sse(call, stream, chunks, first, ended, dialect, exchange), close, headers)
 
     @staticmethod
     async def _sse(call: GatewayCall, stream: ChatStream, chunks: AsyncIterator[Any], first: Any,
-                   ended: list[BaseException], dialect: Dialect) -> AsyncIterator[bytes]:
+                   ended: list[BaseException], dialect: Dialect, exchange: Exchange) -> AsyncIterator[bytes]:
         try:
-            async for data in dialect.events(call.request_id, first, chunks, lambda: stream.response,
-                                             call.include_usage):
+            async for data in dialect.events(exchange, call.request_id, first, chunks, lambda: stream.response):
                 yield data
         except PodiumError as exc:  # after the first byte the status is sent: the error goes in the stream
             ended.append(exc)
-            yield dialect.stream_error(exc)
+            yield dialect.stream_error(exchange, exc)
         except BaseException as exc:  # the client went away (cancelled, or the body closed early)
             ended.append(exc)
             raise

@@ -10,6 +10,7 @@ and one route.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from podium.errors import PodiumError
@@ -18,19 +19,32 @@ from podium.types import ChatRequest, ChatResponse, StreamChunk
 Final = Callable[[], ChatResponse | None]  # the stream's whole answer, once its last chunk is out
 
 
+@dataclass
+class Exchange:
+    """One request in a dialect: the ``ChatRequest`` it became and what the dialect keeps for its answer.
+
+    Passed back to the dialect with the answer, the stream and a late error, so a dialect needs no
+    hidden per-request state (what its answer repeats of the request, a stream's event count)."""
+
+    request: ChatRequest
+    include_usage: bool = False  # end a stream with usage, where the API makes that optional
+    notes: list[str] = field(default_factory=list)  # what the request asked for that had no effect
+    state: Any = None  # the dialect's own
+
+
 class Dialect(Protocol):
     name: str
 
-    def parse(self, body: Any, headers: Mapping[str, str]) -> tuple[ChatRequest, bool]:
-        """The request, and whether the stream should end with a usage event (where the API makes it optional)."""
+    def parse(self, body: Any, headers: Mapping[str, str]) -> Exchange:
+        """The request (a 400 in the dialect's terms for what it cannot take)."""
         ...
 
-    def answer(self, response: ChatResponse) -> dict[str, Any]:
+    def answer(self, exchange: Exchange, response: ChatResponse) -> dict[str, Any]:
         """A whole answer as the API's JSON body."""
         ...
 
-    def events(self, request_id: str, first: StreamChunk | None, chunks: AsyncIterator[StreamChunk],
-               final: Final, include_usage: bool) -> AsyncIterator[bytes]:
+    def events(self, exchange: Exchange, request_id: str, first: StreamChunk | None,
+               chunks: AsyncIterator[StreamChunk], final: Final) -> AsyncIterator[bytes]:
         """A stream's body as server-sent events, ending the way the API ends a stream. ``first`` was
         already taken from ``chunks`` (so a failure before it got its own status)."""
         ...
@@ -39,6 +53,6 @@ class Dialect(Protocol):
         """An error as the API's JSON (the status is the error's)."""
         ...
 
-    def stream_error(self, exc: PodiumError) -> bytes:
-        """An error after the first byte of a stream (the status is already sent): one event."""
+    def stream_error(self, exchange: Exchange, exc: PodiumError) -> bytes:
+        """An error after the first byte of a stream (the status is already sent): the API's error event(s)."""
         ...

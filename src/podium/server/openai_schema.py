@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from podium.errors import BadRequestError, PodiumError
 from podium.request_fields import EXTRA_FIELDS, FIELDS
-from podium.server.dialect import Final
+from podium.server.dialect import Exchange, Final
 from podium.types import ChatRequest, ChatResponse, Choice, StreamChunk, Usage, describe_validation_error
 
 KNOWN = frozenset(FIELDS)
@@ -227,14 +227,15 @@ class ChatCompletions:
 
     name = "chat.completions"
 
-    def parse(self, body: Any, headers: Mapping[str, str]) -> tuple[ChatRequest, bool]:
-        return parse_request(body, headers)
+    def parse(self, body: Any, headers: Mapping[str, str]) -> Exchange:
+        request, include_usage = parse_request(body, headers)
+        return Exchange(request, include_usage)
 
-    def answer(self, response: ChatResponse) -> dict[str, Any]:
+    def answer(self, exchange: Exchange, response: ChatResponse) -> dict[str, Any]:
         return completion_json(response)
 
-    async def events(self, request_id: str, first: StreamChunk | None, chunks: AsyncIterator[StreamChunk],
-                     final: Final, include_usage: bool) -> AsyncIterator[bytes]:
+    async def events(self, exchange: Exchange, request_id: str, first: StreamChunk | None,
+                     chunks: AsyncIterator[StreamChunk], final: Final) -> AsyncIterator[bytes]:
         writer = ChunkWriter(request_id, (first.model if first is not None else None) or "podium")
         yield b"data: " + orjson.dumps(writer.role()) + b"\n\n"
         if first is not None:
@@ -246,14 +247,14 @@ class ChatCompletions:
                 if data is not None:
                     yield b"data: " + orjson.dumps(data) + b"\n\n"
         response = final()
-        if include_usage and response is not None:
+        if exchange.include_usage and response is not None:
             yield b"data: " + orjson.dumps(writer.usage(response.usage)) + b"\n\n"
         yield b"data: [DONE]\n\n"
 
     def error_body(self, exc: PodiumError) -> dict[str, Any]:
         return exc.to_openai()
 
-    def stream_error(self, exc: PodiumError) -> bytes:
+    def stream_error(self, exchange: Exchange, exc: PodiumError) -> bytes:
         return b"data: " + orjson.dumps(exc.to_openai()) + b"\n\n"
 
 

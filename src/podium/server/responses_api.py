@@ -27,24 +27,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Mapping
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from podium.errors import BadRequestError, PodiumError, RateLimitedError
-from podium.server.dialect import Final
+from podium.server.dialect import Exchange, Final
 from podium.server.responses_input import LOGPROBS, parse
 from podium.server.responses_items import InvalidParameter
-from podium.types import ChatRequest, ChatResponse, StreamChunk, ToolCall, Usage
+from podium.types import ChatResponse, StreamChunk, ToolCall, Usage
 
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 
 
 @dataclass(slots=True)
-class Exchange:
-    """One request as the response object repeats it, and its stream's position."""
+class Turn:
+    """One request as the response object repeats it, and its stream's position (``Exchange.state``)."""
 
     echo: dict[str, Any]
     logprobs: bool = False
@@ -53,7 +52,6 @@ class Exchange:
     stream: ResponseStream | None = None
 
 
-_EXCHANGE: ContextVar[Exchange | None] = ContextVar("podium_responses_exchange", default=None)
 
 
 # The response object's fields in the API's order, with its defaults; each answer copies it once.
@@ -115,12 +113,12 @@ def _call_item(item_id: str, call: ToolCall) -> dict[str, Any]:
             "name": call.function.name, "arguments": call.function.arguments}
 
 
-def _response(exchange: Exchange, request_id: str, model: str, status: str, output: list[dict[str, Any]],
+def _response(turn: Turn, request_id: str, model: str, status: str, output: list[dict[str, Any]],
               usage: Usage | None, incomplete: str | None = None,
               error: dict[str, Any] | None = None) -> dict[str, Any]:
-    body = dict(exchange.echo)
+    body = dict(turn.echo)
     body["id"] = f"resp_{request_id}"
-    body["created_at"] = int(exchange.created)
+    body["created_at"] = int(turn.created)
     body["status"] = status
     body["model"] = model
     body["output"] = output
@@ -135,15 +133,15 @@ def _response(exchange: Exchange, request_id: str, model: str, status: str, outp
     return body
 
 
-def response_json(response: ChatResponse, exchange: Exchange | None = None) -> dict[str, Any]:
+def response_json(response: ChatResponse, turn: Turn | None = None) -> dict[str, Any]:
     """A whole answer as the Responses ``response`` object."""
-    exchange = exchange or Exchange(_echo({}))
+    turn = turn or Turn(_echo({}))
     rid = _rid(response.id)
     incomplete = _INCOMPLETE.get(response.finish_reason)
     output: list[dict[str, Any]] = []
     refusal = response.message_extras.get("refusal")
     if response.text or refusal or not response.tool_calls:
-        content = [_text_part(response.text, _logprobs(response.logprobs) if exchange.logprobs else [])] \
+        content = [_text_part(response.text, _logprobs(response.logprobs) if turn.logprobs else [])] \
             if response.text or not refusal else []
         if refusal:
             content.append({"type": "refusal", "refusal": refusal})
@@ -151,11 +149,11 @@ def response_json(response: ChatResponse, exchange: Exchange | None = None) -> d
                        "status": "incomplete" if incomplete else "completed", "content": content})
     for call in response.tool_calls or []:
         output.append(_call_item(f"fc_{rid}_{len(output)}", call))
-    body = _response(exchange, response.id, response.model, "incomplete" if incomplete else "completed", output,
+    body = _response(turn, response.id, response.model, "incomplete" if incomplete else "completed", output,
                      response.usage, incomplete)
     body["podium"] = {"provider": response.provider, "cost": response.cost,
                       "route": response.trace.decision.rationale if response.trace and response.trace.decision
-                      else None, "notes": [*exchange.notes, *(response.trace.notes if response.trace else ())]}
+                      else None, "notes": [*turn.notes, *(response.trace.notes if response.trace else ())]}
     return body
 
 
@@ -169,8 +167,8 @@ def _error_code(exc: PodiumError) -> str:
 class ResponseStream:
     """One stream's events: items opened and closed in order, every event numbered."""
 
-    def __init__(self, exchange: Exchange, request_id: str, model: str) -> None:
-        self.exchange, self.request_id, self.model = exchange, request_id, model
+    def __init__(self, turn: Turn, request_id: str, model: str) -> None:
+        self.turn, self.request_id, self.model = turn, request_id, model
         self.rid = _rid(request_id)
         self.sequence = 0
         self.output: list[dict[str, Any]] = []
@@ -188,7 +186,7 @@ class ResponseStream:
 
     def snapshot(self, status: str, usage: Usage | None = None, incomplete: str | None = None,
                  error: dict[str, Any] | None = None) -> dict[str, Any]:
-        return _response(self.exchange, self.request_id, self.model, status, list(self.output), usage, incomplete,
+        return _response(self.turn, self.request_id, self.model, status, list(self.output), usage, incomplete,
                          error)
 
     def start(self) -> list[bytes]:
@@ -254,7 +252,7 @@ class ResponseStream:
                 events += self.close()
                 events += self._open_message()
             assert self.open is not None
-            logprobs = _logprobs(chunk.logprobs) if self.exchange.logprobs else []
+            logprobs = _logprobs(chunk.logprobs) if self.turn.logprobs else []
             self.text.append(chunk.text)
             self.logprobs += logprobs
             events.append(self.event("response.output_text.delta", {
@@ -305,20 +303,20 @@ class Responses:
 
     name = "responses"
 
-    def parse(self, body: Any, headers: Mapping[str, str]) -> tuple[ChatRequest, bool]:
+    def parse(self, body: Any, headers: Mapping[str, str]) -> Exchange:
         request, notes = parse(body, headers)
         include = body.get("include") or ()
-        _EXCHANGE.set(Exchange(_echo(body), LOGPROBS in include or bool(body.get("top_logprobs")), notes))
-        return request, True  # the terminal event always carries the usage
+        turn = Turn(_echo(body), LOGPROBS in include or bool(body.get("top_logprobs")), notes)
+        return Exchange(request, include_usage=True, notes=notes, state=turn)  # the last event carries usage
 
-    def answer(self, response: ChatResponse) -> dict[str, Any]:
-        return response_json(response, _EXCHANGE.get())
+    def answer(self, exchange: Exchange, response: ChatResponse) -> dict[str, Any]:
+        return response_json(response, exchange.state)
 
-    async def events(self, request_id: str, first: StreamChunk | None, chunks: AsyncIterator[StreamChunk],
-                     final: Final, include_usage: bool) -> AsyncIterator[bytes]:
-        exchange = _EXCHANGE.get() or Exchange(_echo({}))
-        stream = exchange.stream = ResponseStream(exchange, request_id,
-                                                  (first.model if first is not None else None) or "podium")
+    async def events(self, exchange: Exchange, request_id: str, first: StreamChunk | None,
+                     chunks: AsyncIterator[StreamChunk], final: Final) -> AsyncIterator[bytes]:
+        turn: Turn = exchange.state
+        stream = turn.stream = ResponseStream(turn, request_id,
+                                              (first.model if first is not None else None) or "podium")
         for data in stream.start():
             yield data
         if first is not None:
@@ -334,11 +332,9 @@ class Responses:
         return {"error": {"message": exc.message, "type": exc.error_type,
                           "param": exc.param if isinstance(exc, InvalidParameter) else None, "code": exc.code}}
 
-    def stream_error(self, exc: PodiumError) -> bytes:
-        exchange = _EXCHANGE.get()
-        stream = exchange.stream if exchange is not None else None
-        if stream is None:
-            stream = ResponseStream(exchange or Exchange(_echo({})), "req_unknown", "podium")
+    def stream_error(self, exchange: Exchange, exc: PodiumError) -> bytes:
+        turn: Turn = exchange.state
+        stream = turn.stream or ResponseStream(turn, "req_unknown", "podium")
         return stream.fail(exc)
 
 

@@ -117,3 +117,10 @@ def test_good_scripted_steps_from_the_config_play(tmp_path: Path):
     answer = yaml.safe_load(result.stdout)
     assert answer["text"] == "Lyon" and answer["usage"]["output_tokens"] == 3
     assert answer["trace"]["retries"] == 1  # the scripted 'unavailable' was retried
+
+
+def test_a_key_yaml_reads_as_a_boolean_is_explained(tmp_path: Path):
+    config = tmp_path / "podium.yaml"
+    config.write_text("resilience:\n  fallbacks:\n    - {model: gpt-4o, true: [timeout], to: [gpt-4o-mini]}\n")
+    one_line_exit_2(run("ask", "hi", "--config", str(config), cwd=tmp_path), "resilience.fallbacks[0].True",
+                    "boolean", "quote it")

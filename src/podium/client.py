@@ -143,7 +143,7 @@ class Podium:
         policy = policy or self.policies.build(request)
         routed = routed or self.router.route(request, policy=policy)
         ctx = RequestContext(policy)
-        strategy = "single" if routed.model is not None else str(request.model).split(":", 1)[0]
+        strategy = "single" if routed.model is not None else routed.decision.model.split(":", 1)[0]
         if self.telemetry.enabled:
             meta = request.metadata
             ctx.span = self.telemetry.start("podium.request", {
@@ -219,8 +219,9 @@ class Podium:
         call = await self._start(request, policy, routed, trace_context)
         try:
             if call.routed.model is None:
-                response = await self.strategies.run(str(request.model), request, call.ctx, call.routed.constraints,
-                                                     observer, self._refusal(call, request))
+                # the strategy the request named, or the one a routing rule chose for it
+                response = await self.strategies.run(call.routed.decision.model, request, call.ctx,
+                                                     call.routed.constraints, observer, self._refusal(call, request))
                 response = response.model_copy(update={"id": call.ctx.request_id, "usage": call.ctx.usage,
                                                        "cost": call.ctx.cost})
             else:
@@ -289,15 +290,16 @@ class ChatStream:
 
     async def _run(self) -> AsyncIterator[StreamChunk]:
         podium, request = self._podium, self._request
-        if podium.strategies.is_strategy(request.model):
+        routed = self._routed or podium.router.route(request, policy=self.policy)
+        if routed.model is None:  # a strategy, named by the request or chosen by a routing rule
             # A strategy's answer exists only once its calls are done: it arrives as one chunk.
-            self.response = await podium.chat(request.model_copy(update={"stream": False}), routed=self._routed,
+            self.response = await podium.chat(request.model_copy(update={"stream": False}), routed=routed,
                                               trace_context=self._trace_context, policy=self.policy)
             yield StreamChunk(text=self.response.text, model=self.response.model, provider="podium")
             yield StreamChunk(finish_reason=self.response.finish_reason, usage=self.response.usage,
                               model=self.response.model, provider="podium")
             return
-        call = self._call = await podium._start(request, self.policy, self._routed, self._trace_context)
+        call = self._call = await podium._start(request, self.policy, routed, self._trace_context)
         assert call.routed.model is not None
         texts: dict[int, list[str]] = {0: []}  # per choice: n > 1 answers are never spliced
         finishes: dict[int, FinishReason] = {}

@@ -7,6 +7,11 @@ the embedded local models.
 ``${VAR}`` and ``${VAR:-default}`` are expanded in every string value. A ``${VAR}`` that is unset
 and has no default is an error naming the key path, because a silently empty base URL or key is
 worse than a clear stop.
+
+The file is read with YAML 1.2's booleans: only ``true`` and ``false`` are booleans, so a key
+written ``on:`` (``resilience.fallbacks[].on``) stays the string "on" instead of YAML 1.1's ``True``
+(``yes``/``no``/``on``/``off`` remain valid values for a boolean setting: the schema reads them).
+A boolean key in data validated from elsewhere (a dict from ``yaml.safe_load``) is explained.
 """
 
 from __future__ import annotations
@@ -26,6 +31,24 @@ from podium.errors import ConfigError
 CONFIG_ENV = "PODIUM_CONFIG"
 CONFIG_FILENAME = "podium.yaml"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2 booleans (true/false only; on/off/yes/no are strings)."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                    list("tTfF"))
+
+
+def parse_yaml(text: str) -> Any:
+    """The data in a podium.yaml text (YAML 1.2 booleans, see the module docstring)."""
+    return yaml.load(text, Loader=_Yaml12Loader)  # a SafeLoader: no arbitrary objects
 
 
 def user_config_path() -> Path:
@@ -78,11 +101,35 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
+def _boolean_key(value: Any, path: str = "") -> str | None:
+    """The key path of the first key that is a boolean (YAML 1.1 read an unquoted ``on:`` as True)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(key, bool):
+                return where
+            found = _boolean_key(item, where)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _boolean_key(item, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
 def validate(data: Any, source: str = "config") -> PodiumConfig:
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source} must be a mapping of settings at the top level, not {type(data).__name__}")
+    boolean = _boolean_key(data)
+    if boolean is not None:
+        raise ConfigError("this key is the boolean true/false, not a name: YAML 1.1 loaders (yaml.safe_load) read "
+                          "an unquoted on, off, yes or no as a boolean. If you meant the key 'on' (fallbacks' "
+                          "error kinds), quote it (\"on\": [...]) or load the file with podium.config.load_config",
+                          key_path=boolean)
     try:
         return PodiumConfig.model_validate(data)
     except ValidationError as exc:
@@ -131,7 +178,7 @@ def load_config(path: Path | None, env: Mapping[str, str] | None = None) -> Podi
     if path is None:
         return PodiumConfig()
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = parse_yaml(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start} "
                           "cannot be decoded): save it as UTF-8") from None

@@ -30,7 +30,7 @@ from podium.config.schema import (
     StrategyConfig,
     TelemetryConfig,
 )
-from podium.errors import ConfigError
+from podium.errors import ConfigError, PodiumError
 
 DEFAULT_MODEL = "smollm2-135m"
 DEFAULT_EMBEDDING_MODEL = "smollm2-135m-embed"
@@ -187,7 +187,7 @@ def resolve(config: PodiumConfig, source: Path | None = None, env: Mapping[str, 
             raise ConfigError(f"'{embedder}' is not an embedding model (its capabilities lack 'embeddings')",
                               key_path=key_path)
     for i, rule in enumerate(config.routing.rules):
-        check_model(rule.model, f"routing.rules[{i}].model")
+        _check_target(rule.model, f"routing.rules[{i}].model", catalogue, config.strategies)
     if config.routing.preset is not None:
         from podium.routing.presets import get_preset
 
@@ -227,6 +227,28 @@ def _cap_local_windows(catalogue: Catalogue, providers: Mapping[str, ProviderSpe
         if model.max_output_tokens is not None and model.max_output_tokens > cap:
             changes[model.name]["max_output_tokens"] = cap
     return catalogue.merged(changes, source="providers") if changes else catalogue
+
+
+def _check_target(name: str, key_path: str, catalogue: Catalogue, named: Mapping[str, StrategyConfig]) -> None:
+    """A name that may be a model or a strategy (a routing rule's): a catalogue model, a strategy under
+    ``strategies:``, or an inline strategy (``vote:a,b*2``) whose members are models or named strategies."""
+    from podium.strategies.names import KINDS, inline_members
+
+    if name in catalogue or name in named:
+        return
+    kind = name.split(":", 1)[0]
+    if kind not in KINDS:
+        raise ConfigError(unknown_model_message(name, [*catalogue.names(), *named]) + " (a rule may also name "
+                          f"a strategy: one under strategies, or inline: {', '.join(sorted(KINDS))}, e.g. vote:a,b)",
+                          key_path=key_path)
+    try:
+        members = inline_members(name)
+    except PodiumError as exc:
+        raise ConfigError(exc.message, key_path=key_path) from None
+    for member, _ in members:
+        if member not in catalogue and member not in named:
+            raise ConfigError(f"in '{name}': " + unknown_model_message(member, [*catalogue.names(), *named]),
+                              key_path=key_path)
 
 
 def _check_strategies(config: PodiumConfig, catalogue: Catalogue) -> None:

@@ -59,7 +59,7 @@ class ModelOverride(_Strict):
 
 class RoutingRule(_Strict):
     task_type: str
-    model: str
+    model: str = Field(description="A model, or a strategy: one named under strategies, or inline (vote:a,b)")
 
 
 class RoutingConfig(_Strict):

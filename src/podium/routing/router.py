@@ -4,7 +4,8 @@ Order of decision, each step explained in the ``RouteDecision.rationale``:
 1. an explicit ``model`` is honoured, but must still satisfy the constraints (a confidential
    request naming a US model is refused with 403, not silently sent; so is a model outside the
    key's scope);
-2. a routing rule for the request's task type;
+2. a routing rule for the request's task type: a model, or a strategy (named in ``strategies:`` or
+   inline, ``vote:a,b``), which then runs as if the request had named it;
 3. ``routing.default`` when the config names one (and no preset is in force);
 4. otherwise tiers: the estimator rates complexity and risk, the tier follows the seeds
    (high risk or large → advanced, medium → standard, small → fast), the preset may shift it,
@@ -43,7 +44,7 @@ def tier_for(estimate: Estimate, shift: int = 0) -> str:
 @dataclass(frozen=True)
 class Routed:
     decision: RouteDecision
-    model: ModelInfo | None  # None when the request names a strategy: its members are chosen by it
+    model: ModelInfo | None  # None when a strategy serves the request (``decision.model`` names it)
     constraints: Constraints
     preset: Preset | None
 
@@ -95,7 +96,12 @@ class Router:
         if request.model:
             fixed = (request.model, "requested explicitly", 1.0, True)
         elif task and task in self.rules:
-            fixed = (self.rules[task], f"rule: task type '{task}'", 0.9, False)
+            target = self.rules[task]
+            if self.is_strategy(target):
+                rationale = "; ".join([f"rule: task type '{task}' → strategy '{target}'", *constraints.reasons])
+                return Routed(RouteDecision(model=target, provider="podium", rationale=rationale,
+                                            estimated_cost=0.0, confidence=0.9), None, constraints, preset)
+            fixed = (target, f"rule: task type '{task}'", 0.9, False)
         elif self.default_model and preset is None:
             fixed = (self.default_model, "default model (routing.default)", 0.6, False)
         if fixed is not None:

@@ -268,12 +268,9 @@ def test_a_custom_tool_passes_on_the_openai_wire(gateway: Gateway):
     assert answer.choices[0].message.content == "Hello, you wrote: Hello there."
 
 
-def test_tool_choice_none_is_never_a_tool_call(gateway: Gateway, wire: str, request: pytest.FixtureRequest):
-    """``tool_choice: "none"`` is a promise to the client: text, whatever the prompt asks."""
-    if wire == "ollama":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "providers/ollama/wire.py drops tool_choice (the field table: Ollama has none) but still sends the "
-            "tools, so with 'none' the model may call one; leaving the tools out would keep the promise")))
+def test_tool_choice_none_is_never_a_tool_call(gateway: Gateway, wire: str):
+    """``tool_choice: "none"`` is a promise to the client: text, whatever the prompt asks (Ollama, which has no
+    tool_choice, gets no tools)."""
     for stream in (False, True):
         result = client(gateway).chat.completions.create(model=gateway.model(wire), messages=ASK_MAGIC,  # type: ignore[arg-type]
                                                          tools=[MAGIC], tool_choice="none", stream=stream)

@@ -435,3 +435,8 @@ def test_a_tool_results_images_reach_the_model():
         "functionResponse"]
     assert response == {"name": "lookup", "response": {"content": "the map"},
                         "parts": [{"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}}]}
+
+
+def test_ollama_keeps_tool_choice_none_by_sending_no_tools():
+    assert "tools" not in ollama_wire.request_body(ask(tools=TOOLS, tool_choice="none"), "llama3.2", stream=False)
+    assert ollama_wire.request_body(ask(tools=TOOLS, tool_choice="auto"), "llama3.2", stream=False)["tools"]

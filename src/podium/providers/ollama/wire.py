@@ -6,6 +6,7 @@ counts: ``prompt_eval_count`` (input) and ``eval_count`` (output). Options use l
 Images are bare base64 strings in ``images``; tool calls arrive whole (arguments as an object), never
 as fragments. ``developer`` messages go as ``system``, the only instruction role Ollama has.
 
+Ollama has no ``tool_choice``: ``none`` is kept by sending no tools; the other choices cannot be.
 ``response_format`` is ``format``: ``"json"``, or the JSON schema itself. ``reasoning_effort`` is
 ``think``: a level (``low`` / ``medium`` / ``high``) for gpt-oss, which takes only levels and always
 thinks, else ``false`` for ``none`` and ``true`` for any effort. The thinking itself arrives in
@@ -87,7 +88,7 @@ def request_body(request: ChatRequest, model_id: str, *, stream: bool) -> dict[s
         body["format"] = (fmt.get("json_schema") or {}).get("schema", "json")
     if request.reasoning_effort is not None:
         body["think"] = think(request.reasoning_effort, model_id)
-    if request.tools:
+    if request.tools and request.tool_choice != "none":  # Ollama has no tool_choice: "none" sends no tools
         body["tools"] = [t.model_dump(exclude_none=True) for t in request.tools]
     return body
 

@@ -247,9 +247,6 @@ def test_a_history_whose_tool_arguments_are_not_json_is_never_a_500(gateway: Gat
         assert response.json()["error"]["type"] == "invalid_request_error"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "types.py Message.content parts are text/image_url/input_audio/file: an assistant message's 'refusal' part, "
-    "valid in the Chat Completions API, is a 400 (it should pass unchanged on the OpenAI wire)"))
 def test_an_assistant_refusal_part_in_the_history(gateway: Gateway):
     history = [{"role": "user", "content": "Hello"},
                {"role": "assistant", "content": [{"type": "refusal", "refusal": "I can't help with that."}]},
@@ -258,14 +255,18 @@ def test_an_assistant_refusal_part_in_the_history(gateway: Gateway):
     assert answer.choices[0].message.content == "Hello, you wrote: Hello there."
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "types.py Tool takes type 'function' only: a custom tool (type 'custom', valid in the Chat Completions API) is "
-    "a 400 on the OpenAI wire, where a valid field should pass unchanged (and be refused by name elsewhere)"))
 def test_a_custom_tool_passes_on_the_openai_wire(gateway: Gateway):
     answer = client(gateway).chat.completions.create(
         model=gateway.model("openai"), messages=[{"role": "user", "content": "Hello there"}],
         tools=[{"type": "custom", "custom": {"name": "code_exec", "description": "Runs Python code."}}])
     assert answer.choices[0].message.content == "Hello, you wrote: Hello there."
+
+
+def test_a_custom_tool_is_refused_by_name_on_other_wires(gateway: Gateway):
+    with pytest.raises(openai.BadRequestError, match=r"tools\.custom"):
+        client(gateway).chat.completions.create(
+            model=gateway.model("anthropic"), messages=[{"role": "user", "content": "Hello there"}],
+            tools=[{"type": "custom", "custom": {"name": "code_exec", "description": "Runs Python code."}}])
 
 
 def test_tool_choice_none_is_never_a_tool_call(gateway: Gateway, wire: str):

@@ -42,6 +42,8 @@ VALUES: dict[str, Any] = {
     "moderation": {"model": "omni-moderation-latest"}, "prompt_cache_options": {"mode": "explicit", "ttl": "30m"},
     "input_audio": {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}},
     "file": {"type": "file", "file": {"file_id": "file-1"}},
+    "refusal": {"type": "refusal", "refusal": "I can't help with that."},
+    "tools.custom": [{"type": "custom", "custom": {"name": "code_exec", "description": "Runs Python code."}}],
 }
 NOT_PER_REQUEST = {"messages", "model", "metadata", "stream", "stream_options", "max_completion_tokens"}
 
@@ -54,7 +56,10 @@ def _request(field: str | None, *, tools: bool = False) -> ChatRequest:
         return ChatRequest(**fields)
     value = VALUES[field]
     if field in PARTS:
-        fields["messages"].append(Message.model_validate({"role": "user", "content": [value]}))
+        role = "assistant" if field == "refusal" else "user"
+        fields["messages"].append(Message.model_validate({"role": role, "content": [value]}))
+    elif field == "tools.custom":
+        fields["extra"] = {"tools": value}  # as the gateway keeps them (server/openai_schema.py)
     elif field == "user":
         fields["metadata"] = RequestMetadata(user=value)
     elif field in EXTRA_FIELDS:
@@ -105,9 +110,15 @@ def test_each_wire_does_what_the_table_says(field: str, wire: str) -> None:
     assert not any(f"'{field}'" in note for note in notes)
     if how == "podium":  # n on wires without it: parallel calls (tests/test_request_fields_gateway.py)
         return
+    if field == "refusal":  # the invoker turns it into text for the wires without refusal parts
+        request = request_fields.refusals_as_text(request) if wire != "openai" else request
     body = _body(wire, request)
-    if how == "sent" and field in PARTS:
+    if how == "translated" and field == "refusal":  # (the local wire formats messages at run time)
+        assert VALUES["refusal"]["refusal"] in str(body if wire != "local" else request.messages)
+    elif how == "sent" and field in PARTS:
         assert VALUES[field] in body["messages"][-1]["content"]
+    elif how == "sent" and field == "tools.custom":
+        assert body["tools"] == VALUES[field]
     elif how == "sent":
         assert body.get(field) == VALUES[field], f"{field} should reach the {wire} wire unchanged"
     else:

@@ -130,6 +130,8 @@ class Invoker:
         provider = self.registry.get_provider(model.provider)
         wire: str | None = getattr(provider, "wire_name", None)
         hold = await self._admit(request, model, ctx, wire)
+        if wire is not None and wire != "openai":
+            request = request_fields.refusals_as_text(request)
         span = self._span(ctx, model, step, False)
         wall_start, started = time.time(), time.perf_counter()
         try:
@@ -151,6 +153,8 @@ class Invoker:
         provider = self.registry.get_provider(model.provider)
         wire: str | None = getattr(provider, "wire_name", None)
         hold = await self._admit(request, model, ctx, wire)
+        if wire is not None and wire != "openai":
+            request = request_fields.refusals_as_text(request)
         span = self._span(ctx, model, step, True)
         wall_start, started = time.time(), time.perf_counter()
         usage: Usage | None = None

@@ -77,13 +77,16 @@ FIELDS: dict[str, tuple[Handling, Handling, Handling, Handling, Handling]] = {
     # content parts other than text and images
     "input_audio": (_S, _R, _R, _R, _R),
     "file": (_S, _R, _R, _R, _R),
+    "refusal": (_S, _T, _T, _T, _T),
+    # tools other than functions (OpenAI's `custom` tools, free-form input)
+    "tools.custom": (_S, _R, _R, _R, _R),
 }
 
 # The fields ChatRequest keeps untyped in ``extra`` (Podium itself never reads them).
 EXTRA_FIELDS = frozenset({"store", "service_tier", "prompt_cache_key", "prompt_cache_retention", "safety_identifier",
                           "prediction", "verbosity", "logit_bias", "modalities", "audio", "web_search_options",
                           "functions", "function_call", "moderation", "prompt_cache_options"})
-PARTS = frozenset({"input_audio", "file"})  # rows that are message content parts, not top-level fields
+PARTS = frozenset({"input_audio", "file", "refusal"})  # rows that are message content parts, not top-level fields
 
 NOTES = {
     "metadata": "read by Podium (task_type, sensitivity, tags, preset); on the OpenAI wire sent only with `store`",
@@ -134,6 +137,8 @@ def check(request: ChatRequest, wire: str) -> list[str]:
             value: Any = field in parts
         elif field in EXTRA_FIELDS:
             value = request.extra.get(field)
+        elif field == "tools.custom":  # kept whole in extra["tools"]: the OpenAI wire sends that list unchanged
+            value = "tools" in request.extra
         elif field == "user":
             value = request.metadata.user
         else:
@@ -150,6 +155,20 @@ def check(request: ChatRequest, wire: str) -> list[str]:
                                   f"field table)", code="unsupported_parameter")
         notes.append(f"'{field}' dropped: the {wire} wire has no equivalent")
     return notes
+
+
+def refusals_as_text(request: ChatRequest) -> ChatRequest:
+    """An earlier answer's refusal parts as text parts, for the wires that have no such part (an assistant turn
+    left empty would be refused by Anthropic, and the model would lose what it said)."""
+    from podium.types import RefusalPart, TextPart
+
+    if not any(isinstance(m.content, list) and any(isinstance(p, RefusalPart) for p in m.content)
+               for m in request.messages):
+        return request
+    messages = [m.model_copy(update={"content": [TextPart(text=p.refusal) if isinstance(p, RefusalPart) else p
+                                                 for p in m.content]}) if isinstance(m.content, list) else m
+                for m in request.messages]
+    return request.model_copy(update={"messages": messages})
 
 
 def native_n(wire: str | None) -> bool:

@@ -67,7 +67,14 @@ class FilePart(_Strict):
     file: FileRef
 
 
-ContentPart = Annotated[TextPart | ImagePart | AudioPart | FilePart, Field(discriminator="type")]
+class RefusalPart(_Strict):
+    """An earlier assistant answer's refusal, sent back in the history: OpenAI's wire keeps it, others drop it."""
+
+    type: Literal["refusal"] = "refusal"
+    refusal: str
+
+
+ContentPart = Annotated[TextPart | ImagePart | AudioPart | FilePart | RefusalPart, Field(discriminator="type")]
 
 
 class FunctionCall(_Strict):

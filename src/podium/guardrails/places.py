@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from podium.errors import ContentFilteredError
-from podium.types import ChatRequest, FunctionCall, Message, TextPart, Tool
+from podium.types import ChatRequest, FunctionCall, Message, RefusalPart, TextPart, Tool
 
 # (what, the index of its message or -1): ("message", 2) → "message 3", ("tool result", 4) → "the tool result
 # in message 5", ("tool definitions", -1) → "tool definitions"; unique per place
@@ -101,6 +101,23 @@ def _message(i: int, message: Message, visit: Visit) -> Message:
                 replaced = iter(out)
                 update["content"] = [part.model_copy(update={"text": next(replaced)})
                                      if isinstance(part, TextPart) else part for part in content]
+        refusals = [part.refusal for part in content if isinstance(part, RefusalPart)]
+        if refusals:
+            out = visit(("refusal", i), refusals, "\n", False)
+            if out is not None:
+                replaced = iter(out)
+                update["content"] = [part.model_copy(update={"refusal": next(replaced)})
+                                     if isinstance(part, RefusalPart) else part
+                                     for part in update.get("content", content)]
+    if message.refusal:
+        out = visit(("refusal", i), [message.refusal], "", False)
+        if out is not None:
+            update["refusal"] = out[0]
+    if message.function_call:
+        out = visit(("function call", i), [str(message.function_call.get("name", "")),
+                                           str(message.function_call.get("arguments", ""))], "\n", False)
+        if out is not None:
+            update["function_call"] = {**message.function_call, "name": out[0], "arguments": out[1]}
     if message.name:
         out = visit(("name", i), [message.name], "", False)
         if out is not None:

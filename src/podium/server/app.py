@@ -323,6 +323,8 @@ class Gateway:
         headers = {"x-request-id": call.request_id, "cache-control": "no-cache"}
         if first is not None and first.model:
             headers["x-podium-model"] = first.model
+        if first is not None and first.provider:
+            headers["x-podium-provider"] = first.provider
         context = stream.context
         if context is not None and context.deployment:
             headers.update({"x-podium-deployment": context.deployment, "x-podium-retries": str(context.retries),

@@ -67,6 +67,8 @@ def _check_types(body: dict[str, Any]) -> None:
         value = body.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise BadRequestError(f"'{name}' must be a number", code="invalid_type")
+    if body.get("tool_choice") is not None and not body.get("tools"):
+        raise BadRequestError("'tool_choice' is only allowed when 'tools' are specified", code="invalid_value")
     options = body.get("stream_options")
     if options is not None and (not isinstance(options, dict) or not isinstance(options.get("include_usage", False),
                                                                                   bool)):
@@ -138,6 +140,14 @@ def parse_request(body: Any, headers: Mapping[str, str]) -> tuple[ChatRequest, b
     if max_tokens is not None:
         fields["max_tokens"] = max_tokens
     extra = {k: body[k] for k in EXTRA_FIELDS.intersection(body) if body[k] is not None}
+    tools = body.get("tools")
+    if isinstance(tools, list) and any(isinstance(t, dict) and t.get("type", "function") != "function" for t in tools):
+        # custom tools: Podium's own code sees the function tools; the OpenAI wire gets the whole list
+        extra["tools"] = tools
+        fields["tools"] = [t for t in tools if isinstance(t, dict) and t.get("type", "function") == "function"] \
+            or None
+        if fields["tools"] is None:
+            del fields["tools"]
     if raw_meta and body.get("store"):
         extra["metadata"] = raw_meta  # OpenAI's own use of metadata: tags on a stored completion
     if extra:
@@ -165,7 +175,7 @@ def _finish(reason: str) -> str:
 def _choice(index: int, text: str, tool_calls: Any, finish: str, logprobs: Any,
             extras: dict[str, Any]) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None, **extras}
-    if tool_calls:
+    if tool_calls and "tool_calls" not in extras:  # raw calls in extras: some were not functions (custom tools)
         message["tool_calls"] = [call.model_dump() for call in tool_calls]
         message["content"] = text or None
     return {"index": index, "message": message, "logprobs": logprobs, "finish_reason": _finish(finish)}

@@ -114,10 +114,13 @@ def finish_reason(value: str | None) -> FinishReason:
 
 def _parse_choice(choice: dict[str, Any], position: int) -> Choice:
     message = choice.get("message") or {}
+    raw_calls = message.get("tool_calls") or []
     calls = [ToolCall(id=c["id"], function=FunctionCall(name=c["function"]["name"],
                                                         arguments=c["function"].get("arguments") or ""))
-             for c in message.get("tool_calls") or []]
+             for c in raw_calls if c.get("type", "function") == "function"]
     extras = {name: message[name] for name in _ANSWER_EXTRAS if message.get(name)}
+    if len(calls) < len(raw_calls):  # a custom tool's call: the client gets every call as the upstream sent it
+        extras["tool_calls"] = raw_calls
     return Choice(index=int(choice.get("index", position)), text=message.get("content") or "",
                   tool_calls=calls or None, finish_reason=finish_reason(choice.get("finish_reason")),
                   logprobs=choice.get("logprobs"), message_extras=extras)

@@ -95,12 +95,14 @@ class Fallbacks:
                 found += [(m, f"{kind} on {model.name} → configured fallback") for m in self._usable(rule.to, tried)]
         if kind == "context_too_long" and self.context_fallback:
             larger = [m for m in self.catalogue if m.provider in self.enabled and m.name not in tried
+                      and not m.superseded_by
                       and m.context_window >= 2 * model.context_window and model.capabilities <= m.capabilities]
             larger.sort(key=lambda m: (m.blended_price, m.context_window))
             found += [(m, f"context too long for {model.name} ({model.context_window:,} tokens) → "
                           f"{m.context_window:,}-token window") for m in larger[:2]]
         if kind == "content_filtered" and self.filter_fallback:
             others = [m for m in self.catalogue if m.provider in self.enabled and m.name not in tried
+                      and not m.superseded_by
                       and m.provider != model.provider and m.tier_rank >= model.tier_rank and "chat" in m.capabilities]
             others.sort(key=lambda m: (m.tier_rank, m.blended_price))
             found += [(m, f"{model.provider} filtered the content → another provider") for m in others[:2]]

@@ -71,7 +71,9 @@ class Router:
         self.estimator = estimator or HeuristicEstimator()
         self.is_strategy = is_strategy or (lambda _: False)
         self.cannot_run = cannot_run or (lambda _: None)
-        enabled_chat = [m for m in catalogue if "chat" in m.capabilities and m.provider in self.enabled]
+        # a superseded model still answers when named, but is never chosen for the caller
+        enabled_chat = [m for m in catalogue if "chat" in m.capabilities and m.provider in self.enabled
+                        and not m.superseded_by]
         self._unrunnable = [(m, reason) for m in enabled_chat if (reason := self.cannot_run(m)) is not None]
         self._chat_models = [m for m in enabled_chat if all(m is not u for u, _ in self._unrunnable)]
         # the fields the tiered loop reads, unpacked once (attribute access is most of that loop's cost)

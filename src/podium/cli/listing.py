@@ -9,12 +9,21 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any, get_args
 
-from rich.table import Table
+from rich.markup import escape
 
 from podium.catalogue.model_info import KNOWN_CAPABILITIES, Region, Tier
-from podium.cli.render import console, models_table
+from podium.cli import tables
+from podium.cli.render import console, show_models
+from podium.cli.tables import Column
 from podium.client import Podium
 from podium.errors import BadRequestError
+
+PROVIDER_COLUMNS = (Column("provider", identifier=True), Column("kind", drop=1), Column("state"),
+                    Column("why", drop=2, wrap=True), Column("health", wrap=True))
+BLOCKED_COLUMNS = (Column("model", identifier=True), Column("provider", identifier=True, drop=1),
+                   Column("why", wrap=True))
+CIRCUIT_COLUMNS = (Column("deployment", identifier=True), Column("provider", identifier=True, drop=3),
+                   Column("circuit"), Column("retry in", drop=1), Column("opened", drop=2))
 
 
 def _one_of(option: str, value: str | None, valid: Iterable[str]) -> None:
@@ -52,7 +61,7 @@ def run_models(*, capability: str | None, tier: str | None, provider: str | None
     if json_output:
         print(json.dumps([m.model_dump(mode="json") for m in found], indent=2))
         return
-    console.print(models_table(found, set(registry.list_providers())))
+    show_models(found, set(registry.list_providers()))
     if not all_models:
         console.print("[dim]Only models whose provider is on; --all lists the whole catalogue.[/]")
 
@@ -83,28 +92,22 @@ def run_providers_check(*, json_output: bool, config: str | None) -> None:
         print(json.dumps({"providers": rows, "deployments": [asdict(d) for d in deployments],
                           "cannot_run": blocked}, indent=2))
         return
-    table = Table(title="providers")
-    for column in ("provider", "kind", "state", "why", "health"):
-        table.add_column(column)
+    cells = []
     for row in rows:
         state = "[green]on[/]" if row["enabled"] else "[dim]off[/]"
         healthy = row["healthy"]
-        health_text = "" if healthy is None else ("[green]ok[/] " if healthy else "[red]down[/] ") + str(
-            row["detail"])
-        table.add_row(str(row["provider"]), str(row["kind"]), state, str(row["why"]), health_text)
-    console.print(table)
+        health_text = "" if healthy is None else ("[green]ok[/] " if healthy else "[red]down[/] ") + escape(
+            str(row["detail"]))
+        cells.append([escape(str(row["provider"])), escape(str(row["kind"])), state, escape(str(row["why"])),
+                      health_text])
+    tables.show(console, "providers", PROVIDER_COLUMNS, cells)
     if blocked:
-        table = Table(title="models that cannot run here (never routed to)")
-        for column in ("model", "provider", "why"):
-            table.add_column(column)
-        for item in blocked:
-            table.add_row(item["model"], item["provider"], item["why"])
-        console.print(table)
+        tables.show(console, "models that cannot run here (never routed to)", BLOCKED_COLUMNS,
+                    [[escape(item["model"]), escape(item["provider"]), escape(item["why"])] for item in blocked])
     if deployments:
-        circuits = Table(title="deployments (circuit breakers)")
-        for column in ("deployment", "provider", "circuit", "retry in", "opened"):
-            circuits.add_column(column)
+        circuit_rows = []
         for d in deployments:
             colour = {"closed": "green", "open": "red"}.get(d.state, "yellow")
-            circuits.add_row(d.id, d.provider, f"[{colour}]{d.state}[/]", f"{d.retry_in:g}s", str(d.circuit_opened))
-        console.print(circuits)
+            circuit_rows.append([escape(d.id), escape(d.provider), f"[{colour}]{d.state}[/]", f"{d.retry_in:g}s",
+                                 str(d.circuit_opened)])
+        tables.show(console, "deployments (circuit breakers)", CIRCUIT_COLUMNS, circuit_rows)

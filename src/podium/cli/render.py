@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 from rich.tree import Tree
 
 from podium.catalogue import ModelInfo
+from podium.cli import tables
+from podium.cli.tables import Column
 from podium.types import CallTrace, ChatResponse, Trace
 
 console = Console()
@@ -67,12 +68,18 @@ def cost_line(response: ChatResponse, baseline: ModelInfo | None) -> str:
     return line
 
 
-def models_table(models: list[ModelInfo], enabled: set[str]) -> Table:
-    table = Table(title=f"{len(models)} models", show_lines=False)
-    for column in ("name", "provider", "tier", "region", "context", "$/M in", "$/M out", "capabilities"):
-        table.add_column(column, justify="right" if column.startswith(("$", "context")) else "left")
+MODEL_COLUMNS = (
+    Column("name", identifier=True), Column("provider", identifier=True, drop=1), Column("tier", drop=4),
+    Column("region", drop=3), Column("context", drop=2, justify="right"), Column("$/M in", drop=5, justify="right"),
+    Column("$/M out", drop=5, justify="right"), Column("capabilities", drop=6, wrap=True),
+)
+
+
+def show_models(models: list[ModelInfo], enabled: set[str]) -> None:
+    """The catalogue table: names and providers whole; capabilities, prices, tier… left out when narrow."""
+    rows = []
     for m in sorted(models, key=lambda m: (m.provider, m.blended_price)):
-        provider = m.provider if m.provider in enabled else f"[dim]{m.provider} (off)[/]"
-        table.add_row(m.name, provider, m.tier, m.region, f"{m.context_window:,}", f"{m.input_price:g}",
-                      f"{m.output_price:g}", ", ".join(sorted(m.capabilities)))
-    return table
+        provider = escape(m.provider) if m.provider in enabled else f"[dim]{escape(m.provider)} (off)[/]"
+        rows.append([escape(m.name), provider, m.tier, m.region, f"{m.context_window:,}", f"{m.input_price:g}",
+                     f"{m.output_price:g}", ", ".join(sorted(m.capabilities))])
+    tables.show(console, f"{len(models)} models", MODEL_COLUMNS, rows)

@@ -6,23 +6,26 @@ import json
 import time
 
 from rich.markup import escape
-from rich.table import Table
 
+from podium.cli import tables
 from podium.cli.render import console, money
 from podium.cli.stores import check_stores, describe_ledger
+from podium.cli.tables import Column
 from podium.config import load_settings
 from podium.errors import ConfigError
 from podium.ledger.report import GroupRow, build_report, build_report_postgres
 
 
-def _table(title: str, key: str, rows: list[GroupRow]) -> Table:
-    table = Table(title=title)
-    for column in (key, "calls", "errors", "tokens in", "tokens out", "cost", "avg ms", "max ms"):
-        table.add_column(column, justify="left" if column == key else "right")
-    for r in rows:
-        table.add_row(r.key, str(r.calls), str(r.errors), f"{r.input_tokens:,}", f"{r.output_tokens:,}",
-                      money(r.cost), f"{r.avg_latency_ms:.0f}", f"{r.max_latency_ms:.0f}")
-    return table
+def _show(title: str, key: str, rows: list[GroupRow]) -> None:
+    """One group per row: the model or task type whole; latency and token columns go first when narrow."""
+    columns = (Column(key, identifier=True), Column("calls", justify="right"),
+               Column("errors", drop=1, justify="right"),
+               Column("tokens in", drop=3, justify="right"), Column("tokens out", drop=3, justify="right"),
+               Column("cost", justify="right"), Column("avg ms", drop=2, justify="right"),
+               Column("max ms", drop=4, justify="right"))
+    cells = [[escape(r.key), str(r.calls), str(r.errors), f"{r.input_tokens:,}", f"{r.output_tokens:,}", money(r.cost),
+              f"{r.avg_latency_ms:.0f}", f"{r.max_latency_ms:.0f}"] for r in rows]
+    tables.show(console, title, columns, cells)
 
 
 def run_report(*, json_output: bool, since_hours: float | None, config: str | None) -> None:
@@ -39,8 +42,8 @@ def run_report(*, json_output: bool, since_hours: float | None, config: str | No
     if json_output:
         print(json.dumps(report.to_dict(), indent=2))
         return
-    console.print(_table("per model (calls)", "model", report.by_model))
-    console.print(_table("per task type (requests)", "task type", report.by_task_type))
+    _show("per model (calls)", "model", report.by_model)
+    _show("per task type (requests)", "task type", report.by_task_type)
     line = (f"{report.requests} requests ({report.requests_failed} failed, {report.requests_unfinished} "
             f"unfinished, {report.requests_with_fallback} fell back, {report.retries} retries) · "
             f"total {money(report.total_cost)}")

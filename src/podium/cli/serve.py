@@ -222,18 +222,20 @@ def run_keys_list(*, json_output: bool, config: str | None) -> None:
     if json_output:
         print(json.dumps([k.public() for k in keys], indent=2))
         return
-    from rich.table import Table
+    from rich.markup import escape
 
+    from podium.cli import tables
     from podium.cli.render import console
+    from podium.cli.tables import Column
 
-    table = Table(title="virtual keys")
-    for column in ("id", "name", "team", "prefix", "models", "budget", "rpm", "tpm", "state"):
-        table.add_column(column)
-    for k in keys:
-        table.add_row(k.id, k.name, k.team or "-", k.prefix + "…", ", ".join(k.models) if k.models else "any",
-                      f"${k.budget:g}/{k.budget_period}" if k.budget else "-", str(k.rpm or "-"), str(k.tpm or "-"),
-                      "revoked" if k.revoked_at else "active")
-    console.print(table)
+    columns = (Column("id", identifier=True), Column("name", identifier=True, drop=1), Column("team", drop=4),
+               Column("prefix", drop=5), Column("models", drop=3, wrap=True), Column("budget", drop=2),
+               Column("rpm", drop=6), Column("tpm", drop=6), Column("state"))
+    rows = [[escape(k.id), escape(k.name), escape(k.team or "-"), escape(k.prefix) + "…",
+             escape(", ".join(k.models)) if k.models else "any",
+             f"${k.budget:g}/{k.budget_period}" if k.budget else "-", str(k.rpm or "-"), str(k.tpm or "-"),
+             "revoked" if k.revoked_at else "active"] for k in keys]
+    tables.show(console, "virtual keys", columns, rows)
 
 
 def run_keys_revoke(key_id: str, *, config: str | None) -> None:

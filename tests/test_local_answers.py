@@ -1,7 +1,8 @@
 """The embedded models answer like a model, not like a model's leftover state.
 
 With the real local models (llama.cpp): a greedy answer depends on the request only (asked again,
-after other questions, streamed or not, or by a freshly loaded model), stream usage counts tokens
+after other questions, streamed or not, or by a freshly loaded model; also when a long shared start
+is taken from the cache), stream usage counts tokens
 (not text chunks), each model is loaded with exactly its catalogue window, and without
 ``max_tokens`` a model writes until it stops or its context is full. Skipped without the `local` extra.
 """
@@ -69,6 +70,36 @@ async def test_the_same_greedy_question_gets_the_same_answer_every_time(provider
         await fresh.aclose()
 
 
+async def test_a_long_shared_start_is_read_once_and_answers_stay_the_same(provider: LocalProvider):
+    """Whole 512-token batches of an earlier prompt are reused; the answers equal a fresh model's."""
+    facts = " ".join(f"Item {i} costs {i * 3} euros and is {'red' if i % 2 else 'blue'}." for i in range(60))
+
+    def with_facts(question: str) -> ChatRequest:
+        return ChatRequest(messages=[Message.system(f"You are a helpful assistant. Facts: {facts}"),
+                                     Message.user(question)], temperature=0, max_tokens=32)
+
+    questions = ("What does item 7 cost?", "Why is the sky blue?")
+    answers, reused = [], []
+    for question in (*questions, *questions):
+        answer = await provider.complete(with_facts(question), SMOL)
+        answers.append(answer.text)
+        reused.append(provider._slots[SMOL.model_id].llama.reused)
+    assert answer.usage.input_tokens > 600
+    assert reused[1:] == [512, 512, 512]  # after the first, the shared first batch is not decoded again
+    assert answers[:2] == answers[2:]
+    streamed_text = (await streamed(provider, with_facts(questions[1]), SMOL))[0]
+    fresh = LocalProvider()
+    try:
+        fresh_answers, fresh_reused = [], []
+        for question in reversed(questions):  # the other order: the second question is read whole first
+            fresh_answers.append((await fresh.complete(with_facts(question), SMOL)).text)
+            fresh_reused.append(fresh._slots[SMOL.model_id].llama.reused)
+        assert fresh_answers == answers[1::-1] and fresh_reused == [0, 512]
+    finally:
+        await fresh.aclose()
+    assert streamed_text == answers[1]
+
+
 async def test_streamed_and_whole_answers_are_the_same(provider: LocalProvider):
     for q in DRIFTING[:2]:
         whole = await provider.complete(greedy(q), SMOL)
@@ -85,6 +116,7 @@ async def test_the_base_model_answers_the_same_twice_and_streamed(provider: Loca
     streams = [(await streamed(provider, greedy(q), GEMMA))[0] for q in questions]
     assert first == second == streams
     assert all(first)
+    assert provider._slots[GEMMA.model_id].llama.reused == 0  # sliding-window memory: always decoded whole
 
 
 @pytest.mark.parametrize("question", ["Reply with three emoji.", "Write the word 'hello' in Japanese."])

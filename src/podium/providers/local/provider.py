@@ -10,13 +10,17 @@ Two prompt formats, as the catalogue says per model: ``chat`` uses the chat temp
 the GGUF file; ``completion`` is for base models without one (Gemma 3 270M), which answer a
 ``Question: …\\nAnswer:`` prompt and stop at the end of the line.
 
-Every generation starts from an empty context (``_PodiumLlama.generate``). llama-cpp-python keeps
-the previous request's tokens and reuses the longest common prefix; for a repeated prompt it keeps
-all but the last token and decodes that one alone. llama.cpp's numbers depend on how tokens are
-batched (a token decoded alone gets slightly different logits than the same token inside the
-prompt's batch), so the second greedy answer to the same question drifted from the first after a
-few dozen tokens. Decoding the whole prompt afresh makes an answer a function of the request only;
-the price is re-reading the prompt, which these small models do at thousands of tokens a second.
+An answer depends on the request only, not on the requests before it (``_PodiumLlama.generate``).
+llama-cpp-python keeps the previous request's tokens and reuses the longest common prefix; for a
+repeated prompt it keeps all but the last token and decodes that one alone. llama.cpp's numbers
+depend on how tokens are batched (a token decoded alone gets slightly different logits than the
+same token inside the prompt's batch), so the second greedy answer to the same question drifted
+from the first after a few dozen tokens. A fresh context decodes a prompt in batches of
+``n_batch`` tokens from its start; Podium reuses only whole such batches of an earlier prompt (the
+cache then holds exactly what a fresh decode would compute) and decodes the rest of the prompt in
+the same batches a fresh decode would. A prompt shorter than one batch (512 tokens) is decoded
+whole each time; a long shared start (a system prompt, a conversation so far) is read once. Models
+with a sliding-window or recurrent memory (Gemma 3) always start from an empty context.
 
 The context each model is loaded with is its catalogue row's ``context_window``: the router sends a
 local model only prompts that fit that window, so the two must be the same number (the provider
@@ -81,21 +85,42 @@ def _import_llama() -> Any:
                                      weights.LOCAL_EXTRA) from None
 
     class _PodiumLlama(llama_cpp.Llama):
-        """``Llama`` whose every generation starts from an empty context and counts what it generates.
+        """``Llama`` whose generations do not depend on earlier ones, and that counts what it generates.
 
         ``create_completion`` (and ``create_chat_completion``, which calls it) draws tokens from
         ``generate`` and keeps each one except a final end-of-generation token: ``generated`` is
-        that count, the ``completion_tokens`` a non-streamed call reports."""
+        that count, the ``completion_tokens`` a non-streamed call reports. ``reused``: the prompt
+        tokens the last generation took from the cache (whole batches only, see the module docstring)."""
 
         generated = 0
+        reused = 0
+        _aligned = 0  # input_ids[:_aligned] were decoded as a prompt's whole batches from position 0
+
+        def _reusable(self, tokens: Sequence[int]) -> int:
+            """How many leading prompt tokens may be kept: whole batches of the last prompt shared with
+            this one, and never the whole prompt (its last batch must be decoded to give the logits)."""
+            if (self._is_recurrent or self._is_hybrid or llama_cpp.llama_model_n_swa(self.model) > 0
+                    or self.context_params.n_ubatch != self.n_batch):
+                return 0
+            limit = min(self._aligned, self.n_tokens, len(tokens) - 1)
+            common = 0
+            while common < limit and self.input_ids[common] == tokens[common]:
+                common += 1
+            return common // self.n_batch * self.n_batch
 
         def generate(self, tokens: Sequence[int], *args: Any,
                      **kwargs: Any) -> Generator[int, Sequence[int] | None, None]:
             self.generated = 0
-            self.reset()  # type: ignore[no-untyped-call]  # no prefix reuse: see the module docstring
-            memory = llama_cpp.llama_get_memory(self.ctx)
-            if memory is not None:
-                llama_cpp.llama_memory_clear(memory, False)  # the cells; their data is never read again
+            self.reused = keep = self._reusable(tokens)
+            if keep:  # llama-cpp-python's own prefix match then keeps exactly these and decodes the rest
+                self.n_tokens = keep
+                self._requires_eval = True
+            else:
+                self.reset()  # type: ignore[no-untyped-call]
+                memory = llama_cpp.llama_get_memory(self.ctx)
+                if memory is not None:
+                    llama_cpp.llama_memory_clear(memory, False)  # the cells; their data is never read again
+            self._aligned = keep + (len(tokens) - keep) // self.n_batch * self.n_batch
             vocab = llama_cpp.llama_model_get_vocab(self.model)
             for token in super().generate(tokens, *args, **kwargs):
                 if not llama_cpp.llama_vocab_is_eog(vocab, token):

@@ -215,9 +215,9 @@ async def test_admin_key_bodies_are_checked(gw: Gw, body: Any):
 async def test_unknown_routes_and_methods_answer_openai_error_json(gw: Gw):
     missing = await gw.http.get("/v1/nothing/here")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "unknown_url"
-    model = await gw.http.get("/v1/models/no-such-model")  # a model id may hold a slash (provider/model_id)
+    model = await gw.http.get("/v1/models/no-such-model", headers=bearer(ADMIN))  # an id may hold a slash
     assert model.status_code == 404 and model.json()["error"]["code"] == "model_not_found"
-    assert (await gw.http.get("/v1/models/echo")).json()["id"] == "echo"
+    assert (await gw.http.get("/v1/models/echo", headers=bearer(ADMIN))).json()["id"] == "echo"
     wrong = await gw.http.get("/v1/chat/completions")
     assert wrong.status_code == 405 and "POST" in wrong.json()["error"]["message"]
     assert wrong.headers["x-request-id"].startswith("req_")
@@ -393,7 +393,7 @@ async def test_every_route_writes_one_log_line_and_refusals_name_the_key(gw: Gw,
     caplog.set_level(logging.INFO, logger="podium.gateway")
     await gw.http.post("/v1/chat/completions", json={"model": "other", "messages": HI}, headers=bearer(scoped))
     await gw.http.post("/v1/embeddings", json={"model": "smollm2-135m-embed", "input": "x"}, headers=bearer(scoped))
-    await gw.http.get("/v1/models")
+    await gw.http.get("/v1/models", headers=bearer(scoped))
     await gw.http.get("/nowhere")
     lines = [r.getMessage() for r in caplog.records if r.name == "podium.gateway"]
     assert len(lines) == 4, lines
@@ -416,8 +416,13 @@ async def test_a_scoped_key_lists_only_the_models_it_may_ask_for(gw: Gw):
     scoped, _ = gw.keys.create("scoped", models=["echo", "panel"])
     listed = {m["id"] for m in (await gw.http.get("/v1/models", headers=bearer(scoped))).json()["data"]}
     assert listed == {"echo", "panel"}
-    everything = {m["id"] for m in (await gw.http.get("/v1/models")).json()["data"]}
+    everything = {m["id"] for m in (await gw.http.get("/v1/models", headers=bearer(ADMIN))).json()["data"]}
     assert {"echo", "other", "panel"} <= everything
+    for headers in ({}, bearer("pk-not-a-key")):  # with auth required, no key or a wrong one sees nothing
+        for path in ("/v1/models", "/v1/models/echo"):
+            refused = await gw.http.get(path, headers=headers)
+            assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_api_key"
+    assert (await gw.http.get("/v1/models/other", headers=bearer(scoped))).status_code == 404  # out of scope
 
 
 async def test_a_redis_that_does_not_answer_is_a_503_naming_it(tmp_path: Path):

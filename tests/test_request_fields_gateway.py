@@ -88,3 +88,56 @@ async def test_openai_only_fields_and_the_developer_role_are_accepted(gw: Gw) ->
 async def test_an_unknown_field_is_a_400_that_names_it(gw: Gw) -> None:
     reply = await gw.http.post("/v1/chat/completions", json={"model": "echo", "messages": HI, "temprature": 1})
     assert reply.status_code == 400 and "temprature" in reply.json()["error"]["message"]
+
+
+async def test_n_with_a_strategy_is_a_400_not_n_paid_answers_thrown_away(gw: Gw) -> None:
+    reply = await gw.http.post("/v1/chat/completions", json={"model": "panel", "messages": HI, "n": 2})
+    assert reply.status_code == 400 and "strategy" in reply.json()["error"]["message"]
+
+
+def test_custom_tool_calls_keep_their_shape_in_history_answers_and_streams() -> None:
+    from podium.providers.openai import wire
+    from podium.server.openai_schema import ChunkWriter, parse_request
+
+    custom = {"id": "call_0", "type": "custom", "custom": {"name": "apply_patch", "input": "*** Begin Patch"}}
+    request, _ = parse_request({"model": "m", "messages": [
+        {"role": "user", "content": "fix it"}, {"role": "assistant", "content": None, "tool_calls": [custom]},
+        {"role": "tool", "tool_call_id": "call_0", "content": "done"}],
+        "tools": [{"type": "custom", "custom": {"name": "apply_patch"}}]}, {})
+    assert wire.request_body(request, "m", stream=False)["messages"][1]["tool_calls"] == [custom]
+    answer = wire.parse_response({"choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+        "role": "assistant", "content": None, "tool_calls": [custom]}}]}, model="m", provider="p")
+    assert answer.tool_calls is not None and answer.tool_calls[0].openai_json() == custom
+    chunk = wire.parse_chunk({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, **custom}]}}]},
+                             model="m", provider="p")
+    assert chunk is not None
+    rendered = ChunkWriter("req_1", "m").chunk(chunk)
+    assert rendered is not None and rendered["choices"][0]["delta"]["tool_calls"] == [{"index": 0, **custom}]
+
+
+@pytest.mark.parametrize("wire_name", ["anthropic", "gemini", "ollama"])
+def test_tool_arguments_nested_past_any_limit_are_kept_as_text_not_a_500(wire_name: str) -> None:
+    import importlib
+
+    from podium.types import ChatRequest, Message
+
+    deep = '{"a":' * 3000 + "1" + "}" * 3000
+    request = ChatRequest(messages=[Message.user("hi"), Message.model_validate({
+        "role": "assistant", "tool_calls": [{"id": "c1", "function": {"name": "f", "arguments": deep}}]}),
+        Message(role="tool", tool_call_id="c1", content="ok")])
+    wire = importlib.import_module(f"podium.providers.{wire_name}.wire")
+    args = ("m",) if wire_name != "gemini" else ()
+    kwargs = {"stream": False} if wire_name != "gemini" else {}
+    if wire_name == "anthropic":
+        kwargs["default_max_tokens"] = 10
+    body = wire.request_body(request, *args, **kwargs)
+    assert deep in str(body)  # whole, under _raw
+
+
+async def test_without_any_key_the_gateway_answers_401_before_reading_the_body(tmp_path: Path) -> None:
+    gateway = await open_gateway(tmp_path, config(tmp_path))
+    try:
+        reply = await gateway.http.post("/v1/chat/completions", content=b"{not json")
+        assert reply.status_code == 401 and reply.json()["error"]["code"] == "missing_api_key"
+    finally:
+        await gateway.http.aclose()

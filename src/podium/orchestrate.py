@@ -111,6 +111,10 @@ class StrategyRunner:
         from podium.strategies.spec import budget_of, build  # loaded on the first strategy request
 
         self._check_scope(name, ctx)
+        if request.n > 1:  # a strategy makes one answer: n of them would be paid for and n-1 thrown away
+            raise BadRequestError(f"n={request.n} cannot be used with the strategy '{name[:100]}', which makes one "
+                                  "answer; send n requests, or use the vote strategy to sample several models",
+                                  code="unsupported_parameter")
         env = self.env(constraints)
         strategy = build(name, self.settings.strategies, env)
 

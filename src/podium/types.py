@@ -83,9 +83,29 @@ class FunctionCall(_Strict):
 
 
 class ToolCall(_Strict):
+    """A call the model made. OpenAI's ``custom`` tools (free-form input) are carried the same way: the
+    name and the input in ``function``, ``type`` saying which; ``openai_json`` gives each its own shape."""
+
     id: str
-    type: Literal["function"] = "function"
+    type: Literal["function", "custom"] = "function"
     function: FunctionCall
+
+    @model_validator(mode="before")
+    @classmethod
+    def _custom_call(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("type") == "custom" and isinstance(data.get("custom"), dict):
+            custom = data["custom"]
+            return {"id": data.get("id"), "type": "custom",
+                    "function": {"name": custom.get("name"), "arguments": custom.get("input", "")}}
+        return data
+
+    def openai_json(self) -> dict[str, Any]:
+        """The call in OpenAI's shape (``function`` or ``custom``)."""
+        if self.type == "custom":
+            return {"id": self.id, "type": "custom",
+                    "custom": {"name": self.function.name, "input": self.function.arguments}}
+        return {"id": self.id, "type": "function",
+                "function": {"name": self.function.name, "arguments": self.function.arguments}}
 
 
 class FunctionDefinition(_Strict):
@@ -312,9 +332,11 @@ class ChatResponse(_Strict):
 
 
 class ToolCallDelta(_Strict):
-    """A piece of a streamed tool call; ``index`` ties the pieces together, as in OpenAI's stream."""
+    """A piece of a streamed tool call; ``index`` ties the pieces together, as in OpenAI's stream. For a
+    ``custom`` tool's call, ``arguments`` carries pieces of its free-form input."""
 
     index: int
+    type: Literal["function", "custom"] = "function"
     id: str | None = None
     name: str | None = None
     arguments: str = ""

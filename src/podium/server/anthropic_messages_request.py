@@ -30,7 +30,8 @@ import orjson
 from pydantic import ValidationError
 
 from podium.errors import BadRequestError
-from podium.server.openai_schema import MAX_DEPTH, ROUTED, json_depth
+from podium.json_depth import MAX_DEPTH, json_depth
+from podium.server.openai_schema import ROUTED
 from podium.types import ChatRequest, describe_validation_error
 
 # Every top-level field of MessageCreateParams (anthropic 2.10.0), plus the sampling fields older

@@ -204,6 +204,7 @@ class Gateway:
         self.cache, semantic = self._caches(settings)
         quota = Quota(state, g.teams, g.rpm, g.tpm, podium.ledger)
         required = g.auth == "required"
+        self.auth_required = required and "auth" in g.middleware
         parts = Parts(keys, quota, state, self.metrics, required, policy, self.cache, semantic, g.cache.share)
         self.handler = build_stack(g.middleware, podium, parts)
         self.embedder = EmbeddingsRoute(podium, keys, quota, state,
@@ -259,6 +260,11 @@ class Gateway:
         request_id: str = request.state.request_id
         request.state.dialect = dialect  # errors are answered in the dialect's JSON
         call: GatewayCall | None = None
+        if self.auth_required and not bearer(request):  # no key at all: refused before the body is read
+            error = AuthenticationError("a valid API key is required (Authorization: Bearer … or x-api-key)",
+                                        code="missing_api_key")
+            await self._done(None, request_id, None, error, started)
+            raise error
         try:
             exchange = dialect.parse(await self._body(request), request.headers)
             call = GatewayCall(request_id, self.podium.prepare(exchange.request), exchange.include_usage,
@@ -413,6 +419,8 @@ class Gateway:
         created = int(time.time())
         secret = bearer(request)
         key = await self.keys.lookup(secret) if secret else None
+        if key is None and self.auth_required and not self._is_admin(secret):
+            raise AuthenticationError("a valid API key is required to list models", code="invalid_api_key")
         allowed = self.podium.policies.allows
         scope = key.models if key is not None else None
         models = [m for m in self.podium.registry.list_models() if allowed(scope, m.name)]

@@ -17,9 +17,18 @@ import orjson
 from pydantic import ValidationError
 
 from podium.errors import BadRequestError, PodiumError
+from podium.json_depth import MAX_DEPTH, json_depth
 from podium.request_fields import EXTRA_FIELDS, FIELDS
 from podium.server.dialect import Exchange, Final
-from podium.types import ChatRequest, ChatResponse, Choice, StreamChunk, Usage, describe_validation_error
+from podium.types import (
+    ChatRequest,
+    ChatResponse,
+    Choice,
+    StreamChunk,
+    ToolCallDelta,
+    Usage,
+    describe_validation_error,
+)
 
 KNOWN = frozenset(FIELDS)
 _TYPED = ("messages", "temperature", "top_p", "stop", "seed", "n", "tools", "tool_choice", "response_format",
@@ -29,25 +38,8 @@ ROUTED = frozenset({"", "auto", "podium", "default"})
 _HEADERS = {"x-podium-task-type": "task_type", "x-podium-sensitivity": "sensitivity", "x-podium-tags": "tags",
             "x-podium-preset": "preset"}
 
-
-MAX_DEPTH = 64  # JSON nesting a request may have (tool schemas need ~20); deeper is refused, not recursed into
 _INTS = ("n", "max_tokens", "max_completion_tokens", "seed", "top_logprobs")
 _NUMBERS = ("temperature", "top_p", "frequency_penalty", "presence_penalty")
-
-
-def json_depth(value: Any, limit: int = MAX_DEPTH) -> int:
-    """The nesting depth of ``value``, counted without recursion and stopping past ``limit``."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return depth
-        deepest = max(deepest, depth)
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
-    return deepest
 
 
 def _check_types(body: dict[str, Any]) -> None:
@@ -175,8 +167,8 @@ def _finish(reason: str) -> str:
 def _choice(index: int, text: str, tool_calls: Any, finish: str, logprobs: Any,
             extras: dict[str, Any]) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None, **extras}
-    if tool_calls and "tool_calls" not in extras:  # raw calls in extras: some were not functions (custom tools)
-        message["tool_calls"] = [call.model_dump() for call in tool_calls]
+    if tool_calls:
+        message["tool_calls"] = [call.openai_json() for call in tool_calls]
         message["content"] = text or None
     return {"index": index, "message": message, "logprobs": logprobs, "finish_reason": _finish(finish)}
 
@@ -195,6 +187,14 @@ def completion_json(response: ChatResponse) -> dict[str, Any]:
                    "route": response.trace.decision.rationale if response.trace and response.trace.decision else None,
                    "notes": response.trace.notes if response.trace else []},
     }
+
+
+def _call_delta(d: ToolCallDelta) -> dict[str, Any]:
+    """A streamed piece of a tool call in OpenAI's shape: a function's arguments, a custom tool's input."""
+    name = {"name": d.name} if d.name else {}
+    body: dict[str, Any] = {"custom": {**name, "input": d.arguments}} if d.type == "custom" else \
+        {"function": {**name, "arguments": d.arguments}}
+    return {"index": d.index, **({"id": d.id, "type": d.type} if d.id else {}), **body}
 
 
 class ChunkWriter:
@@ -218,10 +218,7 @@ class ChunkWriter:
         if chunk.text:
             delta["content"] = chunk.text
         if chunk.tool_calls:
-            delta["tool_calls"] = [
-                {"index": d.index, **({"id": d.id, "type": "function"} if d.id else {}),
-                 "function": {**({"name": d.name} if d.name else {}), "arguments": d.arguments}}
-                for d in chunk.tool_calls]
+            delta["tool_calls"] = [_call_delta(d) for d in chunk.tool_calls]
         if not delta and chunk.finish_reason is None and chunk.logprobs is None:
             return None
         reason = chunk.finish_reason if chunk.finish_reason != "error" else "stop"

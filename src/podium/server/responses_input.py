@@ -28,7 +28,8 @@ from typing import Any, get_args
 from pydantic import ValidationError
 
 from podium.errors import BadRequestError
-from podium.server.openai_schema import MAX_DEPTH, ROUTED, json_depth
+from podium.json_depth import MAX_DEPTH, json_depth
+from podium.server.openai_schema import ROUTED
 from podium.server.responses_items import (
     InvalidParameter,
     invalid,
@@ -236,6 +237,8 @@ def parse(body: Any, headers: Mapping[str, str]) -> tuple[ChatRequest, list[str]
         _deep(chat_tools, "tools")
         fields["tools"] = chat_tools
     if choice is not None:
+        if not chat_tools and choice != "none":  # as OpenAI answers: a choice among no tools is a mistake
+            raise invalid("tool_choice", "is only allowed when 'tools' are given", "invalid_value")
         fields["tool_choice"] = choice
     _options(body, fields, notes)
     try:

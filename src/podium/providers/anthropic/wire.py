@@ -38,6 +38,7 @@ import json
 import re
 from typing import Any
 
+from podium.json_depth import arguments_object
 from podium.types import (
     ChatRequest,
     ChatResponse,
@@ -98,12 +99,7 @@ def _blocks(message: Message) -> list[dict[str, Any]]:
                  "content": _content(message) if images else message.text}]
     blocks = _content(message)
     for call in message.tool_calls or []:
-        try:
-            arguments = json.loads(call.function.arguments or "{}")
-        except ValueError:
-            arguments = None
-        if not isinstance(arguments, dict):  # a model's badly written arguments: kept whole, not a failure
-            arguments = {"_raw": call.function.arguments}
+        arguments = arguments_object(call.function.arguments)  # badly written: kept whole, not a failure
         blocks.append({"type": "tool_use", "id": call.id, "name": call.function.name, "input": arguments})
     return blocks
 

@@ -33,6 +33,7 @@ import re
 from typing import Any
 
 from podium.errors import ContentFilteredError
+from podium.json_depth import arguments_object
 from podium.types import (
     ChatRequest,
     ChatResponse,
@@ -73,11 +74,7 @@ def _image(part: ImagePart) -> dict[str, Any]:
 def arguments(text: str) -> dict[str, Any]:
     """A history tool call's arguments as the object ``functionCall.args`` must be; arguments a model wrote
     badly (not a JSON object) are kept whole under ``_raw`` rather than failing the request."""
-    try:
-        value = json.loads(text or "{}")
-    except ValueError:
-        return {"_raw": text}
-    return value if isinstance(value, dict) else {"_raw": text}
+    return arguments_object(text)
 
 
 def _parts(request: ChatRequest, index: int) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from podium.json_depth import arguments_object
 from podium.types import (
     ChatRequest,
     ChatResponse,
@@ -42,11 +43,7 @@ _LEVELS = {"none": "low", "minimal": "low", "low": "low", "medium": "medium", "h
 
 def _arguments(text: str) -> dict[str, Any]:
     """A history tool call's arguments as the object Ollama takes; badly written ones kept under ``_raw``."""
-    try:
-        value = json.loads(text or "{}")
-    except ValueError:
-        return {"_raw": text}
-    return value if isinstance(value, dict) else {"_raw": text}
+    return arguments_object(text)
 
 
 def think(effort: str, model_id: str) -> bool | str:

@@ -61,7 +61,7 @@ def _message(message: Message, developer_role: bool) -> dict[str, Any]:
     if message.name:
         out["name"] = message.name
     if message.tool_calls:
-        out["tool_calls"] = [call.model_dump() for call in message.tool_calls]
+        out["tool_calls"] = [call.openai_json() for call in message.tool_calls]
     if message.tool_call_id:
         out["tool_call_id"] = message.tool_call_id
     if message.role == "assistant":
@@ -114,13 +114,11 @@ def finish_reason(value: str | None) -> FinishReason:
 
 def _parse_choice(choice: dict[str, Any], position: int) -> Choice:
     message = choice.get("message") or {}
-    raw_calls = message.get("tool_calls") or []
-    calls = [ToolCall(id=c["id"], function=FunctionCall(name=c["function"]["name"],
+    calls = [ToolCall.model_validate(c) if c.get("type") == "custom" else
+             ToolCall(id=c["id"], function=FunctionCall(name=c["function"]["name"],
                                                         arguments=c["function"].get("arguments") or ""))
-             for c in raw_calls if c.get("type", "function") == "function"]
+             for c in message.get("tool_calls") or []]
     extras = {name: message[name] for name in _ANSWER_EXTRAS if message.get(name)}
-    if len(calls) < len(raw_calls):  # a custom tool's call: the client gets every call as the upstream sent it
-        extras["tool_calls"] = raw_calls
     return Choice(index=int(choice.get("index", position)), text=message.get("content") or "",
                   tool_calls=calls or None, finish_reason=finish_reason(choice.get("finish_reason")),
                   logprobs=choice.get("logprobs"), message_extras=extras)
@@ -134,6 +132,12 @@ def parse_response(data: dict[str, Any], *, model: str, provider: str) -> ChatRe
                         logprobs=first.logprobs, message_extras=first.message_extras, more_choices=choices[1:])
 
 
+def _custom_delta(call: dict[str, Any], position: int) -> ToolCallDelta:
+    custom = call.get("custom") or {}
+    return _delta(index=int(call.get("index", position)), id=call.get("id"), type="custom", name=custom.get("name"),
+                  arguments=custom.get("input") or "")
+
+
 def parse_chunk(data: dict[str, Any], *, model: str, provider: str) -> StreamChunk | None:
     """One SSE ``data:`` object → a chunk, or None when it carries nothing (e.g. a bare role delta)."""
     usage = parse_usage(data["usage"]) if data.get("usage") else None
@@ -142,9 +146,9 @@ def parse_chunk(data: dict[str, Any], *, model: str, provider: str) -> StreamChu
         return _chunk(usage=usage, model=model, provider=provider) if usage else None
     choice = choices[0]
     delta = choice.get("delta") or {}
-    tool_deltas = [_delta(index=int(c.get("index", i)), id=c.get("id"),
-                                 name=(c.get("function") or {}).get("name"),
-                                 arguments=(c.get("function") or {}).get("arguments") or "")
+    tool_deltas = [_custom_delta(c, i) if c.get("type") == "custom" or "custom" in c else
+                   _delta(index=int(c.get("index", i)), id=c.get("id"), name=(c.get("function") or {}).get("name"),
+                          arguments=(c.get("function") or {}).get("arguments") or "")
                    for i, c in enumerate(delta.get("tool_calls") or [])]
     text = delta.get("content") or ""
     reason = choice.get("finish_reason")

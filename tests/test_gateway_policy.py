@@ -445,3 +445,16 @@ async def test_a_secret_in_the_task_type_never_reaches_the_ledger(gw: Gw):
     assert response.status_code == 200
     dump = "\n".join(str(row) for row in gw.rows("SELECT * FROM requests"))
     assert token not in dump and "hunter22" not in dump
+
+
+async def test_errors_before_any_route_runs_come_in_the_shape_of_the_api_the_path_belongs_to(gw: Gw):
+    """Anthropic's clients read Anthropic's error JSON, also for an unknown route or method and an oversized body."""
+    wrong = await gw.http.get("/v1/messages", headers=bearer(ADMIN))
+    assert wrong.status_code == 405 and wrong.json()["type"] == "error"
+    assert wrong.json()["error"]["type"] == "invalid_request_error"
+    missing = await gw.http.post("/v1/messages/batches", json={}, headers=bearer(ADMIN))
+    assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found_error"
+    big = await gw.http.post("/v1/messages", content=b"x" * (5 * 1024 * 1024), headers=bearer(ADMIN))
+    assert big.status_code == 413 and big.json()["error"]["type"] == "request_too_large"
+    openai_big = await gw.http.post("/v1/chat/completions", content=b"x" * (5 * 1024 * 1024), headers=bearer(ADMIN))
+    assert openai_big.status_code == 413 and openai_big.json()["error"]["code"] == "request_too_large"

@@ -43,9 +43,9 @@ from podium.types import ChatResponse, StreamChunk, ToolCall, Usage
 Endpoint = Callable[[Request], Awaitable[Response]]
 _STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal",
          "error": "end_turn"}
-_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
-          403: "permission_error", 404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
-          504: "timeout_error", 529: "overloaded_error"}
+ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
+               403: "permission_error", 404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
+               504: "timeout_error", 529: "overloaded_error"}
 
 
 def usage_json(usage: Usage) -> dict[str, int]:
@@ -79,7 +79,7 @@ def message_json(response: ChatResponse, notes: tuple[str, ...] = ()) -> dict[st
 
 
 def error_json(exc: PodiumError) -> dict[str, Any]:
-    kind = "overloaded_error" if isinstance(exc, ProviderUnavailableError) else _TYPES.get(exc.status, "api_error")
+    kind = "overloaded_error" if isinstance(exc, ProviderUnavailableError) else ERROR_TYPES.get(exc.status, "api_error")
     return {"type": "error", "error": {"type": kind, "message": exc.message}}
 
 

@@ -65,7 +65,7 @@ from podium.resilience.shared import SharedDeployments
 from podium.server.admin import FeedbackBody, NewKey, parse_body
 from podium.server.anthropic_messages_api import ANTHROPIC_MESSAGES, CountTokens, with_request_id
 from podium.server.cache import MemoryCache, RedisCache, ResponseCache
-from podium.server.dialect import Dialect, Exchange
+from podium.server.dialect import Dialect, Exchange, error_json_for
 from podium.server.embeddings_route import EmbeddingCall, EmbeddingsRoute
 from podium.server.http_limits import BodyLimit, BodyTooLarge
 from podium.server.keys import Keys, KeyStore, SQLiteKeys, check_team
@@ -518,11 +518,14 @@ def _handlers(gateway: Gateway) -> dict[Any, Callable[[Request, Any], Awaitable[
             message = f"Invalid URL ({request.method} {request.url.path})" if exc.status_code == 404 else exc.detail
             error = {"message": message, "type": "invalid_request_error", "param": None,
                      "code": "unknown_url" if exc.status_code == 404 else None}
+        # Anthropic's clients (under /v1/messages) read Anthropic's error shape
+        error_body = error_json_for(request.url.path, message, exc.status_code, error["code"]) \
+            if request.url.path.startswith("/v1/messages") else {"error": error}
         gateway.metrics.errors.labels("-", "invalid_request_error").inc()
         if log.isEnabledFor(logging.INFO):
             log.info("request %s %s %s status=%s", request_id, request.method, request.url.path[:200],
                      exc.status_code)
-        return _json({"error": error}, exc.status_code, {"x-request-id": request_id, **(exc.headers or {})})
+        return _json(error_body, exc.status_code, {"x-request-id": request_id, **(exc.headers or {})})
 
     return {PodiumError: podium_error, HTTPException: http_error}
 

@@ -56,3 +56,15 @@ class Dialect(Protocol):
     def stream_error(self, exchange: Exchange, exc: PodiumError) -> bytes:
         """An error after the first byte of a stream (the status is already sent): the API's error event(s)."""
         ...
+
+
+
+def error_json_for(path: str, message: str, status: int, code: str | None) -> dict[str, Any]:
+    """An error in the JSON of the API ``path`` belongs to, for errors raised before any route runs (an
+    unknown route or method, a body over the limit): Anthropic's clients read Anthropic's error shape."""
+    if path.startswith("/v1/messages"):
+        from podium.server.anthropic_messages_api import ERROR_TYPES
+
+        return {"type": "error", "error": {"type": ERROR_TYPES.get(status, "invalid_request_error"),
+                                           "message": message}}
+    return {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": code}}

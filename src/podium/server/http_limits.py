@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from podium.errors import BadRequestError
+from podium.server.dialect import error_json_for
 from podium.types import new_request_id
 
 SETTING = "gateway.max_body_bytes"
@@ -73,11 +74,11 @@ class BodyLimit:
             return
         declared = _content_length(scope["headers"])
         if declared is None:
-            await _error(send, 400, "malformed Content-Length header", "invalid_content_length")
+            await _error(send, 400, "malformed Content-Length header", "invalid_content_length", scope["path"])
             return
         if declared > self.max_body_bytes:
             await _error(send, 413, f"request body is {declared:,} bytes; the limit is {self.max_body_bytes:,} "
-                                    f"bytes ({SETTING})", "request_too_large")
+                                    f"bytes ({SETTING})", "request_too_large", scope["path"])
             return
         guard = _Guard(receive, send, self.max_body_bytes, scope.get(BODY_CLOCK))
         try:
@@ -88,7 +89,7 @@ class BodyLimit:
                 raise
         if guard.tripped and not guard.started:
             await _error(send, 413, f"request body is over the limit of {self.max_body_bytes:,} bytes ({SETTING})",
-                         "request_too_large")
+                         "request_too_large", scope["path"])
         # Tripped after the response started: nothing to say any more; uvicorn closes the unfinished response.
 
 
@@ -139,10 +140,11 @@ def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
     return int(value) if len(value) <= 18 else 10**18  # a 4,000-digit number is just "too large"
 
 
-async def _error(send: Send, status: int, message: str, code: str) -> None:
-    """An OpenAI-style error, and ``connection: close``: the body it refers to is unread, so the connection's
-    framing is no longer trusted and uvicorn must not go on reading (and discarding) what the client sends."""
-    body = orjson.dumps(BadRequestError(message, code=code).to_openai())
+async def _error(send: Send, status: int, message: str, code: str, path: str = "") -> None:
+    """An error in the route's API's shape (OpenAI's, or Anthropic's under /v1/messages), and ``connection:
+    close``: the body it refers to is unread, so the connection's framing is no longer trusted and uvicorn
+    must not go on reading (and discarding) what the client sends."""
+    body = orjson.dumps(error_json_for(path, message, status, code))
     await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
         (b"connection", b"close"), (b"x-request-id", new_request_id().encode())]})

@@ -141,3 +141,31 @@ async def test_without_any_key_the_gateway_answers_401_before_reading_the_body(t
         assert reply.status_code == 401 and reply.json()["error"]["code"] == "missing_api_key"
     finally:
         await gateway.http.aclose()
+
+
+async def test_a_deployment_whose_wire_refuses_a_field_is_skipped_for_one_that_takes_it(tmp_path: Path) -> None:
+    """A model served on two wires (say Claude directly and through an OpenAI-compatible host): a request
+    for logprobs goes to the deployment whose wire has them, and the trace says why the other was skipped."""
+    data = config(tmp_path)
+    data["providers"]["direct"] = {"kind": "scripted", "options": {"answers": {"echo-1": "from the direct wire"}}}
+    data["deployments"] = {"echo": [{"provider": "direct"}, {"provider": "canned"}]}
+    data["gateway"]["auth"] = "optional"
+    gateway = await open_gateway(tmp_path, data)
+    try:
+        direct = gateway.podium.registry.find_provider("direct")
+        direct.wire_name = "anthropic"  # type: ignore[union-attr]  # its wire refuses logprobs
+        for _ in range(4):  # whatever the balancing order
+            reply = await gateway.http.post("/v1/chat/completions", json={"model": "echo", "messages": HI,
+                                                                         "logprobs": True})
+            assert reply.status_code == 200, reply.text
+            assert reply.json()["choices"][0]["message"]["content"] == "Paris is the capital of France."
+            assert any("echo@direct" in note and "logprobs" in note for note in reply.json()["podium"]["notes"])
+        plain = await gateway.http.post("/v1/chat/completions", json={"model": "other", "messages": HI,
+                                                                     "logprobs": True})
+        assert plain.status_code == 200  # the other model's one wire takes it
+        gateway.podium.registry.find_provider("canned").wire_name = "ollama"  # type: ignore[union-attr]
+        refused = await gateway.http.post("/v1/chat/completions", json={"model": "echo", "messages": HI,
+                                                                       "logprobs": True})
+        assert refused.status_code == 400 and "logprobs" in refused.json()["error"]["message"]
+    finally:
+        await gateway.http.aclose()

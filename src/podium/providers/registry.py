@@ -29,6 +29,9 @@ class ProviderRegistry:
     def register(self, provider: Provider) -> None:
         self._providers[provider.name] = provider
 
+    def find_provider(self, name: str) -> Provider | None:
+        return self._providers.get(name)
+
     def unregister(self, name: str) -> None:
         self._providers.pop(name, None)
 

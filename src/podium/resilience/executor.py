@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from podium import errors
+from podium import errors, request_fields
 from podium.catalogue import ModelInfo, count_message_tokens
 from podium.invoke import Invoker, RequestContext
 from podium.resilience.balancing import BalancingPolicy
@@ -153,7 +153,8 @@ class ResilientCaller:
                 continue
             tried.append(current.name)
             if reason:
-                refused = policy.permit(current) or (refuse(current) if refuse is not None else None)
+                refused = policy.permit(current) or (refuse(current) if refuse is not None else None) \
+                    or self._wire_refusal(request, current)
                 if refused is not None:  # a fallback never leaves the request's policy or constraints
                     ctx.notes.append(f"fallback {current.name} skipped: {refused}")
                     continue
@@ -193,14 +194,30 @@ class ResilientCaller:
     def _deadline_passed(self, ends: float | None) -> bool:
         return ends is not None and self.clock() >= ends
 
-    def _permitted(self, deployments: Sequence[Deployment], ctx: RequestContext) -> list[Deployment]:
-        """The deployments the request's policy allows (a deployment has its own region)."""
+    def _wire_refusal(self, request: ChatRequest, model: ModelInfo) -> str | None:
+        """Why the wire of ``model``'s provider cannot take this request (a field it refuses), or None."""
+        provider = self.invoker.registry.find_provider(model.provider)
+        wire: str | None = getattr(provider, "wire_name", None)
+        if wire is None or wire == "openai":
+            return None
+        try:
+            request_fields.check(request, wire)
+        except errors.BadRequestError as exc:
+            return exc.message
+        return None
+
+    def _permitted(self, deployments: Sequence[Deployment], ctx: RequestContext,
+                   request: ChatRequest) -> list[Deployment]:
+        """The deployments the request's policy allows (a deployment has its own region) and whose wire can
+        take the request's fields; if none can, the first one's refusal is raised."""
         policy = ctx.policy
-        allowed = [d for d in deployments if policy.permit(d.model) is None]
+        why = {d.id: policy.permit(d.model) or self._wire_refusal(request, d.model) for d in deployments}
+        allowed = [d for d in deployments if why[d.id] is None]
         if not allowed:
             policy.check(deployments[0].model)  # raises: say why the first one is refused
+            raise errors.BadRequestError(str(why[deployments[0].id]), code="unsupported_parameter")
         if len(allowed) < len(deployments):
-            skipped = [f"{d.id} ({policy.permit(d.model)})" for d in deployments if d not in allowed]
+            skipped = [f"{d.id} ({why[d.id]})" for d in deployments if d not in allowed]
             ctx.notes.append(f"deployments skipped by policy: {'; '.join(skipped)}")
         return allowed
 
@@ -226,7 +243,7 @@ class ResilientCaller:
                          call: Callable[[Deployment], Awaitable[T]], ends: float | None,
                          streaming: bool) -> tuple[T, Deployment]:
         every = self.deployments(model)
-        deployments = self._permitted(every, ctx)
+        deployments = self._permitted(every, ctx, request)
         limited = any(d.tpm for d in deployments)  # tokens matter only to a deployment with a TPM limit
         tokens = count_message_tokens(request.messages, model) + (request.max_tokens or 0) if limited else 0
         retry = self.options.retry

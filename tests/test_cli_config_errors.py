@@ -124,3 +124,13 @@ def test_a_key_yaml_reads_as_a_boolean_is_explained(tmp_path: Path):
     config.write_text("resilience:\n  fallbacks:\n    - {model: gpt-4o, true: [timeout], to: [gpt-4o-mini]}\n")
     one_line_exit_2(run("ask", "hi", "--config", str(config), cwd=tmp_path), "resilience.fallbacks[0].True",
                     "boolean", "quote it")
+
+
+def test_a_provider_pointing_at_the_gateway_itself_is_refused_at_start(tmp_path: Path) -> None:
+    """ANTHROPIC_BASE_URL exported for a client in the shell that starts the gateway: the gateway's own Anthropic
+    provider would call itself for every request."""
+    config = write(tmp_path / "podium.yaml", {"providers": {
+        "loop": {"kind": "anthropic", "base_url": "http://localhost:45123/", "api_key": "pk-x"},
+        "local": {"enabled": False}}})
+    result = run("serve", "--port", "45123", "--config", str(config), cwd=tmp_path)
+    one_line_exit_2(result, "provider 'loop' points at this gateway itself", "ANTHROPIC_BASE_URL")

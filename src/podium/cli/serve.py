@@ -32,8 +32,9 @@ def run_serve(*, host: str | None, port: int | None, no_auth: bool, config: str 
     if no_auth:
         settings.gateway.auth = "optional"
     check_stores(settings, gateway=True)  # PostgreSQL or Redis out of reach: one line now, not 503s later
-    app = create_app(settings)
     g = settings.gateway
+    check_not_itself(settings, host or g.host, g.port if port is None else port)
+    app = create_app(settings)
     run_uvicorn(app, settings, host=host or g.host, port=g.port if port is None else port,
                 **uvicorn_options(header_timeout=g.header_timeout, idle_timeout=g.idle_timeout,
                                   body_timeout=g.body_timeout, max_header_bytes=g.max_header_bytes,
@@ -58,6 +59,32 @@ def uvicorn_options(*, header_timeout: float, idle_timeout: float, body_timeout:
     protocol = with_header_timeout(header_timeout, body_timeout=body_timeout, max_header_bytes=max_header_bytes)
     return {"loop": "uvloop", "http": protocol, "timeout_keep_alive": idle_timeout, "log_level": level,
             "access_log": False, "log_config": None}
+
+
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0", "::"})
+
+
+def check_not_itself(settings: Settings, host: str, port: int) -> None:
+    """A provider whose base URL is this very gateway would send every request back to itself until the
+    time limits end it. It happens when ``ANTHROPIC_BASE_URL`` or ``OPENAI_BASE_URL`` is exported for a
+    client in the same shell that starts the gateway; refused here with one line that says so."""
+    from urllib.parse import urlsplit
+
+    if port == 0:
+        return
+    for spec in settings.providers.values():
+        if not spec.enabled or not spec.base_url:
+            continue
+        try:
+            url = urlsplit(spec.base_url)
+            target_port = url.port or (443 if url.scheme == "https" else 80)
+        except ValueError:
+            continue
+        if target_port == port and (url.hostname in _LOOPBACK or url.hostname == host):
+            raise BadRequestError(f"provider '{spec.name}' points at this gateway itself ({spec.base_url}): a "
+                                  "client's base-URL variable (ANTHROPIC_BASE_URL, OPENAI_BASE_URL, …) is set in "
+                                  "the shell that starts the gateway; set it only for the client, or disable the "
+                                  f"provider (providers: {{{spec.name}: {{enabled: false}}}})")
 
 
 def run_uvicorn(app: Any, settings: Settings, *, host: str, port: int, **options: Any) -> None:

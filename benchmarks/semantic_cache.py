@@ -3,6 +3,8 @@ cached answer), per threshold, with and without the anchor guard.
 
     .venv/bin/python benchmarks/semantic_cache.py [--model smollm2-135m-embed] [--config podium.yaml]
 
+Without --model: routing.embedding_model, by default the local minilm-l6.
+
 The pairs are hand-labelled: a cached question, a new question, and whether the cached answer is
 right for the new one. A wrong hit is the costly error (a wrong answer); a missed paraphrase only
 costs a model call.

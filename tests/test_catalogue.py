@@ -11,7 +11,7 @@ def test_bundled_catalogue_covers_the_vendors_and_local_models():
     providers = {m.provider for m in catalogue}
     assert {"openai", "anthropic", "gemini", "mistral", "deepseek", "openrouter", "publicai", "local"} <= providers
     local = [m for m in catalogue if m.local and m.provider == "local"]
-    assert {m.name for m in local} == {"smollm2-135m", "gemma3-270m", "smollm2-135m-embed"}
+    assert {m.name for m in local} == {"smollm2-135m", "gemma3-270m", "smollm2-135m-embed", "minilm-l6"}
     assert catalogue.get("gemma3-270m").prompt_format == "completion"
     assert catalogue.get("smollm2-135m").prompt_format == "chat"
 

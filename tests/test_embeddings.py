@@ -139,8 +139,10 @@ async def test_local_embeddings_from_the_embedded_model(tmp_path: Path):
     async with Podium(load_settings(None), ledger=None) as podium:
         embeddings: Embeddings = podium.embeddings
         assert "smollm2-135m-embed" in [m.name for m in embeddings.models()]
-        response = await podium.embed(["Paris is in France.", "Paris is in France.", "Bananas are yellow."])
-        again = await podium.embed("Paris is in France.")
+        model = "smollm2-135m-embed"  # llama.cpp's embed path (the default, minilm-l6: tests/test_minilm.py)
+        response = await podium.embed(["Paris is in France.", "Paris is in France.", "Bananas are yellow."],
+                                      model=model)
+        again = await podium.embed("Paris is in France.", model=model)
     assert response.model == "smollm2-135m-embed" and response.provider == "local"
     assert [len(v) for v in response.vectors] == [576, 576, 576]
     assert response.vectors[0] == pytest.approx(response.vectors[1])
@@ -149,10 +151,9 @@ async def test_local_embeddings_from_the_embedded_model(tmp_path: Path):
     assert response.usage.input_tokens > 0 and response.cost == 0.0
 
 
-def test_the_semantic_cache_needs_an_embedding_model_named(tmp_path: Path):
+def test_the_semantic_cache_needs_an_embedding_model(tmp_path: Path):
     config = write_config(tmp_path, {"gateway": {"cache": {"enabled": True, "semantic": True}}})
-    with pytest.raises(errors.ConfigError, match=r"gateway\.cache\.semantic_model.*needs an embedding model"):
-        load_settings(config)
+    assert load_settings(config).embedding_model == "minilm-l6"  # its default when none is named
     config = write_config(tmp_path, {"gateway": {"cache": {"enabled": True, "semantic": True,
                                                            "semantic_model": "gpt-4o"}}})
     with pytest.raises(errors.ConfigError, match=r"gateway\.cache\.semantic_model.*not an embedding model"):

@@ -153,7 +153,8 @@ async def test_without_max_tokens_a_model_writes_until_its_context_is_full(provi
 
 
 def _local_rows(podium: Podium) -> list[ModelInfo]:
-    rows = [m for m in podium.settings.catalogue if m.provider == "local"]
+    # GGUF models only: minilm-l6 runs in numpy, not llama.cpp (its 256-token cut: tests/test_minilm.py)
+    rows = [m for m in podium.settings.catalogue if m.provider == "local" and m.name != "minilm-l6"]
     assert {m.name for m in rows} >= {"smollm2-135m", "gemma3-270m", "smollm2-135m-embed"}
     return rows
 

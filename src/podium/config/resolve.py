@@ -33,7 +33,7 @@ from podium.config.schema import (
 from podium.errors import ConfigError, PodiumError
 
 DEFAULT_MODEL = "smollm2-135m"
-DEFAULT_EMBEDDING_MODEL = "smollm2-135m-embed"
+DEFAULT_EMBEDDING_MODEL = "minilm-l6"
 
 
 @dataclass(frozen=True)
@@ -171,13 +171,8 @@ def resolve(config: PodiumConfig, source: Path | None = None, env: Mapping[str, 
     check_model(default_model, "routing.default")
     check_model(config.routing.baseline_model, "routing.baseline_model")
     embedding_model = config.routing.embedding_model or DEFAULT_EMBEDDING_MODEL
-    cache = config.gateway.cache
-    if cache.semantic and cache.semantic_model is None:
-        raise ConfigError("the semantic cache needs an embedding model named here, e.g. text-embedding-3-small, "
-                          "mistral-embed, gemini-embedding-001 or nomic-embed-text (Ollama). The local "
-                          "smollm2-135m-embed is offline and free but scores different questions alike "
-                          "(benchmarks/semantic_cache.py), so it is used only when named explicitly",
-                          key_path="gateway.cache.semantic_model")
+    # the semantic cache without semantic_model embeds with routing.embedding_model: by default the local
+    # all-MiniLM-L6-v2 (offline, free; benchmarks/semantic_cache.py measures its right and wrong hits)
     for embedder, key_path in ((embedding_model, "routing.embedding_model"),
                                (config.gateway.cache.semantic_model, "gateway.cache.semantic_model")):
         if embedder is None:

@@ -70,7 +70,7 @@ class RoutingConfig(_Strict):
     regions_by_sensitivity: dict[Literal["public", "internal", "confidential"], list[Region] | None] | None = None
     baseline_model: str = Field(default="gpt-4o", description="Savings are reported against this model")
     embedding_model: str | None = Field(default=None, description="For /v1/embeddings without a model and the "
-                                        "semantic cache; default: the local one")
+                                        "semantic cache; default: minilm-l6 (local)")
     max_calls_per_request: int = Field(default=32, ge=1, le=1000, description="Fan-out cap: model calls one "
                                        "request's strategy may make (retries not counted)")
 
@@ -179,7 +179,7 @@ class CacheConfig(_Strict):
     max_entries: int = Field(default=10_000, gt=0, description="Memory cache size (Redis uses its own limits)")
     semantic: bool = Field(default=False, description="Also serve questions that mean the same as a cached one")
     semantic_threshold: float = Field(default=0.95, gt=0, le=1, description="Cosine similarity a hit needs")
-    semantic_model: str | None = Field(default=None, description="Embedding model; required with semantic: true")
+    semantic_model: str | None = Field(default=None, description="Embedding model; default: routing.embedding_model")
     semantic_per_bucket: int = Field(default=32, gt=0, description="Answers kept per identical conversation prefix")
     share: Literal["key", "team", "global"] = Field(default="key", description="Who may be served an answer "
                                                     "another caller's request stored: the same key, team, or anyone")

@@ -45,7 +45,7 @@ routing:
   baseline_model: gpt-4o      # reports show savings against this model
   rules: []
   #  - {task_type: code, model: gpt-4o-mini}
-  # embedding_model: smollm2-135m-embed   # /v1/embeddings and Podium.embed without a model
+  # embedding_model: minilm-l6   # /v1/embeddings, Podium.embed and the semantic cache without a model
 
 ledger:
   enabled: true
@@ -69,7 +69,7 @@ ledger:
 #     enabled: true
 #     ttl: 300
 #     semantic: true
-#     semantic_model: text-embedding-3-small
+#     semantic_model: minilm-l6   # default: routing.embedding_model (local all-MiniLM-L6-v2)
 #     semantic_threshold: 0.95
 #   guardrails: {pii: route_local, secrets: redact, injection: flag}
 

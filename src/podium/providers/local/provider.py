@@ -46,7 +46,7 @@ from podium.catalogue import ModelInfo
 from podium.config import ProviderSpec
 from podium.errors import BadRequestError, ConfigError, ContextTooLongError, DependencyMissingError
 from podium.providers.base import Health
-from podium.providers.local import weights
+from podium.providers.local import minilm, weights
 from podium.types import (
     ChatRequest,
     ChatResponse,
@@ -369,6 +369,15 @@ class LocalProvider:
             raise BadRequestError(f"local model '{model.name}' has fixed-size vectors; leave out 'dimensions'",
                                   model=model.name)
         slot = self._slot(model.model_id + "#embed")
+        if model.model_id == minilm.MODEL_ID:  # a sentence encoder run in numpy, not a GGUF (minilm.py)
+            texts = list(request.input)
+
+            def encode() -> EmbeddingResponse:
+                vectors, tokens = minilm.load().embed(texts)
+                return EmbeddingResponse(vectors=vectors.tolist(), model=model.name, provider=self.name,
+                                         usage=Usage(input_tokens=tokens))
+
+            return await asyncio.get_running_loop().run_in_executor(slot.executor, encode)
 
         def run() -> EmbeddingResponse:
             llama = self._load(slot, model, embedding=True)
@@ -385,7 +394,9 @@ class LocalProvider:
         if model.model_id in self._unavailable:
             return self._unavailable[model.model_id]
         found: str | None = None
-        if importlib.util.find_spec("llama_cpp") is None:
+        if model.model_id == minilm.MODEL_ID:
+            found = minilm.missing()
+        elif importlib.util.find_spec("llama_cpp") is None:
             found = f"the local runtime llama-cpp-python is not installed ({weights.LOCAL_EXTRA})"
         elif not weights.installed(model.model_id, self._weights):
             source = weights.SOURCES.get(model.model_id)
@@ -405,7 +416,8 @@ class LocalProvider:
         return Health(True, f"llama.cpp ready; weights: {', '.join(ready)}")
 
     async def list_models(self) -> list[str]:
-        return [m for m in {*weights.SOURCES, *self._weights} if weights.installed(m, self._weights)]
+        found = [m for m in {*weights.SOURCES, *self._weights} if weights.installed(m, self._weights)]
+        return found + ([minilm.MODEL_ID] if minilm.missing() is None else [])
 
     async def aclose(self) -> None:
         for slot in self._slots.values():

@@ -91,5 +91,5 @@ def test_summary_counts():
     summary = registry("openai", "local").summary()
     assert summary["providers"] == ["local", "openai"]
     assert summary["total_models"] == sum(summary["models_per_provider"].values())
-    assert summary["local_models"] == 3  # two chat models and the embedding one
+    assert summary["local_models"] == 4  # two chat models and the two embedding ones
     assert summary["best"] is not None

@@ -15,6 +15,7 @@ from podium.client import Podium
 from podium.config import load_settings
 from podium.providers.scripted import ScriptedProvider, Step
 from podium.strategies.text import agreement, lexical_similarity, most_central, normalize, similarity_matrix
+from podium.types import ChatRequest, Message
 
 
 def row(provider: str, tier: str = "fast", price: float = 1.0, region: str = "us") -> dict[str, Any]:
@@ -52,6 +53,11 @@ def script(podium: Podium, model: str, value: Any) -> ScriptedProvider:
     assert isinstance(provider, ScriptedProvider)
     provider.set_script(info.model_id, value)
     return provider
+
+
+def conversation(question: str) -> ChatRequest:
+    return ChatRequest(messages=[Message.system("Be terse."), Message.user("Hi"),
+                                 Message(role="assistant", content="Hello"), Message.user(question)])
 
 
 # --- answer comparison --------------------------------------------------------------------------
@@ -218,12 +224,14 @@ async def test_debate_stops_early_when_agents_agree(tmp_path: Path):
 
 async def test_debate_agents_see_each_other_in_later_rounds(tmp_path: Path):
     podium = build(tmp_path)
-    a = script(podium, "a1", ["Lyon", "Paris after all"])
+    a = script(podium, "a1", ["Lyon", "Paris."])
     script(podium, "b1", ["Paris", "Paris"])
-    response = await podium.chat("Capital?", model="debate:a1,b1")
+    response = await podium.chat(conversation("Capital?"), model="debate:a1,b1")
     assert len(response.trace.calls) == 4
-    second_prompt = a.calls[1][1].messages[-1].text
-    assert "Other agents answered:\nAgent 1: Paris" in second_prompt and "Your previous answer: Lyon" in second_prompt
+    second = a.calls[1][1].messages  # the whole conversation, then its own answer, then the others'
+    assert [(m.role, m.text) for m in second[:5]] == [("system", "Be terse."), ("user", "Hi"), ("assistant", "Hello"),
+                                                       ("user", "Capital?"), ("assistant", "Lyon")]
+    assert second[-1].role == "user" and "Other agents answered:\nAgent 1: Paris" in second[-1].text
     assert [n.split(":")[0] for n in response.trace.notes if n.startswith("round")] == ["round 1", "round 2"]
     await podium.aclose()
 
@@ -233,10 +241,12 @@ async def test_mixture_layers_feed_the_aggregator(tmp_path: Path):
     script(podium, "a1", "Proposal A")
     script(podium, "b1", "Proposal B")
     aggregator = script(podium, "big", "Final")
-    response = await podium.chat("Plan a trip", model="mixture:a1,b1,big")
+    response = await podium.chat(conversation("Plan a trip"), model="mixture:a1,b1,big")
     assert response.text == "Final"
-    prompt = aggregator.calls[-1][1].messages[-1].text
-    assert "Response 1: Proposal A" in prompt and "Response 2: Proposal B" in prompt
+    messages = aggregator.calls[-1][1].messages  # references in the system prompt, the conversation kept
+    assert messages[0].role == "system" and messages[0].text.startswith("Be terse.\n\n")
+    assert "Response 1: Proposal A" in messages[0].text and "Response 2: Proposal B" in messages[0].text
+    assert [(m.role, m.text) for m in messages[1:]] == [("user", "Hi"), ("assistant", "Hello"), ("user", "Plan a trip")]
     await podium.aclose()
 
 

@@ -252,6 +252,10 @@ def _check_strategies(config: PodiumConfig, catalogue: Catalogue) -> None:
 
     named = config.strategies
     for name, strategy in named.items():
+        if strategy.type == "cascade" and strategy.accept == "verifier" and not strategy.verifier:
+            raise ConfigError("accept: verifier needs a verifier model to ask (verifier: <model>); without one "
+                              "every answer would be accepted unchecked. Name one, or use accept: confidence or "
+                              "agreement", key_path=f"strategies.{name}.verifier")
         for key, ref in referenced_names(strategy):
             if ref not in catalogue and ref not in named and ref.split(":", 1)[0] not in KINDS:
                 raise ConfigError(unknown_model_message(ref, [*catalogue.names(), *named]),

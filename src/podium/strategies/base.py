@@ -153,6 +153,21 @@ def ask(request: ChatRequest, text: str, system: str | None = None) -> ChatReque
     return with_messages(request, messages)
 
 
+def with_context(request: ChatRequest, instructions: str) -> ChatRequest:
+    """The request's whole conversation (system prompt, earlier turns, the question), with ``instructions``
+    added to its system prompt — how mixture-of-agents shows references (Wang et al., 2024) and how a judge
+    is asked, so no round loses what the user said before."""
+    system = "\n\n".join(m.text for m in request.messages if m.is_system and m.text)
+    merged = f"{system}\n\n{instructions}" if system else instructions
+    rest = [m for m in request.messages if not m.is_system]
+    return with_messages(request, [Message.system(merged), *rest])
+
+
+def continue_with(request: ChatRequest, own: str, text: str) -> ChatRequest:
+    """The request's whole conversation, then the member's own previous answer and a new user turn."""
+    return with_messages(request, [*request.messages, Message(role="assistant", content=own), Message.user(text)])
+
+
 def last_user_text(request: ChatRequest) -> str:
     return next((m.text for m in reversed(request.messages) if m.role == "user"), request.prompt_text)
 

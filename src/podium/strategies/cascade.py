@@ -2,11 +2,15 @@
 
 After each step an acceptance check decides whether to stop:
 - ``confidence``: the model is asked to end with ``Confidence: <0..1>``; at or above ``threshold`` it stops;
-- ``agreement``: the step's model answers twice (or the step and the next-cheaper model once each) and
-  the normalised answers must agree (similarity ≥ ``threshold``);
-- ``verifier``: a ``verifier`` model is asked whether the answer is correct; YES stops;
+- ``agreement``: the step's model answers twice and the two *final answers* must agree
+  (``answers.similarity`` ≥ ``threshold``: ``B`` and ``Answer: (B)`` agree, "A whale is a fish." and
+  "A whale is a mammal." do not);
+- ``verifier``: a ``verifier`` model is asked whether the answer is correct; YES stops (a cascade with
+  ``accept: verifier`` and no verifier is refused when it is built, and at config load);
 - a user function ``(request, response) -> (accepted, reason)``.
-The last model's answer is always accepted. The trace says why each step escalated.
+An empty answer is never accepted, whatever the check: the cascade climbs. The last model's answer is
+accepted unless it is empty and an earlier step gave a non-empty one (which is returned instead); when
+every step answered empty the cascade fails. The trace says why each step escalated.
 """
 
 from __future__ import annotations
@@ -15,10 +19,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from podium.errors import BudgetExceededError, PodiumError
+from podium.errors import BudgetExceededError, ConfigError, PodiumError, ProviderUnavailableError
+from podium.strategies.answers import similarity
 from podium.strategies.base import StrategyContext, ask, last_user_text
-from podium.strategies.simple import answer
-from podium.strategies.text import lexical_similarity, normalize
+from podium.strategies.simple import answer, answer_of
 from podium.types import ChatRequest, ChatResponse, Message
 
 Acceptance = str | Callable[[ChatRequest, ChatResponse], tuple[bool, str]]
@@ -42,21 +46,29 @@ class Cascade:
     verifier: str | None = None
     name: str = "cascade"
 
+    def __post_init__(self) -> None:
+        if self.accept == "verifier" and not self.verifier:
+            raise ConfigError(f"cascade '{self.name}' has accept: verifier but no verifier model; name one with "
+                              "verifier: <model>, or use accept: confidence or agreement")
+
     async def _check(self, request: ChatRequest, response: ChatResponse, model: str, step: int,
                      ctx: StrategyContext) -> tuple[bool, str, ChatResponse]:
+        if answer_of(response).kind == "empty":
+            return False, "empty answer", response
         if callable(self.accept):
             ok, reason = self.accept(request, response)
             return ok, reason, response
         if self.accept == "confidence":
             text, confidence = split_confidence(response.text)
             cleaned = response.model_copy(update={"text": text})
+            if answer_of(cleaned).kind == "empty":
+                return False, "empty answer", cleaned
             if confidence is None:
                 return False, "no confidence stated", cleaned
             return confidence >= self.threshold, f"confidence {confidence:.2f} vs {self.threshold:.2f}", cleaned
         if self.accept == "agreement":
             second = await ctx.call(model, request.model_copy(update={"temperature": 0.7}), f"step {step} check")
-            a, b = normalize(response.text), normalize(second.text)
-            score = 1.0 if a == b else lexical_similarity(a, b)
+            score = similarity(answer_of(response), answer_of(second))
             return score >= self.threshold, f"two answers agree {score:.2f} vs {self.threshold:.2f}", response
         if self.accept == "verifier" and self.verifier:
             prompt = (f"Question:\n{last_user_text(request)}\n\nProposed answer:\n{response.text}\n\nIs the proposed "
@@ -78,8 +90,14 @@ class Cascade:
                 response = await ctx.call(model, asked, f"step {index}")
                 if last:
                     text, _ = split_confidence(response.text)
-                    ctx.note(ctx.step(f"step {index}"), f"{model}: last step, accepted")
-                    return answer(text, self.name, response)
+                    if answer_of(response.model_copy(update={"text": text})).kind != "empty":
+                        ctx.note(ctx.step(f"step {index}"), f"{model}: last step, accepted")
+                        return answer(text, self.name, response)
+                    if best is None:
+                        raise ProviderUnavailableError(f"{self.name}: every step's answer was empty")
+                    ctx.note(ctx.step(f"step {index}"), f"{model}: last step, empty answer: returning "
+                                                        f"{best.model}'s")
+                    return answer(best.text, self.name, best)
                 ok, reason, response = await self._check(request, response, model, index, ctx)
             except BudgetExceededError as exc:
                 if best is None:
@@ -93,9 +111,11 @@ class Cascade:
                 if last and best is not None:
                     return answer(best.text, self.name, best)
                 continue
-            best = response
+            if reason != "empty answer":
+                best = response
             ctx.note(ctx.step(f"step {index}"), f"{model}: {reason} → {'accept' if ok else 'escalate'}")
             if ok:
                 return answer(response.text, self.name, response)
-        assert best is not None
+        if best is None:
+            raise ProviderUnavailableError(f"{self.name}: every step's answer was empty")
         return answer(best.text, self.name, best)

@@ -2,20 +2,77 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from podium.errors import BudgetExceededError, PodiumError, ProviderUnavailableError
-from podium.strategies.base import StrategyContext, ask, best_of, last_user_text
-from podium.strategies.text import Embedder, agreement, most_central, normalize, similarity_matrix
+from podium.strategies.answers import AGREE, Answer, agree, extract, similarity
+from podium.strategies.base import StrategyContext, ask, last_user_text, with_context
+from podium.strategies.text import Embedder, agreement, answer_matrix, most_central
 from podium.types import ChatRequest, ChatResponse
+
+JudgePicker = Callable[[], str]
 
 
 def answer(text: str, name: str, source: ChatResponse | None = None) -> ChatResponse:
     """The strategy's own response; usage, cost and trace are filled in by the client."""
     return ChatResponse(text=text, tool_calls=source.tool_calls if source else None, model=name, provider="podium",
                         finish_reason=source.finish_reason if source else "stop")
+
+
+def answer_of(response: ChatResponse) -> Answer:
+    """The reply's final answer; a reply that only calls tools answers with its calls."""
+    if response.tool_calls and not response.text.strip():
+        return Answer("text", "tool calls: " + ", ".join(c.function.name for c in response.tool_calls))
+    return extract(response.text)
+
+
+def non_empty(responses: Sequence[ChatResponse], models: Sequence[str], ctx: StrategyContext,
+              step: str) -> list[ChatResponse]:
+    """The responses that give an answer; the empty ones are dropped, and the trace says whose."""
+    kept = [r for r in responses if answer_of(r).kind != "empty"]
+    if len(kept) < len(responses):
+        who = [m for m, r in zip(models, responses, strict=True) if answer_of(r).kind == "empty"]
+        ctx.note(ctx.step(step), f"empty answer from {', '.join(who)}: not counted")
+    return kept
+
+
+_CHOICE = re.compile(r"\b(\d+)\b")
+
+
+async def judge(request: ChatRequest, candidates: Sequence[ChatResponse], model: str, ctx: StrategyContext,
+                label: str = "judge") -> ChatResponse | None:
+    """A judge model, shown the whole conversation and the candidates, says which candidate is right.
+
+    It chooses, it does not rewrite: the reply's first number names a candidate; failing that, the answer
+    it gives is matched against the candidates' (the one uniquely most similar).
+    None when it names none (or the budget is spent)."""
+    listed = "\n\n".join(f"Candidate {i + 1}:\n{c.text}" for i, c in enumerate(candidates))
+    instructions = (f"Several assistants answered the user's last message and disagree:\n\n{listed}\n\n"
+                    "Judge which candidate is correct. Reply with the candidate's number on the first line, "
+                    "then one sentence why. Do not answer the question yourself.")
+    try:
+        verdict = await ctx.call(model, with_context(request, instructions), label)
+    except BudgetExceededError as exc:
+        ctx.keep_best(exc, ctx.step(label), "no judge")
+        return None
+    except PodiumError as exc:
+        ctx.note(ctx.step(label), f"judge {model} failed ({exc.message[:80]})")
+        return None
+    first = verdict.text.strip().split("\n", 1)[0]
+    if (m := _CHOICE.search(first)) and 1 <= int(m.group(1)) <= len(candidates):
+        ctx.note(ctx.step(label), f"{model} chose candidate {m.group(1)}")
+        return candidates[int(m.group(1)) - 1]
+    said = extract(verdict.text)
+    scores = [similarity(said, answer_of(c)) for c in candidates]
+    best = max(scores)
+    if best > 0 and scores.count(best) == 1:
+        i = scores.index(best)
+        ctx.note(ctx.step(label), f"{model} gave candidate {i + 1}'s answer")
+        return candidates[i]
+    ctx.note(ctx.step(label), f"{model} named no candidate: {first[:60]!r}")
+    return None
 
 
 def failed(results: Sequence[ChatResponse | PodiumError], models: Sequence[str]) -> list[str]:
@@ -47,7 +104,10 @@ class Single:
 
 @dataclass
 class Vote:
-    """Self-consistency: k answers (k models, or one model k times), normalised, majority wins.
+    """Self-consistency: k answers (k models, or one model k times), their final answers extracted
+    (``answers.extract``: ``B``, ``(B)`` and ``Answer: B`` are one vote; free text groups when its
+    similarity reaches ``answers.AGREE``), majority wins. Empty answers get no vote; when every answer
+    is empty the vote fails rather than return one.
 
     Tie-break: among the most-voted answers, the one whose first voter comes earliest in
     ``models`` (so list the model you trust most first).
@@ -63,12 +123,22 @@ class Vote:
         results = await ctx.gather([(m, sample, f"voter {i + 1}") for i, m in enumerate(self.models)], self.timeout)
         if lost := failed(results, self.models):
             ctx.note(ctx.step("vote"), f"no vote from {', '.join(lost)}")
-        groups: dict[str, list[int]] = defaultdict(list)
-        for i, r in enumerate(results):
-            if isinstance(r, ChatResponse):
-                groups[normalize(r.text)].append(i)
-        if not groups:
+        replied = [(i, r) for i, r in enumerate(results) if isinstance(r, ChatResponse)]
+        if not replied:
             raise all_failed(results, "vote")
+        groups: dict[str, list[int]] = {}
+        keys: dict[str, Answer] = {}
+        for i, r in replied:
+            said = answer_of(r)
+            if said.kind == "empty":
+                continue
+            home = next((k for k, a in keys.items() if agree(a, said)), said.key)
+            keys.setdefault(home, said)
+            groups.setdefault(home, []).append(i)
+        if empty := [self.models[i] for i, r in replied if answer_of(r).kind == "empty"]:
+            ctx.note(ctx.step("vote"), f"empty answer from {', '.join(empty)}: no vote")
+        if not groups:
+            raise ProviderUnavailableError("vote: every voter's answer was empty")
         top = max(len(v) for v in groups.values())
         winners = [k for k, v in groups.items() if len(v) == top]
         key = min(winners, key=lambda k: groups[k][0])
@@ -83,25 +153,33 @@ class Vote:
 
 @dataclass
 class Consensus:
-    """N models in parallel; the answer comes from those that returned; agreement is measured.
+    """N models in parallel; the answer comes from those that returned a non-empty answer; agreement is
+    measured on their final answers (``answers.similarity``).
 
-    Synthesis: a ``synthesizer`` model merges the answers, or the most central answer is taken.
+    Synthesis: a ``synthesizer`` model merges the answers; else the most central answer is taken — but
+    when no two answers agree (always so for two members that disagree) there is no centre, and a judge
+    (``judge()``; by default the best advanced-tier model) picks the right one; without a judge, or when
+    it names none, the first member's answer is returned and the trace says it was not agreed.
     """
 
     models: list[str]
     timeout: float | None = None
     synthesizer: str | None = None
     embedder: Embedder | None = field(default=None, repr=False)
+    judge: JudgePicker | None = field(default=None, repr=False)
     name: str = "consensus"
 
     async def run(self, request: ChatRequest, ctx: StrategyContext) -> ChatResponse:
         results = await ctx.gather([(m, request, f"member {i + 1}") for i, m in enumerate(self.models)], self.timeout)
-        answers = best_of(results)
+        answered = [(m, r) for m, r in zip(self.models, results, strict=True) if isinstance(r, ChatResponse)]
         if lost := failed(results, self.models):
             ctx.note(ctx.step("consensus"), f"no answer from {', '.join(lost)}")
-        if not answers:
+        if not answered:
             raise all_failed(results, "consensus")
-        matrix = similarity_matrix([a.text for a in answers], self.embedder)
+        answers = non_empty([r for _, r in answered], [m for m, _ in answered], ctx, "consensus")
+        if not answers:
+            raise ProviderUnavailableError("consensus: every member's answer was empty")
+        matrix = answer_matrix([a.text for a in answers], self.embedder)
         score = agreement(matrix)
         confidence = score * len(answers) / len(self.models)
         ctx.note(ctx.step("consensus"), f"{len(answers)}/{len(self.models)} answered; agreement {score:.2f}; "
@@ -115,6 +193,24 @@ class Consensus:
                 return answer(merged.text, self.name, merged)
             except BudgetExceededError as exc:
                 ctx.keep_best(exc, ctx.step("synthesis"), "most central answer instead")
-        central = answers[most_central(matrix)]
-        ctx.note(ctx.step("consensus"), f"most central answer: {central.model}")
-        return answer(central.text, self.name, central)
+        return await answer_of_panel(request, answers, matrix, self.judge, ctx, "consensus", self.name)
+
+
+async def answer_of_panel(request: ChatRequest, answers: list[ChatResponse], matrix: Sequence[Sequence[float]],
+                          pick_judge: JudgePicker | None, ctx: StrategyContext, step: str,
+                          name: str) -> ChatResponse:
+    """The most central answer; when no two answers agree, the one a judge picks (see ``Consensus``)."""
+    n = len(answers)
+    if n > 1 and all(matrix[i][j] < AGREE for i in range(n) for j in range(i + 1, n)):
+        if pick_judge is None:
+            ctx.note(ctx.step(step), f"no two answers agree and there is no judge: {answers[0].model}'s, "
+                                     "not agreed")
+            return answer(answers[0].text, name, answers[0])
+        chosen = await judge(request, answers, pick_judge(), ctx)
+        if chosen is not None:
+            return answer(chosen.text, name, chosen)
+        ctx.note(ctx.step(step), f"no two answers agree: {answers[0].model}'s, not agreed")
+        return answer(answers[0].text, name, answers[0])
+    central = answers[most_central(matrix)]
+    ctx.note(ctx.step(step), f"most central answer: {central.model}")
+    return answer(central.text, name, central)

@@ -49,6 +49,11 @@ def _names(spec: str, kind: str, max_calls: int) -> list[str]:
     return names
 
 
+def _judge(env: StrategyEnv) -> Callable[[], str]:
+    """A panel's default judge when no two answers agree: the best advanced-tier model (chosen when needed)."""
+    return lambda: env.pick("advanced", None)
+
+
 def budget_of(name: str, named: Mapping[str, StrategyConfig], request_cap: float | None) -> Budget:
     config = named.get(name)
     caps = [c for c in (config.budget if config else None, request_cap) if c is not None]
@@ -70,9 +75,9 @@ def build(name: str, named: Mapping[str, StrategyConfig], env: StrategyEnv) -> S
     if kind == "fast-vote":
         return Vote(env.fast_models(3), name=label)
     if kind == "consensus":
-        return Consensus(models, embedder=env.embedder, name=label)
+        return Consensus(models, embedder=env.embedder, judge=_judge(env), name=label)
     if kind == "debate":
-        return Debate(models, embedder=env.embedder, name=label)
+        return Debate(models, embedder=env.embedder, judge=_judge(env), name=label)
     if kind == "mixture":
         if len(models) < 2:
             raise BadRequestError(f"'{name}': a mixture needs proposers and an aggregator (the last name)")
@@ -91,10 +96,11 @@ def _from_config(name: str, c: StrategyConfig, env: StrategyEnv) -> Strategy:
     if c.type == "vote":
         return Vote(c.models or env.fast_models(3), timeout=c.timeout, name=name)
     if c.type == "consensus":
-        return Consensus(c.models, timeout=c.timeout, synthesizer=c.synthesizer, embedder=env.embedder, name=name)
+        return Consensus(c.models, timeout=c.timeout, synthesizer=c.synthesizer, embedder=env.embedder,
+                         judge=_judge(env), name=name)
     if c.type == "debate":
         return Debate(c.models, rounds=c.rounds, threshold=c.threshold, synthesizer=c.synthesizer,
-                      embedder=env.embedder, name=name)
+                      embedder=env.embedder, judge=_judge(env), name=name)
     if c.type == "mixture":
         aggregator = c.aggregator or c.models[-1]
         proposers = c.models if c.aggregator else c.models[:-1]

@@ -1,8 +1,8 @@
 """Comparing answers: normalisation for voting, similarity for agreement. Pure functions.
 
-Normalisation maps answers that mean the same to the same key: a final number ("The answer is
-1,234." → "1234"), a multiple-choice letter ("(B) because…" → "B"), yes/no, else the trimmed,
-lower-cased text without trailing punctuation.
+Normalisation maps answers that mean the same to the same key; it is ``answers.key`` (see
+``podium.strategies.answers`` for the forms recognised: option letters, numbers, boxed and marked
+answers, yes/no, else the trimmed lower-cased text).
 
 Similarity is lexical by default (cosine of word-count vectors, no dependencies, stable), and an
 ``Embedder`` can replace it with semantic vectors when a local embedding model is installed.
@@ -16,38 +16,14 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
-_LETTER = re.compile(r"^\s*(?:answer\s*(?:is)?\s*[:\-]?\s*)?\(?([A-Ea-e])[\).:\s]", re.I)
-_LETTER_ANYWHERE = re.compile(r"\b(?:answer|option|choice)\s*(?:is)?\s*[:\-]?\s*\(?([A-E])\b\)?", re.I)
-_FINAL = re.compile(r"(?:answer|result|total)\s*(?:is|=|:)\s*\$?(-?\d[\d,]*(?:\.\d+)?)", re.I)
+from podium.strategies.answers import Answer, extract, key, similarity
+
 _WORD = re.compile(r"\w+")
 
 
 def normalize(answer: str) -> str:
-    text = answer.strip()
-    if not text:
-        return ""
-    lower = text.lower()
-    first = re.split(r"[\s,.!]+", lower, maxsplit=1)[0]
-    if first in {"yes", "no"}:
-        return first
-    if m := _LETTER.match(text) or _LETTER_ANYWHERE.search(text):
-        return m.group(1).upper()
-    if m := _FINAL.search(text):
-        return _number(m.group(1))
-    numbers = _NUMBER.findall(text)
-    if numbers and len(text) < 200:
-        return _number(numbers[-1])
-    return re.sub(r"[\s.!?]+$", "", " ".join(lower.split()))
-
-
-def _number(raw: str) -> str:
-    value = raw.replace(",", "")
-    try:
-        number = float(value)
-    except ValueError:
-        return value
-    return str(int(number)) if number.is_integer() else repr(number)
+    """The canonical key of the answer ``answer`` gives (``answers.key``; "" when it is empty)."""
+    return key(answer)
 
 
 class Embedder(Protocol):
@@ -80,6 +56,24 @@ def similarity_matrix(texts: Sequence[str], embedder: Embedder | None = None) ->
     for i in range(n):
         for j in range(i + 1, n):
             matrix[i][j] = matrix[j][i] = sim(i, j)
+    return matrix
+
+
+def answer_matrix(texts: Sequence[str], embedder: Embedder | None = None) -> list[list[float]]:
+    """Pairwise ``answers.similarity`` of the replies' final answers; free text by ``embedder``'s cosine when
+    one is given (embedded once), else by content words. The diagonal is 1 (an empty answer's too)."""
+    said: list[Answer] = [extract(t) for t in texts]
+    vectors: dict[str, list[float]] = {}
+    if embedder is not None:
+        free = sorted({a.key for a in said if a.kind == "text"})
+        if len(free) > 1:
+            vectors = dict(zip(free, embedder.embed(free), strict=True))
+    text_sim = (lambda a, b: _cosine(vectors[a], vectors[b])) if vectors else None
+    n = len(texts)
+    matrix = [[1.0] * n for _ in range(n)]
+    for i in range(n):
+        for j in range(i + 1, n):
+            matrix[i][j] = matrix[j][i] = similarity(said[i], said[j], text_sim)
     return matrix
 
 

@@ -124,6 +124,21 @@ def serve(
     run_serve(host=host, port=port, no_auth=no_auth, config=config, log_level=log_level)
 
 
+@app.command("eval")
+@handle_errors
+def eval_(
+    dataset: Annotated[str, typer.Argument(help="A Podium eval .jsonl, or a RouteLLM folder (routellm/mmlu, "
+                                           "routellm/gsm8k).")],
+    folds: Annotated[int, typer.Option("--folds", help="Cross-fitting folds (2 or more).")] = 5,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for the folds and the random router.")] = 0,
+    out: Annotated[str, typer.Option("--out", help="Directory for <dataset>.md and <dataset>.svg.")] = "podium-eval",
+) -> None:
+    """Replay routing baselines on recorded answers: RouteLLM's APGR and CPT, RouterBench's AIQ, curves."""
+    from podium.cli.evaluate import run_eval
+
+    run_eval(dataset, folds=folds, seed=seed, out=out)
+
+
 @keys_app.command("create")
 @handle_errors
 def keys_create(

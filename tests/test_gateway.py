@@ -357,9 +357,11 @@ def test_a_client_that_leaves_mid_stream_is_accounted_and_its_budget_hold_releas
     import sqlite3
 
     with sqlite3.connect(tmp_path / "ledger.sqlite3") as conn:
-        status, error = conn.execute("SELECT status, error FROM requests WHERE request_id = ?",
-                                     (request_id,)).fetchone()
+        status, error, cost = conn.execute("SELECT status, error, cost FROM requests WHERE request_id = ?",
+                                           (request_id,)).fetchone()
     assert status == "cancelled" and "client went away" in error
     text = log.read_text()
     assert f"request {request_id} " in text and "status=499" in text
+    line = next(ln for ln in text.splitlines() if f"request {request_id} " in ln)
+    assert cost and f"cost={cost:.6f}" in line  # the log line says what the cut stream cost, as the ledger does
     assert "Traceback" not in text

@@ -324,7 +324,10 @@ class Gateway:
                 error = ended[0] if ended else None
                 if error is not None and not isinstance(error, PodiumError):
                     error = ClientClosed(call.request_id)
-                await self._done(call, call.request_id, None if error else stream.response, error, started)
+                # a cut stream costs too: what its calls were billed (the response may not exist)
+                spent = stream.response.cost if stream.response is not None else \
+                    stream.context.cost if stream.context is not None else 0.0
+                await self._done(call, call.request_id, None if error else stream.response, error, started, spent)
 
         headers = {"x-request-id": call.request_id, "cache-control": "no-cache"}
         if first is not None and first.model:
@@ -351,7 +354,7 @@ class Gateway:
             raise
 
     async def _done(self, call: GatewayCall | None, request_id: str, response: ChatResponse | None,
-                    error: BaseException | None, started: float) -> None:
+                    error: BaseException | None, started: float, spent: float = 0.0) -> None:
         """Every request's end, whatever it was: the middleware's after-hooks, metrics, one log line."""
         if call is not None:
             for hook in call.after:
@@ -367,10 +370,10 @@ class Gateway:
             elif error is not None:
                 self.metrics.failed(requested, error)
         if log.isEnabledFor(logging.INFO):
-            self._log(call, request_id, response, error, seconds)
+            self._log(call, request_id, response, error, seconds, spent)
 
     def _log(self, call: GatewayCall | None, request_id: str, response: ChatResponse | None,
-             error: BaseException | None, seconds: float) -> None:
+             error: BaseException | None, seconds: float, spent: float = 0.0) -> None:
         key = call.key.id if call is not None and call.key is not None else "-"
         requested = self.metrics.label(call.request.model) if call is not None else "-"
         trace = response.trace if response is not None else None
@@ -383,7 +386,7 @@ class Gateway:
         log.info("request %s key=%s model=%s answered=%s deployment=%s %s retries=%s fallbacks=%s cost=%.6f "
                  "latency_ms=%.1f", request_id, key, requested, response.model if response else "-",
                  (trace.deployment if trace else None) or "-", outcome, trace.retries if trace else 0,
-                 trace.fallbacks if trace else 0, response.cost if response else 0.0, seconds * 1000)
+                 trace.fallbacks if trace else 0, response.cost if response else spent, seconds * 1000)
 
     async def embeddings(self, request: Request) -> Response:
         started = time.perf_counter()

@@ -211,7 +211,10 @@ class ResilientCaller:
         """The deployments the request's policy allows (a deployment has its own region) and whose wire can
         take the request's fields; if none can, the first one's refusal is raised."""
         policy = ctx.policy
-        why = {d.id: policy.permit(d.model) or self._wire_refusal(request, d.model) for d in deployments}
+        # with one deployment the invoker's own field check says the same: asked only where there is a choice
+        choice = len(deployments) > 1
+        why = {d.id: policy.permit(d.model) or (self._wire_refusal(request, d.model) if choice else None)
+               for d in deployments}
         allowed = [d for d in deployments if why[d.id] is None]
         if not allowed:
             policy.check(deployments[0].model)  # raises: say why the first one is refused

@@ -34,7 +34,7 @@ from podium.catalogue.tokens import count_message_tokens, count_tokens
 from podium.client import Podium
 from podium.errors import BadRequestError, PodiumError, ProviderUnavailableError
 from podium.server.anthropic_messages_request import parse_messages
-from podium.server.dialect import Exchange, Final
+from podium.server.dialect import Exchange, Final, every_chunk
 from podium.server.keys import Keys
 from podium.server.middleware.auth import check_scope, identify
 from podium.strategies.names import is_strategy
@@ -172,12 +172,9 @@ class AnthropicMessages:
             "stop_reason": None, "stop_sequence": None, "usage": usage_json(Usage())}})
         yield _event(b"ping", {"type": "ping"})
         writer = EventWriter()
-        if first is not None:
-            for data in writer.chunk(first):
+        async for chunk in every_chunk(first, chunks):
+            for data in writer.chunk(chunk):
                 yield data
-            async for chunk in chunks:
-                for data in writer.chunk(chunk):
-                    yield data
         for data in writer.end(final()):
             yield data
 

@@ -23,7 +23,7 @@ may be any model name, alias, strategy or ``auto``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -156,14 +156,18 @@ class _Turns:
         else:
             self._assistant(content, f"{where}.content")
 
-    def _user(self, blocks: list[Any], where: str) -> None:
-        parts: list[dict[str, Any]] = []
+    def _blocks(self, blocks: list[Any], where: str) -> Iterator[tuple[str, dict[str, Any], Any]]:
+        """Each content block with its place and type (a block must be an object); cache hints noted."""
         for j, block in enumerate(blocks):
             at = f"{where}.{j}"
             block = _object(block, at)
-            kind = block.get("type")
             if "cache_control" in block:
                 self.notes.add("cache_control")
+            yield at, block, block.get("type")
+
+    def _user(self, blocks: list[Any], where: str) -> None:
+        parts: list[dict[str, Any]] = []
+        for at, block, kind in self._blocks(blocks, where):
             if kind == "text":
                 parts.append({"type": "text", "text": _text(block.get("text"), f"{at}.text")})
             elif kind == "image":
@@ -209,12 +213,7 @@ class _Turns:
     def _assistant(self, blocks: list[Any], where: str) -> None:
         texts: list[str] = []
         calls: list[dict[str, Any]] = []
-        for j, block in enumerate(blocks):
-            at = f"{where}.{j}"
-            block = _object(block, at)
-            kind = block.get("type")
-            if "cache_control" in block:
-                self.notes.add("cache_control")
+        for at, block, kind in self._blocks(blocks, where):
             if kind == "text":
                 texts.append(_text(block.get("text"), f"{at}.text"))
             elif kind == "tool_use":

@@ -19,6 +19,16 @@ from podium.types import ChatRequest, ChatResponse, StreamChunk
 Final = Callable[[], ChatResponse | None]  # the stream's whole answer, once its last chunk is out
 
 
+async def every_chunk(first: StreamChunk | None, chunks: AsyncIterator[StreamChunk]) -> AsyncIterator[StreamChunk]:
+    """The stream again from its first chunk (which the gateway took early to choose the status); nothing when
+    the stream had none."""
+    if first is None:
+        return
+    yield first
+    async for chunk in chunks:
+        yield chunk
+
+
 @dataclass
 class Exchange:
     """One request in a dialect: the ``ChatRequest`` it became and what the dialect keeps for its answer.

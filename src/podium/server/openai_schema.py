@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from podium.errors import BadRequestError, PodiumError
 from podium.json_depth import MAX_DEPTH, json_depth
 from podium.request_fields import EXTRA_FIELDS, FIELDS
-from podium.server.dialect import Exchange, Final
+from podium.server.dialect import Exchange, Final, every_chunk
 from podium.types import (
     ChatRequest,
     ChatResponse,
@@ -245,14 +245,10 @@ class ChatCompletions:
                      chunks: AsyncIterator[StreamChunk], final: Final) -> AsyncIterator[bytes]:
         writer = ChunkWriter(request_id, (first.model if first is not None else None) or "podium")
         yield b"data: " + orjson.dumps(writer.role()) + b"\n\n"
-        if first is not None:
-            data = writer.chunk(first)
+        async for chunk in every_chunk(first, chunks):
+            data = writer.chunk(chunk)
             if data is not None:
                 yield b"data: " + orjson.dumps(data) + b"\n\n"
-            async for chunk in chunks:
-                data = writer.chunk(chunk)
-                if data is not None:
-                    yield b"data: " + orjson.dumps(data) + b"\n\n"
         response = final()
         if exchange.include_usage and response is not None:
             yield b"data: " + orjson.dumps(writer.usage(response.usage)) + b"\n\n"

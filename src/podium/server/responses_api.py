@@ -33,7 +33,7 @@ from typing import Any
 import orjson
 
 from podium.errors import BadRequestError, PodiumError, RateLimitedError
-from podium.server.dialect import Exchange, Final
+from podium.server.dialect import Exchange, Final, every_chunk
 from podium.server.responses_input import LOGPROBS, parse
 from podium.server.responses_items import InvalidParameter
 from podium.types import ChatResponse, StreamChunk, ToolCall, Usage
@@ -319,12 +319,9 @@ class Responses:
                                               (first.model if first is not None else None) or "podium")
         for data in stream.start():
             yield data
-        if first is not None:
-            for data in stream.chunk(first):
+        async for chunk in every_chunk(first, chunks):
+            for data in stream.chunk(chunk):
                 yield data
-            async for chunk in chunks:
-                for data in stream.chunk(chunk):
-                    yield data
         for data in stream.end(final()):
             yield data
 

@@ -22,11 +22,13 @@ from podium.config.model_names import canonical_names
 from podium.config.schema import (
     DefaultsConfig,
     DeploymentConfig,
+    ExperimentConfig,
     GatewayConfig,
     PodiumConfig,
     ProviderConfig,
     ResilienceConfig,
     RoutingConfig,
+    ShadowConfig,
     StrategyConfig,
     TelemetryConfig,
 )
@@ -94,6 +96,8 @@ class Settings:
     ledger_dsn: str | None = None
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
+    experiments: dict[str, ExperimentConfig] = field(default_factory=dict)  # A/B splits (podium.experiments)
+    shadow: dict[str, ShadowConfig] = field(default_factory=dict)  # shadow trials (podium.experiments.shadow)
 
 
 def _provider_spec(name: str, cfg: ProviderConfig | None, env: Mapping[str, str]) -> ProviderSpec:
@@ -189,11 +193,15 @@ def resolve(config: PodiumConfig, source: Path | None = None, env: Mapping[str, 
         get_preset(config.routing.preset)
     _check_resilience(config, providers, check_model)
     _check_strategies(config, catalogue)
+    from podium.experiments.checks import check_all
+
+    check_all(config.experiments, config.shadow, catalogue, config.strategies)
 
     return Settings(source=source, providers=providers, catalogue=catalogue, routing=config.routing,
                     default_model=default_model, ledger_path=_ledger_path(config, env),
                     defaults=config.defaults, deployments=config.deployments, resilience=config.resilience,
                     strategies=config.strategies, gateway=config.gateway,
+                    experiments=config.experiments, shadow=config.shadow,
                     ledger_dsn=config.ledger.postgres_dsn if config.ledger.enabled else None,
                     embedding_model=embedding_model, telemetry=config.telemetry)
 

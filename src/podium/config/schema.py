@@ -232,6 +232,50 @@ class TelemetryConfig(_Strict):
     service_name: str = "podium"
 
 
+# --- experiments and shadow trials (``podium.experiments``) -----------------------------------------
+class ArmConfig(_Strict):
+    """What serves an arm's requests: exactly one of a model, a strategy, or a routing preset."""
+
+    model: str | None = Field(default=None, description="A catalogue model")
+    strategy: str | None = Field(default=None, description="A strategy: one under strategies, or inline (vote:a,b)")
+    preset: str | None = Field(default=None, description="Route with this preset (budget, production, privacy-first)")
+
+
+class ExperimentScopeConfig(_Strict):
+    task_types: list[str] | None = Field(default=None, description="Only requests of these task types; unset: any")
+    only_unrouted: bool = Field(default=True, description="Only requests that name no model (a request that names "
+                                "experiment:NAME is always in it)")
+
+
+class ExperimentConfig(_Strict):
+    """An A/B experiment: traffic split between arms by weight, sticky per user or key."""
+
+    split: dict[str, float] = Field(description="Weight per arm (positive; need not add up to 100)")
+    arms: dict[str, ArmConfig]
+    sticky: Literal["user", "key"] = Field(default="user", description="What assignment is hashed from (with the "
+                                           "experiment's name); the other one when it is missing")
+    control: str = Field(default="control", description="The arm the others are compared with, and the one a "
+                         "request falls back to when its arm may not serve it")
+    applies_to: ExperimentScopeConfig = Field(default_factory=lambda: ExperimentScopeConfig())
+    enabled: bool = True
+
+
+class ShadowConfig(_Strict):
+    """A shadow trial: a sampled share of served requests is also sent to ``candidate`` in the background."""
+
+    candidate: str = Field(description="The model tried in the shadow of the served one")
+    sample: float = Field(ge=0, le=1, description="Share of matching requests also sent to the candidate")
+    task_types: list[str] | None = Field(default=None, description="Only requests of these task types; unset: any")
+    compare: str = Field(default="answers", description="answers (extracted-answer agreement) or judge:MODEL")
+    threshold: float = Field(default=0.8, gt=0, le=1, description="Free-text similarity (or judge score) that "
+                             "counts as agreement")
+    concurrency: int = Field(default=2, ge=1, le=64, description="Shadow calls in flight at once")
+    queue: int = Field(default=100, ge=1, le=100_000, description="Shadow calls waiting; past it they are dropped "
+                       "(and counted)")
+    timeout: float = Field(default=60.0, gt=0, description="Seconds a shadow call (with its judging) may take")
+    enabled: bool = True
+
+
 class PodiumConfig(_Strict):
     version: Literal[1] = 1
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
@@ -244,3 +288,5 @@ class PodiumConfig(_Strict):
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
+    experiments: dict[str, ExperimentConfig] = Field(default_factory=dict)
+    shadow: dict[str, ShadowConfig] = Field(default_factory=dict)

@@ -289,7 +289,7 @@ def test_a_bad_value_raises_naming_its_field(make: Callable[[], object], field: 
 
 def test_good_values_pass_unchanged_or_coerced():
     start = RequestStart("r", 1, "m", tags=["a", "b"], key_id="key_1", team="t")  # type: ignore[arg-type]
-    assert start.values() == ("r", 1.0, "m", None, "single", None, "a,b", "key_1", "t")
+    assert start.values() == ("r", 1.0, "m", None, "single", None, "a,b", "key_1", "t", None, None)
     assert isinstance(start.values()[1], float)
     call = CallRow("r", 1.5, "p", "café", "ok", 2, 1, 2, 3, 4, 0, error="e" * 5_000, step="s")
     values = call.values(3)

@@ -31,6 +31,8 @@ from podium.catalogue import ModelInfo
 from podium.config import Settings, load_settings
 from podium.embeddings import Embeddings
 from podium.errors import BadRequestError, PodiumError
+from podium.experiments.assignment import Experiments
+from podium.experiments.shadow import ShadowTrials
 from podium.invoke import Invoker, RequestContext
 from podium.ledger import LedgerStore, RequestEnd, RequestStart, SQLiteLedger
 from podium.orchestrate import StrategyRunner
@@ -83,6 +85,8 @@ class Podium:
         self.strategies = StrategyRunner(settings, self.registry, self.caller, self.telemetry)
         self.router = build_router(settings, self.registry, self.strategies.is_strategy)
         self.policies = PolicyBuilder(settings, self.registry)
+        self.experiments = Experiments(settings.experiments, self.router, settings.catalogue, settings.strategies)
+        self.shadows = ShadowTrials(settings.shadow, settings.catalogue, self.caller, self.ledger)
         self.embeddings = Embeddings(settings, self.registry, self.ledger)
         self.prober = HealthProber(self.registry, self.deployments,
                                    settings.resilience.health_probe_interval or 30.0)
@@ -110,6 +114,7 @@ class Podium:
             self.prober.start()
 
     async def aclose(self) -> None:
+        await self.shadows.aclose()  # first: what it cancels is recorded before the ledger closes
         await self.prober.stop()
         await self.registry.aclose()
         if self.ledger is not None:
@@ -141,7 +146,7 @@ class Podium:
     async def _start(self, request: ChatRequest, policy: RequestPolicy | None, routed: Routed | None = None,
                      trace_context: Any = None) -> _Call:
         policy = policy or self.policies.build(request)
-        routed = routed or self.router.route(request, policy=policy)
+        routed = routed or self.experiments.route(request, policy) or self.router.route(request, policy=policy)
         ctx = RequestContext(policy)
         strategy = "single" if routed.model is not None else routed.decision.model.split(":", 1)[0]
         if self.telemetry.enabled:
@@ -156,7 +161,8 @@ class Podium:
             await self.ledger.start_request(RequestStart(
                 request_id=ctx.request_id, started_at=time.time(), requested_model=request.model,
                 task_type=meta.task_type, strategy=strategy, user=meta.user, tags=tuple(meta.tags),
-                key_id=policy.key_id, team=policy.team))
+                key_id=policy.key_id, team=policy.team, experiment=routed.decision.experiment,
+                arm=routed.decision.arm))
         trace = Trace(request_id=ctx.request_id, strategy=strategy, decision=routed.decision)
         if policy.scope_note:
             ctx.notes.append(f"scope: {policy.scope_note}")
@@ -232,8 +238,11 @@ class Podium:
             await self._finish(call, exc)
             raise
         await self._finish(call, None)
-        return response.model_copy(update={"trace": call.trace,
-                                           "latency_ms": (time.perf_counter() - call.started) * 1000})
+        response = response.model_copy(update={"trace": call.trace,
+                                               "latency_ms": (time.perf_counter() - call.started) * 1000})
+        if self.shadows:  # after the answer is complete; queued, never awaited
+            self.shadows.offer(request, response, call.ctx.policy)
+        return response
 
     async def embed(self, texts: str | list[str], *, model: str | None = None,
                     dimensions: int | None = None) -> EmbeddingResponse:
@@ -281,6 +290,13 @@ class ChatStream:
         return self.policy.request_id
 
     @property
+    def experiment(self) -> str | None:
+        """``experiment/arm`` when an A/B experiment serves the stream (known once its first chunk is out)."""
+        trace = self._call.trace if self._call is not None else self.response.trace if self.response else None
+        decision = trace.decision if trace is not None else None
+        return f"{decision.experiment}/{decision.arm}" if decision is not None and decision.experiment else None
+
+    @property
     def context(self) -> RequestContext | None:
         """What the request has done so far (after the first chunk: the deployment that answers)."""
         return self._call.ctx if self._call is not None else None
@@ -290,7 +306,8 @@ class ChatStream:
 
     async def _run(self) -> AsyncIterator[StreamChunk]:
         podium, request = self._podium, self._request
-        routed = self._routed or podium.router.route(request, policy=self.policy)
+        routed = self._routed or podium.experiments.route(request, self.policy) or \
+            podium.router.route(request, policy=self.policy)
         if routed.model is None:  # a strategy, named by the request or chosen by a routing rule
             # A strategy's answer exists only once its calls are done: it arrives as one chunk.
             self.response = await podium.chat(request.model_copy(update={"stream": False}), routed=routed,
@@ -329,6 +346,8 @@ class ChatStream:
                 finish_reason=finishes.get(0, "stop") if error is None else "error", trace=call.trace,
                 more_choices=more,
             ) if answered is not None else None
+            if error is None and self.response is not None and podium.shadows:
+                podium.shadows.offer(request, self.response, self.policy)  # the stream is complete
 
 
 class SyncPodium:

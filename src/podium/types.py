@@ -247,6 +247,8 @@ class RouteDecision(_Strict):
     rationale: str
     estimated_cost: float = 0.0
     confidence: float = Field(default=1.0, ge=0.0, le=1.0)
+    experiment: str | None = Field(default=None, description="The A/B experiment the request took part in.")
+    arm: str | None = Field(default=None, description="The experiment's arm that served it.")
 
 
 class CallTrace(_Strict):

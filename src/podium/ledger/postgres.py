@@ -150,10 +150,10 @@ class PostgresLedger(SqlLedger):
             try:
                 async with conn.transaction():  # all migrations or none
                     await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-                    row = await (await conn.execute("SELECT MAX(version) FROM schema_version")).fetchone()
-                    current = (row[0] if row else None) or 0
+                    rows = await (await conn.execute("SELECT version FROM schema_version")).fetchall()
+                    applied = {int(v) for (v,) in rows}  # a set: migrations may land out of order (see sqlite)
                     for version, script in MIGRATIONS:
-                        if version > current:
+                        if version not in applied:
                             for statement in (s.strip() for s in script.split(";")):
                                 if statement:
                                     await conn.execute(statement.replace("ADD COLUMN ", "ADD COLUMN IF NOT EXISTS "))

@@ -15,6 +15,7 @@ from podium.ledger.checks import (
     ident,
     ident_or_none,
     number,
+    number_or_none,
     tags,
     text,
     text_or_none,
@@ -32,13 +33,16 @@ class RequestStart:
     tags: tuple[str, ...] = field(default_factory=tuple)
     key_id: str | None = None  # the virtual key's id (never the key), who to ask about the request
     team: str | None = None  # the key's team
+    experiment: str | None = None  # the A/B experiment it took part in …
+    arm: str | None = None  # … and the arm that served it
 
     def values(self) -> tuple[object, ...]:
         """In ``schema.INSERT_REQUEST``'s order."""
         return (ident(self.request_id, "request_id"), number(self.started_at, "started_at"),
                 text_or_none(self.requested_model, "requested_model"), text_or_none(self.task_type, "task_type"),
                 text(self.strategy, "strategy"), text_or_none(self.user, "user"), tags(self.tags),
-                ident_or_none(self.key_id, "key_id"), text_or_none(self.team, "team"))
+                ident_or_none(self.key_id, "key_id"), text_or_none(self.team, "team"),
+                text_or_none(self.experiment, "experiment"), text_or_none(self.arm, "arm"))
 
 
 @dataclass(frozen=True)
@@ -96,3 +100,37 @@ class RequestEnd:
                 count(self.retries, "retries"), count(self.fallbacks, "fallbacks"),
                 text_or_none(self.deployment, "deployment"), text_or_none(self.notes, "notes", MAX_TEXT),
                 ident(self.request_id, "request_id"))
+
+
+@dataclass(frozen=True)
+class ShadowRow:
+    """One shadow trial of one served request: what the candidate answered (compared, never the text),
+    cost and took, or why it was not asked (``status``: ok, error, skipped, dropped, cancelled)."""
+
+    request_id: str  # the served request
+    trial: str
+    created_at: float
+    candidate: str
+    status: str
+    task_type: str | None = None
+    agreed: bool | None = None
+    score: float | None = None
+    served_model: str | None = None
+    served_cost: float = 0.0
+    served_latency_ms: float | None = None
+    candidate_cost: float = 0.0
+    judge_cost: float = 0.0
+    latency_ms: float | None = None
+    shadow_id: str | None = None  # the request id the shadow's own call rows carry
+    error: str | None = None
+
+    def values(self) -> tuple[object, ...]:
+        """In ``schema.INSERT_SHADOW``'s order."""
+        return (ident(self.request_id, "request_id"), text(self.trial, "trial"), number(self.created_at, "created_at"),
+                text_or_none(self.task_type, "task_type"), text(self.candidate, "candidate"),
+                text(self.status, "status"), None if self.agreed is None else int(bool(self.agreed)),
+                number_or_none(self.score, "score"), text_or_none(self.served_model, "served_model"),
+                number(self.served_cost, "served_cost"), number_or_none(self.served_latency_ms, "served_latency_ms"),
+                number(self.candidate_cost, "candidate_cost"), number(self.judge_cost, "judge_cost"),
+                number_or_none(self.latency_ms, "latency_ms"), ident_or_none(self.shadow_id, "shadow_id"),
+                text_or_none(self.error, "error", MAX_TEXT))

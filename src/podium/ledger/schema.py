@@ -68,13 +68,41 @@ ALTER TABLE requests ADD COLUMN team TEXT;
 CREATE INDEX IF NOT EXISTS requests_key ON requests (key_id);
 ALTER TABLE feedback ADD COLUMN key_id TEXT;
 """),
+    # A/B experiments: the experiment and arm that served a request (podium.experiments.assignment); and
+    # shadow trials: a served request also sent to a candidate in the background, compared and priced
+    # (podium.experiments.shadow). The shadow's own calls are call rows under ``shadow_id``, which has no
+    # request row: they count in what each model cost, never in a key's or team's budget.
+    (6, """
+ALTER TABLE requests ADD COLUMN experiment TEXT;
+ALTER TABLE requests ADD COLUMN arm TEXT;
+CREATE INDEX IF NOT EXISTS requests_experiment ON requests (experiment, arm);
+CREATE TABLE IF NOT EXISTS shadow_trials (
+    request_id        TEXT NOT NULL,
+    trial             TEXT NOT NULL,
+    created_at        DOUBLE PRECISION NOT NULL,
+    task_type         TEXT,
+    candidate         TEXT NOT NULL,
+    status            TEXT NOT NULL,
+    agreed            INTEGER,
+    score             DOUBLE PRECISION,
+    served_model      TEXT,
+    served_cost       DOUBLE PRECISION NOT NULL DEFAULT 0,
+    served_latency_ms DOUBLE PRECISION,
+    candidate_cost    DOUBLE PRECISION NOT NULL DEFAULT 0,
+    judge_cost        DOUBLE PRECISION NOT NULL DEFAULT 0,
+    latency_ms        DOUBLE PRECISION,
+    shadow_id         TEXT,
+    error             TEXT
+);
+CREATE INDEX IF NOT EXISTS shadow_trials_trial ON shadow_trials (trial, created_at);
+"""),
 )
 
 LATEST = MIGRATIONS[-1][0]
 
 # The statements every store runs, with ``?`` placeholders (PostgreSQL's store converts them).
 INSERT_REQUEST = ("INSERT INTO requests (request_id, started_at, requested_model, task_type, strategy, user_id, tags,"
-                  " key_id, team, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')")
+                  " key_id, team, experiment, arm, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')")
 INSERT_CALL = ("INSERT INTO calls (request_id, started_at, provider, model, status, latency_ms, input_tokens,"
                " output_tokens, cached_input_tokens, reasoning_tokens, cost, error, step, seq)"
                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
@@ -83,6 +111,9 @@ FINISH_REQUEST = ("UPDATE requests SET finished_at = ?, status = ?, model = ?, p
                   " fallbacks = ?, deployment = ?, notes = ? WHERE request_id = ?")
 INSERT_FEEDBACK = ("INSERT INTO feedback (request_id, created_at, score, label, comment, key_id)"
                    " VALUES (?, ?, ?, ?, ?, ?)")
+INSERT_SHADOW = ("INSERT INTO shadow_trials (request_id, trial, created_at, task_type, candidate, status, agreed,"
+                 " score, served_model, served_cost, served_latency_ms, candidate_cost, judge_cost, latency_ms,"
+                 " shadow_id, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 REQUEST_OWNER = "SELECT key_id FROM requests WHERE request_id = ?"
 SPENT_BY_KEY = ("SELECT SUM(c.cost) FROM calls c JOIN requests r ON r.request_id = c.request_id"
                 " WHERE r.key_id = ? AND r.started_at >= ?")

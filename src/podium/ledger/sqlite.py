@@ -55,8 +55,10 @@ def _statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
 
 
-def _version(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0)
+def _applied(conn: sqlite3.Connection) -> set[int]:
+    """The migrations applied so far. A set, not the highest: migrations written in parallel may land out
+    of order (6 before 5), and a file migrated to 6 must still get 5 when it arrives."""
+    return {int(v) for (v,) in conn.execute("SELECT version FROM schema_version")}
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -71,11 +73,11 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
     conn.commit()
     for version, script in MIGRATIONS:
-        if version <= _version(conn):
+        if version in _applied(conn):
             continue
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if version > _version(conn):
+            if version not in _applied(conn):
                 for statement in _statements(script):
                     conn.execute(statement)
                 conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from podium.ledger.rows import CallRow, RequestEnd, RequestStart
+from podium.ledger.rows import CallRow, RequestEnd, RequestStart, ShadowRow
 
 
 class LedgerStore(Protocol):
@@ -27,5 +27,11 @@ class LedgerStore(Protocol):
     async def spent_since(self, since: float, *, key_id: str | None = None, team: str | None = None) -> float:
         """What one key's (or team's) calls of requests started since ``since`` cost."""
         ...
+
+    async def record_shadow(self, row: ShadowRow) -> None:
+        """A shadow trial's outcome, once it is committed."""
+
+    def buffer_shadow(self, row: ShadowRow) -> None:
+        """A shadow trial's outcome, buffered without waiting."""
 
     async def aclose(self) -> None: ...

@@ -23,12 +23,13 @@ import time
 from typing import Any
 
 from podium.ledger.checks import MAX_ID, MAX_TEXT, InvalidRow, ident, ident_or_none, number_or_none, text_or_none
-from podium.ledger.rows import CallRow, RequestEnd, RequestStart
+from podium.ledger.rows import CallRow, RequestEnd, RequestStart, ShadowRow
 from podium.ledger.schema import (
     FINISH_REQUEST,
     INSERT_CALL,
     INSERT_FEEDBACK,
     INSERT_REQUEST,
+    INSERT_SHADOW,
     REQUEST_OWNER,
     SPENT_BY_KEY,
     SPENT_BY_TEAM,
@@ -122,6 +123,22 @@ class SqlLedger:
             self._take_failed(row.request_id)  # its own error says enough
             raise
         self._raise_failed(row.request_id)
+
+    async def record_shadow(self, row: ShadowRow) -> None:
+        """A shadow trial's outcome (``podium.experiments.shadow``), awaited by the shadow worker: a row that
+        cannot be stored raises there (and is logged), never reaching the served request."""
+        values = row.values()
+        if row.shadow_id is not None:
+            self._seq.pop(row.shadow_id, None)  # the shadow's calls are done; it has no finish row to do this
+        await self._write(INSERT_SHADOW, values, row.request_id)
+
+    def buffer_shadow(self, row: ShadowRow) -> None:
+        """``record_shadow`` without waiting, for the request path (a trial dropped because its queue is full)
+        and for shutdown: buffered, committed with the next write or flush."""
+        values = row.values()
+        if row.shadow_id is not None:
+            self._seq.pop(row.shadow_id, None)
+        self._enqueue(INSERT_SHADOW, values, row.request_id)
 
     async def record_feedback(self, request_id: str, score: float | None, label: str | None,
                               comment: str | None, key_id: str | None = None) -> None:

@@ -24,8 +24,8 @@ ends with one log line (logger ``podium.gateway``: ids, model, deployment, statu
 fallbacks, latency — never a prompt or a key) and its metrics.
 
 Chat responses carry ``x-podium-model``, ``x-podium-provider``, ``x-podium-deployment``,
-``x-podium-retries``, ``x-podium-fallbacks`` and ``x-podium-overhead-ms`` (the time Podium spent
-beyond the provider calls). A stream that fails before its first chunk answers with the error's
+``x-podium-retries``, ``x-podium-fallbacks``, ``x-podium-overhead-ms`` (the time Podium spent
+beyond the provider calls) and, when an A/B experiment served it, ``x-podium-experiment: name/arm``. A stream that fails before its first chunk answers with the error's
 status, not 200 and an error event.
 """
 
@@ -296,6 +296,9 @@ class Gateway:
             headers["x-podium-fallbacks"] = str(trace.fallbacks)
             if trace.deployment:
                 headers["x-podium-deployment"] = trace.deployment
+            decision = trace.decision
+            if decision is not None and decision.experiment:
+                headers["x-podium-experiment"] = f"{decision.experiment}/{decision.arm}"
         return headers
 
     async def _stream(self, call: GatewayCall, stream: ChatStream, started: float, dialect: Dialect,
@@ -338,6 +341,8 @@ class Gateway:
         if context is not None and context.deployment:
             headers.update({"x-podium-deployment": context.deployment, "x-podium-retries": str(context.retries),
                             "x-podium-fallbacks": str(context.fallbacks)})
+        if stream.experiment is not None:
+            headers["x-podium-experiment"] = stream.experiment
         return SSEResponse(self._sse(call, stream, chunks, first, ended, dialect, exchange), close, headers)
 
     @staticmethod

@@ -89,11 +89,16 @@ def report(
     json_output: JsonOption = False,
     since_hours: Annotated[float | None, typer.Option("--since-hours", help="Only the last N hours.")] = None,
     config: ConfigOption = None,
+    experiment: Annotated[str | None, typer.Option("--experiment", help="Compare the arms of this A/B experiment "
+                                                   "(95 % intervals, differences against control).")] = None,
+    shadow: Annotated[str | None, typer.Option("--shadow", help="This shadow trial's agreement, saving and "
+                                               "latency per task type.")] = None,
 ) -> None:
     """What every call cost and took, per model and per task type, and savings against the baseline."""
     from podium.cli.report import run_report
 
-    run_report(json_output=json_output, since_hours=since_hours, config=config)
+    run_report(json_output=json_output, since_hours=since_hours, config=config, experiment=experiment,
+               shadow=shadow)
 
 
 @app.command()

@@ -11,8 +11,18 @@ from podium.cli import tables
 from podium.cli.render import console, money
 from podium.cli.stores import check_stores, describe_ledger
 from podium.cli.tables import Column
-from podium.config import load_settings
-from podium.errors import ConfigError
+from podium.config import Settings, load_settings
+from podium.errors import BadRequestError, ConfigError
+from podium.experiments.stats import Estimate
+from podium.ledger.experiment_report import (
+    ExperimentReport,
+    Query,
+    ShadowReport,
+    experiment_report,
+    read_postgres,
+    read_sqlite,
+    shadow_report,
+)
 from podium.ledger.report import GroupRow, build_report, build_report_postgres
 
 
@@ -28,9 +38,13 @@ def _show(title: str, key: str, rows: list[GroupRow]) -> None:
     tables.show(console, title, columns, cells)
 
 
-def run_report(*, json_output: bool, since_hours: float | None, config: str | None) -> None:
+def run_report(*, json_output: bool, since_hours: float | None, config: str | None, experiment: str | None = None,
+               shadow: str | None = None) -> None:
     settings = load_settings(config)
     since = time.time() - since_hours * 3600 if since_hours else 0.0
+    if experiment is not None or shadow is not None:
+        _run_trial_report(settings, since, json_output, experiment, shadow)
+        return
     baseline = settings.catalogue.find(settings.routing.baseline_model)
     if settings.ledger_dsn:  # the ledger the gateway and `podium ask` write to: PostgreSQL when the config says so
         report = build_report_postgres(settings.ledger_dsn, baseline, since)
@@ -51,4 +65,104 @@ def run_report(*, json_output: bool, since_hours: float | None, config: str | No
         line += f" · on {report.baseline_model} it would have cost {money(report.baseline_cost)}" \
                 f" · saved {money(report.savings)}"
     console.print(line, highlight=False)
+    console.print(f"[dim]ledger: {escape(describe_ledger(settings))}[/]")
+
+
+# --- experiments and shadow trials --------------------------------------------------------------------
+def _fmt(e: Estimate, unit: str = "", digits: int = 2) -> str:
+    """``value [low, high]``; ``-`` where there is no data."""
+    def one(v: float) -> str:
+        if v != v:  # nan
+            return "-"
+        return f"{v * 100:.{digits}f}%" if unit == "%" else f"${v:.6f}" if unit == "$" else f"{v:.{digits}f}"
+
+    if e.value != e.value:
+        return "-"
+    return f"{one(e.value)} [{one(e.low)}, {one(e.high)}]"
+
+
+def _diff(e: Estimate | None, unit: str = "", digits: int = 2) -> str:
+    if e is None:
+        return "(control)"
+    text = _fmt(e, unit, digits)
+    return text + (" *" if e.excludes_zero and text != "-" else "")
+
+
+def _show_experiment(report: ExperimentReport) -> None:
+    columns = (Column("arm", identifier=True), Column("requests", justify="right"),
+               Column("error rate", justify="right"), Column("mean cost", justify="right"),
+               Column("p50 ms", drop=2, justify="right"), Column("p95 ms", drop=3, justify="right"),
+               Column("feedback", drop=1, justify="right"))
+    cells = [[escape(a.arm) + (" (control)" if a.control else ""), str(a.requests), _fmt(a.error_rate, "%"),
+              _fmt(a.mean_cost, "$"), _fmt(a.p50_latency_ms, digits=0), _fmt(a.p95_latency_ms, digits=0),
+              _fmt(a.feedback) + (f" (n={a.feedback_count})" if a.feedback_count else "")] for a in report.arms]
+    tables.show(console, f"experiment {escape(report.experiment)}: per arm, 95 % intervals", columns, cells)
+    others = [a for a in report.arms if not a.control]
+    if others:
+        cells = [[escape(a.arm), _diff(a.vs_control.get("error_rate"), "%"), _diff(a.vs_control.get("mean_cost"), "$"),
+                  _diff(a.vs_control.get("p50_latency_ms"), digits=0),
+                  _diff(a.vs_control.get("p95_latency_ms"), digits=0), _diff(a.vs_control.get("feedback"))]
+                 for a in others]
+        deltas = (Column("arm", identifier=True), Column("Δ error rate", justify="right"),
+                   Column("Δ mean cost", justify="right"), Column("Δ p50 ms", drop=2, justify="right"),
+                   Column("Δ p95 ms", drop=3, justify="right"), Column("Δ feedback", drop=1, justify="right"))
+        tables.show(console, f"against the control arm '{escape(report.control)}' (* the interval excludes 0)",
+                    deltas, cells)
+    console.print("[dim]intervals: Wilson (rates), Newcombe (rate differences), Student t (means), Welch t "
+                  "(mean differences), seeded percentile bootstrap (latency percentiles)[/]")
+
+
+def _show_shadow(report: ShadowReport) -> None:
+    columns = (Column("task type", identifier=True), Column("compared", justify="right"),
+               Column("agreement", justify="right"), Column("served cost", justify="right"),
+               Column("candidate cost", justify="right"), Column("saving", justify="right"),
+               Column("p50 ms served/cand.", drop=2, justify="right"),
+               Column("failed/skipped/dropped", drop=1, justify="right"))
+    cells = []
+    for g in report.groups:
+        share = f" ({g.saving_share * 100:.0f}%)" if g.saving_share is not None else ""
+        latency = "/".join("-" if v is None else f"{v:.0f}" for v in (g.served_p50_ms, g.candidate_p50_ms))
+        cells.append([escape(g.task_type), f"{g.compared} of {g.sampled}", _fmt(g.agreement, "%", 1),
+                      money(g.served_cost), money(g.candidate_cost), money(g.saving) + share, latency,
+                      f"{g.failed}/{g.skipped}/{g.dropped}" + (f" (+{g.cancelled} cancelled)" if g.cancelled else "")])
+    tables.show(console, f"shadow trial {escape(report.trial)}: the candidate against what was served", columns,
+                cells)
+    console.print("[dim]agreement: Wilson 95 % interval; saving: what the compared requests cost minus what the "
+                  "candidate cost for them (a judge's calls are not in it)[/]")
+
+
+def _run_trial_report(settings: Settings, since: float, json_output: bool, experiment: str | None,
+                      shadow: str | None) -> None:
+    if experiment is not None and shadow is not None:
+        raise BadRequestError("give --experiment or --shadow, not both")
+    control = None
+    if experiment is not None and experiment in settings.experiments:
+        control = settings.experiments[experiment].control
+
+    def read(query: Query) -> ExperimentReport | ShadowReport:
+        if experiment is not None:
+            return experiment_report(query, experiment, control, since)
+        assert shadow is not None
+        return shadow_report(query, shadow, since)
+
+    if settings.ledger_dsn:
+        report = read_postgres(settings.ledger_dsn, read)
+    elif settings.ledger_path is not None:
+        check_stores(settings)
+        report = read_sqlite(settings.ledger_path, read)
+    else:
+        raise ConfigError("the ledger is disabled (ledger.enabled: false), so there is nothing to report")
+    if json_output:
+        print(json.dumps(report.to_dict(), indent=2))
+        return
+    if isinstance(report, ExperimentReport):
+        if not report.arms:
+            console.print(f"no finished requests of experiment '{escape(report.experiment)}' in the ledger yet")
+            return
+        _show_experiment(report)
+    else:
+        if not report.groups:
+            console.print(f"no trials of shadow '{escape(report.trial)}' in the ledger yet")
+            return
+        _show_shadow(report)
     console.print(f"[dim]ledger: {escape(describe_ledger(settings))}[/]")

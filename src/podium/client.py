@@ -20,10 +20,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from pydantic import ValidationError
 
@@ -57,6 +57,9 @@ from podium.types import (
 )
 from podium.wiring import DeploymentTable, build_caller, build_providers, build_router
 
+if TYPE_CHECKING:
+    from podium.learned_runtime import LearnedRuntime
+
 _UNSET: Any = object()
 
 
@@ -84,6 +87,13 @@ class Podium:
         self.caller = build_caller(settings, self.registry, self.invoker, self.deployments)
         self.strategies = StrategyRunner(settings, self.registry, self.caller, self.telemetry)
         self.router = build_router(settings, self.registry, self.strategies.is_strategy)
+        # prompts are embedded (off the event loop) only for a learned router or ledger.store_embeddings
+        self.store_embeddings = settings.store_embeddings and self.ledger is not None
+        self.learned: LearnedRuntime | None = None
+        if settings.learned is not None or self.store_embeddings:
+            from podium.learned_runtime import LearnedRuntime
+
+            self.learned = LearnedRuntime(settings.learned)
         self.policies = PolicyBuilder(settings, self.registry)
         self.experiments = Experiments(settings.experiments, self.router, settings.catalogue, settings.strategies)
         self.shadows = ShadowTrials(settings.shadow, settings.catalogue, self.caller, self.ledger)
@@ -119,6 +129,8 @@ class Podium:
         await self.registry.aclose()
         if self.ledger is not None:
             await self.ledger.aclose()
+        if self.learned is not None:
+            self.learned.close()
         self.telemetry.shutdown()
 
     # --- requests ---------------------------------------------------------------------------------
@@ -143,10 +155,46 @@ class Podium:
             update["temperature"] = defaults.temperature
         return request.model_copy(update=update) if update else request
 
+    async def route(self, request: ChatRequest, policy: RequestPolicy | None = None) -> Routed:
+        """The route for ``request`` under ``policy``. With a learned router (or ``ledger.store_embeddings``)
+        the prompt is embedded first, off the event loop, and the embedding rides on the route."""
+        learned = self.learned
+        if learned is None:
+            return self.router.route(request, policy=policy)
+        wants = self.router.wants_prediction(request)
+        if not (wants or self.store_embeddings):
+            return self.router.route(request, policy=policy)
+        prediction = await learned.predict(request)
+        routed = self.router.route(request, policy=policy, prediction=prediction if wants else None)
+        return replace(routed, prediction=prediction)
+
+    async def learn(self, request_id: str, score: float | None, label: str | None) -> bool:
+        """Feedback on an earlier request, for an online learned router: its ``update`` with the request's
+        embedding (remembered, or from the ledger) and the model that answered. False when there is
+        nothing to learn (no online router, a score outside 0..1, no embedding for that request)."""
+        learned = self.learned
+        if learned is None or not learned.online:
+            return False
+        from podium.learned_runtime import reward_of
+
+        reward = reward_of(score, label)
+        if reward is None:
+            return False
+        found = learned.recall(request_id)
+        if found is None and self.store_embeddings and self.ledger is not None:
+            row = await self.ledger.request_embedding(request_id)
+            if row is not None:
+                import numpy as np
+
+                found = (np.frombuffer(row[1], dtype="<f4").copy(), row[0])
+        if found is None:
+            return False
+        return await learned.learn(found[0], found[1], reward)
+
     async def _start(self, request: ChatRequest, policy: RequestPolicy | None, routed: Routed | None = None,
                      trace_context: Any = None) -> _Call:
         policy = policy or self.policies.build(request)
-        routed = routed or self.experiments.route(request, policy) or self.router.route(request, policy=policy)
+        routed = routed or self.experiments.route(request, policy) or await self.route(request, policy)
         ctx = RequestContext(policy)
         strategy = "single" if routed.model is not None else routed.decision.model.split(":", 1)[0]
         if self.telemetry.enabled:
@@ -194,10 +242,16 @@ class Podium:
                 "gen_ai.usage.input_tokens": ctx.usage.input_tokens, "podium.calls": len(ctx.calls),
                 "gen_ai.usage.output_tokens": ctx.usage.output_tokens, "podium.retries": ctx.retries,
                 "podium.fallbacks": ctx.fallbacks})
+        prediction = call.routed.prediction
+        answered = ctx.calls[-1] if ctx.calls and error is None else None
+        if prediction is not None and answered is not None and self.learned is not None:
+            self.learned.remember(ctx.request_id, prediction.embedding, answered.model)
         if self.ledger is None:
             return
         usage, decision = ctx.usage, trace.decision
-        answered = ctx.calls[-1] if ctx.calls and error is None else None
+        if prediction is not None and answered is not None and self.store_embeddings:
+            vector = prediction.embedding.astype("<f4", copy=False)
+            await self.ledger.record_embedding(ctx.request_id, answered.model, vector.tobytes(), int(vector.size))
         cancelled = isinstance(error, asyncio.CancelledError | GeneratorExit)
         message = None if error is None else error.message if isinstance(error, PodiumError) else \
             "cancelled: the client went away or the request was stopped" if cancelled else \
@@ -307,7 +361,7 @@ class ChatStream:
     async def _run(self) -> AsyncIterator[StreamChunk]:
         podium, request = self._podium, self._request
         routed = self._routed or podium.experiments.route(request, self.policy) or \
-            podium.router.route(request, policy=self.policy)
+            await podium.route(request, self.policy)
         if routed.model is None:  # a strategy, named by the request or chosen by a routing rule
             # A strategy's answer exists only once its calls are done: it arrives as one chunk.
             self.response = await podium.chat(request.model_copy(update={"stream": False}), routed=routed,

@@ -170,6 +170,8 @@ class RequestMetadata(_Strict):
     user: str | None = None
     tags: list[str] = Field(default_factory=list)
     preset: str | None = None
+    router_knob: float | None = Field(default=None, ge=0.0, le=1.0, description=(
+        "The learned router's knob for this request (0 cheapest … 1 best); default: routing.learned.knob"))
 
 
 class ChatRequest(_Strict):

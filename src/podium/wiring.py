@@ -88,7 +88,8 @@ def build_router(settings: Settings, registry: ProviderRegistry,
     return Router(settings.catalogue, enabled, rules={r.task_type: r.model for r in routing.rules},
                   default_model=routing.default, preset=routing.preset, max_cost=routing.max_cost_per_request,
                   regions_by_sensitivity=sensitivity_regions(routing.regions_by_sensitivity),
-                  disabled_reasons=disabled, is_strategy=is_strategy, cannot_run=registry.cannot_run)
+                  disabled_reasons=disabled, is_strategy=is_strategy, cannot_run=registry.cannot_run,
+                  learned=settings.learned)
 
 
 def build_caller(settings: Settings, registry: ProviderRegistry, invoker: Invoker,

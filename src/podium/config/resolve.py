@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from podium.catalogue import Catalogue, bundled_catalogue, unknown_model_message
 from podium.config.model_names import canonical_names
@@ -33,6 +33,9 @@ from podium.config.schema import (
     TelemetryConfig,
 )
 from podium.errors import ConfigError, PodiumError
+
+if TYPE_CHECKING:
+    from podium.routing.learned_route import LearnedSetup
 
 DEFAULT_MODEL = "smollm2-135m"
 DEFAULT_EMBEDDING_MODEL = "minilm-l6"
@@ -98,6 +101,8 @@ class Settings:
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     experiments: dict[str, ExperimentConfig] = field(default_factory=dict)  # A/B splits (podium.experiments)
     shadow: dict[str, ShadowConfig] = field(default_factory=dict)  # shadow trials (podium.experiments.shadow)
+    learned: LearnedSetup | None = None  # routing.router: learned, its file loaded and checked
+    store_embeddings: bool = False  # ledger.store_embeddings (with the ledger on)
 
 
 def _provider_spec(name: str, cfg: ProviderConfig | None, env: Mapping[str, str]) -> ProviderSpec:
@@ -196,6 +201,10 @@ def resolve(config: PodiumConfig, source: Path | None = None, env: Mapping[str, 
     from podium.experiments.checks import check_all
 
     check_all(config.experiments, config.shadow, catalogue, config.strategies)
+    learned = _learned_router(config, catalogue, providers, source)
+    if config.ledger.store_embeddings and not config.ledger.enabled:
+        raise ConfigError("ledger.store_embeddings keeps embeddings in the ledger, which is off: set ledger.enabled: "
+                          "true or remove store_embeddings", key_path="ledger.store_embeddings")
 
     return Settings(source=source, providers=providers, catalogue=catalogue, routing=config.routing,
                     default_model=default_model, ledger_path=_ledger_path(config, env),
@@ -203,7 +212,23 @@ def resolve(config: PodiumConfig, source: Path | None = None, env: Mapping[str, 
                     strategies=config.strategies, gateway=config.gateway,
                     experiments=config.experiments, shadow=config.shadow,
                     ledger_dsn=config.ledger.postgres_dsn if config.ledger.enabled else None,
-                    embedding_model=embedding_model, telemetry=config.telemetry)
+                    embedding_model=embedding_model, telemetry=config.telemetry, learned=learned,
+                    store_embeddings=config.ledger.store_embeddings and config.ledger.enabled)
+
+
+def _learned_router(config: PodiumConfig, catalogue: Catalogue, providers: Mapping[str, ProviderSpec],
+                    source: Path | None) -> LearnedSetup | None:
+    """``routing.router: learned``: its file loaded and checked now (numpy and the learners are imported
+    only then), so a bad file stops the config from loading rather than a request from routing."""
+    routing = config.routing
+    if routing.router != "learned":
+        if routing.learned is not None:
+            raise ConfigError("routing.learned is set but routing.router is heuristic: set routing.router: learned "
+                              "to use it, or remove routing.learned", key_path="routing.learned")
+        return None
+    from podium.routing.learned_load import load_learned
+
+    return load_learned(routing.learned, catalogue, providers, source.parent if source is not None else None)
 
 
 def _cap_local_windows(catalogue: Catalogue, providers: Mapping[str, ProviderSpec]) -> Catalogue:

@@ -62,7 +62,19 @@ class RoutingRule(_Strict):
     model: str = Field(description="A model, or a strategy: one named under strategies, or inline (vote:a,b)")
 
 
+class LearnedRoutingConfig(_Strict):
+    """``routing.router: learned``: a router file written by ``podium router train``."""
+
+    file: str = Field(description="The router file (relative paths: from the config file's folder)")
+    knob: float | None = Field(default=None, ge=0, le=1, description="0 cheapest … 1 best; default: the file's")
+    explore: float = Field(default=0.0, ge=0, le=1, description="Share of requests an online router sends to a "
+                           "random eligible model, to keep learning")
+
+
 class RoutingConfig(_Strict):
+    router: Literal["heuristic", "learned"] = Field(default="heuristic", description="How a request that names no "
+                                                    "model and matches no rule is routed: tiers, or a learned router")
+    learned: LearnedRoutingConfig | None = None
     default: str | None = Field(default=None, description="Model used when no rule matches; unset: tiers")
     rules: list[RoutingRule] = Field(default_factory=list)
     preset: str | None = Field(default=None, description="production, budget or privacy-first")
@@ -134,6 +146,8 @@ class LedgerConfig(_Strict):
     enabled: bool = True
     path: str | None = Field(default=None, description="SQLite file; default: the user data dir")
     postgres_dsn: str | None = Field(default=None, description="PostgreSQL instead of SQLite, shared by instances")
+    store_embeddings: bool = Field(default=False, description="Keep each request's prompt embedding (384 floats, "
+                                   "never the text) for training a learned router from the ledger")
 
 
 class DefaultsConfig(_Strict):

@@ -68,6 +68,17 @@ ALTER TABLE requests ADD COLUMN team TEXT;
 CREATE INDEX IF NOT EXISTS requests_key ON requests (key_id);
 ALTER TABLE feedback ADD COLUMN key_id TEXT;
 """),
+    # Opt-in (ledger.store_embeddings): each request's prompt embedding, never its text, and the model that
+    # answered, for training a learned router from feedback. BYTEA is PostgreSQL's bytes type; SQLite stores
+    # a bytes value as a BLOB whatever the declared type.
+    (5, """
+CREATE TABLE IF NOT EXISTS request_embeddings (
+    request_id  TEXT PRIMARY KEY,
+    model       TEXT NOT NULL,
+    embedding   BYTEA NOT NULL,
+    dims        INTEGER NOT NULL
+);
+"""),
     # A/B experiments: the experiment and arm that served a request (podium.experiments.assignment); and
     # shadow trials: a served request also sent to a candidate in the background, compared and priced
     # (podium.experiments.shadow). The shadow's own calls are call rows under ``shadow_id``, which has no
@@ -111,6 +122,8 @@ FINISH_REQUEST = ("UPDATE requests SET finished_at = ?, status = ?, model = ?, p
                   " fallbacks = ?, deployment = ?, notes = ? WHERE request_id = ?")
 INSERT_FEEDBACK = ("INSERT INTO feedback (request_id, created_at, score, label, comment, key_id)"
                    " VALUES (?, ?, ?, ?, ?, ?)")
+INSERT_EMBEDDING = "INSERT INTO request_embeddings (request_id, model, embedding, dims) VALUES (?, ?, ?, ?)"
+REQUEST_EMBEDDING = "SELECT model, embedding, dims FROM request_embeddings WHERE request_id = ?"
 INSERT_SHADOW = ("INSERT INTO shadow_trials (request_id, trial, created_at, task_type, candidate, status, agreed,"
                  " score, served_model, served_cost, served_latency_ms, candidate_cost, judge_cost, latency_ms,"
                  " shadow_id, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")

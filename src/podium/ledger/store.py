@@ -17,6 +17,13 @@ class LedgerStore(Protocol):
     async def flush(self, request_id: str | None = None) -> None:
         """Return once every row buffered so far is committed (before a request reaches a provider)."""
 
+    async def record_embedding(self, request_id: str, model: str, vector: bytes, dims: int) -> None:
+        """A request's prompt embedding (float32 bytes), with ``ledger.store_embeddings``."""
+
+    async def request_embedding(self, request_id: str) -> tuple[str, bytes, int] | None:
+        """A request's stored embedding: (model, float32 bytes, dims), or None."""
+        ...
+
     async def record_feedback(self, request_id: str, score: float | None, label: str | None,
                               comment: str | None, key_id: str | None = None) -> None: ...
 

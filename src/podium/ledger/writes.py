@@ -22,14 +22,25 @@ import threading
 import time
 from typing import Any
 
-from podium.ledger.checks import MAX_ID, MAX_TEXT, InvalidRow, ident, ident_or_none, number_or_none, text_or_none
+from podium.ledger.checks import (
+    MAX_ID,
+    MAX_TEXT,
+    InvalidRow,
+    ident,
+    ident_or_none,
+    number_or_none,
+    text,
+    text_or_none,
+)
 from podium.ledger.rows import CallRow, RequestEnd, RequestStart, ShadowRow
 from podium.ledger.schema import (
     FINISH_REQUEST,
     INSERT_CALL,
+    INSERT_EMBEDDING,
     INSERT_FEEDBACK,
     INSERT_REQUEST,
     INSERT_SHADOW,
+    REQUEST_EMBEDDING,
     REQUEST_OWNER,
     SPENT_BY_KEY,
     SPENT_BY_TEAM,
@@ -37,6 +48,7 @@ from podium.ledger.schema import (
 
 log = logging.getLogger("podium.ledger")
 MAX_LABEL = 200
+MAX_DIMS = 4_096
 _MAX_FAILED = 10_000  # failed buffered rows remembered for their requests; the oldest are forgotten beyond
 
 
@@ -112,6 +124,24 @@ class SqlLedger:
         values = row.values(seq)
         self._seq[row.request_id] = seq
         self._enqueue(INSERT_CALL, values, row.request_id)
+
+    async def record_embedding(self, request_id: str, model: str, vector: bytes, dims: int) -> None:
+        """The request's prompt embedding (``dims`` float32 values, little-endian, as ``vector``) and the
+        model that answered; buffered like a call row, committed with the request's finish row. The
+        prompt's text is never stored."""
+        if not isinstance(vector, bytes) or isinstance(dims, bool) or not isinstance(dims, int) \
+                or not 0 < dims <= MAX_DIMS or len(vector) != 4 * dims:
+            raise InvalidRow(f"ledger: an embedding must be 4 bytes (float32) per dimension, 1 to {MAX_DIMS} of them")
+        self._enqueue(INSERT_EMBEDDING, (ident(request_id, "request_id"), text(model, "model"), vector, dims),
+                      request_id)
+
+    async def request_embedding(self, request_id: str) -> tuple[str, bytes, int] | None:
+        """The stored embedding of a request (model, float32 bytes, dims), or None."""
+        if not isinstance(request_id, str) or not 0 < len(request_id) <= MAX_ID:
+            return None
+        await self._commit_buffered()
+        row = await self._read_row(REQUEST_EMBEDDING, (request_id,))
+        return None if row is None else (str(row[0]), bytes(row[1]), int(row[2]))
 
     async def finish_request(self, row: RequestEnd) -> None:
         """Return once the request is whole in the ledger; raises if any of its rows failed."""

@@ -7,7 +7,12 @@ Order of decision, each step explained in the ``RouteDecision.rationale``:
 2. a routing rule for the request's task type: a model, or a strategy (named in ``strategies:`` or
    inline, ``vote:a,b``), which then runs as if the request had named it;
 3. ``routing.default`` when the config names one (and no preset is in force);
-4. otherwise tiers: the estimator rates complexity and risk, the tier follows the seeds
+4. with ``routing.router: learned``, the learned router: the caller hands in its ``Prediction``
+   for the prompt (embedded and predicted off the event loop, ``podium.learned_runtime``), and the
+   cheapest model of the router file that may serve the request and clears the knob's bar wins
+   (``routing.learned_route``); if none of the file's models may serve it, the tiers below decide
+   and the rationale says so;
+5. otherwise tiers: the estimator rates complexity and risk, the tier follows the seeds
    (high risk or large → advanced, medium → standard, small → fast), the preset may shift it,
    and the cheapest enabled model of that tier meeting every constraint wins; if the tier has
    none, neighbouring tiers are tried (lower first when the budget is the problem).
@@ -18,7 +23,8 @@ Pure logic: no I/O, microseconds per decision.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from podium.catalogue import TIER_RANK, Catalogue, ModelInfo, count_message_tokens
 from podium.errors import BadRequestError, NotFoundError, RegionError, ScopeError
@@ -27,6 +33,9 @@ from podium.routing.complexity import ComplexityEstimator, Estimate, HeuristicEs
 from podium.routing.constraints import DEFAULT_REGIONS, Constraints, constraints_for, estimate_cost, regions_for
 from podium.routing.presets import Preset, preset_for
 from podium.types import ChatRequest, RouteDecision
+
+if TYPE_CHECKING:  # numpy and the learners load only when a learned router is configured
+    from podium.routing.learned_route import LearnedSetup, Prediction
 
 TIERS = ("fast", "standard", "advanced")
 
@@ -47,6 +56,7 @@ class Routed:
     model: ModelInfo | None  # None when a strategy serves the request (``decision.model`` names it)
     constraints: Constraints
     preset: Preset | None
+    prediction: Prediction | None = None  # the prompt's embedding (and the learner's chances), when computed
 
 
 class Router:
@@ -57,9 +67,10 @@ class Router:
                  disabled_reasons: Mapping[str, str] | None = None,
                  estimator: ComplexityEstimator | None = None,
                  is_strategy: Callable[[str], bool] | None = None,
-                 cannot_run: Callable[[ModelInfo], str | None] | None = None) -> None:
+                 cannot_run: Callable[[ModelInfo], str | None] | None = None,
+                 learned: LearnedSetup | None = None) -> None:
         """``cannot_run`` says why a model cannot run on this machine (runtime or weights missing);
-        such models are never routed to."""
+        such models are never routed to. ``learned``: the learned router (``routing.router: learned``)."""
         self.catalogue = catalogue
         self.enabled = frozenset(enabled_providers)
         self.rules = dict(rules or {})
@@ -71,6 +82,7 @@ class Router:
         self.estimator = estimator or HeuristicEstimator()
         self.is_strategy = is_strategy or (lambda _: False)
         self.cannot_run = cannot_run or (lambda _: None)
+        self.learned = learned
         # a superseded model still answers when named, but is never chosen for the caller
         enabled_chat = [m for m in catalogue if "chat" in m.capabilities and m.provider in self.enabled
                         and not m.superseded_by]
@@ -82,10 +94,22 @@ class Router:
                       for m in self._chat_models]
 
     # --- public -----------------------------------------------------------------------------------
+    def wants_prediction(self, request: ChatRequest) -> bool:
+        """Whether ``route`` would ask the learned router about this request: one is configured and the
+        request names no model, matches no rule and no default applies. The caller embeds the prompt
+        only then, so requests the learner never decides pay nothing for it."""
+        if self.learned is None or request.model:
+            return False
+        task = request.metadata.task_type
+        if task and task in self.rules:
+            return False
+        return not (self.default_model and preset_for(request.metadata.preset, self.preset) is None)
+
     def route(self, request: ChatRequest, *, policy: RequestPolicy | None = None,
-              exclude_providers: frozenset[str] = frozenset()) -> Routed:
+              exclude_providers: frozenset[str] = frozenset(), prediction: Prediction | None = None) -> Routed:
         """The route for ``request``; with a ``policy``, within its scope and regions (else the regions
-        its sensitivity and preset allow, decided the same way)."""
+        its sensitivity and preset allow, decided the same way). ``prediction``: the learned router's
+        for this prompt (see ``wants_prediction``); without one, the tiers decide."""
         preset = preset_for(request.metadata.preset, self.preset)
         prompt_tokens = count_message_tokens(request.messages)
         constraints = self._constraints(request, preset, policy, exclude_providers, prompt_tokens)
@@ -110,6 +134,8 @@ class Router:
             routed = self._fixed(request, *fixed[:3], constraints, preset, strict=fixed[3], prompt_tokens=prompt_tokens)
             if routed is not None:
                 return routed
+        if prediction is not None and self.learned is not None:
+            return self._learned(request, self.learned, prediction, constraints, preset, prompt_tokens)
         return self._tiered(request, constraints, preset, prompt_tokens=prompt_tokens)
 
     def decide(self, request: ChatRequest) -> RouteDecision:
@@ -177,6 +203,37 @@ class Router:
         rationale = why + (f"; {'; '.join(constraints.reasons)}" if constraints.reasons else "")
         return Routed(RouteDecision(model=model.name, provider=model.provider, rationale=rationale,
                                     estimated_cost=cost, confidence=confidence), model, constraints, preset)
+
+    def _learned(self, request: ChatRequest, setup: LearnedSetup, prediction: Prediction,
+                 constraints: Constraints, preset: Preset | None, prompt_tokens: int) -> Routed:
+        """The learned router's choice among the file's models this request may use; the tiers when none may."""
+        runnable = {m.name: m for m in self._chat_models}
+        eligible: list[tuple[ModelInfo, float]] = []
+        refused: list[str] = []
+        for name in prediction.chances:
+            model = runnable.get(name)
+            if model is None:
+                refused.append(f"{name}: not enabled or cannot run here")
+                continue
+            cost = estimate_cost(request, model, prompt_tokens)
+            violation = constraints.violation(model, cost)
+            if violation is not None:
+                refused.append(f"{name}: {violation}")
+                continue
+            eligible.append((model, cost))
+        if not eligible:
+            routed = self._tiered(request, constraints, preset, prompt_tokens=prompt_tokens)
+            why = (f"learned router ({setup.label()}): no model of the file may serve this request "
+                   f"({'; '.join(refused[:6])}), so the tiers decide; ")
+            return replace(routed, decision=routed.decision.model_copy(
+                update={"rationale": why + routed.decision.rationale}))
+        from podium.routing.learned_route import choose
+
+        chosen = choose(setup, prediction, eligible, request.metadata.router_knob)
+        rationale = "; ".join([chosen.rationale, *constraints.reasons])
+        decision = RouteDecision(model=chosen.model.name, provider=chosen.model.provider, rationale=rationale,
+                                 estimated_cost=chosen.cost, confidence=chosen.confidence)
+        return Routed(decision, chosen.model, constraints, preset)
 
     def _tiered(self, request: ChatRequest, constraints: Constraints, preset: Preset | None,
                 estimate: Estimate | None = None, capability: str = "chat", prompt_tokens: int | None = None) -> Routed:

@@ -50,7 +50,7 @@ _REFUSED = {
                      "header, presets, or a model in that region)",
 }
 _HEADERS = {"x-podium-task-type": "task_type", "x-podium-sensitivity": "sensitivity", "x-podium-tags": "tags",
-            "x-podium-preset": "preset"}
+            "x-podium-preset": "preset", "x-podium-router-knob": "router_knob"}
 _EFFORT = {"low": "low", "medium": "medium", "high": "high", "xhigh": "xhigh", "max": "xhigh"}
 _CHOICE = {"auto": "auto", "any": "required", "none": "none"}
 _IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")

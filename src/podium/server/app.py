@@ -476,7 +476,14 @@ class Gateway:
                                          key_id=key.id if key is not None else None)
         except InvalidRow as exc:  # the ledger's own checks: the same limits, said once more
             raise BadRequestError(str(exc).removeprefix("ledger: ")) from None
-        return _json({"ok": True, "request_id": target}, headers={"x-request-id": request.state.request_id})
+        answer: dict[str, Any] = {"ok": True, "request_id": target}
+        if self.podium.learned is not None and self.podium.learned.online:  # routing.router: learned, online
+            try:
+                answer["learned"] = await self.podium.learn(target, body.score, body.label)
+            except Exception:  # the feedback is stored; a learner's failure must not lose it
+                log.exception("the online router could not learn from feedback on request %s", target)
+                answer["learned"] = False
+        return _json(answer, headers={"x-request-id": request.state.request_id})
 
     def _is_admin(self, secret: str) -> bool:
         return bool(self.admin_key) and bool(secret) and hmac.compare_digest(secret.encode(),

@@ -36,7 +36,7 @@ _TYPED = ("messages", "temperature", "top_p", "stop", "seed", "n", "tools", "too
           "top_logprobs")
 ROUTED = frozenset({"", "auto", "podium", "default"})
 _HEADERS = {"x-podium-task-type": "task_type", "x-podium-sensitivity": "sensitivity", "x-podium-tags": "tags",
-            "x-podium-preset": "preset"}
+            "x-podium-preset": "preset", "x-podium-router-knob": "router_knob"}
 
 _INTS = ("n", "max_tokens", "max_completion_tokens", "seed", "top_logprobs")
 _NUMBERS = ("temperature", "top_p", "frequency_penalty", "presence_penalty")
@@ -113,7 +113,7 @@ def parse_request(body: Any, headers: Mapping[str, str]) -> tuple[ChatRequest, b
     raw_meta = body.get("metadata") or {}
     if not isinstance(raw_meta, dict) or not all(isinstance(v, str) for v in raw_meta.values()):
         raise BadRequestError("metadata must be an object of strings", code="invalid_type")
-    for key in ("task_type", "sensitivity", "preset"):
+    for key in ("task_type", "sensitivity", "preset", "router_knob"):
         if raw_meta.get(key):
             meta[key] = raw_meta[key]
     if raw_meta.get("tags"):

@@ -66,7 +66,7 @@ _STATEFUL = frozenset(STATEFUL)
 _IGNORED = IGNORED
 _EXTRA = frozenset({"service_tier", "prompt_cache_key", "prompt_cache_retention", "safety_identifier"})
 _HEADERS = {"x-podium-task-type": "task_type", "x-podium-sensitivity": "sensitivity", "x-podium-tags": "tags",
-            "x-podium-preset": "preset"}
+            "x-podium-preset": "preset", "x-podium-router-knob": "router_knob"}
 _INCLUDABLE = frozenset({"file_search_call.results", "web_search_call.results", "web_search_call.action.sources",
                          "message.input_image.image_url", "computer_call_output.output.image_url",
                          "code_interpreter_call.outputs", "reasoning.encrypted_content",
@@ -131,7 +131,7 @@ def _metadata(body: Mapping[str, Any], headers: Mapping[str, str]) -> dict[str, 
     if raw is not None:
         if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
             raise invalid("metadata", "must be an object of strings", "invalid_type")
-        for key in ("task_type", "sensitivity", "preset"):
+        for key in ("task_type", "sensitivity", "preset", "router_knob"):
             if raw.get(key):
                 meta[key] = raw[key]
         if raw.get("tags"):

@@ -26,9 +26,24 @@ from podium.telemetry import Telemetry
 from podium.types import ChatRequest, ChatResponse
 
 if TYPE_CHECKING:
+    from podium.strategies.semantic import AnswerEmbedder
     from podium.strategies.spec import StrategyEnv
 
 TIERS = ("fast", "standard", "advanced")
+
+
+def answer_embedder() -> AnswerEmbedder:
+    """Free-text answers compared by all-MiniLM-L6-v2 (in-process, no data leaves the machine): loaded on
+    first use and run in a worker thread (``strategies.semantic``); when it is not installed the strategies
+    compare words and their trace says why."""
+    from podium.providers.local import minilm
+    from podium.strategies.semantic import AnswerEmbedder
+
+    def encode(texts: list[str]) -> list[list[float]]:
+        vectors, _ = minilm.load().embed(texts)
+        return [[float(x) for x in row] for row in vectors]
+
+    return AnswerEmbedder(encode, missing=lambda: minilm.missing())
 
 
 class StrategyRunner:
@@ -104,7 +119,8 @@ class StrategyRunner:
             return [names[i % len(names)] for i in range(k)]
 
         return StrategyEnv(pick=pick, provider_of=lambda name: self.settings.catalogue.get(name).provider,
-                           fast_models=fast_models, max_calls=self.settings.routing.max_calls_per_request)
+                           fast_models=fast_models, embedder=answer_embedder(),
+                           max_calls=self.settings.routing.max_calls_per_request)
 
     async def run(self, name: str, request: ChatRequest, ctx: RequestContext, constraints: Constraints,
                   observer: Observer | None, refuse: Callable[[ModelInfo], str | None]) -> ChatResponse:

@@ -143,9 +143,14 @@ def _content(text: str) -> Counter[str]:
     return Counter(w for w in _WORD.findall(text.lower()) if w not in _STOP)
 
 
+def negated(text: str) -> bool:
+    """Whether ``text`` says "not" in any of the usual ways ("not", "never", "n't", "none" …)."""
+    return bool(_NEGATION.search(text))
+
+
 def content_similarity(a: str, b: str) -> float:
     """Cosine of content-word counts, 0.0 when exactly one side is negated; identical texts score 1."""
-    if bool(_NEGATION.search(a)) != bool(_NEGATION.search(b)):
+    if negated(a) != negated(b):
         return 0.0
     ca, cb = _content(a), _content(b)
     if not ca or not cb:

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from podium.errors import BudgetExceededError, ConfigError, PodiumError, ProviderUnavailableError
 from podium.strategies.answers import similarity
 from podium.strategies.base import StrategyContext, ask, last_user_text
+from podium.strategies.semantic import AnswerEmbedder, text_similarity
 from podium.strategies.simple import answer, answer_of
 from podium.types import ChatRequest, ChatResponse, Message
 
@@ -44,6 +45,7 @@ class Cascade:
     accept: Acceptance = "confidence"
     threshold: float = 0.7
     verifier: str | None = None
+    embedder: AnswerEmbedder | None = field(default=None, repr=False)
     name: str = "cascade"
 
     def __post_init__(self) -> None:
@@ -68,7 +70,9 @@ class Cascade:
             return confidence >= self.threshold, f"confidence {confidence:.2f} vs {self.threshold:.2f}", cleaned
         if self.accept == "agreement":
             second = await ctx.call(model, request.model_copy(update={"temperature": 0.7}), f"step {step} check")
-            score = similarity(answer_of(response), answer_of(second))
+            said = [answer_of(response), answer_of(second)]
+            free_text = await text_similarity(said, self.embedder, lambda why: ctx.note(ctx.step(f"step {step}"), why))
+            score = similarity(said[0], said[1], free_text)
             return score >= self.threshold, f"two answers agree {score:.2f} vs {self.threshold:.2f}", response
         if self.accept == "verifier" and self.verifier:
             prompt = (f"Question:\n{last_user_text(request)}\n\nProposed answer:\n{response.text}\n\nIs the proposed "

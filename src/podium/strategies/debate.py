@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 
 from podium.errors import BudgetExceededError
 from podium.strategies.base import StrategyContext, ask, best_of, continue_with, last_user_text, with_context
+from podium.strategies.semantic import AnswerEmbedder, answer_matrix
 from podium.strategies.simple import JudgePicker, all_failed, answer, answer_of, answer_of_panel, failed
-from podium.strategies.text import Embedder, agreement, answer_matrix
+from podium.strategies.text import agreement
 from podium.types import ChatRequest, ChatResponse
 
 
@@ -36,7 +37,7 @@ class Debate:
     rounds: int = 2
     threshold: float = 0.8
     synthesizer: str | None = None
-    embedder: Embedder | None = field(default=None, repr=False)
+    embedder: AnswerEmbedder | None = field(default=None, repr=False)
     judge: JudgePicker | None = field(default=None, repr=False)
     name: str = "debate"
 
@@ -48,7 +49,8 @@ class Debate:
             raise all_failed(results, "debate")
         for round_no in range(1, self.rounds + 1):
             texts = [latest[i].text for i in sorted(latest) if answer_of(latest[i]).kind != "empty"]
-            score = agreement(answer_matrix(texts, self.embedder)) if texts else 0.0
+            note = lambda why, r=round_no: ctx.note(ctx.step(f"round {r}"), why)  # noqa: E731
+            score = agreement(await answer_matrix(texts, self.embedder, note)) if texts else 0.0
             ctx.note(ctx.step(f"round {round_no}"), f"{len(latest)} agents; agreement {score:.2f}")
             if score >= self.threshold or round_no == self.rounds or len(latest) < 2:
                 if score >= self.threshold and round_no < self.rounds:
@@ -77,7 +79,8 @@ class Debate:
                 return answer(merged.text, self.name, merged)
             except BudgetExceededError as exc:
                 ctx.keep_best(exc, ctx.step("synthesis"), "most central answer instead")
-        matrix = answer_matrix([r.text for r in final], self.embedder)
+        matrix = await answer_matrix([r.text for r in final], self.embedder,
+                                     lambda why: ctx.note(ctx.step("debate"), why))
         return await answer_of_panel(request, final, matrix, self.judge, ctx, "debate", self.name)
 
 

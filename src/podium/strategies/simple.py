@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from podium.errors import BudgetExceededError, PodiumError, ProviderUnavailableError
 from podium.strategies.answers import AGREE, Answer, agree, extract, similarity
 from podium.strategies.base import StrategyContext, ask, last_user_text, with_context
-from podium.strategies.text import Embedder, agreement, answer_matrix, most_central
+from podium.strategies.semantic import AnswerEmbedder, answer_matrix, text_similarity
+from podium.strategies.text import agreement, most_central
 from podium.types import ChatRequest, ChatResponse
 
 JudgePicker = Callable[[], str]
@@ -115,6 +116,7 @@ class Vote:
 
     models: list[str]
     timeout: float | None = None
+    embedder: AnswerEmbedder | None = field(default=None, repr=False)
     name: str = "vote"
 
     async def run(self, request: ChatRequest, ctx: StrategyContext) -> ChatResponse:
@@ -128,11 +130,13 @@ class Vote:
             raise all_failed(results, "vote")
         groups: dict[str, list[int]] = {}
         keys: dict[str, Answer] = {}
+        free_text = await text_similarity([answer_of(r) for _, r in replied], self.embedder,
+                                          lambda why: ctx.note(ctx.step("vote"), why))
         for i, r in replied:
             said = answer_of(r)
             if said.kind == "empty":
                 continue
-            home = next((k for k, a in keys.items() if agree(a, said)), said.key)
+            home = next((k for k, a in keys.items() if agree(a, said, text_similarity=free_text)), said.key)
             keys.setdefault(home, said)
             groups.setdefault(home, []).append(i)
         if empty := [self.models[i] for i, r in replied if answer_of(r).kind == "empty"]:
@@ -165,7 +169,7 @@ class Consensus:
     models: list[str]
     timeout: float | None = None
     synthesizer: str | None = None
-    embedder: Embedder | None = field(default=None, repr=False)
+    embedder: AnswerEmbedder | None = field(default=None, repr=False)
     judge: JudgePicker | None = field(default=None, repr=False)
     name: str = "consensus"
 
@@ -179,7 +183,8 @@ class Consensus:
         answers = non_empty([r for _, r in answered], [m for m, _ in answered], ctx, "consensus")
         if not answers:
             raise ProviderUnavailableError("consensus: every member's answer was empty")
-        matrix = answer_matrix([a.text for a in answers], self.embedder)
+        matrix = await answer_matrix([a.text for a in answers], self.embedder,
+                                     lambda why: ctx.note(ctx.step("consensus"), why))
         score = agreement(matrix)
         confidence = score * len(answers) / len(self.models)
         ctx.note(ctx.step("consensus"), f"{len(answers)}/{len(self.models)} answered; agreement {score:.2f}; "

@@ -25,8 +25,8 @@ from podium.strategies.cascade import Cascade
 from podium.strategies.debate import Debate, Mixture
 from podium.strategies.names import KINDS, inline_members, is_strategy, referenced_names
 from podium.strategies.pipeline import Picker, Pipeline
+from podium.strategies.semantic import AnswerEmbedder
 from podium.strategies.simple import Consensus, Single, Vote
-from podium.strategies.text import Embedder
 
 __all__ = ["KINDS", "StrategyEnv", "budget_of", "build", "is_strategy", "referenced_names"]
 
@@ -38,7 +38,7 @@ class StrategyEnv:
     pick: Picker
     provider_of: Callable[[str], str]
     fast_models: Callable[[int], list[str]]
-    embedder: Embedder | None = None
+    embedder: AnswerEmbedder | None = None  # free-text answers compared by meaning (semantic.py), else by words
     max_calls: int = DEFAULT_MAX_CALLS  # the fan-out cap: an inline strategy asking for more is refused up front
 
 
@@ -69,11 +69,11 @@ def build(name: str, named: Mapping[str, StrategyConfig], env: StrategyEnv) -> S
     if kind == "single":
         return Single(models[0], name=label)
     if kind == "cascade":
-        return Cascade(models, name=label)
+        return Cascade(models, embedder=env.embedder, name=label)
     if kind == "vote":
-        return Vote(models, name=label)
+        return Vote(models, embedder=env.embedder, name=label)
     if kind == "fast-vote":
-        return Vote(env.fast_models(3), name=label)
+        return Vote(env.fast_models(3), embedder=env.embedder, name=label)
     if kind == "consensus":
         return Consensus(models, embedder=env.embedder, judge=_judge(env), name=label)
     if kind == "debate":
@@ -92,9 +92,10 @@ def _from_config(name: str, c: StrategyConfig, env: StrategyEnv) -> Strategy:
         return Single(c.models[0], name=name)
     if c.type == "cascade":
         accept = "always" if c.accept == "always" else c.accept
-        return Cascade(c.models, accept=accept, threshold=c.threshold, verifier=c.verifier, name=name)
+        return Cascade(c.models, accept=accept, threshold=c.threshold, verifier=c.verifier, embedder=env.embedder,
+                       name=name)
     if c.type == "vote":
-        return Vote(c.models or env.fast_models(3), timeout=c.timeout, name=name)
+        return Vote(c.models or env.fast_models(3), timeout=c.timeout, embedder=env.embedder, name=name)
     if c.type == "consensus":
         return Consensus(c.models, timeout=c.timeout, synthesizer=c.synthesizer, embedder=env.embedder,
                          judge=_judge(env), name=name)

@@ -25,8 +25,8 @@ fallbacks, latency — never a prompt or a key) and its metrics.
 
 Chat responses carry ``x-podium-model``, ``x-podium-provider``, ``x-podium-deployment``,
 ``x-podium-retries``, ``x-podium-fallbacks``, ``x-podium-overhead-ms`` (the time Podium spent
-beyond the provider calls) and, when an A/B experiment served it, ``x-podium-experiment: name/arm``. A stream that fails before its first chunk answers with the error's
-status, not 200 and an error event.
+beyond the provider calls) and, when an A/B experiment served it, ``x-podium-experiment: name/arm``.
+A stream that fails before its first chunk answers with the error's status, not 200 and an error event.
 """
 
 from __future__ import annotations

@@ -93,10 +93,10 @@ def main() -> None:
         sys.exit(f"MiniLM is not installed: {why}")
     model = minilm.load()
     pairs: dict[str, list[tuple[str, str]]] = {"paraphrase": [], "contradiction": [], "negation": [], "unrelated": []}
-    for i, (claim, para, contra, neg) in enumerate(FACTS):
+    for i, (claim, para, contradiction, denial) in enumerate(FACTS):
         pairs["paraphrase"].append((claim, para))
-        pairs["contradiction"].append((claim, contra))
-        pairs["negation"].append((claim, neg))
+        pairs["contradiction"].append((claim, contradiction))
+        pairs["negation"].append((claim, denial))
         pairs["unrelated"].append((claim, FACTS[(i + 7) % len(FACTS)][0]))
     texts = sorted({t for kind in pairs.values() for pair in kind for t in pair})
     vectors, _ = model.embed(texts)

@@ -137,11 +137,16 @@ def eval_(
     folds: Annotated[int, typer.Option("--folds", help="Cross-fitting folds (2 or more).")] = 5,
     seed: Annotated[int, typer.Option("--seed", help="Seed for the folds and the random router.")] = 0,
     out: Annotated[str, typer.Option("--out", help="Directory for <dataset>.md and <dataset>.svg.")] = "podium-eval",
+    cascade: Annotated[bool, typer.Option("--cascade", help="Replay a weak → strong cascade on the weak model's "
+                                          "recorded answers (RouteLLM's gsm8k) instead of routers.")] = False,
+    target: Annotated[float | None, typer.Option("--target", help="With --cascade: calibrate the least-cost "
+                                                 "threshold keeping this share of the strong model's accuracy, "
+                                                 "e.g. 0.95 (cross-fitted).")] = None,
 ) -> None:
     """Replay routing baselines on recorded answers: RouteLLM's APGR and CPT, RouterBench's AIQ, curves."""
     from podium.cli.evaluate import run_eval
 
-    run_eval(dataset, folds=folds, seed=seed, out=out)
+    run_eval(dataset, folds=folds, seed=seed, out=out, cascade=cascade, target=target)
 
 
 @keys_app.command("create")

@@ -9,8 +9,16 @@ import typer
 from podium.errors import ConfigError
 
 
-def run_eval(dataset: str, *, folds: int, seed: int, out: str) -> None:
+def run_eval(dataset: str, *, folds: int, seed: int, out: str, cascade: bool = False,
+             target: float | None = None) -> None:
     """Print the Markdown table; write ``<name>.md`` and ``<name>.svg`` under ``out``."""
+    if cascade or target is not None:
+        if not cascade:
+            raise ConfigError("--target calibrates a cascade's threshold: add --cascade")
+        from podium.evaluation import cascade_replay
+
+        typer.echo(cascade_replay.run(dataset, folds=folds, seed=seed, out=out, target=target))
+        return
     from podium.evaluation.dataset import load_dataset
     from podium.evaluation.replay import evaluate
     from podium.evaluation.report import markdown_table, svg_curves

@@ -15,6 +15,8 @@ providers_app = typer.Typer(no_args_is_help=True, help="Inspect the configured p
 app.add_typer(providers_app, name="providers")
 keys_app = typer.Typer(no_args_is_help=True, help="Manage the gateway's virtual keys.")
 app.add_typer(keys_app, name="keys")
+router_app = typer.Typer(no_args_is_help=True, help="Fit learned routers for routing.router: learned.")
+app.add_typer(router_app, name="router")
 
 ConfigOption = Annotated[str | None, typer.Option("--config", "-c", help="Path to podium.yaml.",
                                                   envvar="PODIUM_CONFIG")]
@@ -137,6 +139,10 @@ def eval_(
     folds: Annotated[int, typer.Option("--folds", help="Cross-fitting folds (2 or more).")] = 5,
     seed: Annotated[int, typer.Option("--seed", help="Seed for the folds and the random router.")] = 0,
     out: Annotated[str, typer.Option("--out", help="Directory for <dataset>.md and <dataset>.svg.")] = "podium-eval",
+    router: Annotated[str, typer.Option("--router", help="Learned routers to cross-fit as well, comma-separated: "
+                                        "knn, logistic, mlp, mf, ensemble.")] = "",
+    train_on: Annotated[str | None, typer.Option("--train-on", help="Also fit the learned routers on all of this "
+                                                 "dataset and score DATASET with them (not cross-fitted).")] = None,
     cascade: Annotated[bool, typer.Option("--cascade", help="Replay a weak → strong cascade on the weak model's "
                                           "recorded answers (RouteLLM's gsm8k) instead of routers.")] = False,
     target: Annotated[float | None, typer.Option("--target", help="With --cascade: calibrate the least-cost "
@@ -146,7 +152,26 @@ def eval_(
     """Replay routing baselines on recorded answers: RouteLLM's APGR and CPT, RouterBench's AIQ, curves."""
     from podium.cli.evaluate import run_eval
 
-    run_eval(dataset, folds=folds, seed=seed, out=out, cascade=cascade, target=target)
+    run_eval(dataset, folds=folds, seed=seed, out=out, routers=router, train_on=train_on, cascade=cascade,
+             target=target)
+
+
+@router_app.command("train")
+@handle_errors
+def router_train(
+    dataset: Annotated[str, typer.Argument(help="A Podium eval .jsonl, or a RouteLLM folder (routellm/mmlu).")],
+    out: Annotated[str, typer.Option("--out", help="The router file to write (.npz).")],
+    kind: Annotated[str, typer.Option("--kind", help="knn, logistic, mlp, mf or ensemble (knn + logistic).")
+                    ] = "knn",
+    knob: Annotated[float, typer.Option("--knob", help="Default knob written in the file: 0 cheapest ... 1 best.")
+                    ] = 0.9,
+    folds: Annotated[int, typer.Option("--folds", help="Folds for the held-out metrics (2 or more).")] = 5,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for the folds.")] = 0,
+) -> None:
+    """Fit a learned router on an eval dataset, print its cross-fitted metrics, write the router file."""
+    from podium.cli.router_train import run_router_train
+
+    run_router_train(dataset, kind=kind, knob=knob, out=out, folds=folds, seed=seed)
 
 
 @keys_app.command("create")

@@ -1,15 +1,21 @@
-"""The eval dataset: prompts, and for each of two models whether it answered right and what it cost.
+"""The eval dataset: prompts, and for each model whether it answered right and what it cost.
 
-Why one in-memory shape: every metric needs only, per prompt, the strong and the weak model's quality
-(0..1; RouteLLM's data is True/False) and cost, so loaders of any source reduce to :class:`EvalDataset`.
+Why one in-memory shape: every metric needs only, per prompt, each model's quality (0..1; RouteLLM's
+data is True/False) and cost, so loaders of any source reduce to :class:`EvalDataset`. RouteLLM's
+metrics compare two models, the *strong* (highest mean quality) and the *weak* (lowest); those two are
+always at hand as ``strong_quality``/``weak_quality``/… With more than two models, ``models``,
+``quality`` and ``cost`` hold every model's columns (strongest first), which the learned routers'
+pick-at-a-knob report uses; with two they are left empty and :meth:`EvalDataset.quality_matrix` builds
+the two columns.
 
 Podium's documented file format is JSON Lines, one prompt per line::
 
     {"prompt": "What is 2+2?", "models": {"gpt-4o": {"quality": 1, "cost": 0.0021},
                                           "llama-3-8b": {"quality": 0, "cost": 0.0001}}}
 
-Exactly two models, the same on every line; ``quality`` is a number in [0, 1] (or true/false), ``cost``
-is USD (>= 0) for answering that prompt. The strong model is the one with the higher mean quality.
+Two or more models, the same on every line; ``quality`` is a number in [0, 1] (or true/false), ``cost``
+is USD (>= 0) for answering that prompt. The strong model is the one with the highest mean quality,
+the weak one the lowest (ties: by name).
 
 RouteLLM's evaluation folders (``routellm/mmlu`` and ``routellm/gsm8k``: CSVs with a True/False column
 per model, plus ``contaminated_prompts.jsonl``) load as they are. Contaminated prompts are dropped exactly
@@ -56,21 +62,43 @@ class EvalDataset:
     strong_cost: Floats
     weak_cost: Floats
     dropped: int = 0  # contaminated prompts removed while loading
+    # every model, strongest first, with (n, len(models)) quality and cost; empty when only strong and weak
+    models: tuple[str, ...] = ()
+    quality: Floats | None = None
+    cost: Floats | None = None
 
     def __len__(self) -> int:
         return len(self.prompts)
+
+    @property
+    def all_models(self) -> tuple[str, ...]:
+        """Every model of the dataset (the columns of :meth:`quality_matrix`)."""
+        return self.models or (self.strong, self.weak)
+
+    def quality_matrix(self) -> Floats:
+        """``(n, len(all_models))`` quality per prompt and model."""
+        return self.quality if self.quality is not None else np.column_stack([self.strong_quality, self.weak_quality])
+
+    def cost_matrix(self) -> Floats:
+        """``(n, len(all_models))`` cost (USD) per prompt and model."""
+        return self.cost if self.cost is not None else np.column_stack([self.strong_cost, self.weak_cost])
 
     def subset(self, indices: Sequence[int] | NDArray[np.int64]) -> EvalDataset:
         """The rows at ``indices``: how a router sees only its training folds."""
         idx = np.asarray(indices, dtype=np.int64)
         return EvalDataset(self.name, tuple(self.prompts[i] for i in idx), self.strong, self.weak,
                            self.strong_quality[idx], self.weak_quality[idx], self.strong_cost[idx],
-                           self.weak_cost[idx], self.dropped)
+                           self.weak_cost[idx], self.dropped, self.models,
+                           None if self.quality is None else self.quality[idx],
+                           None if self.cost is None else self.cost[idx])
 
     def accuracy(self, model: str) -> float:
         """Mean quality in percent, as RouteLLM's ``get_model_accuracy`` reports it."""
-        quality = self.strong_quality if model == self.strong else self.weak_quality
-        return float(quality.mean() * 100)
+        if model == self.strong:
+            return float(self.strong_quality.mean() * 100)
+        if model == self.weak:
+            return float(self.weak_quality.mean() * 100)
+        return float(self.quality_matrix()[:, self.all_models.index(model)].mean() * 100)
 
 
 def load_dataset(path: str | Path) -> EvalDataset:
@@ -109,8 +137,8 @@ def load_jsonl(path: Path) -> EvalDataset:
             except (ValueError, KeyError, TypeError) as exc:
                 raise ConfigError(f"{where}: expected {{\"prompt\": str, \"models\": {{model: {{\"quality\": 0..1, "
                                   f"\"cost\": USD}}}}}} ({type(exc).__name__})") from None
-            if len(row) != 2:
-                raise ConfigError(f"{where}: exactly two models per prompt are supported, found {len(row)}")
+            if len(row) < 2:
+                raise ConfigError(f"{where}: two or more models per prompt are needed, found {len(row)}")
             if names is None:
                 names = tuple(sorted(row))
             elif tuple(sorted(row)) != names:
@@ -121,9 +149,14 @@ def load_jsonl(path: Path) -> EvalDataset:
         raise ConfigError(f"{path}: no prompts")
     quality = {m: np.array([r[m][0] for r in rows]) for m in names}
     cost = {m: np.array([r[m][1] for r in rows]) for m in names}
-    strong, weak = sorted(names, key=lambda m: -float(quality[m].mean()))
+    ranked = sorted(names, key=lambda m: -float(quality[m].mean()))
+    strong, weak = ranked[0], ranked[-1]
+    extra: tuple[tuple[str, ...], Floats | None, Floats | None] = ((), None, None)
+    if len(ranked) > 2:
+        extra = (tuple(ranked), np.column_stack([quality[m] for m in ranked]),
+                 np.column_stack([cost[m] for m in ranked]))
     return EvalDataset(path.stem, tuple(prompts), strong, weak, quality[strong], quality[weak],
-                       cost[strong], cost[weak])
+                       cost[strong], cost[weak], 0, *extra)
 
 
 def _quality(value: object) -> float:

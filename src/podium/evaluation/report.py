@@ -25,7 +25,8 @@ def markdown_table(result: EvalResult) -> str:
     head = "| router | APGR | " + " | ".join(f"CPT({level}%)" for level in CPT_LEVELS) + " | AIQ |"
     rows = [head, "|" + "---|" * (3 + len(CPT_LEVELS))]
     for r in result.routers:
-        name = f"{r.name} (reference: reads the answers)" if r.name == ORACLE else r.name
+        name = f"{r.name} (reference: reads the answers)" if r.name == ORACLE else \
+            r.name if r.cross_fitted else f"{r.name}, not cross-fitted"
         cpts = " | ".join(f"{r.cpt[level]:.1f} %" for level in CPT_LEVELS)
         rows.append(f"| {name} | {r.apgr:.3f} | {cpts} | {r.aiq:.4f} |")
     notes = [

@@ -131,6 +131,13 @@ class Learner:
         self.info: dict[str, Any] = dict(info or {})
 
     # --- what a subclass provides -------------------------------------------------------------------
+    @classmethod
+    def fit(cls, embeddings: Vectors, outcomes: Floats, models: Sequence[str], prompts: Sequence[str] | None = None,
+            **kw: Any) -> Learner:
+        """Fit on ``(n, 384)`` embeddings and ``(n, m)`` outcomes (NaN: unobserved); ``kw``: hyper-parameters,
+        then ``knob``, ``costs`` and ``info`` for the constructor."""
+        raise NotImplementedError
+
     def predict(self, embeddings: Vectors, prompts: Sequence[str] | None = None) -> Floats:
         raise NotImplementedError
 

@@ -5,7 +5,7 @@ A learned router predicts, for each prompt embedding (all-MiniLM-L6-v2, 384 floa
 model from those chances is the same for every learner, so it lives here (:func:`pick`) and not in
 each learner: the *knob* in [0, 1] runs from cheapest (0: always the cheapest eligible model) to best
 (1: always the model most likely to succeed). In between, the bar a model's chance must clear is
-``knob × the best eligible chance``, and the cheapest model over the bar wins; with two models this is
+``knob x the best eligible chance``, and the cheapest model over the bar wins; with two models this is
 RouteLLM's threshold on the strong model's win probability, with more it is "the cheapest model good
 enough for this prompt".
 
@@ -69,7 +69,7 @@ class Choice:
 
 
 def pick(chances: Mapping[str, float], costs: Mapping[str, float], knob: float) -> Choice:
-    """The cheapest model whose chance clears ``knob × best chance`` (ties: the likelier, then the name).
+    """The cheapest model whose chance clears ``knob x best chance`` (ties: the likelier, then the name).
 
     ``chances`` and ``costs`` hold the *eligible* models only (the caller has applied scope, regions,
     budget and context limits), with the same keys; ``knob`` is clamped to [0, 1].

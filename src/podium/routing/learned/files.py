@@ -39,16 +39,17 @@ _MAX_HEADER = 1 << 20
 
 def kinds() -> dict[str, type[Learner]]:
     """Every learner a router file may hold, by ``kind``."""
+    from podium.routing.learned.bandit import BanditRouter
     from podium.routing.learned.ensemble import EnsembleRouter
     from podium.routing.learned.knn import KnnRouter
     from podium.routing.learned.logistic import LogisticRouter
     from podium.routing.learned.mf import MfRouter
     from podium.routing.learned.mlp import MlpRouter
 
-    return {c.kind: c for c in (KnnRouter, LogisticRouter, MlpRouter, MfRouter, EnsembleRouter)}
+    return {c.kind: c for c in (KnnRouter, LogisticRouter, MlpRouter, MfRouter, EnsembleRouter, BanditRouter)}
 
 
-def chances(router: LearnedRouter, embeddings: Vectors, prompts: Sequence[str] | None = None) -> Floats:
+def chances(router: LearnedRouter | Learner, embeddings: Vectors, prompts: Sequence[str] | None = None) -> Floats:
     """``router.predict``, passing the prompt texts to a learner that reads them (``uses_text``)."""
     if getattr(router, "uses_text", False):
         return router.predict(embeddings, prompts)  # type: ignore[call-arg]

@@ -3,17 +3,17 @@
 Why: a linear read-out of MiniLM already separates task kinds (an MMLU subject, arithmetic, code), and
 the text features (:func:`~podium.routing.learned.common.text_features`: length, digits, code and math
 markers) add what mean pooling blurs. Each model's chance is ``sigmoid(z · w_model + b_model)`` with
-``z`` = [embedding, features], each column standardised on the training rows. Each head is fitted
-exactly by Newton's method (IRLS: the problem is convex and only ~400 wide) on the cross-entropy of
-that model's observed outcomes (NaN = unobserved) plus an L2 penalty, whose strength is chosen from a
-grid by the loss on an inner 10 % split and then refitted on every row. Also the base of the small MLP
-and the MF router (:mod:`podium.routing.learned.mlp`, :mod:`podium.routing.learned.mf`), which share its
-inputs and file layout and are trained by Adam with early stopping on the inner split.
+``z`` = [embedding, features], each column standardised on the training rows. Each head is fitted by
+L-BFGS (the problem is convex) on the mean cross-entropy of that model's observed outcomes (NaN =
+unobserved) plus an L2 penalty, whose strength is chosen from a grid by the loss on an inner 10 % split
+and then refitted on every row. Also the base of the small MLP and the MF router
+(:mod:`podium.routing.learned.mlp`, :mod:`podium.routing.learned.mf`), which share its inputs and file
+layout and are trained by Adam with early stopping on the inner split.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -46,12 +46,56 @@ class _Linear(Network):
 
 
 _LINEAR = _Linear()
-L2_GRID = (3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
+L2_GRID = (3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)  # on the summed loss, i.e. λ/n per prompt
 
 
-def _newton(z: Floats, y: Floats, l2: float, start: Floats | None = None, iterations: int = 25
-            ) -> tuple[Floats, float]:
-    """Weights and bias of one L2-penalised logistic head (penalty ``l2``·|w|²/2 on the summed loss)."""
+def lbfgs(loss_grad: Callable[[Floats], tuple[float, Floats]], x: Floats, iterations: int, memory: int = 10,
+          tol: float = 1e-6) -> Floats:
+    """Minimise a smooth function by L-BFGS with a backtracking (Armijo) line search."""
+    loss, grad = loss_grad(x)
+    s_hist: list[Floats] = []
+    y_hist: list[Floats] = []
+    for _ in range(iterations):
+        q = grad.copy()
+        alphas = []
+        for s_i, y_i in zip(reversed(s_hist), reversed(y_hist), strict=True):
+            a = float(s_i @ q) / float(y_i @ s_i)
+            alphas.append(a)
+            q -= a * y_i
+        if s_hist:
+            q *= float(s_hist[-1] @ y_hist[-1]) / float(y_hist[-1] @ y_hist[-1])
+        for (s_i, y_i), a in zip(zip(s_hist, y_hist, strict=True), reversed(alphas), strict=True):
+            q += s_i * (a - float(y_i @ q) / float(y_i @ s_i))
+        direction = -q
+        slope = float(grad @ direction)
+        if slope >= 0:  # not a descent direction: restart from the gradient
+            s_hist.clear()
+            y_hist.clear()
+            direction, slope = -grad, -float(grad @ grad)
+        step = 1.0
+        while True:
+            new = x + step * direction
+            new_loss, new_grad = loss_grad(new)
+            if new_loss <= loss + 1e-4 * step * slope or step < 1e-10:
+                break
+            step *= 0.5
+        s_new, y_new = new - x, new_grad - grad
+        if float(s_new @ y_new) > 1e-12:
+            s_hist.append(s_new)
+            y_hist.append(y_new)
+            if len(s_hist) > memory:
+                s_hist.pop(0)
+                y_hist.pop(0)
+        done = loss - new_loss < tol * max(1.0, abs(loss))
+        x, loss, grad = new, new_loss, new_grad
+        if done or float(np.max(np.abs(grad))) < 1e-7:
+            break
+    return x
+
+
+def _head(z: Floats, y: Floats, l2: float, start: Floats | None = None, iterations: int = 200
+          ) -> tuple[Floats, float]:
+    """Weights and bias of one L2-penalised logistic head (mean cross-entropy + ``l2``·|w|²/2n), by L-BFGS."""
     n, d = z.shape
     za = np.hstack([z, np.ones((n, 1))])
     if start is None:
@@ -60,16 +104,15 @@ def _newton(z: Floats, y: Floats, l2: float, start: Floats | None = None, iterat
         w[-1] = np.log(mean / (1 - mean))
     else:
         w = start.copy()
-    penalty = np.full(d + 1, l2)
+    penalty = np.full(d + 1, l2 / n)
     penalty[-1] = 0.0
-    for _ in range(iterations):
-        p = sigmoid(za @ w)
-        grad = za.T @ (p - y) + penalty * w
-        hess = (za * (p * (1 - p))[:, None]).T @ za + np.diag(penalty + 1e-9)
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.max(np.abs(step)) < 1e-5:
-            break
+
+    def loss_grad(v: Floats) -> tuple[float, Floats]:
+        t = za @ v
+        loss = float(np.mean(np.logaddexp(0.0, t) - y * t) + 0.5 * np.sum(penalty * v * v))
+        return loss, za.T @ (sigmoid(t) - y) / n + penalty * v
+
+    w = lbfgs(loss_grad, w, iterations)
     return w[:-1], float(w[-1])
 
 
@@ -78,9 +121,9 @@ def _log_loss(z: Floats, y: Floats, w: Floats, b: float) -> float:
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
-def _fit_newton(z: Floats, y: Floats, hyper: Mapping[str, Any], rng: np.random.Generator
+def _fit_head(z: Floats, y: Floats, hyper: Mapping[str, Any], rng: np.random.Generator
                 ) -> tuple[dict[str, Floats], dict[str, Any]]:
-    """Every head by Newton's method, its L2 strength picked on an inner split (or fixed by ``l2``)."""
+    """Every head by L-BFGS, its L2 strength picked on an inner split (or fixed by ``l2``)."""
     d, m = z.shape[1], y.shape[1]
     w, b, chosen = np.zeros((d, m)), np.zeros(m), []
     grid = (float(hyper["l2"]),) if hyper.get("l2") is not None else L2_GRID
@@ -92,11 +135,11 @@ def _fit_newton(z: Floats, y: Floats, hyper: Mapping[str, Any], rng: np.random.G
             train, val = inner_split(len(rows), 0.1, rng)
             losses, warm = [], None
             for lam in sorted(grid, reverse=True):  # strongest penalty first, each fit warm-starting the next
-                wj, bj = _newton(zj[train], yj[train], lam, warm)
+                wj, bj = _head(zj[train], yj[train], lam, warm)
                 warm = np.append(wj, bj)
                 losses.append((_log_loss(zj[val], yj[val], wj, bj), lam))
             best = min(losses)[1]
-        w[:, j], b[j] = _newton(zj, yj, best)
+        w[:, j], b[j] = _head(zj, yj, best)
         chosen.append(best)
     return {"w": w, "b": b}, {"l2_chosen": chosen}
 
@@ -139,7 +182,7 @@ class DenseRouter(Learner):
         rng = np.random.default_rng(int(hyper["seed"]))
         params = cls._init(z.shape[1], len(models), hyper, rng, base)
         if cls.net is _LINEAR:
-            params, trace = _fit_newton(z, y, hyper, rng)
+            params, trace = _fit_head(z, y, hyper, rng)
             router = cls(models, params, scaler, hyper, **kw)
             router.info.setdefault("training", {}).update(trace)
             return router

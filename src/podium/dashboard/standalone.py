@@ -85,4 +85,6 @@ def create_dashboard_app(reader: LedgerReader, baseline: ModelInfo | None, *, ke
         yield
         await dashboard.aclose()
 
-    return Starlette(routes=[Route("/", home, methods=["GET"]), *dashboard.routes()], lifespan=lifespan)
+    app = Starlette(routes=[Route("/", home, methods=["GET"]), *dashboard.routes()], lifespan=lifespan)
+    app.state.dashboard = dashboard
+    return app

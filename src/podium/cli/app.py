@@ -180,9 +180,9 @@ def keys_create(
     name: Annotated[str, typer.Argument(help="A label for the key, e.g. the team or app.")],
     models: Annotated[str | None, typer.Option(
         help="Comma-separated names it may use: catalogue models or aliases, strategies named in the config, "
-             "auto (routed) or a strategy kind (consensus, vote, …). An inline strategy with members "
-             "(consensus:a,b) cannot be written here: name it under strategies in the config and give that "
-             "name.")] = None,
+             "auto (routed) or a strategy kind (consensus, vote, …); dashboard lets it read /dashboard. An "
+             "inline strategy with members (consensus:a,b) cannot be written here: name it under strategies in "
+             "the config and give that name.")] = None,
     budget: Annotated[float | None, typer.Option(help="USD it may spend per period (0 or more).")] = None,
     period: Annotated[str, typer.Option(help="total, day or month.")] = "total",
     rpm: Annotated[int | None, typer.Option(help="Requests per minute (1 or more).")] = None,
@@ -214,3 +214,24 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (key_�
     from podium.cli.serve import run_keys_revoke
 
     run_keys_revoke(key_id, config=config)
+
+
+@app.command()
+@handle_errors
+def dashboard(
+    ledger: Annotated[str | None, typer.Option("--ledger", help="A SQLite ledger file or a PostgreSQL DSN "
+                                               "(default: the config's ledger).")] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on; off loopback a key is required.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 4001,
+    key: Annotated[str | None, typer.Option("--key", help="The key the pages must present (better: "
+                                            "$PODIUM_DASHBOARD_KEY, which no process list shows).")] = None,
+    keys_file: Annotated[str | None, typer.Option("--keys", help="A gateway's SQLite keys file, for key names and "
+                                                  "budgets (default: keys.sqlite3 beside the ledger).")] = None,
+    refresh: Annotated[int | None, typer.Option("--refresh", help="The pages' default auto-refresh in seconds "
+                                                "(0: off; default: dashboard.refresh_seconds).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Serve the dashboard over a ledger, without a gateway (no key needed on loopback)."""
+    from podium.cli.dashboard import run_dashboard
+
+    run_dashboard(ledger=ledger, host=host, port=port, key=key, keys_file=keys_file, config=config, refresh=refresh)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from podium import errors
 from podium.config import load_settings
 from podium.providers.local import minilm
-from podium.strategies.answers import AGREE, agree, extract, similarity
+from podium.strategies.answers import AGREE, Answer, agree, extract, similarity
 from podium.strategies.cascade import Cascade
 from podium.strategies.semantic import AnswerEmbedder, rescale, text_similarity
 from test_strategies import CONFIG, build, script
@@ -225,3 +225,19 @@ async def test_semantic_similarity_only_lowers_words_below_the_threshold():
     function = await text_similarity(said, embedder, lambda _: None)
     assert function is not None
     assert similarity(said[0], said[1], function) == pytest.approx(0.5)  # the content-word score, not 0.89
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("Water boils at 100 °C.", "Water does not boil at 100 °C."),
+    ("The train leaves at 9 in the morning.", "The train leaves at 9 in the evening."),
+    ("Mount Everest is 8849 metres tall in Nepal", "Mount Everest is 8849 metres tall in China"),
+])
+def test_a_short_claim_with_a_number_is_not_reduced_to_the_number(a: str, b: str) -> None:
+    """A claim that mentions a number is compared as a claim: these pairs disagree."""
+    assert extract(a).kind == "text"
+    assert not agree(a, b)
+
+
+@pytest.mark.parametrize("reply", ["42", "$42.", "42 apples", "It costs 42", "There are 42 apples left."])
+def test_a_reply_that_is_little_more_than_a_number_is_that_number(reply: str) -> None:
+    assert extract(reply) == Answer("number", "42")

@@ -14,10 +14,12 @@ forms it recognises, most explicit first (an explicit marker beats a guess from 
    "option/choice B". A letter followed by a plain space is *not* an option: "A whale is a mammal."
    is text, not ``A`` (today's normalisation got this wrong and merged it with "A whale is a fish.").
 4. **yes / no** — the reply's first word.
-5. **numbers** — in a short reply (< 200 characters) the last number, with thousands separators,
-   currency signs, a trailing ``%`` or ``.0`` and simple fractions (``3/4``) made canonical: ``42``,
-   ``42.0``, ``$42``, ``1,234`` and ``\\boxed{42}`` are one answer. Long replies are not reduced to
-   their last number (a paragraph that mentions a year is not "the answer 2024").
+5. **numbers** — in a short reply (< 200 characters) that is little more than a number (at most two
+   content words beside it and no negation: "42", "$42.", "42 apples", "It costs 42"), the last
+   number, with thousands separators, currency signs, a trailing ``%`` or ``.0`` and simple
+   fractions (``3/4``) made canonical: ``42``, ``42.0``, ``$42``, ``1,234`` and ``\\boxed{42}`` are
+   one answer. Long replies are not reduced to their last number (a paragraph that mentions a year
+   is not "the answer 2024").
 6. **free text** — anything else: lower-cased, markdown and surrounding punctuation removed,
    whitespace collapsed.
 
@@ -61,6 +63,7 @@ _STOP_WORDS = ("a an the is are was were be been being am of to in on at by for 
 _NEGATION = re.compile(r"\b(?:not|no|never|none|nothing|neither|nor|cannot|without)\b|n't\b", re.I)
 _STOP = frozenset(_STOP_WORDS.split())
 SHORT = 200
+NUMBER_WORDS = 2  # a short reply with more content words than this around its number is a claim, not a number
 AGREE = 0.9  # free-text similarity at which two answers count as the same (vote groups, panels)
 
 
@@ -122,10 +125,21 @@ def _shape(text: str, short: bool) -> Answer:
     if first in {"yes", "no"}:
         return Answer("yesno", first)
     latex = re.sub(r"\\d?frac\{([^{}]+)\}\{([^{}]+)\}", r"\1/\2", text)
-    if short and (numbers := _NUMBER.findall(latex)) and (value := _number(numbers[-1])) is not None:
+    if short and (numbers := _NUMBER.findall(latex)) and (value := _number(numbers[-1])) is not None \
+            and _number_is_the_answer(latex):
         return Answer("number", value)
     words = " ".join(plain.lower().split())
     return Answer("text", re.sub(r"^[\s\"'(\[]+|[\s.!?,;:\"')\]]+$", "", words))
+
+
+def _number_is_the_answer(text: str) -> bool:
+    """Whether a short reply's number is its whole answer: at most ``NUMBER_WORDS`` content words
+    besides the numbers and no negation ("42 apples", "It costs $42." — but not "Water does not boil
+    at 100 °C" or "The train leaves at 9 in the evening", which are claims, compared as text)."""
+    if negated(text):
+        return False
+    rest = _content(_NUMBER.sub(" ", text))
+    return sum(rest.values()) <= NUMBER_WORDS
 
 
 def _number(raw: str) -> str | None:

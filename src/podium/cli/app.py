@@ -148,8 +148,22 @@ def eval_(
     target: Annotated[float | None, typer.Option("--target", help="With --cascade: calibrate the least-cost "
                                                  "threshold keeping this share of the strong model's accuracy, "
                                                  "e.g. 0.95 (cross-fitted).")] = None,
+    online: Annotated[bool, typer.Option("--online", help="Stream the prompts through the online bandit router, "
+                                         "revealing only the chosen model's outcome: regret, and the second "
+                                         "half against the static heuristic.")] = False,
+    explore: Annotated[float | None, typer.Option("--explore", help="With --online: share of prompts sent to a "
+                                                  "random model (0..1, default 0.1).")] = None,
+    knob: Annotated[float | None, typer.Option("--knob", help="With --online: 0 cheapest … 1 best (default 0.9).")]
+    = None,
 ) -> None:
     """Replay routing baselines on recorded answers: RouteLLM's APGR and CPT, RouterBench's AIQ, curves."""
+    if online or explore is not None or knob is not None:
+        from podium.cli.evaluate_online import run_online_eval
+
+        others = [name for name, used in (("--router", bool(router)), ("--train-on", train_on is not None),
+                                          ("--cascade", cascade), ("--target", target is not None)) if used]
+        run_online_eval(dataset, online=online, explore=explore, knob=knob, seed=seed, out=out, others=others)
+        return
     from podium.cli.evaluate import run_eval
 
     run_eval(dataset, folds=folds, seed=seed, out=out, routers=router, train_on=train_on, cascade=cascade,
@@ -159,17 +173,27 @@ def eval_(
 @router_app.command("train")
 @handle_errors
 def router_train(
-    dataset: Annotated[str, typer.Argument(help="A Podium eval .jsonl, or a RouteLLM folder (routellm/mmlu).")],
     out: Annotated[str, typer.Option("--out", help="The router file to write (.npz).")],
+    dataset: Annotated[str | None, typer.Argument(help="A Podium eval .jsonl, or a RouteLLM folder (routellm/mmlu)."
+                                                  )] = None,
     kind: Annotated[str, typer.Option("--kind", help="knn, logistic, mlp, mf or ensemble (knn + logistic).")
                     ] = "knn",
     knob: Annotated[float, typer.Option("--knob", help="Default knob written in the file: 0 cheapest ... 1 best.")
                     ] = 0.9,
     folds: Annotated[int, typer.Option("--folds", help="Folds for the held-out metrics (2 or more).")] = 5,
     seed: Annotated[int, typer.Option("--seed", help="Seed for the folds.")] = 0,
+    ledger: Annotated[str | None, typer.Option("--ledger", help="Fit on the ledger instead of a dataset: a SQLite "
+                                               "ledger file or a PostgreSQL DSN whose requests have stored "
+                                               "embeddings (ledger.store_embeddings) and feedback.")] = None,
 ) -> None:
     """Fit a learned router on an eval dataset, print its cross-fitted metrics, write the router file."""
     from podium.cli.router_train import run_router_train
+
+    if ledger is not None or dataset is None:
+        from podium.cli.router_ledger import run_router_train_ledger
+
+        run_router_train_ledger(ledger, dataset, kind=kind, knob=knob, out=out)
+        return
 
     run_router_train(dataset, kind=kind, knob=knob, out=out, folds=folds, seed=seed)
 

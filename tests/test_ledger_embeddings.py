@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from learned_fixtures import NEW_CHAT, NEW_MATH, TinyOnline, embed, wire_config
+from learned_fixtures import CHAT, MATH, NEW_CHAT, NEW_MATH, TinyOnline, embed, wire_config
 from podium.client import Podium
 from podium.config import load_settings
 from podium.errors import ConfigError, ProviderUnavailableError
@@ -29,6 +32,7 @@ from podium.types import ChatRequest, Message
 from servers.http_server import WireServer
 from servers.wires import WIRES, Scenario
 
+PODIUM = Path(sys.executable).with_name("podium")
 SECRET_PROMPT = "My tax number is 123-45-6789; what is 17 * 23?"
 
 
@@ -187,3 +191,76 @@ async def test_postgres_stores_and_reads_embeddings(dsn: str, tmp_path: Path, se
 def test_what_the_ledger_would_embed_is_what_routing_embeds():
     request = ChatRequest(messages=[Message.system("Be brief."), Message.user(NEW_MATH[1])])
     assert prompt_text(request) == f"{NEW_MATH[1]}\nBe brief."
+
+
+# --- train from the ledger, then serve ------------------------------------------------------------------
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "PODIUM_CONFIG"}
+    env.update(XDG_DATA_HOME=str(cwd / "data"), XDG_CONFIG_HOME=str(cwd / "config"), COLUMNS="200")
+    return subprocess.run([str(PODIUM), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+async def test_podium_router_train_from_the_ledger_then_serve_with_it(tmp_path: Path, server: WireServer):
+    """Feedback says the cheap model fails math and the pricey one does not; a router trained from the
+    ledger (embeddings + labels, no text) then sends new math to the pricey model and the rest to the cheap."""
+    podium = Podium(load(tmp_path, wire_config(tmp_path, server, ledger={"store_embeddings": True})))
+    assert podium.ledger is not None
+    for prompt in MATH:
+        for model, label in (("cheap", "bad"), ("pricey", "good")):
+            answer = await podium.chat(prompt, model=model)
+            await podium.ledger.record_feedback(answer.id, None, label, None)
+    for prompt in CHAT:
+        answer = await podium.chat(prompt, model="cheap")
+        await podium.ledger.record_feedback(answer.id, 1.0, None, "fine")
+        await podium.ledger.record_feedback(answer.id, 7.0, None, None)  # not 0..1: ignored
+    unlabelled = await podium.chat(NEW_CHAT[0], model="pricey")
+    await podium.aclose()
+    ledger = tmp_path / "ledger.sqlite3"
+    trained = _cli("router", "train", "--ledger", str(ledger), "--kind", "knn", "--knob", "0.5", "--out",
+                   str(tmp_path / "from-ledger.npz"), cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    assert "24 labelled requests" in trained.stdout and "cheap 16" in trained.stdout and "pricey 8" in trained.stdout
+    assert "8 feedback rows were no 0..1 score" in trained.stdout and unlabelled.id not in trained.stdout
+    config = wire_config(tmp_path, server, routing={"router": "learned", "learned": {"file": "from-ledger.npz"}})
+    served = Podium(load(tmp_path, config))
+    try:
+        for prompt in NEW_MATH:
+            assert (await served.chat(prompt)).model == "pricey", prompt
+        for prompt in NEW_CHAT:
+            assert (await served.chat(prompt)).model == "cheap", prompt
+    finally:
+        await served.aclose()
+    for args, fragment in (((), "needs a DATASET"), (("--ledger", str(tmp_path / "nope.sqlite3")), "no ledger at"),
+                           (("--ledger", str(tmp_path / "podium.yaml")), "not a Podium ledger"),
+                           (("data.jsonl", "--ledger", str(ledger)), "not both")):
+        refused = _cli("router", "train", *args, "--out", str(tmp_path / "x.npz"), cwd=tmp_path)
+        assert refused.returncode == 2, (args, refused.stderr)
+        assert len(refused.stderr.strip().splitlines()) == 1 and fragment in refused.stderr, refused.stderr
+
+
+async def test_one_model_of_labels_is_not_enough_and_says_what_to_do(tmp_path: Path, server: WireServer):
+    from podium.routing.learned.ledger_labels import train_from_ledger
+
+    podium = Podium(load(tmp_path, wire_config(tmp_path, server, ledger={"store_embeddings": True})))
+    assert podium.ledger is not None
+    answer = await podium.chat(NEW_MATH[0], model="cheap")
+    await podium.ledger.record_feedback(answer.id, 1.0, None, None)
+    await podium.aclose()
+    with pytest.raises(ConfigError, match="two or more models"):
+        train_from_ledger(str(tmp_path / "ledger.sqlite3"), "knn", 0.5)
+
+
+async def test_router_train_reads_a_postgres_ledger(dsn: str, tmp_path: Path, server: WireServer):
+    from podium.routing.learned.ledger_labels import train_from_ledger
+
+    podium = Podium(load(tmp_path, wire_config(tmp_path, server, ledger={"store_embeddings": True,
+                                                                         "postgres_dsn": dsn})))
+    assert podium.ledger is not None
+    for prompt, model, score in ((MATH[0], "cheap", 0.0), (MATH[1], "pricey", 1.0), (CHAT[0], "cheap", 1.0),
+                                 (CHAT[1], "pricey", 0.5)):
+        answer = await podium.chat(prompt, model=model)
+        await podium.ledger.record_feedback(answer.id, score, None, None)
+    await podium.aclose()
+    router, labels = train_from_ledger(dsn, "logistic", 0.5)
+    assert labels.labels == {"cheap": 2, "pricey": 2} and router.models == ("cheap", "pricey")
+    assert router.info["training"]["ledger"] == "PostgreSQL"

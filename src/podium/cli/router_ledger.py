@@ -1,0 +1,37 @@
+"""``podium router train --ledger LEDGER``: fit a learned router on what the gateway recorded — the
+stored prompt embeddings (``ledger.store_embeddings``) of requests that got feedback — and write the
+file ``routing.router: learned`` loads (``podium.routing.learned.ledger_labels``)."""
+
+from __future__ import annotations
+
+import typer
+
+from podium.errors import ConfigError
+
+
+def run_router_train_ledger(ledger: str | None, dataset: str | None, *, kind: str, knob: float, out: str) -> None:
+    from podium.routing.learned.files import save_router
+    from podium.routing.learned.ledger_labels import is_dsn, train_from_ledger
+    from podium.routing.learned.training import KINDS
+
+    if ledger is None:
+        raise ConfigError("podium router train needs a DATASET (an eval .jsonl or a RouteLLM folder) or --ledger "
+                          "LEDGER (a SQLite ledger file or a PostgreSQL DSN)")
+    if dataset is not None:
+        raise ConfigError("give either a DATASET or --ledger, not both")
+    if kind not in KINDS:
+        raise ConfigError(f"unknown --kind {kind!r}; choose one of {', '.join(KINDS)}")
+    if not 0 <= knob <= 1:
+        raise ConfigError(f"--knob must lie in [0, 1] (0 cheapest, 1 best), got {knob}")
+    router, labels = train_from_ledger(ledger, kind, knob)
+    import numpy as np
+
+    means = np.nanmean(labels.outcomes, axis=0)
+    per_model = ", ".join(f"{m} {n} (mean reward {means[j]:.2f})" for j, (m, n) in enumerate(labels.labels.items()))
+    source = "the PostgreSQL ledger" if is_dsn(ledger) else ledger
+    typer.echo(f"{kind} router on {source}: {len(labels):,} labelled requests with stored embeddings "
+               f"(per model: {per_model}); {labels.ignored} feedback rows were no 0..1 score or good/bad label")
+    typer.echo("fitted on the answering model's outcome only (the others are unknown for a ledger row); no held-out "
+               "metrics: check it with podium eval on a dataset, or as an A/B experiment")
+    path = save_router(router, out)
+    typer.echo(f"wrote {path}")

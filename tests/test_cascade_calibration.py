@@ -188,3 +188,49 @@ def test_gsm8k_cascade_beats_random_routing_at_the_same_cost():
             assert p.accuracy > random_at_cost(p.cost, report.data)
     c = report.calibration
     assert c is not None and c.kept > 0.93 and c.held_out.strong_share < 60
+
+
+def _acceptance_file(path: Path, threshold: float = 0.5) -> None:
+    """An acceptance whose only weight is on 'the reply marks a final answer'."""
+    n = len(FEATURES)
+    weights = [0.0] * n
+    weights[FEATURES.index("marked")] = 8.0
+    path.write_text(json.dumps({"format": "podium-cascade-acceptance/1", "features": list(FEATURES),
+                                "mean": [0.5] + [0.0] * (n - 1), "scale": [1.0] * n, "weights": weights,
+                                "bias": 0.0, "threshold": threshold}))
+
+
+def test_yaml_accept_learned_runs_the_calibrated_file_from_the_config_folder(tmp_path: Path):
+    """``accept: learned`` + a relative ``acceptance_file`` in podium.yaml: a marked cheap answer is
+    accepted, an unmarked one climbs, and the trace says which acceptance decided."""
+    _acceptance_file(tmp_path / "gsm8k.cascade.json")
+    podium = build(tmp_path, {"strategies": {"calibrated": {"type": "cascade", "models": ["a1", "big"],
+                                                            "accept": "learned",
+                                                            "acceptance_file": "gsm8k.cascade.json"}}})
+    script(podium, "a1", "Working.\n#### 12")
+    big = script(podium, "big", "#### 13")
+    response = asyncio.run(podium.chat(ChatRequest(messages=[Message.user("Question?")]), model="calibrated"))
+    assert response.text.endswith("12") and big.calls == []
+    assert "learned acceptance" in json.dumps(response.trace.model_dump() if response.trace else {})
+    script(podium, "a1", "Hmm, about twelve I suppose")
+    assert asyncio.run(podium.chat(ChatRequest(messages=[Message.user("Question?")]), model="calibrated")).text \
+        == "#### 13"
+    asyncio.run(podium.aclose())
+
+
+@pytest.mark.parametrize(("strategy", "says"), [
+    ({"type": "cascade", "models": ["a1", "big"], "accept": "learned"}, "go together"),
+    ({"type": "cascade", "models": ["a1", "big"], "accept": "learned", "acceptance_file": "nope.json"},
+     "cannot read the acceptance file"),
+    ({"type": "cascade", "models": ["a1", "big"], "accept": "learned", "acceptance_file": "bad.json"},
+     "is not a cascade acceptance file"),
+    ({"type": "vote", "models": ["a1", "big"], "accept": "learned", "acceptance_file": "good.json"},
+     "is for cascades"),
+    ({"type": "cascade", "models": ["a1", "big"], "acceptance_file": "good.json"}, "go together"),
+])
+def test_yaml_accept_learned_mistakes_stop_the_config(tmp_path: Path, strategy: dict[str, object], says: str):
+    _acceptance_file(tmp_path / "good.json")
+    (tmp_path / "bad.json").write_text('{"format": "something else"}')
+    with pytest.raises(errors.ConfigError) as caught:
+        build(tmp_path, {"strategies": {"s": strategy}})
+    assert says in caught.value.message and caught.value.key_path == "strategies.s.acceptance_file"

@@ -199,7 +199,7 @@ def resolve(config: PodiumConfig, source: Path | None = None, env: Mapping[str, 
 
         get_preset(config.routing.preset)
     _check_resilience(config, providers, check_model)
-    _check_strategies(config, catalogue)
+    _check_strategies(config, catalogue, source.parent if source is not None else None)
     from podium.experiments.checks import check_all
 
     check_all(config.experiments, config.shadow, catalogue, config.strategies)
@@ -232,6 +232,27 @@ def _learned_router(config: PodiumConfig, catalogue: Catalogue, providers: Mappi
     from podium.routing.learned_load import load_learned
 
     return load_learned(routing.learned, catalogue, providers, source.parent if source is not None else None)
+
+
+def _with_acceptance(name: str, strategy: StrategyConfig, folder: Path | None) -> StrategyConfig:
+    """``accept: learned`` needs ``acceptance_file`` (and the reverse); the file must load."""
+    from podium.strategies.acceptance import load_acceptance
+
+    key_path = f"strategies.{name}.acceptance_file"
+    if strategy.type != "cascade":
+        raise ConfigError(f"accept: learned is for cascades; '{name}' is a {strategy.type}", key_path=key_path)
+    if strategy.accept != "learned" or strategy.acceptance_file is None:
+        raise ConfigError("accept: learned and acceptance_file go together: name the file written by podium eval "
+                          "DATASET --cascade --target 0.95, or use another accept kind", key_path=key_path)
+    path = Path(strategy.acceptance_file).expanduser()
+    if not path.is_absolute() and folder is not None:
+        path = folder / path
+    threshold = strategy.threshold if "threshold" in strategy.model_fields_set else None
+    try:
+        load_acceptance(path, threshold)
+    except ConfigError as exc:
+        raise ConfigError(exc.message, key_path=key_path) from None
+    return strategy.model_copy(update={"acceptance_file": str(path.resolve())})
 
 
 def _cap_local_windows(catalogue: Catalogue, providers: Mapping[str, ProviderSpec]) -> Catalogue:
@@ -282,16 +303,19 @@ def _check_target(name: str, key_path: str, catalogue: Catalogue, named: Mapping
                               key_path=key_path)
 
 
-def _check_strategies(config: PodiumConfig, catalogue: Catalogue) -> None:
-    """Every name a strategy uses is a model or a strategy, and no strategy contains itself."""
+def _check_strategies(config: PodiumConfig, catalogue: Catalogue, folder: Path | None) -> None:
+    """Every name a strategy uses is a model or a strategy, and no strategy contains itself; a learned
+    acceptance file is read now (and its path made absolute), so a bad file stops the config loading."""
     from podium.strategies.spec import KINDS, referenced_names
 
     named = config.strategies
-    for name, strategy in named.items():
+    for name, strategy in list(named.items()):
         if strategy.type == "cascade" and strategy.accept == "verifier" and not strategy.verifier:
             raise ConfigError("accept: verifier needs a verifier model to ask (verifier: <model>); without one "
                               "every answer would be accepted unchecked. Name one, or use accept: confidence or "
                               "agreement", key_path=f"strategies.{name}.verifier")
+        if strategy.accept == "learned" or strategy.acceptance_file is not None:
+            named[name] = _with_acceptance(name, strategy, folder)
         for key, ref in referenced_names(strategy):
             if ref not in catalogue and ref not in named and ref.split(":", 1)[0] not in KINDS:
                 raise ConfigError(unknown_model_message(ref, [*catalogue.names(), *named]),

@@ -164,7 +164,10 @@ class StrategyConfig(_Strict):
 
     type: StrategyType
     models: list[str] = Field(default_factory=list, description="members, steps, voters, agents or proposers")
-    accept: Literal["confidence", "agreement", "verifier", "always"] = "confidence"
+    accept: Literal["confidence", "agreement", "verifier", "learned", "always"] = "confidence"
+    acceptance_file: str | None = Field(default=None, description="accept: learned — the file `podium eval "
+                                        "--cascade --target` wrote (relative paths: from the config file's folder); "
+                                        "its calibrated threshold applies unless threshold is set")
     threshold: float = Field(default=0.7, ge=0, le=1)
     verifier: str | None = None
     synthesizer: str | None = None

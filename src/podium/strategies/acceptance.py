@@ -12,8 +12,8 @@ dataset's recorded answers (``podium eval --cascade``, :mod:`podium.evaluation.c
 them into a probability, and the calibrated ``threshold`` decides.
 
 A :class:`LearnedAcceptance` is a cascade's ``accept`` function — ``Cascade(models,
-accept=load_acceptance(path))`` in Python. The YAML config's ``accept:`` takes only the built-in kinds
-today, so a file can't be named there yet.
+accept=load_acceptance(path))`` in Python, ``accept: learned`` with ``acceptance_file: PATH`` in
+podium.yaml (read and checked when the config loads; its calibrated threshold unless ``threshold`` is set).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ Any name inside a strategy may itself be a strategy (named in the config), so th
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -21,7 +22,7 @@ from podium.config.schema import StrategyConfig
 from podium.errors import BadRequestError
 from podium.policy import DEFAULT_MAX_CALLS
 from podium.strategies.base import Budget, Strategy
-from podium.strategies.cascade import Cascade
+from podium.strategies.cascade import Acceptance, Cascade
 from podium.strategies.debate import Debate, Mixture
 from podium.strategies.names import KINDS, inline_members, is_strategy, referenced_names
 from podium.strategies.pipeline import Picker, Pipeline
@@ -87,11 +88,26 @@ def build(name: str, named: Mapping[str, StrategyConfig], env: StrategyEnv) -> S
     raise BadRequestError(f"unknown strategy '{name}' (one of: {', '.join(sorted(KINDS))})")
 
 
+def _learned_acceptance(c: StrategyConfig) -> Acceptance:
+    """The calibrated acceptance file named by ``accept: learned`` (checked and made absolute at config
+    load), read once per file and threshold rather than on every request."""
+    if c.acceptance_file is None:  # the config check refuses this; a StrategyConfig built in code may not
+        raise BadRequestError("accept: learned needs acceptance_file")
+    return _acceptance(c.acceptance_file, c.threshold if "threshold" in c.model_fields_set else None)
+
+
+@functools.lru_cache(maxsize=32)
+def _acceptance(path: str, threshold: float | None) -> Acceptance:
+    from podium.strategies.acceptance import load_acceptance
+
+    return load_acceptance(path, threshold)
+
+
 def _from_config(name: str, c: StrategyConfig, env: StrategyEnv) -> Strategy:
     if c.type == "single":
         return Single(c.models[0], name=name)
     if c.type == "cascade":
-        accept = "always" if c.accept == "always" else c.accept
+        accept: Acceptance = _learned_acceptance(c) if c.accept == "learned" else c.accept
         return Cascade(c.models, accept=accept, threshold=c.threshold, verifier=c.verifier, embedder=env.embedder,
                        name=name)
     if c.type == "vote":

@@ -101,16 +101,26 @@ class BanditRouter(Learner):
         return np.hstack([np.ones((len(z), 1)), self.scale * z])
 
     @staticmethod
-    def _one(embedding: Vectors) -> NDArray[np.float32]:
-        x = np.asarray(embedding)
-        if x.dtype.kind not in "fiu":
-            raise ValueError(f"the embedding must be numbers, got dtype {x.dtype}")
-        if x.shape not in ((DIMENSIONS,), (1, DIMENSIONS)):
+    def _one(embedding: Vectors) -> NDArray[np.float64]:
+        """One embedding as a (384,) float64 vector, or a ValueError saying what is wrong with it."""
+        try:
+            x = np.asarray(embedding, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"the embedding must be {DIMENSIONS} numbers") from None
+        if x.shape != (DIMENSIONS,) and x.shape != (1, DIMENSIONS):
             raise ValueError(f"the embedding must have {DIMENSIONS} dimensions, got shape {x.shape}")
-        x = x.reshape(1, DIMENSIONS).astype(np.float32)
-        if not np.all(np.isfinite(x)):
+        x = x.reshape(DIMENSIONS)
+        if not np.isfinite(x).all():
             raise ValueError("the embedding holds NaN or infinite values")
         return x
+
+    def _phi(self, x: NDArray[np.float64]) -> Floats:
+        """The features of one checked embedding (the update's fast path)."""
+        phi = np.empty(self.dims + 1)
+        phi[0] = 1.0
+        phi[1:] = x if self._identity else x @ self.projection
+        phi[1:] *= self.scale
+        return phi
 
     # --- the contract -------------------------------------------------------------------------------
     def predict(self, embeddings: Vectors, prompts: Sequence[str] | None = None) -> Floats:
@@ -122,12 +132,12 @@ class BanditRouter(Learner):
 
     def spread(self, embedding: Vectors) -> Floats:
         """Each model's posterior standard deviation of its chance on this prompt (how unsure it still is)."""
-        phi = self._features(self._one(embedding))[0]
+        phi = self._phi(self._one(embedding))
         return np.asarray(self.noise * np.sqrt(np.maximum(np.einsum("i,mij,j->m", phi, self.covariance, phi), 0.0)))
 
     def explain(self, embedding: Vectors, prompt: str | None = None) -> str:
         x = self._one(embedding)
-        chances, spread = self.predict(x)[0], self.spread(x)
+        chances, spread = self.predict(x[None, :])[0], self.spread(x)
         ranked = ", ".join(f"{m} {p:.2f} ± {s:.2f}" for m, p, s in
                            sorted(zip(self.models, chances, spread, strict=True), key=lambda t: -t[1]))
         counts = ", ".join(f"{m} {int(c)}" for m, c in zip(self.models, self.counts, strict=True))
@@ -141,11 +151,11 @@ class BanditRouter(Learner):
         if isinstance(reward, bool) or not isinstance(reward, int | float | np.integer | np.floating) \
                 or not math.isfinite(float(reward)) or not 0.0 <= float(reward) <= 1.0:
             raise ValueError(f"reward must be a finite number in [0, 1], got {reward!r}")
-        phi = self._features(self._one(embedding))[0]
+        phi = self._phi(self._one(embedding))
         j = self.models.index(model)
         cov = self.covariance[j]
         u = cov @ phi
-        cov -= np.outer(u, u) / (1.0 + float(phi @ u))
+        cov -= np.outer(u, u / (1.0 + float(phi @ u)))
         self.precision[j] += np.outer(phi, phi)
         self.moment[j] += float(reward) * phi
         self.counts[j] += 1
@@ -167,7 +177,7 @@ class BanditRouter(Learner):
         unknown = [m for m in costs if m not in self.models]
         if not costs or unknown:
             raise ValueError(f"eligible models must be some of {', '.join(self.models)}, got {list(costs)}")
-        chances_all = self.predict(self._one(embedding))[0]
+        chances_all = np.clip(self.weights @ self._phi(self._one(embedding)), 0.0, 1.0)
         chances = {m: float(chances_all[self.models.index(m)]) for m in costs}
         choice = pick(chances, costs, self.knob if knob is None else knob)
         rng = np.random.default_rng((self.seed, int(self.draws[0])))

@@ -303,7 +303,7 @@ def _jsonl(path: Path, n: int = 12) -> Path:
     return path
 
 
-@pytest.mark.parametrize("args, message", [
+@pytest.mark.parametrize(("args", "message"), [
     (["--online", "--explore", "1.5"], "--explore must be a share between 0 and 1"),
     (["--online", "--explore", "-0.2"], "--explore must be a share between 0 and 1"),
     (["--online", "--knob", "7"], "--knob must lie between 0"),

@@ -284,9 +284,10 @@ def test_regret_is_the_best_fixed_policys_reward_minus_the_bandits() -> None:
 
 def test_bad_simulation_settings_are_config_errors() -> None:
     data, x, _ = planted(10)
-    for kw in ({"explore": 2.0}, {"knob": -1.0}):
-        with pytest.raises(ConfigError, match=next(iter(kw))):
-            simulate(data, x, tiers=np.zeros(10), **kw)
+    with pytest.raises(ConfigError, match="explore"):
+        simulate(data, x, tiers=np.zeros(10), explore=2.0)
+    with pytest.raises(ConfigError, match="knob"):
+        simulate(data, x, tiers=np.zeros(10), knob=-1.0)
     with pytest.raises(ValueError, match="embeddings"):
         simulate(data, x[:5], tiers=np.zeros(10))
 

@@ -136,8 +136,9 @@ class BanditRouter(Learner):
         return np.asarray(self.noise * np.sqrt(np.maximum(np.einsum("i,mij,j->m", phi, self.covariance, phi), 0.0)))
 
     def explain(self, embedding: Vectors, prompt: str | None = None) -> str:
-        x = self._one(embedding)
-        chances, spread = self.predict(x[None, :])[0], self.spread(x)
+        phi = self._phi(self._one(embedding))
+        chances = np.clip(self.weights @ phi, 0.0, 1.0)
+        spread = self.noise * np.sqrt(np.maximum(np.einsum("i,mij,j->m", phi, self.covariance, phi), 0.0))
         ranked = ", ".join(f"{m} {p:.2f} ± {s:.2f}" for m, p, s in
                            sorted(zip(self.models, chances, spread, strict=True), key=lambda t: -t[1]))
         counts = ", ".join(f"{m} {int(c)}" for m, c in zip(self.models, self.counts, strict=True))

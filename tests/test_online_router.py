@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import tracemalloc
 from pathlib import Path
 
@@ -192,6 +193,29 @@ def test_memory_stays_bounded_after_100k_updates() -> None:
     assert int(router.counts.sum()) == 100_000
     for j in range(2):  # the inverse kept by rank-one steps still inverts the precision
         assert np.allclose(router.covariance[j] @ router.precision[j], np.eye(5), atol=1e-6)
+
+
+def test_concurrent_updates_lose_nothing() -> None:
+    """Four threads updating (and predicting) at once end where the same updates in one thread end."""
+    x, label = clusters(2000, seed=12)
+    shared, alone = BanditRouter(("a", "b"), dims=16), BanditRouter(("a", "b"), dims=16)
+    jobs = [(x[i], "a" if i % 2 else "b", float(label[i])) for i in range(2000)]
+
+    def work(part: int) -> None:
+        for e, m, r in jobs[part::4]:
+            shared.update(e, m, r)
+            shared.predict(e[None, :])
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for e, m, r in jobs:
+        alone.update(e, m, r)
+    assert shared.counts.tolist() == alone.counts.tolist() == [1000, 1000]
+    for name in ("precision", "moment", "weights", "covariance"):
+        assert np.allclose(shared.arrays()[name], alone.arrays()[name], atol=1e-8), name
 
 
 # --- hostile input ---------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ An optional ``dims`` < 384 projects the embedding through a fixed random Gaussia
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -91,6 +92,7 @@ class BanditRouter(Learner):
             self.counts = np.asarray(state["counts"], dtype=np.int64).copy()
             self.draws = np.asarray(state["draws"], dtype=np.int64).copy()
         self._identity = self.dims == DIMENSIONS and np.array_equal(self.projection, np.eye(DIMENSIONS))
+        self._lock = threading.Lock()  # the gateway may update from several threads while others predict
 
     # --- features -----------------------------------------------------------------------------------
     def _features(self, x: NDArray[np.float32]) -> Floats:
@@ -128,21 +130,26 @@ class BanditRouter(Learner):
         x = check_embeddings(embeddings)
         if not np.all(np.isfinite(x)):
             raise ValueError("embeddings hold NaN or infinite values")
-        return np.asarray(np.clip(self._features(x) @ self.weights.T, 0.0, 1.0))
+        features = self._features(x)
+        with self._lock:
+            return np.asarray(np.clip(features @ self.weights.T, 0.0, 1.0))
 
     def spread(self, embedding: Vectors) -> Floats:
         """Each model's posterior standard deviation of its chance on this prompt (how unsure it still is)."""
         phi = self._phi(self._one(embedding))
-        return np.asarray(self.noise * np.sqrt(np.maximum(np.einsum("i,mij,j->m", phi, self.covariance, phi), 0.0)))
+        with self._lock:
+            return np.asarray(self.noise * np.sqrt(np.maximum(np.einsum("i,mij,j->m", phi, self.covariance, phi), 0.0)))
 
     def explain(self, embedding: Vectors, prompt: str | None = None) -> str:
         phi = self._phi(self._one(embedding))
-        chances = np.clip(self.weights @ phi, 0.0, 1.0)
-        spread = self.noise * np.sqrt(np.maximum(np.einsum("i,mij,j->m", phi, self.covariance, phi), 0.0))
+        with self._lock:
+            chances = np.clip(self.weights @ phi, 0.0, 1.0)
+            spread = self.noise * np.sqrt(np.maximum(np.einsum("i,mij,j->m", phi, self.covariance, phi), 0.0))
+            total, counts = int(self.counts.sum()), self.counts.tolist()
         ranked = ", ".join(f"{m} {p:.2f} ± {s:.2f}" for m, p, s in
                            sorted(zip(self.models, chances, spread, strict=True), key=lambda t: -t[1]))
-        counts = ", ".join(f"{m} {int(c)}" for m, c in zip(self.models, self.counts, strict=True))
-        return (f"bandit after {int(self.counts.sum())} updates ({counts}); mean P(success) {ranked}; "
+        per_model = ", ".join(f"{m} {c}" for m, c in zip(self.models, counts, strict=True))
+        return (f"bandit after {total} updates ({per_model}); mean P(success) {ranked}; "
                 f"explores {self.explore:.0%}")
 
     def update(self, embedding: Vectors, model: str, reward: float) -> None:
@@ -154,15 +161,16 @@ class BanditRouter(Learner):
             raise ValueError(f"reward must be a finite number in [0, 1], got {reward!r}")
         phi = self._phi(self._one(embedding))
         j = self.models.index(model)
-        cov = self.covariance[j]
-        u = cov @ phi
-        cov -= np.outer(u, u / (1.0 + float(phi @ u)))
-        self.precision[j] += np.outer(phi, phi)
-        self.moment[j] += float(reward) * phi
-        self.counts[j] += 1
-        if self.counts[j] % REFRESH == 0:
-            self.covariance[j] = np.linalg.inv(self.precision[j])
-        self.weights[j] = self.covariance[j] @ self.moment[j]
+        with self._lock:
+            cov = self.covariance[j]
+            u = cov @ phi
+            cov -= np.outer(u, u / (1.0 + float(phi @ u)))
+            self.precision[j] += np.outer(phi, phi)
+            self.moment[j] += float(reward) * phi
+            self.counts[j] += 1
+            if self.counts[j] % REFRESH == 0:
+                self.covariance[j] = np.linalg.inv(self.precision[j])
+            self.weights[j] = self.covariance[j] @ self.moment[j]
 
     # --- choosing with exploration --------------------------------------------------------------------
     def choose(self, embedding: Vectors, costs: Mapping[str, float], knob: float | None = None,
@@ -178,12 +186,14 @@ class BanditRouter(Learner):
         unknown = [m for m in costs if m not in self.models]
         if not costs or unknown:
             raise ValueError(f"eligible models must be some of {', '.join(self.models)}, got {list(costs)}")
-        chances_all = np.clip(self.weights @ self._phi(self._one(embedding)), 0.0, 1.0)
+        phi = self._phi(self._one(embedding))
+        with self._lock:
+            chances_all = np.clip(self.weights @ phi, 0.0, 1.0)
+            draw = int(self.draws[0])
+            self.draws[0] += 1
         chances = {m: float(chances_all[self.models.index(m)]) for m in costs}
         choice = pick(chances, costs, self.knob if knob is None else knob)
-        rng = np.random.default_rng((self.seed, int(self.draws[0])))
-        self.draws[0] += 1
-        u, v = rng.random(2)
+        u, v = np.random.default_rng((self.seed, draw)).random(2)
         if u < share:
             names = sorted(costs)
             return Pull(names[min(len(names) - 1, int(v * len(names)))], True, choice)
@@ -212,8 +222,11 @@ class BanditRouter(Learner):
                 "prior": self.prior, "prior_mean": self.prior_mean, "noise": self.noise}
 
     def arrays(self) -> dict[str, NDArray[Any]]:
-        return {"projection": self.projection, "precision": self.precision, "covariance": self.covariance,
-                "moment": self.moment, "weights": self.weights, "counts": self.counts, "draws": self.draws}
+        """Copies of the learned state, taken together (a save during updates never mixes two states)."""
+        with self._lock:
+            return {"projection": self.projection.copy(), "precision": self.precision.copy(),
+                    "covariance": self.covariance.copy(), "moment": self.moment.copy(),
+                    "weights": self.weights.copy(), "counts": self.counts.copy(), "draws": self.draws.copy()}
 
     @classmethod
     def restore(cls, models: Sequence[str], params: Mapping[str, Any], arrays: Mapping[str, NDArray[Any]],

@@ -20,6 +20,7 @@ the ledger one query, and the queries run on the reader's own threads, never on 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -123,6 +124,15 @@ def search_of(params: Mapping[str, str]) -> Search:
                   limit=int(limit_text))
 
 
+async def overview_data(reader: LedgerReader, ask: views.Ask) -> dict[str, Any]:
+    """The overview's numbers: the requests' and the calls' scans on the reader's two threads at once."""
+    buckets = await reader.read(lambda run, schema: views.overview_buckets(run, schema, ask))
+    requests, tokens = await asyncio.gather(
+        reader.read(lambda run, schema: views.overview_requests(run, schema, ask, buckets)),
+        reader.read(lambda run, schema: views.overview_tokens(run, schema, ask, buckets)))
+    return views.overview_combine(ask, buckets, requests, tokens)
+
+
 @dataclass
 class Dashboard:
     reader: LedgerReader | None
@@ -199,7 +209,7 @@ class Dashboard:
     async def overview(self, request: Request) -> dict[str, Any]:
         ask = self._ask(request)
         assert self.reader is not None
-        data = await self.reader.read(lambda run, schema: views.overview(run, schema, ask))
+        data = await overview_data(self.reader, ask)
         data["live"] = {"refused": self.live.refusals()} if self.live is not None else None
         data["charts"] = charts.overview(data) if data["series"] else {}
         return data

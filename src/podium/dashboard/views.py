@@ -77,46 +77,77 @@ _SERIES = ("requests", "errors", "unfinished", "cost", "retries", "retried", "fe
            "input_tokens", "output_tokens")
 
 
-def overview(run: Run, schema: q.Schema, ask: Ask) -> dict[str, Any]:
-    """Requests, spend, savings against the baseline, error / fallback / retry / cache-hit rates, over time."""
+@dataclass(frozen=True)
+class Buckets:
+    """A chart's buckets: ``edges[i]`` to ``edges[i + 1]``; the last one open-ended when the range is (so the
+    totals hold everything ``podium report`` counts, even a request stamped after now)."""
+
+    start: float
+    step: float
+    edges: tuple[float | None, ...]
+
+
+def overview_buckets(run: Run, schema: q.Schema, ask: Ask) -> Buckets:
+    start, step = _chart_start(run, ask) if schema.has("requests") else (ask.span.since, ask.span.step(
+        ask.span.since or ask.now - 3600, ask.now))
+    count = max(math.ceil((ask.span.end(ask.now) - start) / step), 1)
+    edges: list[float | None] = [ask.span.since, *(start + i * step for i in range(1, count)), ask.span.until]
+    return Buckets(start, step, tuple(edges))
+
+
+def overview_requests(run: Run, schema: q.Schema, ask: Ask, buckets: Buckets) -> list[dict[str, float]]:
+    """Each bucket's request figures (``_SERIES``)."""
     if not schema.has("requests"):
+        return []
+    found = []
+    for lo, hi in zip(buckets.edges, buckets.edges[1:], strict=False):
+        row = run(*q.overview_bucket(lo or 0.0, hi, ask.dialect))[0]
+        found.append({name: _f(value) for name, value in zip(_SERIES, row, strict=True)})
+    return found
+
+
+def overview_tokens(run: Run, schema: q.Schema, ask: Ask, buckets: Buckets) -> list[tuple[int, int]]:
+    """Each bucket's input and output tokens of successful calls."""
+    if not schema.has("calls"):
+        return []
+    return [(_i(a), _i(b)) for lo, hi in zip(buckets.edges, buckets.edges[1:], strict=False)
+            for a, b in run(*q.ok_tokens_bucket(lo or 0.0, hi))]
+
+
+def overview_combine(ask: Ask, buckets: Buckets, requests: list[dict[str, float]],
+                     tokens: list[tuple[int, int]]) -> dict[str, Any]:
+    """The overview: totals (as ``podium report`` counts them) and one row per bucket for the charts."""
+    if not requests:
         return _empty_overview(ask)
-    span = ask.span
-    start, step = _chart_start(run, ask)
-    buckets: dict[int, dict[str, float]] = defaultdict(lambda: dict.fromkeys((*_SERIES, "ok_in", "ok_out"), 0.0))
-    for found in run(*q.overview_series(span.since, span.until, start, step, ask.dialect)):
-        slot = buckets[_i(found[0])]
-        for name, value in zip(_SERIES, found[1:], strict=True):
-            slot[name] = _f(value)
-    if schema.has("calls"):
-        for b, tokens_in, tokens_out in run(*q.ok_tokens_series(span.since, span.until, start, step, ask.dialect)):
-            slot = buckets[_i(b)]
-            slot["ok_in"], slot["ok_out"] = _f(tokens_in), _f(tokens_out)
-    totals = {name: sum(slot[name] for slot in buckets.values()) for name in (*_SERIES, "ok_in", "ok_out")}
+    totals = {name: sum(row[name] for row in requests) for name in _SERIES}
+    tokens = tokens or [(0, 0)] * len(requests)
     baseline = ask.baseline
-    baseline_cost = baseline.estimated_cost(int(totals["ok_in"]), int(totals["ok_out"])) if baseline else None
-    requests = totals["requests"]
+    baseline_cost = baseline.estimated_cost(sum(t[0] for t in tokens), sum(t[1] for t in tokens)) \
+        if baseline else None
+    count = totals["requests"]
     summary = {
-        "requests": int(requests), "requests_failed": int(totals["errors"]),
+        "requests": int(count), "requests_failed": int(totals["errors"]),
         "requests_unfinished": int(totals["unfinished"]), "requests_cancelled": int(totals["cancelled"]),
         "retries": int(totals["retries"]), "requests_retried": int(totals["retried"]),
         "requests_with_fallback": int(totals["fell_back"]), "cache_hits": int(totals["cache_hits"]),
         "input_tokens": int(totals["input_tokens"]), "output_tokens": int(totals["output_tokens"]),
         "total_cost": totals["cost"], "baseline_model": baseline.name if baseline else None,
         "baseline_cost": baseline_cost, "savings": None if baseline_cost is None else baseline_cost - totals["cost"],
-        "error_rate": _rate(totals["errors"], requests), "fallback_rate": _rate(totals["fell_back"], requests),
-        "retry_rate": _rate(totals["retried"], requests), "cache_hit_rate": _rate(totals["cache_hits"], requests),
+        "error_rate": _rate(totals["errors"], count), "fallback_rate": _rate(totals["fell_back"], count),
+        "retry_rate": _rate(totals["retried"], count), "cache_hit_rate": _rate(totals["cache_hits"], count),
     }
-    series = []
-    count = max(math.ceil((span.end(ask.now) - start) / step), 1)
-    for index in range(count):
-        got = buckets.get(index)
-        row: dict[str, Any] = {"t": start + index * step}
-        row.update({name: got[name] if got else 0.0 for name in _SERIES})
-        row["baseline_cost"] = (baseline.estimated_cost(int(got["ok_in"]), int(got["ok_out"]))
-                                if baseline and got else 0.0 if baseline else None)
-        series.append(row)
-    return {"range": _range(ask, start, step), "totals": summary, "series": series}
+    series = [{"t": buckets.start + i * buckets.step, **row,
+               "baseline_cost": baseline.estimated_cost(*tokens[i]) if baseline else None}
+              for i, row in enumerate(requests)]
+    return {"range": _range(ask, buckets.start, buckets.step), "totals": summary, "series": series}
+
+
+def overview(run: Run, schema: q.Schema, ask: Ask) -> dict[str, Any]:
+    """Requests, spend, savings against the baseline, error / fallback / retry / cache-hit rates, over time
+    (in one job; the API runs the requests' and the calls' halves on two threads at once)."""
+    buckets = overview_buckets(run, schema, ask)
+    return overview_combine(ask, buckets, overview_requests(run, schema, ask, buckets),
+                            overview_tokens(run, schema, ask, buckets))
 
 
 def _empty_overview(ask: Ask) -> dict[str, Any]:
@@ -176,16 +207,16 @@ def models(run: Run, schema: q.Schema, ask: Ask, circuits: Sequence[dict[str, An
     start, step = _chart_start(run, ask)
     if not schema.has("calls"):
         return {"range": _range(ask, start, step), "by_model": [], "deployments": [], "series": [], "models": []}
-    by_model = group_rows(run(*q.calls_by_model(span.since, span.until)))
+    by_model = group_rows(run(*q.calls_by_model(span.since, span.until, ask.dialect)))
     histograms: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
     for model, provider, b, count in run(*q.latency_histogram(span.since, span.until, ask.dialect)):
         histograms[(str(model), str(provider))][_i(b)] = _i(count)
     errors: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for model, provider, message, count in run(*q.call_errors(span.since, span.until)):
+    for model, provider, message, count in run(*q.call_errors(span.since, span.until, ask.dialect)):
         errors[(str(model), str(provider))][error_class(message)] += _i(count)
     states = {(str(c.get("model")), str(c.get("provider"))): c for c in circuits}
     deployments: list[dict[str, Any]] = []
-    for row in run(*q.calls_by_deployment(span.since, span.until)):
+    for row in run(*q.calls_by_deployment(span.since, span.until, ask.dialect)):
         model, provider = str(row[0]), str(row[1])
         ok_out, ok_ms = _f(row[9]), _f(row[10])
         hist = histograms.get((model, provider), {})

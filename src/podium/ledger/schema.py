@@ -107,6 +107,17 @@ CREATE TABLE IF NOT EXISTS shadow_trials (
 );
 CREATE INDEX IF NOT EXISTS shadow_trials_trial ON shadow_trials (trial, created_at);
 """),
+    # The dashboard (podium.dashboard.queries): covering indexes that answer its time-range pages from the
+    # index alone — the overview of 1,000,000 requests read 575 MB of rows, and calls had no time index at
+    # all. requests_overview starts with started_at, so it replaces requests_started (one index per row
+    # written, as before, on requests; calls rows are appended in time order, at the index's right edge).
+    (7, """
+CREATE INDEX IF NOT EXISTS requests_overview ON requests (started_at, status, strategy, cost, retries, fallbacks,
+    input_tokens, output_tokens);
+DROP INDEX IF EXISTS requests_started;
+CREATE INDEX IF NOT EXISTS calls_started ON calls (started_at, status, model, provider, latency_ms, input_tokens,
+    output_tokens, cost);
+"""),
 )
 
 LATEST = MIGRATIONS[-1][0]

@@ -176,8 +176,8 @@ def router_train(
     out: Annotated[str, typer.Option("--out", help="The router file to write (.npz).")],
     dataset: Annotated[str | None, typer.Argument(help="A Podium eval .jsonl, or a RouteLLM folder (routellm/mmlu)."
                                                   )] = None,
-    kind: Annotated[str, typer.Option("--kind", help="knn, logistic, mlp, mf or ensemble (knn + logistic).")
-                    ] = "knn",
+    kind: Annotated[str, typer.Option("--kind", help="knn, logistic, mlp, mf, ensemble (knn + logistic) or bandit "
+                                      "(learns online; starts from these rows).")] = "knn",
     knob: Annotated[float, typer.Option("--knob", help="Default knob written in the file: 0 cheapest ... 1 best.")
                     ] = 0.9,
     folds: Annotated[int, typer.Option("--folds", help="Folds for the held-out metrics (2 or more).")] = 5,

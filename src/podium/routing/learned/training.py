@@ -23,7 +23,7 @@ from podium.routing.learned.contract import Floats, Vectors
 if TYPE_CHECKING:
     from podium.evaluation.dataset import EvalDataset
 
-KINDS = ("knn", "logistic", "mlp", "mf", "ensemble")
+KINDS = ("knn", "logistic", "mlp", "mf", "ensemble", "bandit")
 DEFAULT_KNOB = 0.9
 # what "ensemble" averages: the two that err most differently and rank best on RouteLLM's data
 ENSEMBLE_PARTS = ("knn", "logistic")

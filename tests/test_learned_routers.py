@@ -23,7 +23,7 @@ from podium.errors import ConfigError
 from podium.evaluation.dataset import EvalDataset, load_dataset
 from podium.evaluation.learned import EmbeddingTable, LearnedEvalRouter, pick_report, pick_rows
 from podium.evaluation.replay import cross_fit_scores, evaluate, score_router
-from podium.routing.learned.common import text_features
+from podium.routing.learned.common import FEATURES, text_features
 from podium.routing.learned.contract import LearnedRouter, pick
 from podium.routing.learned.files import chances, load_router, save_router
 from podium.routing.learned.training import KINDS, fit_learner
@@ -255,7 +255,7 @@ def test_pick_rows_agrees_with_pick() -> None:
 
 def test_text_features_are_finite_and_see_code_and_numbers() -> None:
     f = text_features(["", "def f(x):\n    return x == 1;", "What is 12 + 30?", "A) yes\nB) no"])
-    assert f.shape == (4, 10) and np.all(np.isfinite(f))
+    assert f.shape == (4, len(FEATURES)) and np.all(np.isfinite(f))
     assert f[1, 6] > f[2, 6] and f[2, 3] > f[1, 3]
 
 

@@ -31,10 +31,13 @@ DIMENSIONS = 384  # all-MiniLM-L6-v2
 EMBEDDER = "all-minilm-l6-v2"
 
 FEATURES = ("log_chars", "log_words", "log_lines", "digit_share", "log_numbers", "math_share",
-            "code_markers", "latex", "question_marks", "options")
+            "code_markers", "latex", "question_marks", "options", "log_sentences", "log_distinct_numbers",
+            "log_largest_number", "decimals", "percent", "fractions")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 _CODE = re.compile(r"```|\bdef |\breturn\b|\bimport |#include|\bfunction\b|[{};]\s*$|==|!=|->|=>", re.M)
 _OPTIONS = re.compile(r"^\s*\(?[A-Da-d][.)]\s", re.M)
+_SENTENCE = re.compile(r"[.!?](?:\s|$)")
+_FRACTION = re.compile(r"\d\s*/\s*\d|\bhalf\b|\bthird\b|\bquarter\b", re.I)
 
 
 def text_features(prompts: Sequence[str]) -> Floats:
@@ -42,11 +45,16 @@ def text_features(prompts: Sequence[str]) -> Floats:
     out = np.zeros((len(prompts), len(FEATURES)), dtype=np.float64)
     for i, text in enumerate(prompts):
         chars = max(len(text), 1)
+        numbers = _NUMBER.findall(text)
+        values = [float(n.replace(",", "")) for n in numbers if n.replace(",", "").replace(".", "", 1).isdigit()]
         out[i] = (np.log1p(len(text)), np.log1p(len(text.split())), np.log1p(text.count("\n")),
                   sum(c.isdigit() for c in text) / chars, np.log1p(len(_NUMBER.findall(text))),
                   sum(c in "+-*/=^<>%" for c in text) / chars, np.log1p(len(_CODE.findall(text))),
                   float("\\" in text or "$" in text), np.log1p(text.count("?")),
-                  np.log1p(len(_OPTIONS.findall(text))))
+                  np.log1p(len(_OPTIONS.findall(text))), np.log1p(len(_SENTENCE.findall(text))),
+                  np.log1p(len(set(numbers))), np.log1p(np.log1p(max(values, default=0.0))),
+                  float(any("." in n for n in numbers)), float("%" in text or "percent" in text.lower()),
+                  float(bool(_FRACTION.search(text))))
     return out
 
 

@@ -26,7 +26,7 @@ from podium.evaluation.replay import cross_fit_scores, evaluate, score_router
 from podium.routing.learned.common import FEATURES, text_features
 from podium.routing.learned.contract import LearnedRouter, pick
 from podium.routing.learned.files import chances, load_router, save_router
-from podium.routing.learned.training import KINDS, fit_learner
+from podium.routing.learned.training import fit_learner
 
 TOPICS = ("algebra", "history", "poetry", "chemistry")
 
@@ -60,19 +60,20 @@ def dataset_of(prompts: Sequence[str], y: NDArray[np.float64], name: str = "toy"
     return EvalDataset(name, tuple(prompts), "big", "small", y[:, 0], y[:, 1], np.full(n, 1.0), np.full(n, 0.1))
 
 
+OFFLINE = ("knn", "logistic", "mlp", "mf", "ensemble")  # the online bandit has its own tests
 FAST = {"mlp": {"epochs": 30}, "mf": {"epochs": 150}}
 
 
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), n=st.integers(160, 260), m=st.integers(2, 3))
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", OFFLINE)
 def test_each_learner_recovers_a_planted_signal(kind: str, seed: int, n: int, m: int) -> None:
     models = ("big", "mid", "small")[-m:] if m == 3 else ("big", "small")
     prompts, y = planted(n, seed, models)
     x = fake_embed(prompts)
     router = fit_learner(kind, x, y, models, prompts, params=FAST.get(kind))
     assert isinstance(router, LearnedRouter)
-    test = [f"{t} fresh {seed} {i}" for i in range(8) for t in ("algebra", "poetry")]
+    test = [f"{t} question {n + i} " + "word " * (1 + 2 * i) for i in range(8) for t in ("algebra", "poetry")]
     p = chances(router, fake_embed(test), test)
     assert p.shape == (16, m) and np.all((p >= 0) & (p <= 1))
     small = p[:, -1]
@@ -112,7 +113,7 @@ def test_learned_routers_never_see_the_held_out_fold() -> None:
     assert set(spy.out_of_fold) == set(d.prompts)
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", OFFLINE)
 def test_file_round_trip_gives_identical_predictions(kind: str, tmp_path: Path) -> None:
     prompts, y = planted(120, 5)
     y[::7, 1] = np.nan  # unobserved outcomes, as a ledger has
@@ -213,7 +214,7 @@ def test_pick_at_the_ends(chances_: dict[str, float], data: st.DataObject) -> No
     cheapest = min(costs.values())
     assert costs[pick(chances_, costs, 0.0).model] == cheapest
     best = pick(chances_, costs, 1.0)
-    assert chances_[best.model] == max(chances_.values())
+    assert chances_[best.model] >= max(chances_.values()) - 1e-12  # pick() treats chances within 1e-12 as tied
 
 
 @given(seed=st.integers(0, 10_000), m=st.integers(2, 4))

@@ -199,11 +199,14 @@ class Dashboard:
         return views.Ask(parse_span(request.query_params, now), now, self.reader.dialect, self.baseline)
 
     async def session(self, request: Request) -> Response:
+        """Whether the key presented (if any) may read the dashboard: always a 200, so a page that has no
+        key yet asks for one without a failed request in the browser's console."""
         try:
             who = await self.authorize(request)
         except PodiumError as exc:
-            return _error(exc)
-        return _json({"who": who, "mode": self.mode, "ledger": self.reader.describe() if self.reader else None,
+            return _json({"authorized": False, "reason": exc.message, "status": exc.status, "mode": self.mode})
+        return _json({"authorized": True, "who": who, "mode": self.mode,
+                      "ledger": self.reader.describe() if self.reader else None,
                       "refresh_seconds": self.refresh_seconds, "pages": PAGES})
 
     async def overview(self, request: Request) -> dict[str, Any]:

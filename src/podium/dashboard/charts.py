@@ -13,7 +13,7 @@ MAX_BARS = 12
 def money(value: float) -> str:
     if value == 0:
         return "$0"
-    return f"${value:,.2f}" if abs(value) >= 1 else f"${value:.4f}"
+    return f"${value:,.2f}" if abs(value) >= 1 else f"${value:.4g}"
 
 
 def percent(value: float) -> str:

@@ -34,15 +34,29 @@ def _attr(text: str) -> str:
     return escape(text, {'"': "&quot;"})
 
 
-def nice_max(value: float) -> float:
-    """A round top for an axis at or above ``value`` (1, 2, 2.5 or 5 times a power of ten)."""
+def nice_step(value: float) -> float:
+    """The smallest round number (1, 2, 2.5 or 5 times a power of ten) at or above ``value``."""
     if not math.isfinite(value) or value <= 0:
         return 1.0
     power = 10 ** math.floor(math.log10(value))
     for step in (1, 2, 2.5, 5, 10):
-        if value <= step * power:
+        if value <= step * power * (1 + 1e-9):
             return float(step * power)
     return float(10 * power)
+
+
+def ticks(top_value: float, count: int = 4) -> list[float]:
+    """Round tick values from zero up to at least ``top_value``: about ``count`` of them, evenly spaced."""
+    if not math.isfinite(top_value) or top_value <= 0:
+        return [0.0, 0.25, 0.5, 0.75, 1.0]
+    step = nice_step(top_value / count)
+    n = max(1, math.ceil(top_value / step - 1e-9))
+    return [step * i for i in range(n + 1)]
+
+
+def nice_max(value: float) -> float:
+    """A round top for an axis at or above ``value``."""
+    return ticks(value)[-1]
 
 
 def _marker(kind: str, x: float, y: float, colour: str) -> str:
@@ -59,19 +73,24 @@ def _marker(kind: str, x: float, y: float, colour: str) -> str:
     return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>'
 
 
-def _time_label(t: float, step: float) -> str:
+def _time_label(t: float, step: float, width: float) -> str:
+    """A tick's time (UTC), as precise as the chart needs: the hour within a day, the day within months."""
     stamp = time.gmtime(t)
-    if step >= 86400:
+    if width <= 86400:
+        return time.strftime("%H:%M", stamp)
+    if step >= 86400 or width > 31 * 86400:
         return time.strftime("%b %d", stamp)
-    return time.strftime("%H:%M", stamp) if step < 6 * 3600 else time.strftime("%d %H:%M", stamp)
+    return time.strftime("%b %d %H:%M", stamp)
 
 
 def line_chart(ident: str, title: str, times: Sequence[float], series: Sequence[Series], *, step: float,
                unit: Callable[[float], str] = lambda v: f"{v:,.0f}", summary: str = "") -> str:
     """Lines over time (UTC), one per series, on a shared axis from zero. ``ident`` makes the chart's
     element ids unique on a page that shows several."""
-    top = nice_max(max((v for s in series for v in s.values if v is not None), default=0.0))
+    marks = ticks(max((v for s in series for v in s.values if v is not None), default=0.0))
+    top = marks[-1]
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    width = (times[-1] - times[0] + step) if times else step
     count = max(len(times), 1)
 
     def x(i: int) -> float:
@@ -86,15 +105,15 @@ def line_chart(ident: str, title: str, times: Sequence[float], series: Sequence[
              f'<title id="{ident}-t">{escape(title)}</title>',
              f'<desc id="{ident}-d">{escape(summary or title)}</desc>',
              f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#bbb"/>']
-    for fraction in (0.25, 0.5, 0.75, 1.0):
-        gy = y(top * fraction)
-        parts.append(f'<line x1="{LEFT}" y1="{gy:.1f}" x2="{LEFT + plot_w}" y2="{gy:.1f}" stroke="#e5e5e5"/>')
-        parts.append(f'<text x="{LEFT - 6}" y="{gy + 4:.1f}" text-anchor="end">{escape(unit(top * fraction))}</text>')
-    parts.append(f'<text x="{LEFT - 6}" y="{TOP + plot_h + 4}" text-anchor="end">{escape(unit(0.0))}</text>')
-    ticks = max(1, math.ceil(count / 6))
-    for i in range(0, len(times), ticks):
+    for mark in marks:
+        gy = y(mark)
+        if mark > 0:
+            parts.append(f'<line x1="{LEFT}" y1="{gy:.1f}" x2="{LEFT + plot_w}" y2="{gy:.1f}" stroke="#e5e5e5"/>')
+        parts.append(f'<text x="{LEFT - 6}" y="{gy + 4:.1f}" text-anchor="end">{escape(unit(mark))}</text>')
+    every = max(1, math.ceil(count / 6))
+    for i in range(0, len(times), every):
         parts.append(f'<text x="{x(i):.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle">'
-                     f'{escape(_time_label(times[i], step))}</text>')
+                     f'{escape(_time_label(times[i], step, width))}</text>')
     parts.append(f'<text x="{WIDTH - RIGHT}" y="{HEIGHT - 6}" text-anchor="end" fill="#555">UTC</text>')
     legend_x = LEFT
     for n, line in enumerate(series):

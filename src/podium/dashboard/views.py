@@ -60,7 +60,7 @@ def _chart_start(run: Run, ask: Ask) -> tuple[float, float]:
         first = run(*q.first_request())[0][0]
         start = _f(first) if first is not None else ask.now - 3600
     step = ask.span.step(start, ask.now)
-    return math.floor(start / step) * step if ask.span.since <= 0 else start, step
+    return math.floor(start / step) * step, step  # buckets on round times; the first one starts at the range's
 
 
 def group_rows(rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ const state = {
   range: params.get("range") || "24h",
   refresh: Number(params.get("refresh") ?? document.body.dataset.refresh ?? 30),
   timer: null,
+  authorized: false,
 };
 
 // --- small helpers --------------------------------------------------------------------------------
@@ -76,12 +77,10 @@ function query(extra = {}) {
 }
 
 async function api(path, extra) {
-  const headers = {};
-  const key = sessionStorage.getItem(KEY);
-  if (key) headers.Authorization = "Bearer " + key;
-  const response = await fetch("/dashboard/api/" + path + "?" + query(extra), {headers});
+  const response = await fetch("/dashboard/api/" + path + "?" + query(extra), {headers: authHeaders()});
   const data = await response.json().catch(() => ({error: {message: response.statusText}}));
   if (response.status === 401 || response.status === 403) {
+    state.authorized = false;
     showLogin(data.error ? data.error.message : "");
     throw new Error("login");
   }
@@ -91,7 +90,7 @@ async function api(path, extra) {
 
 function showLogin(why) {
   document.getElementById("login").hidden = false;
-  if (why && sessionStorage.getItem(KEY)) document.getElementById("login-why").textContent = why;
+  if (why && sessionStorage.getItem(KEY)) document.getElementById("login-why").textContent = "Not accepted: " + why;
   content.replaceChildren();
   document.getElementById("key").focus();
 }
@@ -364,7 +363,7 @@ async function load() {
 
 function schedule() {
   clearInterval(state.timer);
-  state.timer = state.refresh > 0 ? setInterval(() => { if (!document.hidden) load(); }, state.refresh * 1000) : null;
+  state.timer = state.refresh > 0 ? setInterval(() => { if (!document.hidden && state.authorized) load(); }, state.refresh * 1000) : null;
 }
 
 function keepInLinks() {
@@ -393,21 +392,37 @@ function start() {
   refresh.addEventListener("change", () => {
     state.refresh = Number(refresh.value); setParam("refresh", refresh.value); schedule(); load();
   });
-  document.getElementById("reload").addEventListener("click", load);
+  document.getElementById("reload").addEventListener("click", () => (state.authorized ? load() : begin()));
   document.getElementById("login-form").addEventListener("submit", (event) => {
     event.preventDefault();
     sessionStorage.setItem(KEY, document.getElementById("key").value);
     document.getElementById("key").value = "";
-    load();
+    begin().then(() => document.getElementById("main").focus());  // keyboard users land on the content
   });
   keepInLinks();
-  fetch("/dashboard/api/session", {headers: sessionStorage.getItem(KEY) ?
-    {Authorization: "Bearer " + sessionStorage.getItem(KEY)} : {}})
-    .then((r) => r.json()).then((s) => {
-      if (s.ledger) document.getElementById("source").textContent = "Ledger: " + s.ledger +
-        (s.mode === "gateway" ? " · served by the gateway" : " · podium dashboard");
-    }).catch(() => {});
   schedule();
+  begin();
+}
+
+function authHeaders() {
+  const key = sessionStorage.getItem(KEY);
+  return key ? {Authorization: "Bearer " + key} : {};
+}
+
+async function begin() {
+  // Ask first whether this tab's key (if any) may read the dashboard: the session endpoint always answers
+  // 200, so a tab without a key shows the key form without a failed request in the console.
+  const session = await fetch("/dashboard/api/session", {headers: authHeaders()}).then((r) => r.json())
+    .catch(() => ({authorized: false, reason: "the server did not answer"}));
+  if (!session.authorized) {
+    statusLine.textContent = "A key is needed";
+    content.setAttribute("aria-busy", "false");
+    showLogin(session.reason);
+    return;
+  }
+  state.authorized = true;
+  document.getElementById("source").textContent = "Ledger: " + session.ledger +
+    (session.mode === "gateway" ? " · served by the gateway" : " · podium dashboard");
   load();
 }
 

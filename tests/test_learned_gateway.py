@@ -416,3 +416,46 @@ def test_what_is_embedded_is_the_last_user_message_then_the_system_prompt_bounde
     short = ChatRequest(messages=[Message.system("Be brief."), Message.user("What is 2+2?")])
     assert prompt_text(short) == "What is 2+2?\nBe brief."
     assert CHAT and MATH  # the fixtures' training prompts are the ones the router file was fitted on
+
+
+async def test_the_bandit_router_file_learns_from_feedback_through_the_gateway(tmp_path: Path, server: WireServer):
+    """C's contextual bandit, saved as a router file and loaded by config: feedback saying the cheap model
+    fails math moves the next math prompt to the pricey model; its own exploration share is the default."""
+    from podium.routing.learned.bandit import BanditRouter
+    from podium.routing.learned.files import save_router
+
+    path = save_router(BanditRouter(("cheap", "pricey"), explore=0.25, knob=0.9), tmp_path / "bandit.npz")
+    own = load_settings(_write(tmp_path, wire_config(tmp_path, server, routing={
+        "router": "learned", "learned": {"file": str(path)}})))
+    assert own.learned is not None and own.learned.online and own.learned.explore == 0.25
+    gw = await open_gateway(tmp_path, wire_config(tmp_path, server, routing={
+        "router": "learned", "learned": {"file": str(path), "explore": 0}}))
+    try:
+        key, _ = gw.keys.create("bandit")
+        auth = {"authorization": f"Bearer {key}"}
+        first = await gw.ask(NEW_MATH[0], key)
+        assert first.headers["x-podium-model"] == "cheap"  # no evidence yet: equal chances, the cheaper wins
+        assert "learned router (bandit, file bandit.npz)" in rationale(gw, first)
+        for prompt in MATH:  # the cheap model answers math and is told it was wrong
+            answer = await gw.ask(prompt, key, model="cheap")
+            told = await gw.http.post("/v1/feedback", headers=auth, json={
+                "request_id": answer.headers["x-request-id"], "label": "bad"})
+            assert told.json()["learned"] is False  # a named model: no embedding was taken for it
+        for prompt in MATH:  # routed, so embedded; then labelled
+            answer = await gw.ask(prompt, key, metadata={"router_knob": "0"})
+            assert answer.headers["x-podium-model"] == "cheap"
+            told = await gw.http.post("/v1/feedback", headers=auth, json={
+                "request_id": answer.headers["x-request-id"], "label": "bad"})
+            assert told.json()["learned"] is True
+        later = await gw.ask(NEW_MATH[0], key)
+        assert later.headers["x-podium-model"] == "pricey", rationale(gw, later)
+        assert "bandit after 8 updates (cheap 8, pricey 0)" in rationale(gw, later)
+    finally:
+        await gw.http.aclose()
+        await gw.podium.aclose()
+
+
+def _write(tmp_path: Path, data: dict[str, Any]) -> Path:
+    path = tmp_path / "podium.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path

@@ -67,8 +67,8 @@ class LearnedRoutingConfig(_Strict):
 
     file: str = Field(description="The router file (relative paths: from the config file's folder)")
     knob: float | None = Field(default=None, ge=0, le=1, description="0 cheapest … 1 best; default: the file's")
-    explore: float = Field(default=0.0, ge=0, le=1, description="Share of requests an online router sends to a "
-                           "random eligible model, to keep learning")
+    explore: float | None = Field(default=None, ge=0, le=1, description="Share of requests an online router sends "
+                                  "to a random eligible model, to keep learning; default: the file's (0 offline)")
 
 
 class RoutingConfig(_Strict):

@@ -94,8 +94,16 @@ def load_learned(cfg: LearnedRoutingConfig | None, catalogue: Catalogue, provide
     if not isinstance(knob, int | float) or not 0.0 <= float(knob) <= 1.0:
         raise ConfigError(f"router file {path.name} has knob {knob!r}, outside 0..1; set routing.learned.knob "
                           "(0 cheapest … 1 best)", key_path="routing.learned.knob")
-    if cfg.explore > 0 and not isinstance(router, OnlineRouter):
+    online = isinstance(router, OnlineRouter)
+    if cfg.explore is not None and cfg.explore > 0 and not online:
         raise ConfigError(f"routing.learned.explore applies to routers that learn online, and {path.name} holds a "
                           f"'{router.kind}' router that does not: remove explore, or train an online one "
                           "(--kind bandit)", key_path="routing.learned.explore")
-    return LearnedSetup(router, path, float(knob), cfg.explore, tuple(names))
+    explore = cfg.explore if cfg.explore is not None else _own_explore(router) if online else 0.0
+    return LearnedSetup(router, path, float(knob), explore, tuple(names))
+
+
+def _own_explore(router: LearnedRouter) -> float:
+    """The exploration share an online router's file carries (the bandit's ``explore``), else 0."""
+    share = getattr(router, "explore", 0.0)
+    return float(share) if isinstance(share, int | float) and 0.0 <= share <= 1.0 else 0.0

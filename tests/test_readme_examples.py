@@ -50,6 +50,13 @@ def test_the_readme_has_yaml_examples():
 
 @pytest.mark.parametrize(("where", "block"), EXAMPLES, ids=[where for where, _ in EXAMPLES])
 def test_each_yaml_example_loads(tmp_path: Path, where: str, block: str):
+    if "router: learned" in block:  # the learned-routing example names a router file: one over two local models
+        from podium.routing.learned.bandit import BanditRouter
+        from podium.routing.learned.files import save_router
+
+        name = re.search(r"file: (\S+)", block)
+        assert name is not None, f"{where}: routing.router: learned without a file"
+        save_router(BanditRouter(("smollm2-135m", "gemma3-270m")), tmp_path / name.group(1))
     path = tmp_path / "podium.yaml"
     path.write_text(as_config(block), encoding="utf-8")
     settings = load_settings(path, env={})

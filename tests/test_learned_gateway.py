@@ -26,6 +26,8 @@ import httpx
 import numpy as np
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from learned_fixtures import CHAT, MATH, NEW_CHAT, NEW_MATH, TinyOnline, embed, train_knn, wire_config
 from podium.client import Podium
@@ -459,3 +461,48 @@ def _write(tmp_path: Path, data: dict[str, Any]) -> Path:
     path = tmp_path / "podium.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+# --- the choice within constraints, for any chances, prices and scopes (Hypothesis) -------------------
+_NAMES = ("m0", "m1", "m2", "m3")
+
+
+@settings(max_examples=150, deadline=None)
+@given(chances=st.lists(st.floats(0, 1), min_size=4, max_size=4),
+       prices=st.lists(st.floats(0.01, 50), min_size=4, max_size=4),
+       scope=st.sets(st.sampled_from(_NAMES)), knob=st.floats(0, 1),
+       regions=st.sampled_from([None, frozenset({"eu"}), frozenset({"us"})]))
+def test_the_learned_choice_is_always_a_model_the_request_may_use(chances: list[float], prices: list[float],
+                                                                   scope: set[str], knob: float,
+                                                                   regions: frozenset[str] | None):
+    from podium.catalogue import bundled_catalogue, count_message_tokens
+    from podium.errors import BadRequestError
+    from podium.policy import RequestPolicy
+    from podium.routing import Router, estimate_cost
+    from podium.routing.learned_route import Prediction
+
+    rows = {name: {"provider": "local", "model_id": f"{name}-id", "context_window": 8000, "input_price": price,
+                   "output_price": price, "tier": "fast", "region": "eu" if i % 2 else "us",
+                   "capabilities": ["chat"]} for i, (name, price) in enumerate(zip(_NAMES, prices, strict=True))}
+    catalogue = bundled_catalogue().merged(rows)
+    setup = LearnedSetup(TinyOnline(_NAMES), Path("p.npz"), 0.5)  # type: ignore[arg-type]
+    router = Router(catalogue, ["local"], learned=setup)
+    request = ChatRequest(messages=[Message.user("hi")], max_tokens=10,
+                          metadata={"router_knob": knob})  # type: ignore[arg-type]
+    policy = RequestPolicy("r", scope=frozenset(scope), regions=regions)
+    prediction = Prediction(np.zeros(384, np.float32), dict(zip(_NAMES, chances, strict=True)), "why")
+    eligible = {n for n in _NAMES if n in scope and (regions is None or rows[n]["region"] in regions)}
+    if not eligible:  # nothing at all may serve it: the tiers' 400, never a model outside the policy
+        with pytest.raises(BadRequestError, match="no enabled model satisfies this request"):
+            router.route(request, policy=policy, prediction=prediction)
+        return
+    routed = router.route(request, policy=policy, prediction=prediction)
+    chosen = routed.decision.model
+    assert routed.decision.rationale.startswith("learned router (bandit, file p.npz): ")
+    assert chosen in eligible
+    best = max(chances[_NAMES.index(n)] for n in eligible)
+    assert chances[_NAMES.index(chosen)] >= knob * best - 1e-9  # it clears the bar …
+    tokens = count_message_tokens(request.messages)
+    cheaper = [n for n in eligible if estimate_cost(request, catalogue.get(n), tokens) < routed.decision.estimated_cost
+               - 1e-12 and chances[_NAMES.index(n)] >= knob * best - 1e-9]
+    assert not cheaper  # … and no cheaper eligible model does

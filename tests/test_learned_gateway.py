@@ -506,3 +506,32 @@ def test_the_learned_choice_is_always_a_model_the_request_may_use(chances: list[
     cheaper = [n for n in eligible if estimate_cost(request, catalogue.get(n), tokens) < routed.decision.estimated_cost
                - 1e-12 and chances[_NAMES.index(n)] >= knob * best - 1e-9]
     assert not cheaper  # … and no cheaper eligible model does
+
+
+def test_one_runtime_serves_successive_event_loops_even_if_one_closed_mid_batch():
+    """SyncPodium and the CLI run their own loops; a loop closed while its batch was on the worker must not
+    leave the runtime waiting for a drain that will never finish."""
+    gate = threading.Event()
+
+    def slow(texts: Any) -> Any:
+        gate.wait(5)
+        return np.ones((len(texts), 384), np.float32) / np.sqrt(384)
+
+    setup = LearnedSetup(TinyOnline(("a", "b")), Path("x.npz"), 0.5)  # type: ignore[arg-type]
+    runtime = LearnedRuntime(setup, embedder=slow)
+    request = ChatRequest(messages=[Message.user("hi")])
+
+    async def abandoned() -> None:
+        waiting = asyncio.ensure_future(runtime.predict(request))
+        await asyncio.sleep(0.05)
+        assert not waiting.done()  # the batch is on the worker; the loop ends without waiting for it
+
+    try:
+        asyncio.run(abandoned())
+        gate.set()
+        for _ in range(2):
+            prediction = asyncio.run(asyncio.wait_for(runtime.predict(request), 10))
+            assert set(prediction.chances) == {"a", "b"}
+    finally:
+        gate.set()
+        runtime.close()

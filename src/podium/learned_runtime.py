@@ -86,7 +86,6 @@ class LearnedRuntime:
         self._embed = embedder or minilm_embedder()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="podium-learned")
         self._pending: list[tuple[str, asyncio.Future[Prediction]]] = []
-        self._draining = False
         self._drainer: asyncio.Task[None] | None = None
         self._rng = random.Random(seed)
         self._recent: OrderedDict[str, tuple[Vectors, str]] = OrderedDict()
@@ -105,8 +104,9 @@ class LearnedRuntime:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Prediction] = loop.create_future()
         self._pending.append((prompt_text(request), future))
-        if not self._draining:
-            self._draining = True
+        drainer = self._drainer
+        if drainer is None or drainer.done() or drainer.get_loop() is not loop:
+            # none running on this loop (one that ran on a loop since closed never finished: start afresh)
             self._drainer = loop.create_task(self._drain())
         prediction = await future
         setup = self.setup
@@ -121,7 +121,8 @@ class LearnedRuntime:
         try:
             while self._pending:
                 batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-                batch = [(text, future) for text, future in batch if not future.done()]  # cancelled: skipped
+                # cancelled, or waited for on another (closed) loop: skipped
+                batch = [(text, future) for text, future in batch if not future.done() and future.get_loop() is loop]
                 if not batch:
                     continue
                 self.batches += 1
@@ -136,11 +137,11 @@ class LearnedRuntime:
                     if not future.done():
                         future.set_result(result)
         finally:
-            self._draining = False
-            for _, future in self._pending if not loop.is_closed() else ():
+            mine = [(text, future) for text, future in self._pending if future.get_loop() is loop]
+            self._pending = [item for item in self._pending if item not in mine]
+            for _, future in mine:
                 if not future.done():  # stopped (the loop is closing): nobody is left to compute these
                     future.cancel()
-            self._pending = []
 
     def _compute(self, texts: list[str]) -> list[Prediction]:
         """On the worker thread: embed the batch, then predict and explain each row."""

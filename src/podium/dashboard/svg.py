@@ -10,10 +10,11 @@ text that reaches the SVG is escaped, so a model or key name cannot inject marku
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape as _escape
 
 WIDTH, HEIGHT = 720, 240
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 28, 40
@@ -30,8 +31,16 @@ class Series:
     values: Sequence[float | None]
 
 
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def escape(text: str) -> str:
+    """Text for SVG: markup escaped, and the characters XML cannot hold at all (control characters) dropped."""
+    return _escape(_NOT_XML.sub("", text))
+
+
 def _attr(text: str) -> str:
-    return escape(text, {'"': "&quot;"})
+    return _escape(_NOT_XML.sub("", text), {'"': "&quot;"})
 
 
 def nice_step(value: float) -> float:

@@ -19,7 +19,8 @@ MATH = ["What is 17 * 23?", "Solve for x: 3x + 5 = 20", "Compute the integral of
         "Find the greatest common divisor of 84 and 126", "What is 15% of 240?", "Simplify (x^2 - 9)/(x - 3)"]
 CHAT = ["Write a short poem about autumn leaves", "What is the capital of France?", "Say hello to my friend Anna",
         "Recommend a good book about history", "Translate 'good morning' into Spanish",
-        "Describe the colour blue to someone", "Give me a name for my new cat", "What should I cook for dinner tonight?"]
+        "Describe the colour blue to someone", "Give me a name for my new cat",
+        "What should I cook for dinner tonight?"]
 NEW_MATH = ["Calculate 48 divided by 6 plus 7 squared", "Solve 2x - 7 = 11 for x", "What is 3 to the power of 5?"]
 NEW_CHAT = ["Write a haiku about the sea", "Suggest a name for a dog", "Tell me a fun fact about Paris"]
 

@@ -86,6 +86,7 @@ async def test_overview_series_add_up_to_the_totals_and_the_savings_are_against_
     assert sum(row["baseline_cost"] for row in series) == pytest.approx(totals["baseline_cost"])
     assert totals["baseline_model"] == "gpt-4o" and totals["savings"] > 0  # the scripted models are far cheaper
     assert totals["error_rate"] == 0 and totals["cache_hit_rate"] == 0
+    assert (totals["scored_requests"], totals["mean_score"]) == (1, pytest.approx(0.9))  # satisfaction
     assert set(data["charts"]) == {"requests", "spend", "rates"}
     assert all(svg.startswith("<svg") for svg in data["charts"].values())
     assert data["live"] == {"refused": {}}

@@ -127,10 +127,11 @@ def search_of(params: Mapping[str, str]) -> Search:
 async def overview_data(reader: LedgerReader, ask: views.Ask) -> dict[str, Any]:
     """The overview's numbers: the requests' and the calls' scans on the reader's two threads at once."""
     buckets = await reader.read(lambda run, schema: views.overview_buckets(run, schema, ask))
-    requests, tokens = await asyncio.gather(
+    requests, tokens, feedback = await asyncio.gather(
         reader.read(lambda run, schema: views.overview_requests(run, schema, ask, buckets)),
-        reader.read(lambda run, schema: views.overview_tokens(run, schema, ask, buckets)))
-    return views.overview_combine(ask, buckets, requests, tokens)
+        reader.read(lambda run, schema: views.overview_tokens(run, schema, ask, buckets)),
+        reader.read(lambda run, schema: views.overview_feedback(run, schema, ask)))
+    return views.overview_combine(ask, buckets, requests, tokens, feedback)
 
 
 @dataclass

@@ -93,6 +93,15 @@ def ok_tokens_bucket(lo: float, hi: float | None) -> Statement:
             f" WHERE {where} AND status = 'ok'", params)
 
 
+def feedback_summary(since: float, until: float | None) -> Statement:
+    """Satisfaction: how many requests of the range were scored, and their mean score (each request's
+    scores averaged first)."""
+    where, params = _window("r.started_at", since, until)
+    return (f"SELECT COUNT(*), AVG(f.score) FROM (SELECT request_id, AVG(score) AS score FROM feedback"
+            f" WHERE score IS NOT NULL GROUP BY request_id) f JOIN requests r ON r.request_id = f.request_id"
+            f" WHERE {where}", params)
+
+
 def first_request() -> Statement:
     """When the ledger's first request started (the start of an ``all`` chart); indexed."""
     return "SELECT MIN(started_at) FROM requests", ()

@@ -114,8 +114,16 @@ def overview_tokens(run: Run, schema: q.Schema, ask: Ask, buckets: Buckets) -> l
             for a, b in run(*q.ok_tokens_bucket(lo or 0.0, hi))]
 
 
+def overview_feedback(run: Run, schema: q.Schema, ask: Ask) -> tuple[int, float | None]:
+    """How many requests in the range were scored, and their mean score (the seeds' satisfaction KPI)."""
+    if not schema.has("feedback") or not schema.has("requests"):
+        return 0, None
+    count, mean = run(*q.feedback_summary(ask.span.since, ask.span.until))[0]
+    return _i(count), None if mean is None else _f(mean)
+
+
 def overview_combine(ask: Ask, buckets: Buckets, requests: list[dict[str, float]],
-                     tokens: list[tuple[int, int]]) -> dict[str, Any]:
+                     tokens: list[tuple[int, int]], feedback: tuple[int, float | None] = (0, None)) -> dict[str, Any]:
     """The overview: totals (as ``podium report`` counts them) and one row per bucket for the charts."""
     if not requests:
         return _empty_overview(ask)
@@ -135,6 +143,7 @@ def overview_combine(ask: Ask, buckets: Buckets, requests: list[dict[str, float]
         "baseline_cost": baseline_cost, "savings": None if baseline_cost is None else baseline_cost - totals["cost"],
         "error_rate": _rate(totals["errors"], count), "fallback_rate": _rate(totals["fell_back"], count),
         "retry_rate": _rate(totals["retried"], count), "cache_hit_rate": _rate(totals["cache_hits"], count),
+        "scored_requests": feedback[0], "mean_score": feedback[1],
     }
     series = [{"t": buckets.start + i * buckets.step, **row,
                "baseline_cost": baseline.estimated_cost(*tokens[i]) if baseline else None}
@@ -147,7 +156,7 @@ def overview(run: Run, schema: q.Schema, ask: Ask) -> dict[str, Any]:
     (in one job; the API runs the requests' and the calls' halves on two threads at once)."""
     buckets = overview_buckets(run, schema, ask)
     return overview_combine(ask, buckets, overview_requests(run, schema, ask, buckets),
-                            overview_tokens(run, schema, ask, buckets))
+                            overview_tokens(run, schema, ask, buckets), overview_feedback(run, schema, ask))
 
 
 def _empty_overview(ask: Ask) -> dict[str, Any]:
@@ -158,7 +167,8 @@ def _empty_overview(ask: Ask) -> dict[str, Any]:
             "requests_retried": 0, "requests_with_fallback": 0, "cache_hits": 0, "input_tokens": 0,
             "output_tokens": 0, "total_cost": 0.0, "baseline_model": baseline.name if baseline else None,
             "baseline_cost": 0.0 if baseline else None, "savings": 0.0 if baseline else None, "error_rate": None,
-            "fallback_rate": None, "retry_rate": None, "cache_hit_rate": None}
+            "fallback_rate": None, "retry_rate": None, "cache_hit_rate": None, "scored_requests": 0,
+            "mean_score": None}
     return {"range": _range(ask, start, step), "totals": zero, "series": []}
 
 

@@ -209,14 +209,14 @@ class Page:
         if self.page.locator("#login").is_visible():  # once per tab: the key stays in its session storage
             self.page.fill("#key", ADMIN)
             self.page.keyboard.press("Enter")
-            self.settled()
+            self.settled(r"^(Updated|Failed)")  # not the "A key is needed" still showing
         return self.page
 
-    def settled(self) -> None:
+    def settled(self, status: str = r"^(Updated|Failed|A key)") -> None:
         from playwright.sync_api import expect
 
         # (no wait_for_function: it evaluates strings, which the pages' CSP rightly refuses)
-        expect(self.page.locator("#status")).to_have_text(re.compile(r"^(Updated|Failed|A key)"))
+        expect(self.page.locator("#status")).to_have_text(re.compile(status))
         expect(self.page.locator("#content")).to_have_attribute("aria-busy", "false")
 
     def metric(self, name: str) -> str:
@@ -300,9 +300,11 @@ def test_the_request_explorer_finds_a_request_just_made_through_the_gateway(brow
 
 
 def test_usable_by_keyboard_and_shows_no_key_or_prompt(browser: Any, served: Served):
+    from playwright.sync_api import expect
+
     tab = Page(browser, served)
     page = tab.open("", range="7d")
-    assert page.evaluate("document.activeElement.id") == "main"  # after the key form, focus is on the content
+    expect(page.locator("#main")).to_be_focused()  # after the key form, focus is on the content
     page.reload()  # the key stays in the tab's session storage: no form this time
     tab.settled()
     assert not page.locator("#login").is_visible()
@@ -321,4 +323,18 @@ def test_usable_by_keyboard_and_shows_no_key_or_prompt(browser: Any, served: Ser
         text = tab.open(slug, range="7d").content()
         assert ADMIN not in text and served.made["secret"] not in text and served.made["secret"][:7] not in text
         assert "Question number" not in text and "Stream a short answer" not in text
+    assert tab.errors == []
+
+
+def test_auto_refresh_shows_a_request_made_after_the_page_opened(browser: Any, served: Served):
+    """Last in this file: it adds a request the counts above do not expect."""
+    from playwright.sync_api import expect
+
+    tab = Page(browser, served)
+    page = tab.open("", range="1h", refresh="1")
+    assert page.locator("#refresh").input_value() == "1"
+    before = int(tab.metric("requests").replace(",", ""))
+    client = openai.OpenAI(base_url=f"{served.url}/v1", api_key=served.made["secret"], max_retries=0, timeout=30)
+    client.chat.completions.create(model="fast-model", messages=[{"role": "user", "content": "One more"}])
+    expect(page.locator('[data-metric="requests"] dd')).to_have_text(f"{before + 1:,}", timeout=10_000)
     assert tab.errors == []

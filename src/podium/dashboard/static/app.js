@@ -425,7 +425,7 @@ async function begin() {
   state.authorized = true;
   document.getElementById("source").textContent = "Ledger: " + session.ledger +
     (session.mode === "gateway" ? " · served by the gateway" : " · podium dashboard");
-  load();
+  await load();
 }
 
 start();

@@ -296,6 +296,14 @@ def test_the_request_explorer_finds_a_request_just_made_through_the_gateway(brow
     page.locator(f"a[data-id='{served.made['request_0']}']").click()
     tab.settled()
     assert "0.8" in page.locator("#request-detail").inner_text()  # its feedback
+    # a week holds more than a page: older requests page by page, newest first
+    page = tab.open("requests", range="7d")
+    first = page.locator("a[data-id]").all_inner_texts()
+    assert len(first) == 50
+    page.locator("#older").click()
+    tab.settled()
+    second = page.locator("a[data-id]").all_inner_texts()
+    assert len(second) == 50 and not set(first) & set(second)
     assert tab.errors == []
 
 

@@ -320,10 +320,12 @@ pages.requests = async () => {
       if (value) params.set(name, value); else params.delete(name);
     }
     params.delete("show");
+    params.delete("before");
     history.replaceState(null, "", "?" + params);
     load();
   });
   const wanted = Object.fromEntries(FIELDS.map(([name]) => [name, params.get(name)]));
+  wanted.before = params.get("before");
   const found = await api("requests", wanted);
   const rows = table("Requests, newest first", [
     {label: "request id", value: (r) => el("a", {href: "?" + new URLSearchParams({...Object.fromEntries(params),
@@ -335,7 +337,20 @@ pages.requests = async () => {
     {label: "cost", num: true, value: (r) => fmt.money(r.cost)},
     {label: "latency", num: true, value: (r) => fmt.ms(r.latency_ms)},
   ], found.requests, "no request matches.");
-  const out = [form, rows];
+  const paging = el("p", {class: "paging"});
+  if (params.get("before")) {
+    const newest = new URLSearchParams(params);
+    newest.delete("before");
+    newest.delete("show");
+    paging.append(el("a", {href: "?" + newest}, "← Newest"), " ");
+  }
+  if (found.next_before) {
+    const older = new URLSearchParams(params);
+    older.set("before", String(found.next_before));
+    older.delete("show");
+    paging.append(el("a", {href: "?" + older, id: "older"}, "Older requests →"));
+  }
+  const out = [form, rows, paging];
   const show = params.get("show") || (found.requests.length === 1 && params.get("id") ? found.requests[0].request_id : null);
   if (show) out.push(await showRequest(show));
   return out;

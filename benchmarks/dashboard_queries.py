@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from podium.catalogue import bundled_catalogue
 from podium.dashboard import charts, views
-from podium.dashboard.api import overview_data
+from podium.dashboard.api import models_data, overview_data
 from podium.dashboard.queries import Search
 from podium.dashboard.ranges import parse_span
 from podium.dashboard.reader import LedgerReader, open_reader
@@ -171,8 +171,10 @@ async def timed(reader: LedgerReader, page: str, span: str, now: float, repeat: 
     data = None
     for _ in range(repeat + 1):
         started = time.perf_counter()
-        if page == "overview":  # as the endpoint does it: its two scans on the reader's two threads
+        if page == "overview":  # as the endpoints do it: their scans on the reader's two threads at once
             data = await overview_data(reader, ask)
+        elif page == "models":
+            data = await models_data(reader, ask)
         else:
             data = await reader.read(lambda run, schema: view(run, schema, ask))
         if chart is not None:

@@ -210,37 +210,63 @@ def error_class(message: str | None) -> str:
     return "other"
 
 
+def models_totals(run: Run, schema: q.Schema, ask: Ask) -> dict[str, Any]:
+    """The models page's first half (its own thread): per model, per deployment, and the errors."""
+    span = ask.span
+    if not schema.has("calls"):
+        return {"by_model": [], "deployments": [], "errors": []}
+    return {"by_model": group_rows(run(*q.calls_by_model(span.since, span.until, ask.dialect))),
+            "deployments": list(run(*q.calls_by_deployment(span.since, span.until, ask.dialect))),
+            "errors": list(run(*q.call_errors(span.since, span.until, ask.dialect)))}
+
+
+def models_latency(run: Run, schema: q.Schema, ask: Ask) -> dict[str, Any]:
+    """The models page's second half (its own thread): latency histograms and calls over time."""
+    span = ask.span
+    start, step = _chart_start(run, ask) if schema.has("requests") else (span.since, 3600.0)
+    if not schema.has("calls"):
+        return {"start": start, "step": step, "histogram": [], "series": []}
+    return {"start": start, "step": step,
+            "histogram": list(run(*q.latency_histogram(span.since, span.until, ask.dialect))),
+            "series": list(run(*q.deployment_series(span.since, span.until, start, step, ask.dialect)))}
+
+
 def models(run: Run, schema: q.Schema, ask: Ask, circuits: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """Per deployment: p50/p95 latency, tokens per second, cost, errors by class, and the circuit's state
-    where a gateway is there to say it."""
+    where a gateway is there to say it (in one job; the API runs its two halves on two threads at once)."""
+    return models_combine(ask, models_totals(run, schema, ask), models_latency(run, schema, ask), circuits)
+
+
+def models_combine(ask: Ask, totals: dict[str, Any], timing: dict[str, Any],
+                   circuits: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     span = ask.span
-    start, step = _chart_start(run, ask)
-    if not schema.has("calls"):
-        return {"range": _range(ask, start, step), "by_model": [], "deployments": [], "series": [], "models": []}
-    by_model = group_rows(run(*q.calls_by_model(span.since, span.until, ask.dialect)))
+    start, step = timing["start"], timing["step"]
     histograms: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
-    for model, provider, b, count in run(*q.latency_histogram(span.since, span.until, ask.dialect)):
+    for model, provider, b, count in timing["histogram"]:
         histograms[(str(model), str(provider))][_i(b)] = _i(count)
     errors: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for model, provider, message, count in run(*q.call_errors(span.since, span.until, ask.dialect)):
+    for model, provider, message, count in totals["errors"]:
         errors[(str(model), str(provider))][error_class(message)] += _i(count)
-    states = {(str(c.get("model")), str(c.get("provider"))): c for c in circuits}
+    states: dict[tuple[str, str], str] = {}
+    for c in circuits:  # several deployments of a model on one provider: the least healthy one speaks
+        where = (str(c.get("model")), str(c.get("provider")))
+        if states.get(where) in (None, "closed") or c.get("state") == "open":
+            states[where] = str(c.get("state"))
     deployments: list[dict[str, Any]] = []
-    for row in run(*q.calls_by_deployment(span.since, span.until, ask.dialect)):
+    for row in totals["deployments"]:
         model, provider = str(row[0]), str(row[1])
         ok_out, ok_ms = _f(row[9]), _f(row[10])
         hist = histograms.get((model, provider), {})
-        circuit = states.get((model, provider))
         deployments.append({
             "model": model, "provider": provider, "calls": _i(row[2]), "errors": _i(row[3]),
             "cancelled": _i(row[4]), "input_tokens": _i(row[5]), "output_tokens": _i(row[6]), "cost": _f(row[7]),
             "avg_latency_ms": _f(row[8]), "p50_latency_ms": percentile(hist, 0.50),
             "p95_latency_ms": percentile(hist, 0.95), "tokens_per_second": ok_out / (ok_ms / 1000) if ok_ms else None,
             "error_rate": _rate(_i(row[3]), _i(row[2])), "errors_by_class": dict(errors.get((model, provider), {})),
-            "circuit": circuit.get("state") if circuit else None,
+            "circuit": states.get((model, provider)),
         })
     deployments.sort(key=lambda d: (-d["cost"], -d["calls"], d["model"], d["provider"]))
-    series_rows = run(*q.deployment_series(span.since, span.until, start, step, ask.dialect))
+    series_rows = timing["series"]
     names = sorted({str(r[1]) for r in series_rows})
     count = max(math.ceil((span.end(ask.now) - start) / step), 1)
     calls: dict[str, list[float]] = {name: [0.0] * count for name in names}
@@ -252,8 +278,8 @@ def models(run: Run, schema: q.Schema, ask: Ask, circuits: Sequence[dict[str, An
             latency[str(model)][index] = _f(avg)
     series = [{"t": start + i * step, **{f"calls:{m}": calls[m][i] for m in names},
                **{f"latency:{m}": latency[m][i] for m in names}} for i in range(count)]
-    return {"range": _range(ask, start, step), "by_model": by_model, "deployments": deployments, "models": names,
-            "series": series, "circuits": list(circuits)}
+    return {"range": _range(ask, start, step), "by_model": totals["by_model"], "deployments": deployments,
+            "models": names, "series": series, "circuits": list(circuits)}
 
 
 # --- task types -------------------------------------------------------------------------------------------

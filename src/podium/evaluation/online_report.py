@@ -56,8 +56,7 @@ def markdown_online(run: OnlineRun) -> str:
         "",
         f"Goal (second half better than the static heuristic router): **{'met' if s.met else 'missed'}** — "
         f"{s.accuracy - s.heuristic_accuracy:+.2f} accuracy points at {s.share:.1f} % strong calls"
-        + ("" if math.isinf(gap) else f"; the heuristic pays {gap / max(s.cost, 1e-12):+.1%} more per prompt "
-           "for the bandit's accuracy") + ".",
+        + _cost_note(gap, s.cost) + ".",
         "",
         f"Whole stream ({n:,} prompts): reward per step = quality - λ·cost / mean strong cost, λ = 1 - knob = "
         f"{run.lam:.2f}; regret = the policy's total reward - the bandit's (negative: the bandit earned more).",
@@ -86,6 +85,15 @@ def markdown_online(run: OnlineRun) -> str:
     return "\n".join(rows) + "\n"
 
 
+def _cost_note(gap: float, cost: float) -> str:
+    """How the heuristic's cost for the bandit's accuracy compares with the bandit's own."""
+    if math.isinf(gap):
+        return "; no mix of the heuristic's thresholds reaches the bandit's accuracy"
+    share = abs(gap) / max(cost, 1e-12)
+    return (f"; the heuristic needs {share:.1%} more per prompt to match the bandit's accuracy" if gap > 0 else
+            f"; the heuristic matches the bandit's accuracy for {share:.1%} less per prompt")
+
+
 def _point_result(name: str, share: float, accuracy: float, cost: float) -> RouterResult:
     nan = float("nan")
     return RouterResult(name, [CurvePoint(nan, share, accuracy, cost)], nan, {}, nan)
@@ -109,7 +117,7 @@ def svg_online(run: OnlineRun, width: int = 1000) -> str:
         [(p.name, steps, np.cumsum(p.quality) / steps * 100) for p in shown]
     cost = [("bandit", steps, np.cumsum(run.cost))] + [(p.name, steps, np.cumsum(p.cost)) for p in shown]
     regret = [(f"vs {p.name}", steps, regret_curve(run, p)) for p in _regret_refs(policies)]
-    height, panel = 420 + 330, width // 3
+    height, panel = 420 + 360, width // 3
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
              'font-size="12">', f'<rect width="{width}" height="{height}" fill="white"/>',
              _nested(top, 0), '<g transform="translate(0,420)">']

@@ -54,7 +54,7 @@ class BanditRouter(Learner):
     kind = "bandit"
 
     def __init__(self, models: Sequence[str], *, explore: float = 0.1, seed: int = 0, dims: int = DIMENSIONS,
-                 scale: float = 4.0, prior: float = 1.0, prior_mean: float = 0.5, noise: float = 0.5,
+                 scale: float = 1.0, prior: float = 1.0, prior_mean: float = 0.5, noise: float = 0.5,
                  state: Mapping[str, NDArray[Any]] | None = None, **kw: Any) -> None:
         super().__init__(models, **kw)
         if len(self.models) < 2 or len(set(self.models)) != len(self.models) or not all(self.models):

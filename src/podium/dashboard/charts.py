@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from podium.dashboard.svg import Series, bar_chart, line_chart
@@ -11,9 +12,15 @@ MAX_BARS = 12
 
 
 def money(value: float) -> str:
-    if value == 0:
+    """Dollars with three significant digits below a dollar ($0.0000896), cents above; never exponents."""
+    if value == 0 or not math.isfinite(value):
         return "$0"
-    return f"${value:,.2f}" if abs(value) >= 1 else f"${value:.4g}"
+    sign = "-" if value < 0 else ""
+    value = abs(value)
+    if value >= 1:
+        return f"{sign}${value:,.2f}"
+    digits = min(max(2, 2 - math.floor(math.log10(value))), 10)
+    return f"{sign}${value:.{digits}f}"
 
 
 def percent(value: float) -> str:

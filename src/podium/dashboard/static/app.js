@@ -32,9 +32,9 @@ function el(tag, attrs = {}, ...children) {
 
 const fmt = {
   int: (v) => (v === null || v === undefined ? "–" : Math.round(v).toLocaleString("en")),
-  money: (v) => (v === null || v === undefined ? "–" : v === 0 ? "$0" :
-    "$" + (Math.abs(v) >= 1 ? v.toLocaleString("en", {minimumFractionDigits: 2, maximumFractionDigits: 2})
-      : v.toPrecision(3))),
+  money: (v) => (v === null || v === undefined ? "–" : v === 0 ? "$0" : (v < 0 ? "-$" : "$") +
+    (Math.abs(v) >= 1 ? Math.abs(v).toLocaleString("en", {minimumFractionDigits: 2, maximumFractionDigits: 2})
+      : Math.abs(v).toFixed(Math.min(10, Math.max(2, 2 - Math.floor(Math.log10(Math.abs(v)))))))),
   pct: (v) => (v === null || v === undefined ? "–" : (v * 100).toFixed(1) + "%"),
   ms: (v) => (v === null || v === undefined ? "–" : v >= 1000 ? (v / 1000).toFixed(2) + " s" : v.toFixed(0) + " ms"),
   num: (v, d = 2) => (v === null || v === undefined ? "–" : Number(v).toFixed(d)),

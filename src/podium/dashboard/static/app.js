@@ -107,8 +107,8 @@ pages.overview = async () => {
     ["Error rate", fmt.pct(t.error_rate), "error_rate"], ["Fallback rate", fmt.pct(t.fallback_rate), "fallback_rate"],
     ["Retry rate", fmt.pct(t.retry_rate), "retry_rate"], ["Cache hit rate", fmt.pct(t.cache_hit_rate), "cache_hit_rate"],
     ["Unfinished", fmt.int(t.requests_unfinished), "unfinished"],
-    ["Satisfaction (mean score)", t.mean_score === null ? "–" : fmt.num(t.mean_score) + " of " +
-      fmt.int(t.scored_requests) + " scored", "satisfaction"],
+    ["Satisfaction (mean of " + fmt.int(t.scored_requests) + " scored)",
+      t.mean_score === null ? "–" : fmt.num(t.mean_score), "satisfaction"],
   ];
   const refused = data.live ? data.live.refused : null;
   if (refused) items.push(["Guardrail blocks (since start)", fmt.int(refused.guardrail || 0), "guardrail"]);

@@ -315,3 +315,27 @@ async def test_guardrail_blocks_and_experiments_show(tmp_path: Path):
         assert arms[("cheaper-qa", "control")]["cost"] > arms[("cheaper-qa", "candidate")]["cost"]
     finally:
         await gw.aclose()
+
+
+async def test_the_gateway_answers_while_a_dashboard_query_is_still_running(gw: Gw):
+    """A dashboard query held open on its thread (as a slow scan of a big ledger would be) keeps nothing else
+    waiting: chat requests, and the ledger writes they make, go on meanwhile."""
+    ids = await traffic(gw)
+    dashboard = gw.app.state.dashboard
+    release = threading.Event()
+    started = threading.Event()
+
+    def slow(run: Any, schema: Any) -> int:
+        started.set()
+        release.wait(30)
+        return int(run("SELECT COUNT(*) FROM requests", ())[0][0])
+
+    pending = asyncio.ensure_future(dashboard.reader.read(slow))
+    await asyncio.to_thread(started.wait, 10)
+    for _ in range(3):  # answered and recorded while the query still holds its thread
+        assert (await gw.chat(ids["bob_secret"], model="echo")).status_code == 200
+    assert not pending.done()
+    other = await gw.api("requests", range="1h", limit=50)  # the second thread still serves the pages
+    assert other.status_code == 200 and len(other.json()["requests"]) == 9
+    release.set()
+    assert await pending == 9

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -15,8 +16,11 @@ import httpx
 import pytest
 
 from dashboard_helpers import config, open_gateway, traffic
+from podium.config import load_settings
 from podium.dashboard.reader import open_reader
 from podium.dashboard.standalone import create_dashboard_app
+from podium.errors import ConfigError
+from podium.server.keys import KeyStore
 
 
 def free_port() -> int:
@@ -120,3 +124,21 @@ async def test_an_unreachable_postgresql_is_a_503_naming_where(tmp_path: Path):
         answered = await http.get("/dashboard/api/overview")
     await app.state.dashboard.aclose()
     assert answered.status_code == 503 and f"127.0.0.1:{port}" in answered.text and "secretpw" not in answered.text
+
+
+def test_podium_keys_create_takes_the_dashboard_scope(tmp_path: Path):
+    path = tmp_path / "podium.yaml"
+    path.write_text(json.dumps(config(tmp_path)))
+    made = subprocess.run([sys.executable, "-m", "podium.cli", "keys", "create", "ops", "--models", "dashboard",
+                           "--config", str(path)], capture_output=True, text=True, timeout=60, env=env(), cwd=tmp_path)
+    assert made.returncode == 0, made.stdout + made.stderr
+    [key] = KeyStore(tmp_path / "keys.sqlite3").list()
+    assert key.name == "ops" and key.models == ("dashboard",)
+
+
+def test_the_dashboard_section_is_checked_like_any_other(tmp_path: Path):
+    for bad in ({"refresh_seconds": -1}, {"refresh_seconds": 99999}, {"enabled": "maybe"}, {"colour": "blue"}):
+        path = tmp_path / "podium.yaml"
+        path.write_text(json.dumps({**config(tmp_path), "dashboard": bad}))
+        with pytest.raises(ConfigError, match="dashboard"):
+            load_settings(path)

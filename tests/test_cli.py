@@ -160,3 +160,20 @@ def test_serve_fails_cleanly_on_a_bad_config_and_unknown_options(tmp_path: Path)
     assert unknown.returncode == 2 and "No such option" in unknown.stderr + unknown.stdout
     helped = run("serve", "--help", cwd=tmp_path)
     assert helped.returncode == 0 and "--no-auth" in helped.stdout
+
+
+def test_podium_serve_runs_numpy_on_one_blas_thread_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gateway's per-request matrices are small: the entry point sets one BLAS thread before numpy
+    loads (an operator's own value wins)."""
+    import os
+
+    from podium.cli import entry
+
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "")  # recorded, so the value main() sets is undone after
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
+    monkeypatch.setenv("MKL_NUM_THREADS", "3")
+    monkeypatch.setattr(entry, "_serve", lambda argv: 0)
+    monkeypatch.setattr("sys.argv", ["podium", "serve"])
+    with pytest.raises(SystemExit):
+        entry.main()
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1" and os.environ["MKL_NUM_THREADS"] == "3"

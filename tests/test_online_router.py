@@ -314,6 +314,11 @@ def test_bad_simulation_settings_are_config_errors() -> None:
         simulate(data, x, tiers=np.zeros(10), knob=-1.0)
     with pytest.raises(ValueError, match="embeddings"):
         simulate(data, x[:5], tiers=np.zeros(10))
+    three = EvalDataset("three", data.prompts, "big", "small", data.strong_quality, data.weak_quality,
+                        data.strong_cost, data.weak_cost, 0, ("big", "mid", "small"),
+                        np.column_stack([data.strong_quality] * 3), np.column_stack([data.strong_cost] * 3))
+    with pytest.raises(ConfigError, match="has 3"):
+        simulate(three, x, tiers=np.zeros(10))
 
 
 # --- the CLI ---------------------------------------------------------------------------------------

@@ -121,6 +121,9 @@ def simulate(dataset: EvalDataset, embeddings: Vectors, *, explore: float = 0.1,
     n = len(dataset)
     if n < 2:
         raise ConfigError(f"{dataset.name}: an online run needs at least 2 prompts, got {n}")
+    if len(dataset.all_models) != 2:
+        raise ConfigError(f"{dataset.name}: --online compares a strong and a weak model, and this dataset has "
+                          f"{len(dataset.all_models)} ({', '.join(dataset.all_models)}): keep two of them")
     x = np.asarray(embeddings, dtype=np.float32)
     if x.shape != (n, 384):
         raise ValueError(f"expected ({n}, 384) embeddings, got {x.shape}")

@@ -249,6 +249,8 @@ def test_every_page_loads_without_console_errors_and_draws_its_charts(browser: A
         "bars => bars.map(b => b.getAttribute('width'))")]
     assert max(widths) > 0
     assert "fast-model" in page.locator("table").first.inner_text()
+    live = page.locator("table", has_text="Deployments now").inner_text()
+    assert "fast-model@up" in live and "closed (healthy)" in live  # the running gateway's own circuits
     assert tab.errors == []
 
 

@@ -147,6 +147,11 @@ pages.models = async () => {
     ], data.deployments),
     el("p", {class: "note"}, "Time to first token is not kept in the ledger; latency is the whole call. " +
       "Circuit states come from the running gateway (" + (data.circuits && data.circuits.length ? "live" : "none here") + ")."),
+    data.circuits && data.circuits.length ? table("Deployments now (live, from the gateway)", [
+      {label: "deployment", value: (c) => c.id}, {label: "circuit", value: (c) => c.state === "closed" ? "closed (healthy)" : c.state + " ⚠"},
+      {label: "in flight", num: true, value: (c) => fmt.int(c.in_flight)},
+      {label: "recent latency", num: true, value: (c) => fmt.ms(c.latency_ewma_ms)},
+    ], data.circuits) : null,
     table("Per model (as podium report)", [
       {label: "model", value: (g) => g.key}, {label: "calls", num: true, value: (g) => fmt.int(g.calls)},
       {label: "errors", num: true, value: (g) => fmt.int(g.errors)},

@@ -252,6 +252,8 @@ class Podium:
         if prediction is not None and answered is not None and self.store_embeddings:
             vector = prediction.embedding.astype("<f4", copy=False)
             await self.ledger.record_embedding(ctx.request_id, answered.model, vector.tobytes(), int(vector.size))
+            for label in ctx.labels:  # a strategy's automatic labels: only beside an embedding can they teach
+                await self.ledger.record_label(ctx.request_id, label.model, label.source, label.score)
         cancelled = isinstance(error, asyncio.CancelledError | GeneratorExit)
         message = None if error is None else error.message if isinstance(error, PodiumError) else \
             "cancelled: the client went away or the request was stopped" if cancelled else \

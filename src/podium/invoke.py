@@ -19,7 +19,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from podium import parallel_choices, request_fields
 from podium.catalogue import ModelInfo, count_message_tokens, count_tokens, worst_input_tokens
@@ -30,6 +30,9 @@ from podium.providers import ProviderRegistry
 from podium.telemetry import Telemetry
 from podium.types import CallTrace, ChatRequest, ChatResponse, StreamChunk, Usage
 
+if TYPE_CHECKING:
+    from podium.strategies.labels import Label
+
 
 @dataclass
 class RequestContext:
@@ -38,6 +41,7 @@ class RequestContext:
     policy: RequestPolicy
     calls: list[CallTrace] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # routing and resilience decisions, in order
+    labels: list[Label] = field(default_factory=list)  # a strategy's automatic labels (strategies.labels)
     retries: int = 0
     fallbacks: int = 0
     deployment: str | None = None  # the deployment that answered

@@ -151,7 +151,8 @@ class StrategyRunner:
         request_cap = constraints.max_cost
         sctx = StrategyContext(call, lambda: ctx.cost, budget_of(name, self.settings.strategies, request_cap),
                                observer or NullObserver(),
-                               notes=ctx.notes)  # strategy decisions share the trace notes with resilience's
+                               notes=ctx.notes,  # strategy decisions share the trace notes with resilience's
+                               labels=ctx.labels)  # written with the prompt's embedding (client._finish)
         span, request_span = self.telemetry.start(f"strategy {name}", {"podium.strategy": name,
                                                                        "podium.request_id": ctx.request_id},
                                                   parent=ctx.span), ctx.span

@@ -118,6 +118,19 @@ DROP INDEX IF EXISTS requests_started;
 CREATE INDEX IF NOT EXISTS calls_started ON calls (started_at, status, model, provider, latency_ms, input_tokens,
     output_tokens, cost);
 """),
+    # Automatic labels for learned routers (podium.strategies.labels), written with ledger.store_embeddings
+    # beside the request's embedding: per member model of a vote or consensus whether it agreed with a strict
+    # majority, per cascade step whether the verifier accepted it. Explicit feedback stays in ``feedback``.
+    (8, """
+CREATE TABLE IF NOT EXISTS labels (
+    request_id  TEXT NOT NULL,
+    model       TEXT NOT NULL,
+    source      TEXT NOT NULL,
+    score       DOUBLE PRECISION NOT NULL,
+    created_at  DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX IF NOT EXISTS labels_request ON labels (request_id);
+"""),
 )
 
 LATEST = MIGRATIONS[-1][0]
@@ -134,6 +147,7 @@ FINISH_REQUEST = ("UPDATE requests SET finished_at = ?, status = ?, model = ?, p
 INSERT_FEEDBACK = ("INSERT INTO feedback (request_id, created_at, score, label, comment, key_id)"
                    " VALUES (?, ?, ?, ?, ?, ?)")
 INSERT_EMBEDDING = "INSERT INTO request_embeddings (request_id, model, embedding, dims) VALUES (?, ?, ?, ?)"
+INSERT_LABEL = "INSERT INTO labels (request_id, model, source, score, created_at) VALUES (?, ?, ?, ?, ?)"
 REQUEST_EMBEDDING = "SELECT model, embedding, dims FROM request_embeddings WHERE request_id = ?"
 INSERT_SHADOW = ("INSERT INTO shadow_trials (request_id, trial, created_at, task_type, candidate, status, agreed,"
                  " score, served_model, served_cost, served_latency_ms, candidate_cost, judge_cost, latency_ms,"

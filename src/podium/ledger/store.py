@@ -20,6 +20,9 @@ class LedgerStore(Protocol):
     async def record_embedding(self, request_id: str, model: str, vector: bytes, dims: int) -> None:
         """A request's prompt embedding (float32 bytes), with ``ledger.store_embeddings``."""
 
+    async def record_label(self, request_id: str, model: str, source: str, score: float) -> None:
+        """An automatic label (vote, consensus, verifier) of one model's answer, with ``store_embeddings``."""
+
     async def request_embedding(self, request_id: str) -> tuple[str, bytes, int] | None:
         """A request's stored embedding: (model, float32 bytes, dims), or None."""
         ...

@@ -28,6 +28,7 @@ from podium.ledger.checks import (
     InvalidRow,
     ident,
     ident_or_none,
+    number,
     number_or_none,
     text,
     text_or_none,
@@ -38,6 +39,7 @@ from podium.ledger.schema import (
     INSERT_CALL,
     INSERT_EMBEDDING,
     INSERT_FEEDBACK,
+    INSERT_LABEL,
     INSERT_REQUEST,
     INSERT_SHADOW,
     REQUEST_EMBEDDING,
@@ -134,6 +136,15 @@ class SqlLedger:
             raise InvalidRow(f"ledger: an embedding must be 4 bytes (float32) per dimension, 1 to {MAX_DIMS} of them")
         self._enqueue(INSERT_EMBEDDING, (ident(request_id, "request_id"), text(model, "model"), vector, dims),
                       request_id)
+
+    async def record_label(self, request_id: str, model: str, source: str, score: float) -> None:
+        """An automatic label of ``model``'s answer to the request (``podium.strategies.labels``), a score in
+        [0, 1]; buffered like an embedding, committed with the request's finish row."""
+        value = number(score, "score")
+        if not 0.0 <= value <= 1.0:
+            raise InvalidRow(f"ledger: a label's score must lie in [0, 1], not {value}")
+        self._enqueue(INSERT_LABEL, (ident(request_id, "request_id"), text(model, "model"),
+                                     text(source, "source", MAX_LABEL), value, time.time()), request_id)
 
     async def request_embedding(self, request_id: str) -> tuple[str, bytes, int] | None:
         """The stored embedding of a request (model, float32 bytes, dims), or None."""

@@ -16,6 +16,7 @@ from typing import Literal, Protocol, TypeVar
 
 from podium.errors import BadRequestError, BudgetExceededError, ConfigError, PodiumError, RegionError, ScopeError
 from podium.errors import TimeoutError as CallTimeoutError
+from podium.strategies.labels import Label, Source
 from podium.types import ChatRequest, ChatResponse, Message
 
 T = TypeVar("T")
@@ -69,6 +70,7 @@ class StrategyContext:
     observer: Observer = field(default_factory=NullObserver)
     prefix: str = ""
     notes: list[str] = field(default_factory=list)
+    labels: list[Label] = field(default_factory=list)  # automatic labels of members' answers (``labels``)
 
     def step(self, label: str) -> str:
         return f"{self.prefix}{label}"
@@ -76,7 +78,13 @@ class StrategyContext:
     def child(self, label: str) -> StrategyContext:
         """The context for a nested strategy: its steps are labelled under ``label``."""
         return StrategyContext(self.call_fn, self.spent, self.budget, self.observer, f"{self.prefix}{label}/",
-                               self.notes)
+                               self.notes, self.labels)
+
+    def label(self, response: ChatResponse, source: Source, score: float) -> None:
+        """Label the model that gave ``response`` (see ``strategies.labels``); a nested strategy's answer
+        (provider ``podium``) is no model's and is skipped."""
+        if response.provider != "podium":
+            self.labels.append(Label(response.model, source, score))
 
     def note(self, step: str, decision: str) -> None:
         self.notes.append(f"{step}: {decision}")

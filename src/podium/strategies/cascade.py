@@ -7,7 +7,8 @@ After each step an acceptance check decides whether to stop:
   "A whale is a mammal." do not; free text by MiniLM cosine when the cascade has an ``embedder``,
   ``semantic.py``);
 - ``verifier``: a ``verifier`` model is asked whether the answer is correct; YES stops (a cascade with
-  ``accept: verifier`` and no verifier is refused when it is built, and at config load);
+  ``accept: verifier`` and no verifier is refused when it is built, and at config load); its YES/NO is
+  the one check that labels the step's model for router training (``strategies.labels``);
 - a user function ``(request, response) -> (accepted, reason)``, e.g. the learned acceptance that
   ``podium eval --cascade --target`` calibrates (``acceptance.load_acceptance``).
 An empty answer is never accepted, whatever the check: the cascade climbs. The last model's answer is
@@ -80,7 +81,10 @@ class Cascade:
             prompt = (f"Question:\n{last_user_text(request)}\n\nProposed answer:\n{response.text}\n\nIs the proposed "
                       "answer correct and complete? Reply YES or NO on the first line, then one sentence why.")
             verdict = await ctx.call(self.verifier, ask(request, prompt), f"step {step} verify")
-            yes = verdict.text.strip().upper().startswith("YES")
+            first = verdict.text.strip().upper()
+            yes = first.startswith("YES")
+            if yes or re.match(r"NO\b", first):  # the only check that labels (strategies.labels); a verdict that
+                ctx.label(response, "verifier", 1.0 if yes else 0.0)  # is neither escalates, unlabelled
             return yes, f"verifier said {'YES' if yes else 'NO'}: {verdict.text.strip()[:80]}", response
         return True, "accepted (no check)", response
 

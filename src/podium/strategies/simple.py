@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from podium.errors import BudgetExceededError, PodiumError, ProviderUnavailableError
 from podium.strategies.answers import AGREE, Answer, agree, extract, similarity
 from podium.strategies.base import StrategyContext, ask, last_user_text, with_context
+from podium.strategies.labels import groups_of, majority
 from podium.strategies.semantic import AnswerEmbedder, answer_matrix, text_similarity
 from podium.strategies.text import agreement, most_central
 from podium.types import ChatRequest, ChatResponse
@@ -149,6 +150,9 @@ class Vote:
         counts = ", ".join(f"{k[:30]!r} x{len(v)}" for k, v in sorted(groups.items(), key=lambda kv: -len(kv[1])))
         tie = f"; tie among {len(winners)} broken by model order" if len(winners) > 1 else ""
         voters = sum(len(v) for v in groups.values())
+        if (agreed := majority(list(groups.values()), len(replied))) is not None:  # labels: strategies.labels
+            for i, r in replied:
+                ctx.label(r, "vote", 1.0 if i in agreed else 0.0)
         ctx.note(ctx.step("vote"), f"{counts} → {key[:40]!r} ({top}/{voters} votes{tie})")
         chosen = results[groups[key][0]]
         assert isinstance(chosen, ChatResponse)
@@ -186,6 +190,7 @@ class Consensus:
         matrix = await answer_matrix([a.text for a in answers], self.embedder,
                                      lambda why: ctx.note(ctx.step("consensus"), why))
         score = agreement(matrix)
+        label_panel(ctx, [r for _, r in answered], answers, matrix)
         confidence = score * len(answers) / len(self.models)
         ctx.note(ctx.step("consensus"), f"{len(answers)}/{len(self.models)} answered; agreement {score:.2f}; "
                                         f"confidence {confidence:.2f}")
@@ -199,6 +204,20 @@ class Consensus:
             except BudgetExceededError as exc:
                 ctx.keep_best(exc, ctx.step("synthesis"), "most central answer instead")
         return await answer_of_panel(request, answers, matrix, self.judge, ctx, "consensus", self.name)
+
+
+def label_panel(ctx: StrategyContext, replied: Sequence[ChatResponse], answers: Sequence[ChatResponse],
+                matrix: Sequence[Sequence[float]]) -> None:
+    """A consensus's labels (``strategies.labels``): with a strict majority of the ``replied`` members on one
+    answer (``matrix`` of the non-empty ``answers``, agreeing at ``AGREE``), 1.0 for its members and 0.0
+    for every other reply, an empty one included; nothing without such a majority."""
+    groups = groups_of(len(answers), lambda i, j: matrix[i][j] >= AGREE)
+    agreed = majority(groups, len(replied))
+    if agreed is None:
+        return
+    winners = {id(answers[i]) for i in agreed}
+    for r in replied:
+        ctx.label(r, "consensus", 1.0 if id(r) in winners else 0.0)
 
 
 async def answer_of_panel(request: ChatRequest, answers: list[ChatResponse], matrix: Sequence[Sequence[float]],

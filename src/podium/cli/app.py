@@ -185,6 +185,10 @@ def router_train(
     ledger: Annotated[str | None, typer.Option("--ledger", help="Fit on the ledger instead of a dataset: a SQLite "
                                                "ledger file or a PostgreSQL DSN whose requests have stored "
                                                "embeddings (ledger.store_embeddings) and feedback.")] = None,
+    labels: Annotated[str | None, typer.Option("--labels", help="With --ledger: the labels to learn from, comma-"
+                                               "separated: feedback (/v1/feedback), agreement (vote and consensus "
+                                               "members against a strict majority), verifier (cascade verdicts). "
+                                               "Default: all three.")] = None,
 ) -> None:
     """Fit a learned router on an eval dataset, print its cross-fitted metrics, write the router file."""
     from podium.cli.router_train import run_router_train
@@ -192,8 +196,12 @@ def router_train(
     if ledger is not None or dataset is None:
         from podium.cli.router_ledger import run_router_train_ledger
 
-        run_router_train_ledger(ledger, dataset, kind=kind, knob=knob, out=out)
+        run_router_train_ledger(ledger, dataset, kind=kind, knob=knob, out=out, labels_kinds=labels)
         return
+    if labels is not None:
+        from podium.errors import ConfigError
+
+        raise ConfigError("--labels chooses the ledger's labels: use it with --ledger")
 
     run_router_train(dataset, kind=kind, knob=knob, out=out, folds=folds, seed=seed)
 

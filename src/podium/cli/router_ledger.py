@@ -1,6 +1,7 @@
-"""``podium router train --ledger LEDGER``: fit a learned router on what the gateway recorded — the
-stored prompt embeddings (``ledger.store_embeddings``) of requests that got feedback — and write the
-file ``routing.router: learned`` loads (``podium.routing.learned.ledger_labels``)."""
+"""``podium router train --ledger LEDGER [--labels feedback,agreement,verifier]``: fit a learned router on
+what the gateway recorded — the stored prompt embeddings (``ledger.store_embeddings``) of requests that got
+feedback or automatic labels from votes, consensus and verifier cascades — and write the file
+``routing.router: learned`` loads (``podium.routing.learned.ledger_labels``)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import typer
 from podium.errors import ConfigError
 
 
-def run_router_train_ledger(ledger: str | None, dataset: str | None, *, kind: str, knob: float, out: str) -> None:
+def run_router_train_ledger(ledger: str | None, dataset: str | None, *, kind: str, knob: float, out: str,
+                            labels_kinds: str | None = None) -> None:
     from podium.routing.learned.files import save_router
-    from podium.routing.learned.ledger_labels import is_dsn, train_from_ledger
+    from podium.routing.learned.ledger_labels import DEFAULT_KINDS, is_dsn, parse_kinds, train_from_ledger
     from podium.routing.learned.training import KINDS
 
     if ledger is None:
@@ -23,7 +25,8 @@ def run_router_train_ledger(ledger: str | None, dataset: str | None, *, kind: st
         raise ConfigError(f"unknown --kind {kind!r}; choose one of {', '.join(KINDS)}")
     if not 0 <= knob <= 1:
         raise ConfigError(f"--knob must lie in [0, 1] (0 cheapest, 1 best), got {knob}")
-    router, labels = train_from_ledger(ledger, kind, knob)
+    kinds = DEFAULT_KINDS if labels_kinds is None else parse_kinds(labels_kinds)
+    router, labels = train_from_ledger(ledger, kind, knob, kinds=kinds)
     import numpy as np
 
     means = np.nanmean(labels.outcomes, axis=0)
@@ -31,7 +34,11 @@ def run_router_train_ledger(ledger: str | None, dataset: str | None, *, kind: st
     source = "the PostgreSQL ledger" if is_dsn(ledger) else ledger
     typer.echo(f"{kind} router on {source}: {len(labels):,} labelled requests with stored embeddings "
                f"(per model: {per_model}); {labels.ignored} feedback rows were no 0..1 score or good/bad label")
-    typer.echo("fitted on the answering model's outcome only (the others are unknown for a ledger row); no held-out "
-               "metrics: check it with podium eval on a dataset, or as an A/B experiment")
+    used = ", ".join(f"{source} {n}" for source, n in sorted(labels.sources.items())) or "none"
+    typer.echo(f"labels ({', '.join(kinds)}) used: {used}; explicit feedback outranks a strategy's label for the "
+               "model that answered")
+    typer.echo("fitted on the outcomes the ledger knows (feedback for the answering model, strategy labels for "
+               "members; the rest unknown); no held-out metrics: check it with podium eval on a dataset, or as an A/B "
+               "experiment")
     path = save_router(router, out)
     typer.echo(f"wrote {path}")

@@ -9,7 +9,9 @@ cancellation). The ledger's buffered rows are committed first, so a request that
 is in the ledger even if the process is killed the next moment.
 
 Cost is computed from the usage the provider reported and the catalogue's prices; latency is wall
-time around the provider call (for streams, until the last chunk). A call that failed before the
+time around the provider call (for streams, until the last chunk), and a stream's time to first token
+is wall time until its first chunk (one clock read; a call that is not streamed has none: its first
+token is its whole answer, which latency already says). A call that failed before the
 provider answered bills nothing; a stream cut after some output is billed by estimate.
 """
 
@@ -80,7 +82,7 @@ class Invoker:
 
     async def _account(self, ctx: RequestContext, model: ModelInfo, started: float, wall_start: float,
                        usage: Usage, error: BaseException | None, step: str | None,
-                       estimated: bool = False, span: Any = None) -> CallTrace:
+                       estimated: bool = False, span: Any = None, first: float | None = None) -> CallTrace:
         latency_ms = (time.perf_counter() - started) * 1000
         cancelled = isinstance(error, GeneratorExit | asyncio.CancelledError)
         if error is None or cancelled:
@@ -101,7 +103,8 @@ class Invoker:
                 request_id=ctx.request_id, started_at=wall_start, provider=model.provider, model=model.name,
                 status=call.status, latency_ms=latency_ms, input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens, cached_input_tokens=usage.cached_input_tokens,
-                reasoning_tokens=usage.reasoning_tokens, cost=call.cost, error=message, step=step))
+                reasoning_tokens=usage.reasoning_tokens, cost=call.cost, error=message, step=step,
+                ttft_ms=None if first is None else (first - started) * 1000))
         return call
 
     async def _admit(self, request: ChatRequest, model: ModelInfo, ctx: RequestContext,
@@ -122,9 +125,9 @@ class Invoker:
 
     async def _settle(self, ctx: RequestContext, model: ModelInfo, started: float, wall_start: float, usage: Usage,
                       error: BaseException | None, step: str | None, span: Any, hold: Hold | None,
-                      estimated: bool = False) -> CallTrace:
+                      estimated: bool = False, first: float | None = None) -> CallTrace:
         try:
-            return await self._account(ctx, model, started, wall_start, usage, error, step, estimated, span)
+            return await self._account(ctx, model, started, wall_start, usage, error, step, estimated, span, first)
         finally:
             await release(hold, model.cost_of(usage), usage.total_tokens)
 
@@ -164,6 +167,7 @@ class Invoker:
         usage: Usage | None = None
         output: list[str] = []
         chunks = 0
+        first: float | None = None  # when the first chunk arrived (perf_counter): the time to first token
         error: BaseException | None = None
         iterator: AsyncIterator[StreamChunk] | None = None
         try:
@@ -174,6 +178,8 @@ class Invoker:
             else:
                 iterator = provider.stream(request, model)
             async for chunk in iterator:
+                if first is None:
+                    first = time.perf_counter()
                 chunks += 1
                 output.append(chunk.text)
                 if chunk.usage is not None:
@@ -191,4 +197,5 @@ class Invoker:
                 if usage is None:  # some servers (llama.cpp's, older vLLM) ignore stream_options.include_usage
                     usage = Usage(input_tokens=count_message_tokens(request.messages, model),
                                   output_tokens=count_tokens("".join(output), model)) if chunks else Usage()
-                await self._settle(ctx, model, started, wall_start, usage, error, step, span, hold, estimated)
+                await self._settle(ctx, model, started, wall_start, usage, error, step, span, hold, estimated,
+                                   first)

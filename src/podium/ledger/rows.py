@@ -60,6 +60,7 @@ class CallRow:
     cost: float = 0.0
     error: str | None = None
     step: str | None = None
+    ttft_ms: float | None = None  # a streamed call's time to its first chunk; None when not streamed
 
     def values(self, seq: int) -> tuple[object, ...]:
         """In ``schema.INSERT_CALL``'s order (explicit: ``dataclasses.astuple`` deep-copies, 180 µs a row)."""
@@ -68,7 +69,8 @@ class CallRow:
                 number(self.latency_ms, "latency_ms"), count(self.input_tokens, "input_tokens"),
                 count(self.output_tokens, "output_tokens"), count(self.cached_input_tokens, "cached_input_tokens"),
                 count(self.reasoning_tokens, "reasoning_tokens"), number(self.cost, "cost"),
-                text_or_none(self.error, "error", MAX_TEXT), text_or_none(self.step, "step"), seq)
+                text_or_none(self.error, "error", MAX_TEXT), text_or_none(self.step, "step"),
+                number_or_none(self.ttft_ms, "ttft_ms"), seq)
 
 
 @dataclass(frozen=True)

@@ -131,6 +131,13 @@ CREATE TABLE IF NOT EXISTS labels (
 );
 CREATE INDEX IF NOT EXISTS labels_request ON labels (request_id);
 """),
+    # Time to first token of a streamed call (podium.invoke: from the call's start to its first chunk), for the
+    # dashboard's models page; NULL for a call that was not streamed or ended before its first chunk. A partial
+    # index, so only streamed calls pay for it and the page's percentiles read the index alone.
+    (9, """
+ALTER TABLE calls ADD COLUMN ttft_ms DOUBLE PRECISION;
+CREATE INDEX IF NOT EXISTS calls_ttft ON calls (started_at, model, provider, ttft_ms) WHERE ttft_ms IS NOT NULL;
+"""),
 )
 
 LATEST = MIGRATIONS[-1][0]
@@ -139,8 +146,8 @@ LATEST = MIGRATIONS[-1][0]
 INSERT_REQUEST = ("INSERT INTO requests (request_id, started_at, requested_model, task_type, strategy, user_id, tags,"
                   " key_id, team, experiment, arm, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')")
 INSERT_CALL = ("INSERT INTO calls (request_id, started_at, provider, model, status, latency_ms, input_tokens,"
-               " output_tokens, cached_input_tokens, reasoning_tokens, cost, error, step, seq)"
-               " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+               " output_tokens, cached_input_tokens, reasoning_tokens, cost, error, step, ttft_ms, seq)"
+               " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 FINISH_REQUEST = ("UPDATE requests SET finished_at = ?, status = ?, model = ?, provider = ?, input_tokens = ?,"
                   " output_tokens = ?, cost = ?, latency_ms = ?, calls = ?, error = ?, rationale = ?, retries = ?,"
                   " fallbacks = ?, deployment = ?, notes = ? WHERE request_id = ?")

@@ -6,8 +6,8 @@ Each run streams every prompt once in a seeded random order through a fresh band
 over several seeds, the second half's strong-call share and accuracy beside the static heuristic's
 accuracy at the same share (interpolated on its replayed curve), how often the bandit was the better
 point (the issue's goal), and the whole stream's regret against the best fixed model and the best
-heuristic threshold (reward = quality - (1 - knob) * cost / mean strong cost; negative = the bandit
-earned more). Tuning used only these two datasets.
+heuristic threshold (reward = quality - (1 - knob) * cost / the prompt's strong cost; negative = the
+bandit earned more). Tuning used only these two datasets.
 
     .venv/bin/python benchmarks/online_routing.py [--seeds 5] [--knobs 0.8,0.9] [--explore 0.1]
 """

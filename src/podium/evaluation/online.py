@@ -7,9 +7,10 @@ of the time a uniformly drawn one, else the knob's pick on its predicted chances
 and only that model's recorded quality is revealed and fed to ``update``. The other model's outcome
 is never read for the bandit (it is read only to score the fixed policies it is compared with).
 
-Reward and regret. Each step's reward is ``quality - λ · cost / mean strong cost`` (quality 0..1; a
-strong call costs about λ), with ``λ = 1 - knob``: the knob's bar ``P(weak) ≥ knob · P(strong)`` is the
-same trade when the strong model is sure to succeed, so the knob sets the price. Regret after t steps is
+Reward and regret. Each step's reward is ``quality - λ · cost / the strong model's cost on that
+prompt`` (quality 0..1: a strong call costs λ, a weak one λ times its price ratio), with
+``λ = 1 - knob``: the knob's bar ``P(weak) ≥ knob · P(strong)`` is the same trade when the strong model
+is sure to succeed, so the knob sets the price. Regret after t steps is
 the cumulative reward of the best *fixed* policy in hindsight minus the bandit's: against the best
 fixed model (always strong or always weak) and against the best threshold of Podium's static
 heuristic router (strong when its tier is at least k, for every k). Negative regret means the bandit
@@ -58,7 +59,7 @@ class OnlineRun:
 
     @property
     def lam(self) -> float:
-        """The price of quality the knob sets: a strong call at the mean strong cost costs λ."""
+        """The price the knob sets: a strong call costs λ of quality."""
         return 1.0 - self.knob
 
     @property
@@ -150,8 +151,9 @@ def simulate(dataset: EvalDataset, embeddings: Vectors, *, explore: float = 0.1,
 
 
 def _reward(run: OnlineRun, quality: Floats, cost: Floats) -> Floats:
-    unit = float(run.dataset.strong_cost.mean()) or 1.0
-    return np.asarray(quality - run.lam * cost / unit)
+    strong = run.dataset.strong_cost[run.order]
+    relative = np.divide(cost, strong, out=np.zeros_like(cost), where=strong > 0)
+    return np.asarray(quality - run.lam * relative)
 
 
 def fixed_policies(run: OnlineRun) -> list[Policy]:

@@ -58,7 +58,7 @@ def markdown_online(run: OnlineRun) -> str:
         f"{s.accuracy - s.heuristic_accuracy:+.2f} accuracy points at {s.share:.1f} % strong calls"
         + _cost_note(gap, s.cost) + ".",
         "",
-        f"Whole stream ({n:,} prompts): reward per step = quality - λ·cost / mean strong cost, λ = 1 - knob = "
+        f"Whole stream ({n:,} prompts): reward per step = quality - λ·cost / that prompt's strong cost, λ = 1 - knob = "
         f"{run.lam:.2f}; regret = the policy's total reward - the bandit's (negative: the bandit earned more).",
         "",
         "| policy | strong calls | accuracy | reward per step | bandit's regret | regret in 2nd half |",

@@ -273,6 +273,8 @@ BAD_ROWS: list[tuple[Callable[[], object], str]] = [
      "cached_input_tokens"),
     (lambda: CallRow("r", 1.0, "p", "m", "ok", 1.0, cost="0.1").values(1), "cost"),  # type: ignore[arg-type]
     (lambda: CallRow("r", 1.0, "p", None, "ok", 1.0).values(1), "model"),  # type: ignore[arg-type]
+    (lambda: CallRow("r", 1.0, "p", "m", "ok", 1.0, ttft_ms=math.inf).values(1), "ttft_ms"),
+    (lambda: CallRow("r", 1.0, "p", "m", "ok", 1.0, ttft_ms="5").values(1), "ttft_ms"),  # type: ignore[arg-type]
     (lambda: RequestEnd("r", 1.0, "ok", None, None, 0, 0, 10**400, 1.0, 0).values(), "cost"),
     (lambda: RequestEnd("r", 1.0, "ok", None, None, 0, 0, 0.0, 1.0, 0, error=ValueError("x")).values(),  # type: ignore[arg-type]
      "error"),
@@ -295,7 +297,8 @@ def test_good_values_pass_unchanged_or_coerced():
     values = call.values(3)
     assert values[:11] == ("r", 1.5, "p", "café", "ok", 2.0, 1, 2, 3, 4, 0.0)
     assert len(values[11]) == 4_000 and values[11].endswith("…")  # type: ignore[arg-type]
-    assert values[12:] == ("s", 3)
+    assert values[12:] == ("s", None, 3)  # no time to first token: not streamed
+    assert CallRow("r", 1.5, "p", "m", "ok", 2, ttft_ms=1).values(1)[13] == 1.0
     long_name = RequestEnd("r", 1.0, "ok", "m" * 2_000, "p", 0, 0, 0.0, 1.0, 0).values()[2]
     assert len(long_name) == 1_000  # type: ignore[arg-type]
 

@@ -42,6 +42,7 @@ class Reply:
     body: bytes = b""
     chunks: list[bytes] | None = None
     chunk_delay: float = 0.0
+    first_chunk_delay: float = 0.0  # before the first chunk only, on top of chunk_delay: a slow first token
     fault: Fault = None
     fault_after_chunks: int = 0
 
@@ -158,6 +159,8 @@ class WireServer:
                 await writer.drain()
                 self._reset(writer)
                 return False
+            if index == 0 and reply.first_chunk_delay:
+                await asyncio.sleep(reply.first_chunk_delay)
             if reply.chunk_delay:
                 await asyncio.sleep(reply.chunk_delay)
             try:

@@ -6,7 +6,8 @@
     GET /dashboard/api/session      who is asking and what the dashboard reads (the pages' first call)
     GET /dashboard/api/overview     GET /dashboard/api/models      GET /dashboard/api/task-types
     GET /dashboard/api/routing      GET /dashboard/api/keys
-    GET /dashboard/api/requests     search (id, user, tag, key, team, model, task type, status; newest first)
+    GET /dashboard/api/requests     search (id, user, tag, key, team, model, task type, status; newest first,
+                                    paged by the last row shown: ``before`` its start, ``before_id`` its id)
     GET /dashboard/api/requests/{id}    one request: ledger row, calls, trace tree, feedback
 
 Every endpoint takes the range (``?range=24h`` or ``?from=…&to=…``, see ``ranges``) and answers JSON;
@@ -115,13 +116,16 @@ def search_of(params: Mapping[str, str]) -> Search:
             raise BadRequestError("'before' must be a time in epoch seconds") from None
         if not math.isfinite(before):
             raise BadRequestError("'before' must be a time in epoch seconds")
+    before_id = _text(params, "before_id")
+    if before_id is not None and before is None:
+        raise BadRequestError("'before_id' goes with 'before' (the last request shown: its start time and id)")
     request_id = _text(params, "id")
     if request_id is not None:  # the ids clients see: chatcmpl-…, msg_…, resp_… around the ledger's own
         request_id = request_id.removeprefix("chatcmpl-").removeprefix("msg_").removeprefix("resp_")
     return Search(request_id=request_id, user=_text(params, "user"), tag=_text(params, "tag"),
                   key_id=_text(params, "key"), team=_text(params, "team"), model=_text(params, "model"),
                   task_type=_text(params, "task_type"), status=_text(params, "status"), before=before,
-                  limit=int(limit_text))
+                  before_id=before_id, limit=int(limit_text))
 
 
 async def overview_data(reader: LedgerReader, ask: views.Ask) -> dict[str, Any]:

@@ -139,6 +139,17 @@ def latency_histogram(since: float, until: float | None, dialect: Dialect) -> St
         WHERE {where} AND status = 'ok' GROUP BY {group_key("model", dialect)}, provider, {b}""", params)
 
 
+def ttft_histogram(since: float, until: float | None, dialect: Dialect) -> Statement:
+    """Per deployment, streamed calls counted by time-to-first-token bucket (migration 9; the buckets of
+    ``latency_histogram``). Every call with a first chunk counts, whatever its end: the wait its user saw.
+    ``ttft_ms IS NOT NULL`` lets both stores answer from the partial index ``calls_ttft`` alone."""
+    where, params = _window("started_at", since, until)
+    b = whole(f"(ln(CASE WHEN ttft_ms < 1 THEN 1 ELSE ttft_ms END) / {_LN_RATIO!r})", dialect)
+    return (f"""
+        SELECT model, provider, {b} AS b, COUNT(*) FROM calls
+        WHERE {where} AND ttft_ms IS NOT NULL GROUP BY {group_key("model", dialect)}, provider, {b}""", params)
+
+
 def call_errors(since: float, until: float | None, dialect: Dialect, limit: int = 500) -> Statement:
     """The commonest error messages per deployment (classified in ``views``)."""
     where, params = _window("started_at", since, until)
@@ -275,6 +286,7 @@ REQUEST_COLUMNS = ("request_id", "started_at", "finished_at", "requested_model",
 OPTIONAL_REQUEST_COLUMNS = ("experiment", "arm")
 CALL_COLUMNS = ("seq", "started_at", "provider", "model", "step", "status", "error", "input_tokens", "output_tokens",
                 "cached_input_tokens", "reasoning_tokens", "cost", "latency_ms")
+OPTIONAL_CALL_COLUMNS = ("ttft_ms",)
 SEARCH_COLUMNS = ("request_id", "started_at", "requested_model", "model", "task_type", "strategy", "user_id", "tags",
                   "status", "cost", "latency_ms", "calls", "key_id", "team")
 
@@ -296,7 +308,8 @@ class Search:
     model: str | None = None
     task_type: str | None = None
     status: str | None = None
-    before: float | None = None  # the page after: requests started before this time
+    before: float | None = None  # the page after: requests started before this time …
+    before_id: str | None = None  # … or at it, listed after this id (the cursor is the last row shown)
     limit: int = 50
 
 
@@ -323,7 +336,12 @@ def search_requests(search: Search, since: float, until: float | None) -> Statem
     if search.tag is not None:
         clauses.append("(',' || tags || ',') LIKE ? ESCAPE '\\'")
         params.append(f"%,{_like_escape(search.tag)},%")
-    if search.before is not None:
+    if search.before is not None and search.before_id is not None:
+        # the rows after (started_at, request_id) in the listing's order (newest first, then by id): requests
+        # sharing the last row's start time are not skipped; ``started_at <= ?`` bounds the index range
+        clauses.append("started_at <= ? AND (started_at < ? OR request_id > ?)")
+        params.extend((search.before, search.before, search.before_id))
+    elif search.before is not None:
         clauses.append("started_at < ?")
         params.append(search.before)
     return (f"SELECT {', '.join(SEARCH_COLUMNS)} FROM requests WHERE {' AND '.join(clauses)}"
@@ -334,8 +352,13 @@ def one_request(request_id: str, schema: Schema) -> Statement:
     return f"SELECT {', '.join(request_columns(schema))} FROM requests WHERE request_id = ?", (request_id,)
 
 
-def request_calls(request_id: str) -> Statement:
-    return f"SELECT {', '.join(CALL_COLUMNS)} FROM calls WHERE request_id = ? ORDER BY seq", (request_id,)
+def call_columns(schema: Schema) -> tuple[str, ...]:
+    """The call rows' columns, and those of the newer migrations the ledger has (9: ``ttft_ms``)."""
+    return (*CALL_COLUMNS, *(c for c in OPTIONAL_CALL_COLUMNS if schema.has("calls", c)))
+
+
+def request_calls(request_id: str, schema: Schema) -> Statement:
+    return f"SELECT {', '.join(call_columns(schema))} FROM calls WHERE request_id = ? ORDER BY seq", (request_id,)
 
 
 def request_feedback(request_id: str, schema: Schema) -> Statement:

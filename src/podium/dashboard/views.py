@@ -225,15 +225,19 @@ def models_latency(run: Run, schema: q.Schema, ask: Ask) -> dict[str, Any]:
     span = ask.span
     start, step = _chart_start(run, ask) if schema.has("requests") else (span.since, 3600.0)
     if not schema.has("calls"):
-        return {"start": start, "step": step, "histogram": [], "series": []}
+        return {"start": start, "step": step, "histogram": [], "ttft": [], "series": []}
     return {"start": start, "step": step,
             "histogram": list(run(*q.latency_histogram(span.since, span.until, ask.dialect))),
+            # a ledger from before migration 9 kept no time to first token: none, not an error
+            "ttft": list(run(*q.ttft_histogram(span.since, span.until, ask.dialect)))
+            if schema.has("calls", "ttft_ms") else [],
             "series": list(run(*q.deployment_series(span.since, span.until, start, step, ask.dialect)))}
 
 
 def models(run: Run, schema: q.Schema, ask: Ask, circuits: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
-    """Per deployment: p50/p95 latency, tokens per second, cost, errors by class, and the circuit's state
-    where a gateway is there to say it (in one job; the API runs its two halves on two threads at once)."""
+    """Per deployment: p50/p95 latency and (of streamed calls) time to first token, tokens per second, cost,
+    errors by class, and the circuit's state where a gateway is there to say it (in one job; the API runs its
+    two halves on two threads at once)."""
     return models_combine(ask, models_totals(run, schema, ask), models_latency(run, schema, ask), circuits)
 
 
@@ -244,6 +248,9 @@ def models_combine(ask: Ask, totals: dict[str, Any], timing: dict[str, Any],
     histograms: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
     for model, provider, b, count in timing["histogram"]:
         histograms[(str(model), str(provider))][_i(b)] = _i(count)
+    ttfts: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
+    for model, provider, b, count in timing.get("ttft", ()):
+        ttfts[(str(model), str(provider))][_i(b)] = _i(count)
     errors: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for model, provider, message, count in totals["errors"]:
         errors[(str(model), str(provider))][error_class(message)] += _i(count)
@@ -257,11 +264,15 @@ def models_combine(ask: Ask, totals: dict[str, Any], timing: dict[str, Any],
         model, provider = str(row[0]), str(row[1])
         ok_out, ok_ms = _f(row[9]), _f(row[10])
         hist = histograms.get((model, provider), {})
+        ttft = ttfts.get((model, provider), {})
         deployments.append({
             "model": model, "provider": provider, "calls": _i(row[2]), "errors": _i(row[3]),
             "cancelled": _i(row[4]), "input_tokens": _i(row[5]), "output_tokens": _i(row[6]), "cost": _f(row[7]),
             "avg_latency_ms": _f(row[8]), "p50_latency_ms": percentile(hist, 0.50),
             "p95_latency_ms": percentile(hist, 0.95), "tokens_per_second": ok_out / (ok_ms / 1000) if ok_ms else None,
+            # streamed calls only (a call not streamed has no first token apart from its whole answer)
+            "streamed_calls": sum(ttft.values()), "p50_ttft_ms": percentile(ttft, 0.50),
+            "p95_ttft_ms": percentile(ttft, 0.95),
             "error_rate": _rate(_i(row[3]), _i(row[2])), "errors_by_class": dict(errors.get((model, provider), {})),
             "circuit": states.get((model, provider)),
         })
@@ -468,15 +479,16 @@ def keys(run: Run, schema: q.Schema, ask: Ask, known: Sequence[dict[str, Any]] =
 # --- the request explorer --------------------------------------------------------------------------------------
 def search(run: Run, schema: q.Schema, ask: Ask, wanted: q.Search) -> dict[str, Any]:
     if not schema.has("requests"):
-        return {"requests": [], "next_before": None}
+        return {"requests": [], "next_before": None, "next_before_id": None}
     rows = [dict(zip(q.SEARCH_COLUMNS, r, strict=True)) for r in run(*q.search_requests(wanted, ask.span.since,
                                                                                           ask.span.until))]
     for row in rows:
         row["tags"] = [t for t in str(row["tags"] or "").split(",") if t]
         row["cost"], row["latency_ms"] = _f(row["cost"]), None if row["latency_ms"] is None else _f(row["latency_ms"])
         row["started_at"] = _f(row["started_at"])
-    more = len(rows) == wanted.limit
-    return {"requests": rows, "next_before": rows[-1]["started_at"] if more and rows else None}
+    last = rows[-1] if len(rows) == wanted.limit and rows else None  # a full page: there may be more
+    return {"requests": rows, "next_before": None if last is None else last["started_at"],
+            "next_before_id": None if last is None else last["request_id"]}
 
 
 def trace_tree(request: dict[str, Any], calls: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -521,7 +533,7 @@ def request_detail(run: Run, schema: q.Schema, ask: Ask, request_id: str) -> dic
     request = dict(zip(q.request_columns(schema), found[0], strict=True))
     request["tags"] = [t for t in str(request.get("tags") or "").split(",") if t]
     notes = [n for n in str(request.pop("notes", None) or "").split("\n") if n]
-    calls = [dict(zip(q.CALL_COLUMNS, r, strict=True)) for r in run(*q.request_calls(request_id))] \
+    calls = [dict(zip(q.call_columns(schema), r, strict=True)) for r in run(*q.request_calls(request_id, schema))] \
         if schema.has("calls") else []
     feedback = [{"created_at": _f(r[0]), "score": None if r[1] is None else _f(r[1]), "label": r[2],
                  "comment": r[3], "key_id": r[4]} for r in run(*q.request_feedback(request_id, schema))] \

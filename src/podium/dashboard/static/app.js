@@ -139,13 +139,19 @@ pages.models = async () => {
       {label: "calls", num: true, value: (d) => fmt.int(d.calls)},
       {label: "p50", num: true, value: (d) => fmt.ms(d.p50_latency_ms)},
       {label: "p95", num: true, value: (d) => fmt.ms(d.p95_latency_ms)},
+      {label: "TTFT p50", num: true, value: (d) => fmt.ms(d.p50_ttft_ms)},
+      {label: "TTFT p95", num: true, value: (d) => fmt.ms(d.p95_ttft_ms)},
+      {label: "streamed", num: true, value: (d) => fmt.int(d.streamed_calls)},
       {label: "tokens/s", num: true, value: (d) => fmt.num(d.tokens_per_second, 1)},
       {label: "cost", num: true, value: (d) => fmt.money(d.cost)},
       {label: "error rate", num: true, value: (d) => fmt.pct(d.error_rate)},
       {label: "errors by class", value: classes},
       {label: "circuit", value: (d) => d.circuit ? (d.circuit === "closed" ? "closed (healthy)" : d.circuit + " ⚠") : "–"},
     ], data.deployments),
-    el("p", {class: "note"}, "Time to first token is not kept in the ledger; latency is the whole call. " +
+    el("p", {class: "note"}, "p50 and p95 are the whole call's latency (successful calls). " +
+      "TTFT, the time to first token, is of streamed calls only (\u201cstreamed\u201d counts them): a call " +
+      "that is not streamed has no first token apart from its whole answer, so it shows \u2013 there; " +
+      "calls recorded before ledger migration 9 have none either. " +
       "Circuit states come from the running gateway (" + (data.circuits && data.circuits.length ? "live" : "none here") + ")."),
     data.circuits && data.circuits.length ? table("Deployments now (live, from the gateway)", [
       {label: "deployment", value: (c) => c.id}, {label: "circuit", value: (c) => c.state === "closed" ? "closed (healthy)" : c.state + " ⚠"},
@@ -302,6 +308,7 @@ async function showRequest(id) {
       {label: "tokens out", num: true, value: (c) => fmt.int(c.output_tokens)},
       {label: "cost", num: true, value: (c) => fmt.money(c.cost)},
       {label: "latency", num: true, value: (c) => fmt.ms(c.latency_ms)},
+      {label: "first token", num: true, value: (c) => fmt.ms(c.ttft_ms)},
     ], data.calls, "no model calls (answered from the cache, or refused)."),
     table("Feedback", [
       {label: "when", value: (f) => fmt.time(f.created_at)}, {label: "score", num: true, value: (f) => f.score},
@@ -326,11 +333,13 @@ pages.requests = async () => {
     }
     params.delete("show");
     params.delete("before");
+    params.delete("before_id");
     history.replaceState(null, "", "?" + params);
     load();
   });
   const wanted = Object.fromEntries(FIELDS.map(([name]) => [name, params.get(name)]));
   wanted.before = params.get("before");
+  wanted.before_id = params.get("before_id");
   const found = await api("requests", wanted);
   const rows = table("Requests, newest first", [
     {label: "request id", value: (r) => el("a", {href: "?" + new URLSearchParams({...Object.fromEntries(params),
@@ -346,12 +355,14 @@ pages.requests = async () => {
   if (params.get("before")) {
     const newest = new URLSearchParams(params);
     newest.delete("before");
+    newest.delete("before_id");
     newest.delete("show");
     paging.append(el("a", {href: "?" + newest}, "← Newest"), " ");
   }
   if (found.next_before) {
     const older = new URLSearchParams(params);
     older.set("before", String(found.next_before));
+    older.set("before_id", found.next_before_id);
     older.delete("show");
     paging.append(el("a", {href: "?" + older, id: "older"}, "Older requests →"));
   }

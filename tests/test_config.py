@@ -97,3 +97,17 @@ def test_init_template_is_valid_and_resolves(tmp_path: Path):
     settings = load_settings(path, env={})
     assert settings.default_model == "smollm2-135m"
     assert settings.providers["local"].options["n_ctx"] == 4096
+
+
+def test_init_template_names_the_dashboard_section_and_its_keys_are_real(tmp_path: Path):
+    """The commented ``dashboard:`` block, uncommented, is a valid section (a typo there would be a ConfigError)
+    that does what its comments say; and the comment says who may look (the scope)."""
+    lines = TEMPLATE.splitlines()
+    start = lines.index("# dashboard:")
+    block = [line.removeprefix("# ") for line in lines[start:]]
+    block = block[:next(i for i, line in enumerate(block) if not line.strip())]
+    assert "`dashboard`" in "\n".join(lines[start - 3:start])  # the scope a non-admin key needs
+    path = tmp_path / "podium.yaml"
+    path.write_text("\n".join(block).replace("enabled: true", "enabled: false").replace("30", "5") + "\n")
+    settings = load_settings(path, env={})
+    assert settings.dashboard.enabled is False and settings.dashboard.refresh_seconds == 5

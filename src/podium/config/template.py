@@ -73,6 +73,13 @@ ledger:
 #     semantic_threshold: 0.95
 #   guardrails: {pii: route_local, secrets: redact, injection: flag}
 
+# The dashboard `podium serve` shows at /dashboard/ (on unless turned off). Who may look: the admin key, or
+# a virtual key whose scope lists `dashboard` (`podium keys create ops --models dashboard`: it reads the
+# pages and can call no model). `podium dashboard --ledger FILE_OR_DSN` shows them without a gateway.
+# dashboard:
+#   enabled: true              # false: no /dashboard pages or endpoints at all
+#   refresh_seconds: 30        # the pages' default auto-refresh; 0: off
+
 # OpenTelemetry spans (pip install 'podium[otel]'):
 # telemetry:
 #   enabled: true

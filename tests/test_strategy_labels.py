@@ -285,3 +285,17 @@ async def test_router_train_with_agreement_labels_learns_the_odd_voter(tmp_path:
             assert (await served.chat(prompt)).model == "g1", prompt
     finally:
         await served.aclose()
+
+
+async def test_the_stored_embedding_credits_the_member_whose_answer_was_served(tmp_path: Path):
+    """A verifier cascade's last call is the verifier; feedback on the answer is about the step it
+    accepted, so the embedding row (which /v1/feedback and router training read) names that step."""
+    podium = build(tmp_path, strategies={**CONFIG["strategies"], **CASCADES})
+    script(podium, "a1", "41")
+    script(podium, "a2", "42")
+    script(podium, "b2", "43")
+    script(podium, "big", ["NO, it is 42.", "YES, correct."])
+    request_id = await run(podium, "checked")
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as conn:
+        rows = conn.execute("SELECT request_id, model FROM request_embeddings").fetchall()
+    assert rows == [(request_id, "a2")]

@@ -230,7 +230,10 @@ class Podium:
         constraints = call.routed.constraints
         return lambda m: constraints.violation(m, estimate_cost(request, m))
 
-    async def _finish(self, call: _Call, error: BaseException | None) -> None:
+    async def _finish(self, call: _Call, error: BaseException | None, served: str | None = None) -> None:
+        """Close the request's trace and ledger rows. ``served`` is the model whose answer a strategy
+        returned: the stored embedding and online feedback credit it, not whichever member (a
+        verifier, the slowest voter) happened to finish last."""
         ctx, trace = call.ctx, call.trace
         trace.calls = list(ctx.calls)
         trace.notes = list(ctx.notes)
@@ -244,14 +247,17 @@ class Podium:
                 "podium.fallbacks": ctx.fallbacks})
         prediction = call.routed.prediction
         answered = ctx.calls[-1] if ctx.calls and error is None else None
-        if prediction is not None and answered is not None and self.learned is not None:
-            self.learned.remember(ctx.request_id, prediction.embedding, answered.model)
+        credited = answered.model if answered is not None else None
+        if served is not None and answered is not None and any(c.model == served for c in ctx.calls):
+            credited = served
+        if prediction is not None and credited is not None and self.learned is not None:
+            self.learned.remember(ctx.request_id, prediction.embedding, credited)
         if self.ledger is None:
             return
         usage, decision = ctx.usage, trace.decision
-        if prediction is not None and answered is not None and self.store_embeddings:
+        if prediction is not None and credited is not None and self.store_embeddings:
             vector = prediction.embedding.astype("<f4", copy=False)
-            await self.ledger.record_embedding(ctx.request_id, answered.model, vector.tobytes(), int(vector.size))
+            await self.ledger.record_embedding(ctx.request_id, credited, vector.tobytes(), int(vector.size))
             for label in ctx.labels:  # a strategy's automatic labels: only beside an embedding can they teach
                 await self.ledger.record_label(ctx.request_id, label.model, label.source, label.score)
         cancelled = isinstance(error, asyncio.CancelledError | GeneratorExit)
@@ -293,7 +299,7 @@ class Podium:
         except BaseException as exc:
             await self._finish(call, exc)
             raise
-        await self._finish(call, None)
+        await self._finish(call, None, served=response.served_by if call.routed.model is None else None)
         response = response.model_copy(update={"trace": call.trace,
                                                "latency_ms": (time.perf_counter() - call.started) * 1000})
         if self.shadows:  # after the answer is complete; queued, never awaited

@@ -14,7 +14,7 @@ import re
 import time
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 SYSTEM_ROLES = frozenset({"system", "developer"})  # "developer" is OpenAI's newer name for the system voice
@@ -333,6 +333,19 @@ class ChatResponse(_Strict):
     finish_reason: FinishReason = "stop"
     created: float = Field(default_factory=time.time)
     trace: Trace | None = None
+    # A strategy's answer names the strategy as its model; this is the member whose answer it returned
+    # (never sent: feedback and learned routing credit it, see strategies.simple.answer).
+    _served_by: str | None = PrivateAttr(default=None)
+
+    @property
+    def served_by(self) -> str:
+        """The model whose answer this is: a strategy's chosen member, else ``model``."""
+        return self._served_by or self.model
+
+    def served(self, model: str) -> ChatResponse:
+        """This response, marked as the answer of ``model`` (a strategy returning a member's answer)."""
+        self._served_by = model
+        return self
 
 
 class ToolCallDelta(_Strict):

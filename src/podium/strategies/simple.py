@@ -18,9 +18,11 @@ JudgePicker = Callable[[], str]
 
 
 def answer(text: str, name: str, source: ChatResponse | None = None) -> ChatResponse:
-    """The strategy's own response; usage, cost and trace are filled in by the client."""
-    return ChatResponse(text=text, tool_calls=source.tool_calls if source else None, model=name, provider="podium",
-                        finish_reason=source.finish_reason if source else "stop")
+    """The strategy's own response; usage, cost and trace are filled in by the client. With a
+    ``source`` it remembers whose answer it is (through nested strategies too)."""
+    response = ChatResponse(text=text, tool_calls=source.tool_calls if source else None, model=name,
+                            provider="podium", finish_reason=source.finish_reason if source else "stop")
+    return response.served(source.served_by) if source is not None else response
 
 
 def answer_of(response: ChatResponse) -> Answer:

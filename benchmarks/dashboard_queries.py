@@ -5,7 +5,8 @@
 
 The ledger is generated with a fast bulk insert (one transaction, executemany): requests spread over the
 last 30 days, ~1.3 calls each (strategies and fallbacks make more), six models on three providers, eight
-task types, forty keys in four teams, 3 % errors, 5 % cache hits, feedback on 2 %. Each figure is the
+task types, forty keys in four teams, 3 % errors, 5 % cache hits, feedback on 2 %, 60 % of calls streamed
+(with a time to first token). Each figure is the
 whole page's work as the endpoint does it — every query on the reader's thread plus the charts — the
 median of ``--repeat`` runs after one warm-up (the first, cold, run is printed too).
 """
@@ -66,7 +67,8 @@ def rows(n: int, now: float, seed: int = 7) -> Iterator[tuple[tuple[Any, ...], l
             calls.append((request_id, seq, started + latency_total / 1000, provider, model,
                            f"{strategy}/member {seq}" if strategy in ("consensus", "cascade") else None,
                            "error" if failed else "ok", "upstream timed out after 60 s" if failed else None,
-                           tokens_in, 0 if failed else tokens_out, 0, 0, cost, latency))
+                           tokens_in, 0 if failed else tokens_out, 0, 0, cost, latency,
+                           latency * rng.uniform(0.1, 0.5) if rng.random() < 0.6 else None))
         retries = 1 if rng.random() < 0.01 else 0
         request = (request_id, started, started + latency_total / 1000, None if rng.random() < 0.7 else model, model,
                    provider, TASKS[rng.randrange(len(TASKS))], strategy, f"user-{rng.randrange(5000)}",
@@ -83,8 +85,8 @@ REQUEST_INSERT = ("INSERT INTO requests (request_id, started_at, finished_at, re
                   " latency_ms, calls, retries, fallbacks, deployment, notes, key_id, team)"
                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 CALL_INSERT = ("INSERT INTO calls (request_id, seq, started_at, provider, model, step, status, error, input_tokens,"
-               " output_tokens, cached_input_tokens, reasoning_tokens, cost, latency_ms)"
-               " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+               " output_tokens, cached_input_tokens, reasoning_tokens, cost, latency_ms, ttft_ms)"
+               " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
 def batches(n: int, now: float, size: int = 20_000) -> Iterator[tuple[list[Any], list[Any], list[Any]]]:
@@ -141,8 +143,8 @@ def fill_postgres(dsn: str, n: int, now: float) -> None:
                     for row in requests:
                         copy.write_row(row)
                 with cur.copy("COPY calls (request_id, seq, started_at, provider, model, step, status, error,"
-                              " input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, cost, latency_ms)"
-                              " FROM STDIN") as copy:
+                              " input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, cost, latency_ms,"
+                              " ttft_ms) FROM STDIN") as copy:
                     for row in calls:
                         copy.write_row(row)
                 with cur.copy("COPY feedback (request_id, created_at, score, label, comment, key_id)"

@@ -249,6 +249,14 @@ def test_every_page_loads_without_console_errors_and_draws_its_charts(browser: A
         "bars => bars.map(b => b.getAttribute('width'))")]
     assert max(widths) > 0
     assert "fast-model" in page.locator("table").first.inner_text()
+    cells = page.locator("table", has_text="Deployments (model on a provider)").evaluate(
+        """table => { const heads = [...table.querySelectorAll("th")].map(h => h.textContent);
+                      const row = [...table.querySelectorAll("tbody tr")].find(
+                        r => r.cells[0].textContent === "fast-model" && r.cells[1].textContent === "up");
+                      return Object.fromEntries(heads.map((h, i) => [h, row.cells[i].textContent])); }""")
+    # the traffic's streamed request has a time to first token; the history written without one does not count
+    assert all(any(c.isdigit() for c in cells[name]) for name in ("TTFT p50", "TTFT p95")), cells
+    assert int(cells["streamed"]) >= 1, cells
     live = page.locator("table", has_text="Deployments now").inner_text()
     assert "fast-model@up" in live and "closed (healthy)" in live  # the running gateway's own circuits
     assert tab.errors == []

@@ -42,9 +42,10 @@ class Reply:
     body: bytes = b""
     chunks: list[bytes] | None = None
     chunk_delay: float = 0.0
-    first_chunk_delay: float = 0.0  # before the first chunk only, on top of chunk_delay: a slow first token
     fault: Fault = None
     fault_after_chunks: int = 0
+    # last, so replies built positionally (status, headers, body, chunks, delay, fault) keep their meaning
+    first_chunk_delay: float = 0.0  # before the first chunk only, on top of chunk_delay: a slow first token
 
     @classmethod
     def json(cls, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:

@@ -20,7 +20,8 @@ import numpy as np
 from podium.evaluation.cascade_replay import Floats, load_cascade_data, markdown, replay
 from podium.evaluation.embedding_cache import embed_prompts
 
-GSM8K = Path(__file__).resolve().parents[2] / "shared" / "data" / "routellm" / "gsm8k"
+GSM8K = next((p for p in (Path(__file__).resolve().parents[2] / "shared", Path("/work/shared")) if p.is_dir()),
+             Path("/work/shared")) / "data" / "routellm" / "gsm8k"
 
 
 def main() -> None:

@@ -29,7 +29,8 @@ from podium.evaluation.learned import EmbeddingTable, LearnedEvalRouter, transfe
 from podium.evaluation.replay import RouterResult, evaluate, score_router
 from podium.evaluation.routers import baselines
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "routellm"
+DATA = next((p for p in (Path(__file__).resolve().parents[2] / "shared", Path("/work/shared")) if p.is_dir()),
+            Path("/work/shared")) / "data" / "routellm"
 OUT = Path(__file__).resolve().parent / "results" / "learned_routing.md"
 # RouteLLM (Ong et al. 2024), Table 3 and 4: routers trained on Arena data augmented with judge labels.
 ROUTELLM = {"mmlu": {"random": (0.500, 50.0), "best published (MF / causal LLM)": (None, 35.5)},

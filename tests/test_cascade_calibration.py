@@ -34,7 +34,9 @@ from podium.strategies.cascade import Cascade
 from podium.types import ChatRequest, ChatResponse, Message
 from test_strategies import build, script
 
-GSM8K = Path(__file__).resolve().parents[2] / "shared" / "data" / "routellm" / "gsm8k"
+# beside the checkout (../shared), else where this machine keeps it (a fresh clone may live anywhere)
+GSM8K = next((p for p in (Path(__file__).resolve().parents[2] / "shared", Path("/work/shared")) if p.is_dir()),
+             Path("/work/shared")) / "data" / "routellm" / "gsm8k"
 
 
 def dataset(strong_q: list[float], weak_q: list[float], strong_c: float = 10.0, weak_c: float = 1.0,
@@ -168,6 +170,7 @@ async def run_live(podium: Podium, strategy: Cascade) -> ChatResponse:
     return await strategy.run(ChatRequest(messages=[Message.user("Question 12?")]), ctx)
 
 
+@pytest.mark.skipif(not GSM8K.is_dir(), reason="RouteLLM's data is not here")
 def test_cli_target_errors_exit_2_with_one_line(tmp_path: Path):
     result = CliRunner().invoke(app, ["eval", str(GSM8K), "--target", "0.9"])
     assert result.exit_code == 2 and "add --cascade" in result.output

@@ -7,7 +7,11 @@ never block the gateway's writer, nor it them; the ``sqlite3`` module releases t
 statement runs); PostgreSQL through a small pool of autocommit connections with a statement timeout.
 
 The schema is looked up, not assumed (``Schema``), and looked up again every ``SCHEMA_SECONDS``: a
-gateway started later may have migrated the ledger since.
+gateway started later may have migrated the ledger since. A SQLite ledger from before a migration that
+added columns is read through temporary views (on the reader's own connection; the file is never
+written) that show each missing column as its default: the queries name columns freely, and a viewer
+must open an old copy without migrating it. ``Schema`` still describes the file as it is, so the
+pages leave out what it does not record.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -33,6 +38,40 @@ TABLES = ("requests", "calls", "feedback", "request_embeddings", "shadow_trials"
 SCHEMA_SECONDS = 10.0
 THREADS = 2
 STATEMENT_TIMEOUT_MS = 15_000
+
+
+@cache
+def latest_tables() -> dict[str, tuple[str, list[tuple[str, str]]]]:
+    """Each ledger table at the latest migration: its CREATE statement, and its columns with the SQL of
+    their defaults."""
+    from podium.ledger.schema import MIGRATIONS
+
+    conn = sqlite3.connect(":memory:")
+    try:
+        for _, script in MIGRATIONS:
+            conn.executescript(script)
+        found = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall()
+        tables = [(str(name), str(sql)) for name, sql in found]
+        return {t: (sql, [(str(r[1]), str(r[4]) if r[4] is not None else "NULL")
+                          for r in conn.execute(f"PRAGMA table_info({t})")]) for t, sql in tables}
+    finally:
+        conn.close()
+
+
+def present_as_latest(conn: sqlite3.Connection) -> None:
+    """Make an older ledger look like the latest to this connection's queries, without writing the file:
+    a table an older migration left without some columns is shadowed by a temporary view (temporary
+    objects come first in name lookup) adding them as their defaults, and a table it did not have yet is
+    an empty temporary one. A plain view over one table is flattened by SQLite's planner: the table's
+    indexes still serve the queries."""
+    for table, (create, columns) in latest_tables().items():
+        found = {str(r[1]) for r in conn.execute(f"PRAGMA main.table_info({table})")}
+        missing = [(name, default) for name, default in columns if name not in found]
+        if not found:
+            conn.execute(create.replace("CREATE TABLE", "CREATE TEMP TABLE", 1))
+        elif missing:
+            added = ", ".join(f"{default} AS {name}" for name, default in missing)
+            conn.execute(f"CREATE TEMP VIEW {table} AS SELECT *, {added} FROM main.{table}")
 
 
 class LedgerReader(Protocol):
@@ -100,6 +139,7 @@ class SQLiteReader(_Pooled):
                 raise PodiumError(f"no ledger at {self.path}")
             conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False,
                                    timeout=30)
+            present_as_latest(conn)
             conn.execute("PRAGMA query_only = ON")
             try:
                 conn.execute("SELECT ln(2)")
@@ -116,8 +156,9 @@ class SQLiteReader(_Pooled):
 
     def _inspect(self, run: Run) -> Schema:
         columns = {}
-        for table in TABLES:
-            found = frozenset(str(row[1]) for row in run(f"PRAGMA table_info({table})", ()))
+        for table in TABLES:  # the file's own tables (``main``), not ``present_as_latest``'s stand-ins: what
+            # the schema says is missing stays missing on the pages (no TTFT column for an old ledger, say)
+            found = frozenset(str(row[1]) for row in run(f"PRAGMA main.table_info({table})", ()))
             if found:
                 columns[table] = found
         return Schema(columns)

@@ -1,0 +1,111 @@
+"""The outside review's findings on the dashboard, each as the test that would have caught it.
+
+The standalone viewer only reads (a keys file, an empty file or an old ledger given as ``--ledger``
+is left byte for byte as it was), and every bad start is one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from podium.ledger.schema import MIGRATIONS
+from podium.server.keys import KeyStore
+from test_dashboard_cli import dashboard, env, free_port
+
+RUN = [sys.executable, "-m", "podium.cli", "dashboard"]
+
+
+def start(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*RUN, *args], capture_output=True, text=True, timeout=60, env=env(), cwd=tmp)
+
+
+def one_line_exit_2(done: subprocess.CompletedProcess[str], *needles: str) -> None:
+    said = done.stdout + done.stderr
+    assert done.returncode == 2, said
+    assert "Traceback" not in said and len(said.strip().splitlines()) == 1, said
+    for needle in needles:
+        assert needle in said, said
+
+
+def old_ledger(path: Path) -> None:
+    """A ledger as migration 1 left it: one request and its call, nothing newer."""
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    conn.executescript(MIGRATIONS[0][1])
+    conn.execute("INSERT INTO schema_version VALUES (1)")
+    now = time.time()
+    conn.execute("INSERT INTO requests (request_id, started_at, finished_at, requested_model, model, provider,"
+                 " task_type, strategy, status, input_tokens, output_tokens, cost, latency_ms, calls)"
+                 " VALUES ('r1', ?, ?, 'auto', 'echo', 'canned', 'chat', 'single', 'ok', 10, 5, 0.01, 120, 1)",
+                 (now - 60, now - 59))
+    conn.execute("INSERT INTO calls (request_id, seq, started_at, provider, model, status, input_tokens,"
+                 " output_tokens, cost, latency_ms) VALUES ('r1', 0, ?, 'canned', 'echo', 'ok', 10, 5, 0.01, 120)",
+                 (now - 60,))
+    conn.commit()
+    conn.close()
+
+
+def test_files_that_are_not_ledgers_are_refused_and_left_as_they_were(tmp_path: Path):
+    keys = tmp_path / "keys.sqlite3"
+    KeyStore(keys).create("alice")
+    empty = tmp_path / "empty.sqlite3"
+    empty.touch()
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database at all\n" * 50)
+    for path in (keys, empty, text):
+        before = path.read_bytes()
+        one_line_exit_2(start(tmp_path, "--ledger", str(path)), "is not a Podium ledger")
+        assert path.read_bytes() == before  # nothing migrated, nothing created
+    assert not (tmp_path / "empty.sqlite3-wal").exists()
+
+
+def test_an_old_ledger_is_shown_read_only_without_migrating_it(tmp_path: Path):
+    ledger = tmp_path / "old.sqlite3"
+    old_ledger(ledger)
+    before = ledger.read_bytes()
+    with dashboard(tmp_path, "--ledger", str(ledger)) as url:
+        for page in ("overview", "models", "task-types", "routing", "keys", "requests", "requests/r1"):
+            answered = httpx.get(f"{url}/dashboard/api/{page}", params={"range": "24h"})
+            assert answered.status_code == 200, (page, answered.text)
+        assert httpx.get(f"{url}/dashboard/api/overview", params={"range": "24h"}).json()["totals"]["requests"] == 1
+    assert ledger.read_bytes() == before
+    assert sqlite3.connect(ledger).execute("SELECT max(version) FROM schema_version").fetchone() == (1,)
+
+
+def test_an_unreachable_postgresql_is_one_line_at_start_without_the_password(tmp_path: Path):
+    port = free_port()
+    done = start(tmp_path, "--ledger", f"postgresql://u:secretpw-77@127.0.0.1:{port}/x")
+    one_line_exit_2(done, f"127.0.0.1:{port}")
+    assert "secretpw-77" not in done.stdout + done.stderr
+
+
+def test_a_keys_file_that_is_not_one_is_refused(tmp_path: Path):
+    ledger = tmp_path / "old.sqlite3"
+    old_ledger(ledger)
+    one_line_exit_2(start(tmp_path, "--ledger", str(ledger), "--keys", str(ledger)), "is not a Podium keys file")
+    one_line_exit_2(start(tmp_path, "--ledger", str(ledger), "--keys", str(tmp_path / "nope")), "no keys file")
+
+
+def test_bad_ports_and_refreshes_are_one_line(tmp_path: Path):
+    ledger = tmp_path / "old.sqlite3"
+    old_ledger(ledger)
+    for port in ("0", "65536", "-1"):
+        one_line_exit_2(start(tmp_path, "--ledger", str(ledger), "--port", port), "--port")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        one_line_exit_2(start(tmp_path, "--ledger", str(ledger), "--port", port), f"127.0.0.1:{port}")
+    for refresh in ("-3", "3601"):
+        one_line_exit_2(start(tmp_path, "--ledger", str(ledger), "--refresh", refresh), "--refresh")
+
+
+def test_a_postgresql_database_without_a_ledger_is_refused(tmp_path: Path, dsn: str):
+    one_line_exit_2(start(tmp_path, "--ledger", dsn), "is not a Podium ledger")

@@ -11,10 +11,17 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from starlette.testclient import TestClient
 
+from podium.dashboard.reader import open_reader
+from podium.dashboard.standalone import create_dashboard_app
 from podium.ledger.schema import MIGRATIONS
 from podium.server.keys import KeyStore
 from test_dashboard_cli import dashboard, env, free_port
@@ -109,3 +116,48 @@ def test_bad_ports_and_refreshes_are_one_line(tmp_path: Path):
 
 def test_a_postgresql_database_without_a_ledger_is_refused(tmp_path: Path, dsn: str):
     one_line_exit_2(start(tmp_path, "--ledger", dsn), "is not a Podium ledger")
+
+
+# --- the API's parameters ------------------------------------------------------------------------------------
+@contextmanager
+def api_over_old_ledger(tmp: Path) -> Iterator[TestClient]:
+    ledger = tmp / "old.sqlite3"
+    if not ledger.exists():
+        old_ledger(ledger)
+    app = create_dashboard_app(open_reader(path=ledger), None)
+    with TestClient(app) as client:
+        yield client
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from(["limit", "before", "from", "to"]), value=st.text(min_size=1, max_size=8))
+def test_numeric_parameters_take_ascii_digits_only(tmp_path: Path, name: str, value: str):
+    with api_over_old_ledger(tmp_path) as client:
+        params = {name: value, **({"range": "all"} if name == "before" else {})}
+        answered = client.get("/dashboard/api/requests", params=params)
+        assert answered.status_code in (200, 400), answered.text
+        if not value.strip().replace(".", "", 1).isascii() or not any(c.isdigit() for c in value):
+            assert answered.status_code == 400 and f"'{name}'" in answered.json()["error"]["message"]
+
+
+def test_unicode_digits_are_refused_naming_the_parameter(tmp_path: Path):
+    with api_over_old_ledger(tmp_path) as client:
+        for name, value in (("limit", "²"), ("limit", "٣"), ("limit", "1_0"), ("before", "٣"), ("from", "\u0661\u0660"),
+                            ("to", "1e9"), ("before", "inf")):
+            answered = client.get("/dashboard/api/requests", params={name: value, "range": "all"}
+                                  if name == "before" else {name: value})
+            assert answered.status_code == 400 and f"'{name}'" in answered.json()["error"]["message"], (name, value)
+        assert client.get("/dashboard/api/requests", params={"limit": "3"}).status_code == 200
+
+
+def test_a_status_must_be_one_the_ledger_writes_and_unknown_parameters_are_refused(tmp_path: Path):
+    with api_over_old_ledger(tmp_path) as client:
+        bogus = client.get("/dashboard/api/requests", params={"status": "bogus"})
+        assert bogus.status_code == 400
+        assert all(word in bogus.json()["error"]["message"] for word in ("'status'", "ok", "error", "cancelled"))
+        assert client.get("/dashboard/api/requests", params={"status": "ok", "range": "all"}).json()["requests"]
+        for path in ("overview", "models", "requests", "requests/r1"):
+            answered = client.get(f"/dashboard/api/{path}", params={"range": "all", "nocache": "1"})
+            assert answered.status_code == 400 and "'nocache'" in answered.json()["error"]["message"], path
+        twice = client.get("/dashboard/api/overview?range=all&range=24h")
+        assert twice.status_code == 400 and "'range'" in twice.text

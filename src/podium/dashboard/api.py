@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -32,6 +33,7 @@ from importlib import resources
 from typing import Any, Protocol
 
 import orjson
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -52,6 +54,11 @@ CACHE_ENTRIES = 256
 MAX_PARAM = 200
 MAX_LIMIT = 200
 SCOPE = "dashboard"
+STATUSES = ("ok", "error", "cancelled", "running")  # a ledger row's status ('running': not finished yet)
+RANGE_PARAMS = frozenset({"range", "from", "to"})
+SEARCH_PARAMS = RANGE_PARAMS | {"id", "user", "tag", "key", "team", "model", "task_type", "status", "before",
+                                "before_id", "limit"}
+_DECIMAL = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,9})?")
 
 
 class Live(Protocol):
@@ -103,19 +110,45 @@ def _text(params: Mapping[str, str], name: str) -> str | None:
     return value.strip()
 
 
+def whole_number(params: Mapping[str, str], name: str, low: int, high: int, default: int) -> int:
+    """An integer parameter, ASCII digits only: ``str.isdigit`` and ``int`` also take '²' (which ``int``
+    then refuses: a 500) and '٣' (which it reads as 3)."""
+    text = params.get(name)
+    if text is None or text == "":
+        return default
+    if re.fullmatch(r"[0-9]{1,6}", text) is None or not low <= int(text) <= high:
+        raise BadRequestError(f"'{name}' must be a whole number from {low} to {high}")
+    return int(text)
+
+
+def epoch_seconds(text: str, name: str) -> float:
+    """A time parameter: plain ASCII decimal seconds (``float`` would also take '٣', '1_0', 'inf', '1e308')."""
+    if _DECIMAL.fullmatch(text) is None:
+        raise BadRequestError(f"'{name}' must be a time in epoch seconds")
+    value = float(text)
+    assert math.isfinite(value)
+    return value
+
+
+def check_params(params: QueryParams, allowed: frozenset[str]) -> None:
+    """Only the parameters an endpoint reads, each once: anything else is a 400 naming it, so a client
+    cannot vary the cache's key (and force a full scan per request) with parameters nobody reads."""
+    unknown = sorted({name for name in params if name not in allowed})
+    if unknown:
+        shown = ", ".join(f"'{name[:40]}'" for name in unknown[:5])
+        raise BadRequestError(f"unknown parameter {shown} (this endpoint takes: {', '.join(sorted(allowed))})")
+    repeated = sorted({name for name in params if len(params.getlist(name)) > 1})
+    if repeated:
+        raise BadRequestError(f"parameter '{repeated[0]}' given more than once")
+
+
 def search_of(params: Mapping[str, str]) -> Search:
     """The explorer's search from a query string, every field checked."""
-    limit_text = params.get("limit") or "50"
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_LIMIT:
-        raise BadRequestError(f"'limit' must be a whole number from 1 to {MAX_LIMIT}")
-    before = None
-    if params.get("before"):
-        try:
-            before = float(params["before"])
-        except ValueError:
-            raise BadRequestError("'before' must be a time in epoch seconds") from None
-        if not math.isfinite(before):
-            raise BadRequestError("'before' must be a time in epoch seconds")
+    limit = whole_number(params, "limit", 1, MAX_LIMIT, 50)
+    before = epoch_seconds(params["before"], "before") if params.get("before") else None
+    status = _text(params, "status")
+    if status is not None and status not in STATUSES:
+        raise BadRequestError(f"'status' must be one of: {', '.join(STATUSES)}")
     before_id = _text(params, "before_id")
     if before_id is not None and before is None:
         raise BadRequestError("'before_id' goes with 'before' (the last request shown: its start time and id)")
@@ -124,8 +157,8 @@ def search_of(params: Mapping[str, str]) -> Search:
         request_id = request_id.removeprefix("chatcmpl-").removeprefix("msg_").removeprefix("resp_")
     return Search(request_id=request_id, user=_text(params, "user"), tag=_text(params, "tag"),
                   key_id=_text(params, "key"), team=_text(params, "team"), model=_text(params, "model"),
-                  task_type=_text(params, "task_type"), status=_text(params, "status"), before=before,
-                  before_id=before_id, limit=int(limit_text))
+                  task_type=_text(params, "task_type"), status=status, before=before,
+                  before_id=before_id, limit=limit)
 
 
 async def overview_data(reader: LedgerReader, ask: views.Ask) -> dict[str, Any]:
@@ -178,12 +211,15 @@ class Dashboard:
         return serve
 
     # --- the API ----------------------------------------------------------------------------------
-    def endpoint(self, handler: Callable[[Request], Awaitable[Any]]) -> Callable[[Request], Awaitable[Response]]:
-        """Authorised, cached, and every error a JSON answer with its status (never a traceback)."""
+    def endpoint(self, handler: Callable[[Request], Awaitable[Any]], allowed: frozenset[str] = RANGE_PARAMS
+                 ) -> Callable[[Request], Awaitable[Response]]:
+        """Authorised, parameters checked, cached, and every error a JSON answer with its status (never a
+        traceback)."""
 
         async def run(request: Request) -> Response:
             try:
                 await self.authorize(request)
+                check_params(request.query_params, allowed)
                 key = f"{request.url.path}?{request.url.query}"
                 cached = self._cache.get(key)
                 now = time.monotonic()
@@ -287,7 +323,8 @@ class Dashboard:
         pages += [Route(f"/dashboard/{slug}", self.page(slug), methods=["GET"]) for slug in PAGES]
         api = {"overview": self.overview, "models": self.models, "task-types": self.task_types,
                "routing": self.routing, "keys": self.keys, "requests": self.requests}
-        pages += [Route(f"/dashboard/api/{name}", self.endpoint(handler), methods=["GET"])
+        pages += [Route(f"/dashboard/api/{name}", self.endpoint(handler, SEARCH_PARAMS if name == "requests"
+                                                                 else RANGE_PARAMS), methods=["GET"])
                   for name, handler in api.items()]
         pages += [Route("/dashboard/api/session", self.session, methods=["GET"]),
                   Route("/dashboard/api/requests/{request_id:path}", self.endpoint(self.request), methods=["GET"]),

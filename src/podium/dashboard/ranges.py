@@ -8,6 +8,7 @@ range costs as few points as a day.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -47,10 +48,10 @@ class Span:
 
 
 def _epoch(value: str, name: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise BadRequestError(f"'{name}' must be a time in epoch seconds, not '{value[:40]}'") from None
+    # ASCII decimal only: ``float`` also reads '٣' as 3, and takes '1_000', 'inf' and '1e9'
+    if re.fullmatch(r"[0-9]{1,12}(?:\.[0-9]{1,9})?", value.strip()) is None:
+        raise BadRequestError(f"'{name}' must be a time in epoch seconds, not '{value[:40]}'")
+    number = float(value)
     if not math.isfinite(number) or number < 0 or number > _LATEST:
         raise BadRequestError(f"'{name}' must be epoch seconds between 0 and {_LATEST:.0f}")
     return number

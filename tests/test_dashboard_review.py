@@ -6,6 +6,7 @@ is left byte for byte as it was), and every bad start is one line and exit 2.
 
 from __future__ import annotations
 
+import json
 import socket
 import sqlite3
 import subprocess
@@ -20,10 +21,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
+from dashboard_helpers import ADMIN, bearer, config, open_gateway
 from podium.dashboard.reader import open_reader
 from podium.dashboard.standalone import create_dashboard_app
 from podium.ledger.schema import MIGRATIONS
 from podium.server.keys import KeyStore
+from servers.http_server import Reply, Request, WireServer
 from test_dashboard_cli import dashboard, env, free_port
 
 RUN = [sys.executable, "-m", "podium.cli", "dashboard"]
@@ -161,3 +164,48 @@ def test_a_status_must_be_one_the_ledger_writes_and_unknown_parameters_are_refus
             assert answered.status_code == 400 and "'nocache'" in answered.json()["error"]["message"], path
         twice = client.get("/dashboard/api/overview?range=all&range=24h")
         assert twice.status_code == 400 and "'range'" in twice.text
+
+
+# --- no prompt in the ledger, even when a vendor echoes it in an error -------------------------------------------
+ECHOED = "Summarise my diary: ostrich-lantern-4471 met me at noon"
+
+
+def echoing_upstream(request: Request) -> Reply:
+    """An upstream that refuses every request with its prompt quoted in the error, as vendors do."""
+    prompt = json.loads(request.body)["messages"][-1]["content"]
+    return Reply.json({"error": {"message": f"Invalid prompt: '{prompt}' violates the usage policy",
+                                 "type": "invalid_request_error", "code": "invalid_prompt"}}, 400)
+
+
+async def test_a_prompt_echoed_in_a_vendor_error_reaches_neither_ledger_nor_dashboard(tmp_path: Path):
+    upstream = WireServer(echoing_upstream).start()
+    data = config(tmp_path)
+    data.update(providers={"up": {"kind": "openai", "base_url": upstream.url + "/v1", "api_key": "sk-upstream-test"},
+                           "local": {"enabled": False}},
+                models={"fast": {"provider": "up", "model_id": "gpt-4o-mini", "context_window": 128000,
+                                 "max_output_tokens": 1000, "input_price": 0.15, "output_price": 0.6,
+                                 "tier": "fast", "region": "us"}},
+                routing={"default": "fast"}, strategies={})
+    gw = await open_gateway(tmp_path, data)
+    try:
+        made = await gw.http.post("/admin/keys", json={"name": "app"}, headers=bearer(ADMIN))
+        refused = await gw.chat(made.json()["key"], model="fast", messages=[{"role": "user", "content": ECHOED}])
+        assert refused.status_code == 400 and "ostrich-lantern" in refused.text  # the client's answer is whole
+        request_id = refused.headers["x-request-id"]
+        await gw.podium.ledger.flush()  # type: ignore[union-attr]
+        pages = [await gw.api(page, range="all") for page in
+                 ("overview", "models", "task-types", "routing", "keys", "requests", f"requests/{request_id}")]
+        assert [page.status_code for page in pages] == [200] * 7, [page.text[:200] for page in pages]
+        detail = pages[-1].json()
+        assert detail["calls"] and "Invalid prompt: […]" in str(detail)  # the error is still there, prompt-less
+        for page in pages:
+            assert "ostrich-lantern" not in page.text
+    finally:
+        await gw.aclose()
+        upstream.stop()
+    assert_not_stored(tmp_path)
+
+
+def assert_not_stored(tmp_path: Path) -> None:
+    stored = b"".join(p.read_bytes() for p in sorted(tmp_path.iterdir()) if p.name.startswith("ledger.sqlite3"))
+    assert b"ostrich-lantern" not in stored and b"Invalid prompt" in stored

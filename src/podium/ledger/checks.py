@@ -114,3 +114,28 @@ def tags(value: object, field: str = "tags") -> str:
         if not isinstance(tag, str):
             raise InvalidRow(f"ledger: {field} must hold strings, not {type(tag).__name__}")
     return text(",".join(value), field, MAX_TEXT)
+
+
+# A quoted passage: an opening quote not inside a word (so the apostrophe of "key's" opens nothing), up to the
+# first matching quote not followed by a word character (so "What's" inside the passage does not end it).
+_QUOTED = re.compile(r"""(?<!\w)(?:'.*?'(?!\w)|".*?"(?!\w)|`.*?`(?!\w)|\u201c.*?\u201d|\u2018.*?\u2019)""",
+                     re.DOTALL)  # the last two: typographic double and single quotes
+QUOTE_KEPT = 40  # a quoted name, id or model this short and without spaces is kept: it is no prompt
+WITHHELD = "[…]"
+
+
+def _withhold(match: re.Match[str]) -> str:
+    passage = match.group(0)[1:-1]
+    return match.group(0) if len(passage) <= QUOTE_KEPT and not any(c.isspace() for c in passage) else WITHHELD
+
+
+def error_text(value: object, field: str) -> str | None:
+    """An error message or note as the ledger keeps it: quoted passages that could be prompt text taken out.
+
+    Vendors echo the input in their errors ("Invalid prompt: '<the prompt>'"), and the ledger never holds
+    a prompt (the dashboard and ``podium report`` show what it holds). The gateway's own answer to the
+    client keeps the message whole; only the recorded copy is scrubbed, here, where every row is written.
+    A short quoted word with no space (a model, a key id, a parameter's name) is kept: that is what makes
+    an error useful, and no prompt fits in it."""
+    found = text_or_none(value, field, MAX_TEXT)
+    return None if found is None else _QUOTED.sub(_withhold, found)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from podium.ledger.checks import (
     MAX_TEXT,
     count,
+    error_text,
     ident,
     ident_or_none,
     number,
@@ -69,7 +70,7 @@ class CallRow:
                 number(self.latency_ms, "latency_ms"), count(self.input_tokens, "input_tokens"),
                 count(self.output_tokens, "output_tokens"), count(self.cached_input_tokens, "cached_input_tokens"),
                 count(self.reasoning_tokens, "reasoning_tokens"), number(self.cost, "cost"),
-                text_or_none(self.error, "error", MAX_TEXT), text_or_none(self.step, "step"),
+                error_text(self.error, "error"), text_or_none(self.step, "step"),
                 number_or_none(self.ttft_ms, "ttft_ms"), seq)
 
 
@@ -98,9 +99,9 @@ class RequestEnd:
                 text_or_none(self.model, "model"), text_or_none(self.provider, "provider"),
                 count(self.input_tokens, "input_tokens"), count(self.output_tokens, "output_tokens"),
                 number(self.cost, "cost"), number(self.latency_ms, "latency_ms"), count(self.calls, "calls"),
-                text_or_none(self.error, "error", MAX_TEXT), text_or_none(self.rationale, "rationale", MAX_TEXT),
+                error_text(self.error, "error"), text_or_none(self.rationale, "rationale", MAX_TEXT),
                 count(self.retries, "retries"), count(self.fallbacks, "fallbacks"),
-                text_or_none(self.deployment, "deployment"), text_or_none(self.notes, "notes", MAX_TEXT),
+                text_or_none(self.deployment, "deployment"), error_text(self.notes, "notes"),
                 ident(self.request_id, "request_id"))
 
 
@@ -135,4 +136,4 @@ class ShadowRow:
                 number(self.served_cost, "served_cost"), number_or_none(self.served_latency_ms, "served_latency_ms"),
                 number(self.candidate_cost, "candidate_cost"), number(self.judge_cost, "judge_cost"),
                 number_or_none(self.latency_ms, "latency_ms"), ident_or_none(self.shadow_id, "shadow_id"),
-                text_or_none(self.error, "error", MAX_TEXT))
+                error_text(self.error, "error"))

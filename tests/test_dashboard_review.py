@@ -209,3 +209,11 @@ async def test_a_prompt_echoed_in_a_vendor_error_reaches_neither_ledger_nor_dash
 def assert_not_stored(tmp_path: Path) -> None:
     stored = b"".join(p.read_bytes() for p in sorted(tmp_path.iterdir()) if p.name.startswith("ledger.sqlite3"))
     assert b"ostrich-lantern" not in stored and b"Invalid prompt" in stored
+
+
+def test_standalone_unknown_urls_are_json_404s_and_the_footer_names_the_file_only(tmp_path: Path):
+    with api_over_old_ledger(tmp_path) as client:
+        missing = client.get("/nope/at/all")
+        assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found_error"
+        session = client.get("/dashboard/api/session").json()
+        assert session["ledger"] == "SQLite old.sqlite3" and str(tmp_path) not in str(session)

@@ -142,6 +142,13 @@ def check_params(params: QueryParams, allowed: frozenset[str]) -> None:
         raise BadRequestError(f"parameter '{repeated[0]}' given more than once")
 
 
+def shown_ledger(reader: LedgerReader) -> str:
+    """The ledger as the page's footer names it: a SQLite file by its name alone (its directory is the
+    server's business, not that of whoever holds a dashboard key); PostgreSQL by host:port, never the user."""
+    path = getattr(reader, "path", None)
+    return f"SQLite {path.name}" if path is not None and hasattr(path, "name") else reader.describe()
+
+
 def search_of(params: Mapping[str, str]) -> Search:
     """The explorer's search from a query string, every field checked."""
     limit = whole_number(params, "limit", 1, MAX_LIMIT, 50)
@@ -256,7 +263,7 @@ class Dashboard:
         except PodiumError as exc:
             return _json({"authorized": False, "reason": exc.message, "status": exc.status, "mode": self.mode})
         return _json({"authorized": True, "who": who, "mode": self.mode,
-                      "ledger": self.reader.describe() if self.reader else None,
+                      "ledger": shown_ledger(self.reader) if self.reader else None,
                       "refresh_seconds": self.refresh_seconds, "pages": PAGES})
 
     async def overview(self, request: Request) -> dict[str, Any]:

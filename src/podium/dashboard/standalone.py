@@ -21,9 +21,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from podium.catalogue import ModelInfo
-from podium.dashboard.api import Authorize, Dashboard, bearer, open_access
+from podium.dashboard.api import Authorize, Dashboard, _error, bearer, open_access
 from podium.dashboard.reader import LedgerReader
-from podium.errors import AuthenticationError
+from podium.errors import AuthenticationError, NotFoundError
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -85,6 +85,11 @@ def create_dashboard_app(reader: LedgerReader, baseline: ModelInfo | None, *, ke
         yield
         await dashboard.aclose()
 
-    app = Starlette(routes=[Route("/", home, methods=["GET"]), *dashboard.routes()], lifespan=lifespan)
+    async def not_found(request: Request, exc: Exception) -> Response:
+        """Unknown URLs answer as the gateway's API does: OpenAI-style JSON, not Starlette's plain text."""
+        return _error(NotFoundError(f"no such page or endpoint: {request.url.path[:200]}", code="not_found"))
+
+    app = Starlette(routes=[Route("/", home, methods=["GET"]), *dashboard.routes()], lifespan=lifespan,
+                    exception_handlers={404: not_found})
     app.state.dashboard = dashboard
     return app

@@ -8,9 +8,21 @@ const page = document.body.dataset.page;
 const content = document.getElementById("content");
 const statusLine = document.getElementById("status");
 const params = new URLSearchParams(location.search);
+const DEFAULT_RANGE = "24h";
+const MIN_REFRESH = 5;  // seconds: a URL's ?refresh=0.001 must not flood the server (0 stays "off")
+const MAX_REFRESH = 3600;  // the config's bound (dashboard.refresh_seconds)
+
+// A refresh from the URL or the page: whole seconds only; 0 is off, anything else within
+// MIN_REFRESH..MAX_REFRESH; what is not a whole number (-5, 0.001, "x") is the fallback.
+function refreshOf(text, fallback) {
+  if (text === null || text === undefined || !/^[0-9]{1,7}$/.test(text)) return fallback;
+  const seconds = Number(text);
+  return seconds === 0 ? 0 : Math.min(Math.max(seconds, MIN_REFRESH), MAX_REFRESH);
+}
+
 const state = {
-  range: params.get("range") || "24h",
-  refresh: Number(params.get("refresh") ?? document.body.dataset.refresh ?? 30),
+  range: params.get("range") || DEFAULT_RANGE,
+  refresh: refreshOf(params.get("refresh"), refreshOf(document.body.dataset.refresh, 30)),
   timer: null,
   authorized: false,
 };
@@ -335,7 +347,7 @@ pages.requests = async () => {
     params.delete("before");
     params.delete("before_id");
     history.replaceState(null, "", "?" + params);
-    load();
+    load().then(() => document.getElementById("results")?.focus());
   });
   const wanted = Object.fromEntries(FIELDS.map(([name]) => [name, params.get(name)]));
   wanted.before = params.get("before");
@@ -351,6 +363,8 @@ pages.requests = async () => {
     {label: "cost", num: true, value: (r) => fmt.money(r.cost)},
     {label: "latency", num: true, value: (r) => fmt.ms(r.latency_ms)},
   ], found.requests, "no request matches.");
+  rows.id = "results";
+  rows.tabIndex = -1;  // where focus goes after a search (not <body>)
   const paging = el("p", {class: "paging"});
   if (params.get("before")) {
     const newest = new URLSearchParams(params);
@@ -368,7 +382,13 @@ pages.requests = async () => {
   }
   const out = [form, rows, paging];
   const show = params.get("show") || (found.requests.length === 1 && params.get("id") ? found.requests[0].request_id : null);
-  if (show) out.push(await showRequest(show));
+  if (show) {
+    // a request that is not there (a stale or mistyped ?show=) leaves the list in place and says so
+    out.push(await showRequest(show).catch((error) => {
+      if (error.message === "login") throw error;
+      return el("p", {class: "error", role: "alert", id: "request-detail"}, "Request " + show + ": " + error.message);
+    }));
+  }
   return out;
 };
 
@@ -416,6 +436,11 @@ function setParam(name, value) {
 function start() {
   const range = document.getElementById("range");
   const refresh = document.getElementById("refresh");
+  if (![...range.options].some((o) => o.value === state.range)) {
+    state.range = DEFAULT_RANGE;  // ?range=bogus: the default range, shown as selected, not a blank box
+    params.set("range", state.range);
+    history.replaceState(null, "", "?" + params);
+  }
   range.value = state.range;
   if (![...refresh.options].some((o) => Number(o.value) === state.refresh)) {
     refresh.append(el("option", {value: state.refresh}, "every " + state.refresh + " s"));

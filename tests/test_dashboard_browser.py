@@ -344,13 +344,37 @@ def test_usable_by_keyboard_and_shows_no_key_or_prompt(browser: Any, served: Ser
     assert tab.errors == []
 
 
+def test_bad_urls_fall_back_and_a_search_keeps_focus_and_a_phone_sees_no_overflow(browser: Any, served: Served):
+    """The review's findings: ?range=bogus, ?show=<missing>, focus after a search, 390 px wide charts."""
+    from playwright.sync_api import expect
+
+    tab = Page(browser, served)
+    page = tab.open("", range="bogus")
+    assert page.locator("#range").input_value() == "24h" and "range=24h" in page.url
+    page = tab.open("requests", range="7d", show="nope")
+    assert page.locator("#results").count() == 1 and "Request nope" in page.locator("#request-detail").inner_text()
+    assert all("404" in error for error in tab.errors)  # the browser's own note of the answer, nothing else
+    tab.errors.clear()
+    page.fill("input[name=status]", "ok")
+    page.press("input[name=status]", "Enter")
+    expect(page.locator("#results")).to_be_focused()
+    page.set_viewport_size({"width": 390, "height": 844})
+    for slug in ("", "models"):
+        page = tab.open(slug, range="7d")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert tab.errors == []
+
+
 def test_auto_refresh_shows_a_request_made_after_the_page_opened(browser: Any, served: Served):
     """Last in this file: it adds a request the counts above do not expect."""
     from playwright.sync_api import expect
 
     tab = Page(browser, served)
+    for flood in ("0.001", "-5", "1e3"):  # not whole seconds: the page's default, never a flood of requests
+        page = tab.open("", range="1h", refresh=flood)
+        assert page.locator("#refresh").input_value() == page.locator("body").get_attribute("data-refresh")
     page = tab.open("", range="1h", refresh="1")
-    assert page.locator("#refresh").input_value() == "1"
+    assert page.locator("#refresh").input_value() == "5"  # at least 5 s between loads
     before = int(tab.metric("requests").replace(",", ""))
     client = openai.OpenAI(base_url=f"{served.url}/v1", api_key=served.made["secret"], max_retries=0, timeout=30)
     client.chat.completions.create(model="fast-model", messages=[{"role": "user", "content": "One more"}])

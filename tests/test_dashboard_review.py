@@ -7,6 +7,7 @@ is left byte for byte as it was), and every bad start is one line and exit 2.
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import sqlite3
 import subprocess
@@ -17,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
@@ -217,3 +219,21 @@ def test_standalone_unknown_urls_are_json_404s_and_the_footer_names_the_file_onl
         assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found_error"
         session = client.get("/dashboard/api/session").json()
         assert session["ledger"] == "SQLite old.sqlite3" and str(tmp_path) not in str(session)
+
+
+async def test_dashboard_refusals_are_in_the_gateways_request_log_without_the_key(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    gw = await open_gateway(tmp_path, config(tmp_path))
+    try:
+        made = await gw.http.post("/admin/keys", json={"name": "app"}, headers=bearer(ADMIN))
+        app_key = made.json()["key"]
+        with caplog.at_level(logging.INFO, logger="podium.gateway"):
+            assert (await gw.api("overview", auth="wrong-key-zz-123")).status_code == 401
+            assert (await gw.api("models", auth=app_key)).status_code == 403
+            assert (await gw.api("requests/abc", auth="wrong-key-zz-123")).status_code == 401
+    finally:
+        await gw.aclose()
+    said = caplog.text
+    assert "/dashboard/api/overview status=401" in said and "/dashboard/api/models status=403" in said
+    assert "/dashboard/api/requests/abc status=401" in said
+    assert "wrong-key-zz" not in said and app_key not in said and app_key[:12] not in said

@@ -198,6 +198,9 @@ class Dashboard:
     refresh_seconds: int = 30
     clock: Callable[[], float] = time.time
     _cache: OrderedDict[str, tuple[float, bytes, int]] = field(default_factory=OrderedDict)
+    # what every route of the host goes through (in the gateway: its request id and one log line per
+    # request, so a 401 or 403 here is in the request log like any other refusal); None: as it is
+    around: Callable[[Callable[[Request], Awaitable[Response]]], Callable[[Request], Awaitable[Response]]] | None = None
 
     # --- pages ------------------------------------------------------------------------------------
     def _shell(self, page: str) -> str:
@@ -328,13 +331,15 @@ class Dashboard:
 
         pages: list[BaseRoute] = [Route("/dashboard", home, methods=["GET"])]
         pages += [Route(f"/dashboard/{slug}", self.page(slug), methods=["GET"]) for slug in PAGES]
+        wrap = self.around or (lambda handler: handler)
         api = {"overview": self.overview, "models": self.models, "task-types": self.task_types,
                "routing": self.routing, "keys": self.keys, "requests": self.requests}
-        pages += [Route(f"/dashboard/api/{name}", self.endpoint(handler, SEARCH_PARAMS if name == "requests"
-                                                                 else RANGE_PARAMS), methods=["GET"])
+        pages += [Route(f"/dashboard/api/{name}", wrap(self.endpoint(handler, SEARCH_PARAMS if name == "requests"
+                                                                      else RANGE_PARAMS)), methods=["GET"])
                   for name, handler in api.items()]
-        pages += [Route("/dashboard/api/session", self.session, methods=["GET"]),
-                  Route("/dashboard/api/requests/{request_id:path}", self.endpoint(self.request), methods=["GET"]),
+        pages += [Route("/dashboard/api/session", wrap(self.session), methods=["GET"]),
+                  Route("/dashboard/api/requests/{request_id:path}", wrap(self.endpoint(self.request)),
+                        methods=["GET"]),
                   Mount("/dashboard/static", StaticFiles(packages=[("podium.dashboard", "static")]))]
         return pages
 

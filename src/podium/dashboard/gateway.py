@@ -74,6 +74,8 @@ def gateway_dashboard(gateway: Gateway) -> Dashboard:
     reader: LedgerReader | None = None
     if settings.ledger_dsn or settings.ledger_path is not None:
         reader = open_reader(path=settings.ledger_path, dsn=settings.ledger_dsn)
+    from podium.server.app import endpoint  # every gateway route's request id and log line (never the key)
+
     live = GatewayLive(gateway)
     return Dashboard(reader, settings.catalogue.find(settings.routing.baseline_model), authorizer(gateway), live,
-                     live, mode="gateway", refresh_seconds=settings.dashboard.refresh_seconds)
+                     live, mode="gateway", refresh_seconds=settings.dashboard.refresh_seconds, around=endpoint)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -237,3 +239,57 @@ def test_yaml_accept_learned_mistakes_stop_the_config(tmp_path: Path, strategy: 
     with pytest.raises(errors.ConfigError) as caught:
         build(tmp_path, {"strategies": {"s": strategy}})
     assert says in caught.value.message and caught.value.key_path == "strategies.s.acceptance_file"
+
+
+def test_acceptance_file_must_be_a_small_regular_file_of_finite_numbers(tmp_path: Path):
+    """Issue 12 review: a FIFO or /dev/zero hung the config load; NaN weights accepted every answer;
+    deep JSON raised RecursionError. (A FIFO and a symlink to it stand in for the devices.)"""
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    (tmp_path / "link.json").symlink_to(fifo)
+    for bad in (fifo, tmp_path / "link.json", tmp_path):
+        with pytest.raises(errors.ConfigError, match="is not a regular file"):
+            load_acceptance(bad)
+    big = tmp_path / "big.json"
+    big.write_bytes(b" " * (2 << 20))
+    with pytest.raises(errors.ConfigError, match="more than"):
+        load_acceptance(big)
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(errors.ConfigError, match=r"nested too deeply|not a cascade acceptance file"):
+        load_acceptance(deep)
+    good = tmp_path / "good.json"
+    _acceptance_file(good)
+    assert load_acceptance(good).threshold == 0.5
+    for field in ("mean", "weights", "scale", "bias"):
+        data = json.loads(good.read_text())
+        for value in (float("nan"), float("inf")):
+            if field == "bias":
+                data["bias"] = value
+            else:
+                data[field][1] = value
+            good.write_text(json.dumps(data))  # json writes NaN / Infinity, and reads them back
+            with pytest.raises(errors.ConfigError, match=r"finite number|scale"):
+                load_acceptance(good)
+
+
+def test_cli_cascade_refuses_to_replace_a_non_regular_output(tmp_path: Path):
+    rows = [{"prompt": f"Question {i}?", "models": {"big": {"quality": 1, "cost": 0.05},
+                                                    "small": {"quality": int(i % 3 != 0), "cost": 0.001,
+                                                              "response": f"#### {i}" if i % 3 else "about"}}}
+            for i in range(40)]
+    path = tmp_path / "mine.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    out = tmp_path / "out"
+    out.mkdir()
+    os.mkfifo(out / "mine.cascade.json")
+    (out / "mine.cascade.md").symlink_to(tmp_path / "elsewhere.md")
+    result = CliRunner().invoke(app, ["eval", str(path), "--cascade", "--target", "0.9", "--folds", "4",
+                                      "--out", str(out)])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+    assert "symlink" in result.output and (out / "mine.cascade.md").is_symlink()
+    (out / "mine.cascade.md").unlink()
+    result = CliRunner().invoke(app, ["eval", str(path), "--cascade", "--target", "0.9", "--folds", "4",
+                                      "--out", str(out)])
+    assert result.exit_code == 2 and "not a regular file" in result.output, result.output
+    assert stat.S_ISFIFO(os.lstat(out / "mine.cascade.json").st_mode)

@@ -5,8 +5,11 @@ and the CLI's train/eval paths exit as documented. Embeddings here are generated
 from __future__ import annotations
 
 import hashlib
+import io
 import itertools
 import json
+import os
+import stat
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -319,3 +322,62 @@ def test_three_models_report_the_pick_at_each_knob(tmp_path: Path, fake_embedder
                                       str(tmp_path / "ev")])
     assert result.exit_code == 0, result.output
     assert "logistic knob 0.9" in result.output and "always mid" in result.output
+
+
+def test_save_router_refuses_a_target_that_is_not_a_regular_file(tmp_path: Path, fake_embedder: None) -> None:
+    """Issue 12 review: ``--out /dev/null`` (as root) replaced the device with a file. A FIFO and a symlink
+    stand in for it here (never the real /dev/null); both are left as they were."""
+    from learned_fixtures import train_knn
+
+    good = train_knn(tmp_path / "good.npz")
+    router = load_router(good)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    link = tmp_path / "link.npz"
+    link.symlink_to(good)
+    for target in (fifo, link, tmp_path):
+        with pytest.raises(ConfigError, match="refusing to write the router file"):
+            save_router(router, target)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and link.is_symlink()
+    result = CliRunner().invoke(app, ["router", "train", str(_jsonl(tmp_path / "toy.jsonl")), "--out", str(fifo)])
+    assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert save_router(router, tmp_path / "again.npz").is_file() and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_load_router_refuses_non_files_bombs_and_empty_outcomes(tmp_path: Path) -> None:
+    from learned_fixtures import train_knn
+
+    good = train_knn(tmp_path / "good.npz")
+    fifo = tmp_path / "fifo.npz"
+    os.mkfifo(fifo)
+    to_fifo = tmp_path / "to_fifo.npz"
+    to_fifo.symlink_to(fifo)
+    for bad in (fifo, to_fifo, tmp_path):
+        with pytest.raises(ConfigError, match="is not a regular file"):
+            load_router(bad)
+    text = tmp_path / "text.npz"
+    text.write_text("hello, not a zip\n")
+    with pytest.raises(ConfigError, match=r"not a router file \(not an .npz archive\)"):
+        load_router(text)
+    with np.load(good) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    # a zip bomb: a few KB compressed, gigabytes declared
+    bomb = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, a in arrays.items():
+            if name != "vectors":
+                buf = io.BytesIO()
+                np.lib.format.write_array(buf, a)
+                archive.writestr(name + ".npy", buf.getvalue())
+        with archive.open("vectors.npy", "w", force_zip64=True) as fh:
+            np.lib.format.write_array_header_1_0(
+                fh, {"descr": "<f8", "fortran_order": False, "shape": (700_000, 384)})
+            fh.write(b"\0" * (1 << 20))
+    assert bomb.stat().st_size < 100_000
+    with pytest.raises(ConfigError, match=r"bomb.npz declares arrays of more than 512 MB"):
+        load_router(bomb)
+    nan = tmp_path / "nan.npz"
+    np.savez(nan, **{**arrays, "outcomes": np.full_like(arrays["outcomes"], np.nan)})
+    with pytest.raises(ConfigError, match="no observed outcome"):
+        load_router(nan)

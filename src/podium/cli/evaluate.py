@@ -30,6 +30,7 @@ def run_eval(dataset: str, *, folds: int, seed: int, out: str, routers: str = ""
     from podium.evaluation.replay import EvalResult, evaluate, score_router
     from podium.evaluation.report import markdown_table, svg_curves
     from podium.evaluation.routers import baselines
+    from podium.safe_files import safe_write
 
     if folds < 2:
         raise ConfigError(f"--folds must be at least 2, got {folds}")
@@ -70,8 +71,8 @@ def run_eval(dataset: str, *, folds: int, seed: int, out: str, routers: str = ""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         md, svg = folder / f"{data.name}.md", folder / f"{data.name}.svg"
-        md.write_text(f"# podium eval: {data.name}\n\n{text}", encoding="utf-8")
-        svg.write_text(svg_curves(result), encoding="utf-8")
+        safe_write(md, f"# podium eval: {data.name}\n\n{text}", "report")
+        safe_write(svg, svg_curves(result), "chart")
     except OSError as exc:
         raise ConfigError(f"cannot write to {folder}: {exc.strerror or exc}") from None
     typer.echo(text)

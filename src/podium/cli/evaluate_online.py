@@ -24,6 +24,7 @@ def run_online_eval(dataset: str, *, online: bool, explore: float | None, knob: 
     check_settings(explore, knob)  # before loading or embedding anything
     from podium.evaluation.dataset import load_dataset
     from podium.evaluation.embedding_cache import embed_prompts
+    from podium.safe_files import safe_write
 
     data = load_dataset(dataset)
     if len(data) < 2:
@@ -34,8 +35,8 @@ def run_online_eval(dataset: str, *, online: bool, explore: float | None, knob: 
     try:
         target.mkdir(parents=True, exist_ok=True)
         md, svg = target / f"{data.name}-online.md", target / f"{data.name}-online.svg"
-        md.write_text(f"# podium eval --online: {data.name}\n\n{table}", encoding="utf-8")
-        svg.write_text(svg_online(run), encoding="utf-8")
+        safe_write(md, f"# podium eval --online: {data.name}\n\n{table}", "report")
+        safe_write(svg, svg_online(run), "chart")
     except OSError as exc:
         raise ConfigError(f"cannot write to {target}: {exc.strerror or exc}") from None
     typer.echo(table)

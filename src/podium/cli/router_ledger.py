@@ -15,6 +15,7 @@ def run_router_train_ledger(ledger: str | None, dataset: str | None, *, kind: st
     from podium.routing.learned.files import save_router
     from podium.routing.learned.ledger_labels import DEFAULT_KINDS, is_dsn, parse_kinds, train_from_ledger
     from podium.routing.learned.training import KINDS
+    from podium.safe_files import check_writable_target
 
     if ledger is None:
         raise ConfigError("podium router train needs a DATASET (an eval .jsonl or a RouteLLM folder) or --ledger "
@@ -26,6 +27,7 @@ def run_router_train_ledger(ledger: str | None, dataset: str | None, *, kind: st
     if not 0 <= knob <= 1:
         raise ConfigError(f"--knob must lie in [0, 1] (0 cheapest, 1 best), got {knob}")
     kinds = DEFAULT_KINDS if labels_kinds is None else parse_kinds(labels_kinds)
+    check_writable_target(out, "router file")  # before reading the ledger: --out /dev/null is refused
     router, labels = train_from_ledger(ledger, kind, knob, kinds=kinds)
     import numpy as np
 

@@ -12,6 +12,7 @@ def run_router_train(dataset: str, *, kind: str, knob: float, out: str, folds: i
     from podium.evaluation.dataset import load_dataset
     from podium.routing.learned.files import save_router
     from podium.routing.learned.training import KINDS, train_router
+    from podium.safe_files import check_writable_target
 
     if kind not in KINDS:
         raise ConfigError(f"unknown --kind {kind!r}; choose one of {', '.join(KINDS)}")
@@ -19,6 +20,7 @@ def run_router_train(dataset: str, *, kind: str, knob: float, out: str, folds: i
         raise ConfigError(f"--knob must lie in [0, 1] (0 cheapest, 1 best), got {knob}")
     if folds < 2:
         raise ConfigError(f"--folds must be at least 2, got {folds}")
+    check_writable_target(out, "router file")  # before training: --out /dev/null is refused, not replaced
     data = load_dataset(dataset)
     router = train_router(data, kind, knob, folds=folds, seed=seed)
     m = router.info["metrics"]

@@ -46,6 +46,7 @@ from podium.errors import ConfigError
 from podium.evaluation.dataset import ROUTELLM_WEAK, EvalDataset, load_dataset
 from podium.evaluation.metrics import CPT_LEVELS, CurvePoint, aiq, apgr, cpt, routellm_thresholds
 from podium.evaluation.replay import fold_of
+from podium.safe_files import safe_write
 from podium.strategies.acceptance import FEATURES, LearnedAcceptance, features
 
 Floats = NDArray[np.float64]
@@ -322,10 +323,10 @@ def markdown(report: CascadeReport) -> str:
 
 def write_acceptance(calibration: Calibration, data: EvalDataset, path: Path) -> None:
     """The fitted acceptance and its calibrated threshold, for ``load_acceptance``."""
-    path.write_text(calibration.acceptance.to_json(
+    safe_write(path, calibration.acceptance.to_json(
         dataset=data.name, weak=data.weak, strong=data.strong, target=calibration.target,
         held_out={"strong_share": calibration.held_out.strong_share, "accuracy": calibration.held_out.accuracy,
-                  "kept": calibration.kept}), encoding="utf-8")
+                  "kept": calibration.kept}), "acceptance file")
 
 
 def run(dataset: str, *, folds: int, seed: int, out: str, target: float | None) -> str:
@@ -339,13 +340,14 @@ def run(dataset: str, *, folds: int, seed: int, out: str, target: float | None) 
     try:
         directory.mkdir(parents=True, exist_ok=True)
         md = directory / f"{name}.cascade.md"
-        md.write_text(f"# podium eval --cascade: {name}\n\n{table}", encoding="utf-8")
+        safe_write(md, f"# podium eval --cascade: {name}\n\n{table}", "report")
         wrote = [str(md)]
         if report.calibration is not None:
             accept = directory / f"{name}.cascade.json"
             write_acceptance(report.calibration, cascade.data, accept)
             wrote.append(f"{accept} (Python: Cascade([weak, strong], accept=load_acceptance('{accept}')) from "
-                         "podium.strategies.acceptance; the YAML config's accept: has no kind for it yet)")
+                         "podium.strategies.acceptance; podium.yaml: a cascade step's accept: learned with "
+                         f"acceptance_file: {accept})")
     except OSError as exc:
         raise ConfigError(f"cannot write to {directory}: {exc.strerror or exc}") from None
     return f"{table}\nwrote {' and '.join(wrote)}"

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from podium.errors import ConfigError
+from podium.safe_files import regular_file
 from podium.strategies.answers import extract
 from podium.strategies.base import last_user_text
 from podium.types import ChatRequest, ChatResponse
@@ -82,30 +83,48 @@ class LearnedAcceptance:
                            "threshold": self.threshold, **extra}, indent=1)
 
 
+_MAX_BYTES = 1 << 20  # a real acceptance file is about 2 KB
+
+
+def _finite(raw: object, what: str) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+        raise ValueError(f"{what}: expected a finite number, got {raw!r}")
+    return float(raw)
+
+
 def _floats(raw: object, n: int, what: str) -> tuple[float, ...]:
-    if not isinstance(raw, Sequence) or len(raw) != n or not all(isinstance(v, int | float) for v in raw):
+    if not isinstance(raw, Sequence) or isinstance(raw, str) or len(raw) != n:
         raise ValueError(f"{what}: expected {n} numbers")
-    return tuple(float(v) for v in raw)
+    return tuple(_finite(v, what) for v in raw)
 
 
 def load_acceptance(path: str | Path, threshold: float | None = None) -> LearnedAcceptance:
     """The acceptance ``podium eval --cascade`` wrote; ``threshold`` overrides the calibrated one."""
     p = Path(path)
+    # a regular file (after symlinks) of at most 1 MB: /dev/zero, /dev/urandom or a FIFO would hang the load
+    regular_file(p, "acceptance file", _MAX_BYTES)
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
+        with p.open("rb") as fh:
+            raw = fh.read(_MAX_BYTES + 1)
+        if len(raw) > _MAX_BYTES:
+            raise ValueError(f"more than {_MAX_BYTES} bytes")
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
         if data.get("format") != FORMAT or data.get("features") != list(FEATURES):
             raise ValueError(f"not a {FORMAT} file for these features")
         n = len(FEATURES)
         scale = _floats(data["scale"], n, "scale")
         if any(s <= 0 for s in scale):
             raise ValueError("scale: every entry must be > 0")
-        chosen = float(data["threshold"] if threshold is None else threshold)
+        chosen = _finite(data["threshold"] if threshold is None else threshold, "threshold")
         if not 0.0 <= chosen <= 1.0:
             raise ValueError(f"threshold {chosen} is not in [0, 1]")
         return LearnedAcceptance(_floats(data["mean"], n, "mean"), scale, _floats(data["weights"], n, "weights"),
-                                 float(data["bias"]), chosen)
+                                 _finite(data["bias"], "bias"), chosen)
     except OSError as exc:
         raise ConfigError(f"cannot read the acceptance file {p}: {exc.strerror or exc}") from None
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p} is not a cascade acceptance file ({exc}); write one with "
                           "podium eval DATASET --cascade") from None

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,10 +30,13 @@ import numpy as np
 from podium.errors import ConfigError
 from podium.routing.learned.common import DIMENSIONS, EMBEDDER, Learner
 from podium.routing.learned.contract import Floats, LearnedRouter, Vectors
+from podium.safe_files import check_writable_target, regular_file, safe_write
 
 FORMAT, VERSION = "podium-router", 1
 HEADER = "header"
 _MAX_HEADER = 1 << 20
+_MAX_UNPACKED = 512 << 20  # bytes of all arrays once loaded: a knn file of 300,000 prompts is ~470 MB
+_MAX_MEMBERS = 1000
 
 
 def kinds() -> dict[str, type[Learner]]:
@@ -69,21 +71,17 @@ def flatten(router: Learner, prefix: str = "") -> dict[str, np.ndarray]:
 
 
 def save_router(router: Learner, path: str | Path) -> Path:
-    """Write ``router`` to ``path`` (atomically: a temporary file renamed into place)."""
-    target = Path(path)
+    """Write ``router`` to ``path`` (atomically: a temporary file renamed into place). A ``path`` that exists
+    and is not a regular file (a device such as ``/dev/null``, a FIFO, a directory, a symlink) is refused
+    with a ConfigError rather than replaced (:func:`podium.safe_files.safe_write`)."""
+    target = check_writable_target(path, "router file")
     arrays = flatten(router)
     if HEADER in arrays:
         raise ValueError(f"a learner may not name an array {HEADER!r}")
     header = json.dumps(header_of(router), sort_keys=True, allow_nan=False).encode()
     buffer = io.BytesIO()
     np.savez(buffer, allow_pickle=False, **{HEADER: np.frombuffer(header, dtype=np.uint8), **arrays})
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(buffer.getvalue())
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise ConfigError(f"cannot write the router file {target}: {exc.strerror or exc}") from None
+    safe_write(target, buffer.getvalue(), "router file")
     return target
 
 
@@ -91,8 +89,15 @@ def load_router(path: str | Path) -> Learner:
     """The learner in a router file; anything unexpected is a ConfigError naming the file and the fix."""
     p = Path(path)
     fix = f"write one with `podium router train DATASET --kind knn --out {p}`"
-    if not p.is_file():
+    if not p.exists() and not p.is_symlink():
         raise ConfigError(f"no router file at {p}: {fix}")
+    try:
+        regular_file(p, "router file")
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}; {fix}") from None
+    if not zipfile.is_zipfile(p):
+        raise ConfigError(f"{p} is not a router file (not an .npz archive); {fix}")
+    _check_sizes(p, fix)
     try:
         with np.load(p, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
@@ -119,6 +124,36 @@ def load_router(path: str | Path) -> Learner:
     except (KeyError, TypeError, ValueError) as exc:
         detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
         raise ConfigError(f"{p} is a damaged or incompatible router file ({detail}); {fix}") from None
+
+
+def _check_sizes(p: Path, fix: str) -> None:
+    """Read every member's ``.npy`` header (a few bytes) before any array is loaded: a small compressed
+    file may declare arrays of gigabytes (a "zip bomb"); refuse more than ``_MAX_UNPACKED`` bytes in all."""
+    total = 0
+    try:
+        with zipfile.ZipFile(p) as archive:
+            members = archive.infolist()
+            if len(members) > _MAX_MEMBERS:
+                raise ValueError(f"{len(members)} arrays")
+            for info in members:
+                with archive.open(info) as fh:
+                    version = np.lib.format.read_magic(fh)
+                    if version == (1, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+                    elif version == (2, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+                    else:
+                        raise ValueError(f"member {info.filename!r} has .npy version {version}")
+                if dtype.hasobject:
+                    raise ConfigError(f"{p} is not a readable Podium router file (it holds pickled objects, "
+                                      f"which are never loaded); {fix}")
+                total += int(np.prod(shape, dtype=object)) * dtype.itemsize
+                if total > _MAX_UNPACKED:
+                    raise ConfigError(f"{p} declares arrays of more than {_MAX_UNPACKED >> 20} MB once unpacked "
+                                      f"(array {info.filename!r} of shape {tuple(shape)}): refused; {fix}")
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, RuntimeError) as exc:
+        raise ConfigError(f"{p} is not a readable Podium router file "
+                          f"({f'{type(exc).__name__}: {exc}'[:200]}); {fix}") from None
 
 
 def _build(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> Learner:

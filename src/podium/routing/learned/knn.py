@@ -108,6 +108,9 @@ class KnnRouter(Learner):
             raise ValueError(f"array 'outcomes' must be floats of shape {(n, m)}")
         if np.any(np.isinf(outcomes)) or np.any((outcomes < 0) | (outcomes > 1)):
             raise ValueError("array 'outcomes' must hold values in [0, 1] (NaN: unobserved)")
+        for j, model in enumerate(models):
+            if np.isnan(outcomes[:, j]).all():
+                raise ValueError(f"array 'outcomes' has no observed outcome for {model}: nothing was learned")
         ids = need(arrays, "ids", (n,), "i")
         k, power, prior = int(params["k"]), float(params["power"]), float(params["prior"])
         if k < 1 or not power >= 0 or not prior >= 0:

@@ -364,18 +364,58 @@ async def test_feedback_updates_an_online_router_with_the_requests_embedding(tmp
         assert (updated, reward) == (model, 0.25)
         assert float(np.dot(vector, embed([NEW_MATH[0]])[0])) > 0.999
         label = await gw.http.post("/v1/feedback", headers=auth, json={"request_id": request_id, "label": "good"})
-        assert label.json()["learned"] is True and online.updates[-1][2] == 1.0
+        assert label.json() == {"ok": True, "request_id": request_id, "learned": False,
+                                "learned_reason": "this request already taught the router"}
         for body in ({"score": 7}, {"label": "meh"}):
             ignored = await gw.http.post("/v1/feedback", headers=auth, json={"request_id": request_id, **body})
             assert ignored.json()["learned"] is False  # stored, but not a reward the learner can use
+            assert "not a reward" in ignored.json()["learned_reason"]
         named = await gw.ask(NEW_CHAT[0], key, model="eu-model")
         ignored = await gw.http.post("/v1/feedback", headers=auth, json={
             "request_id": named.headers["x-request-id"], "score": 1})
-        assert ignored.json()["learned"] is False and len(online.updates) == 2
+        assert ignored.json()["learned"] is False and len(online.updates) == 1
         assert len(gw.rows("SELECT * FROM feedback")) == 5
     finally:
         await gw.http.aclose()
         await gw.podium.aclose()
+
+
+async def test_replayed_feedback_teaches_the_online_router_once(tmp_path: Path, server: WireServer,
+                                                                router_file: Path):
+    """One request, the same "bad" label posted 300 times (sequentially and concurrently): the router is
+    updated once, every row is still stored, and the repeats say why they did not teach."""
+    gw, online = await _online_gateway(tmp_path, server, router_file)
+    try:
+        key, _ = gw.keys.create("replayer")
+        auth = {"authorization": f"Bearer {key}"}
+        request_id = (await gw.ask(NEW_MATH[0], key)).headers["x-request-id"]
+        body = {"request_id": request_id, "label": "bad"}
+        first = await gw.http.post("/v1/feedback", headers=auth, json=body)
+        assert first.json()["learned"] is True
+        told = [await gw.http.post("/v1/feedback", headers=auth, json=body) for _ in range(149)]
+        told += await asyncio.gather(*(gw.http.post("/v1/feedback", headers=auth, json=body) for _ in range(150)))
+        assert all(t.status_code == 200 and t.json()["learned"] is False for t in told)
+        assert {t.json()["learned_reason"] for t in told} == {"this request already taught the router"}
+        assert len(online.updates) == 1
+        assert len(gw.rows("SELECT * FROM feedback WHERE request_id = ?", request_id)) == 300
+    finally:
+        await gw.http.aclose()
+        await gw.podium.aclose()
+
+
+def test_training_from_the_ledger_counts_one_latest_feedback_per_request():
+    """300 "bad" rows on one request and then a "good": one training row whose outcome is the latest
+    usable reward, weighing as much as a request told once; rows that are no reward are skipped."""
+    from podium.routing.learned.ledger_labels import labels_from_rows
+
+    blob = np.ones(384, dtype="<f4").tobytes()
+    rows = [("r1", "a", blob, 384, None, "bad", None)] * 300 + [("r1", "a", blob, 384, None, "good", None),
+                                                               ("r1", "a", blob, 384, 7.0, None, None)]
+    rows += [("r2", "b", blob, 384, 0.0, None, None)]
+    labels = labels_from_rows(rows)
+    assert len(labels) == 2 and labels.labels == {"a": 1, "b": 1}
+    np.testing.assert_array_equal(labels.outcomes, [[1.0, np.nan], [np.nan, 0.0]])
+    assert labels.sources == {"feedback": 2} and labels.ignored == 1
 
 
 async def test_exploration_takes_a_random_eligible_model_and_says_so(tmp_path: Path, server: WireServer,

@@ -169,17 +169,25 @@ class Podium:
         return replace(routed, prediction=prediction)
 
     async def learn(self, request_id: str, score: float | None, label: str | None) -> bool:
+        """Feedback on an earlier request, for an online learned router (see ``learn_from_feedback``)."""
+        return (await self.learn_from_feedback(request_id, score, label))[0]
+
+    async def learn_from_feedback(self, request_id: str, score: float | None,
+                                  label: str | None) -> tuple[bool, str | None]:
         """Feedback on an earlier request, for an online learned router: its ``update`` with the request's
-        embedding (remembered, or from the ledger) and the model that answered. False when there is
-        nothing to learn (no online router, a score outside 0..1, no embedding for that request)."""
+        embedding (remembered, or from the ledger) and the model that answered. (False, why) when there is
+        nothing to learn: no online router, a score outside 0..1, no embedding for that request, or the
+        request already taught the router (a request teaches it at most once: the first usable feedback)."""
         learned = self.learned
         if learned is None or not learned.online:
-            return False
+            return False, "no online learned router"
         from podium.learned_runtime import reward_of
 
         reward = reward_of(score, label)
         if reward is None:
-            return False
+            return False, "not a reward: a score in 0..1 or a good/bad label"
+        if learned.taught(request_id):
+            return False, "this request already taught the router"
         found = learned.recall(request_id)
         if found is None and self.store_embeddings and self.ledger is not None:
             row = await self.ledger.request_embedding(request_id)
@@ -188,8 +196,13 @@ class Podium:
 
                 found = (np.frombuffer(row[1], dtype="<f4").copy(), row[0])
         if found is None:
-            return False
-        return await learned.learn(found[0], found[1], reward)
+            return False, "no stored embedding for this request"
+        if learned.taught(request_id):  # another feedback on it taught the router while the ledger was read
+            return False, "this request already taught the router"
+        learned.mark_taught(request_id)  # before the await: concurrent replays see it at once
+        if not await learned.learn(found[0], found[1], reward):
+            return False, "the model that answered is not one of the router's"
+        return True, None
 
     async def _start(self, request: ChatRequest, policy: RequestPolicy | None, routed: Routed | None = None,
                      trace_context: Any = None) -> _Call:

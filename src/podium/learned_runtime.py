@@ -14,8 +14,12 @@ that is what routers are trained on (a dataset's prompt) and what varies between
 Online routers (``OnlineRouter``, the contextual bandit): the embedding and the model that answered
 are remembered per request id (the newest ``RECENT`` requests; ~1.5 KB each) so that feedback
 arriving at ``/v1/feedback`` can call ``update``; older requests are found in the ledger when it
-stores embeddings. ``update`` runs on the same worker thread as ``predict``, so a learner never sees
-the two at once. A share ``explore`` of requests is drawn here to try a random eligible model.
+stores embeddings. A request teaches the router at most once: the first usable feedback on it updates
+the router and its id is kept in a bounded set (the newest ``TAUGHT`` ids); later feedback on the same
+request is still stored in the ledger but does not update the router again, so replaying one label
+cannot drag a model's chance down (or up) for everyone. An id that has fallen out of that set (65,536
+taught requests later) could teach once more. ``update`` runs on the same worker thread as ``predict``,
+so a learner never sees the two at once. A share ``explore`` of requests is drawn here to try a random eligible model.
 
 Nothing here runs when no learned router is configured and the ledger does not store embeddings:
 the client never creates this object, and routing is exactly what it was.
@@ -43,6 +47,7 @@ Embedder = Callable[[Sequence[str]], Vectors]
 MAX_CHARS = 2_000
 MAX_BATCH = 32
 RECENT = 4_096
+TAUGHT = 65_536  # request ids that already taught the online router (bounded; oldest forgotten first)
 GOOD_LABELS = frozenset({"good", "correct", "right", "yes", "thumbs_up", "up", "positive", "pass", "accepted"})
 BAD_LABELS = frozenset({"bad", "wrong", "incorrect", "no", "thumbs_down", "down", "negative", "fail", "rejected"})
 
@@ -90,6 +95,8 @@ class LearnedRuntime:
         self._rng = random.Random(seed)
         self._recent: OrderedDict[str, tuple[Vectors, str]] = OrderedDict()
         self._recent_max = recent
+        self._taught: OrderedDict[str, None] = OrderedDict()
+        self._taught_max = max(TAUGHT, recent)
         self.batches = 0  # how many hand-offs to the worker (the benchmark and the tests read it)
         if embedder is None:
             self._executor.submit(self._embed, ["warm up"])  # the weights load before the first request
@@ -173,6 +180,18 @@ class LearnedRuntime:
 
     def recall(self, request_id: str) -> tuple[Vectors, str] | None:
         return self._recent.get(request_id)
+
+    def taught(self, request_id: str) -> bool:
+        """Whether feedback on ``request_id`` has already updated the online router."""
+        return request_id in self._taught
+
+    def mark_taught(self, request_id: str) -> None:
+        """Record that ``request_id`` has taught the router (bounded, newest kept); call it before the update
+        is awaited, so that concurrent replays of the same feedback cannot all pass ``taught``."""
+        self._taught[request_id] = None
+        self._taught.move_to_end(request_id)
+        while len(self._taught) > self._taught_max:
+            self._taught.popitem(last=False)
 
     async def learn(self, embedding: Vectors, model: str, reward: float) -> bool:
         """``update`` the online router (on the worker, never beside a ``predict``); False when there is

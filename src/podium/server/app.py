@@ -479,10 +479,14 @@ class Gateway:
         answer: dict[str, Any] = {"ok": True, "request_id": target}
         if self.podium.learned is not None and self.podium.learned.online:  # routing.router: learned, online
             try:
-                answer["learned"] = await self.podium.learn(target, body.score, body.label)
+                learned, why = await self.podium.learn_from_feedback(target, body.score, body.label)
+                answer["learned"] = learned
+                if why is not None:
+                    answer["learned_reason"] = why
             except Exception:  # the feedback is stored; a learner's failure must not lose it
                 log.exception("the online router could not learn from feedback on request %s", target)
                 answer["learned"] = False
+                answer["learned_reason"] = "the online router failed to learn (see the gateway's log)"
         return _json(answer, headers={"x-request-id": request.state.request_id})
 
     def _is_admin(self, secret: str) -> bool:

@@ -2,11 +2,13 @@
 
 With ``ledger.store_embeddings: true`` the ledger keeps each answered request's prompt embedding and
 the model that answered (``request_embeddings``, never the text); ``/v1/feedback`` adds scores and
-labels. Each such request becomes one row: its embedding, and for the model that answered the mean of
-its rewards (a score in [0, 1] as it is, a good/bad label as 1/0, anything else left out; see
-``podium.learned_runtime.reward_of``) — every other model's outcome is unknown (NaN) unless a strategy
-labelled it (below), which every learner fits around. A model's overall chance of success is then the
-mean of its labels, as the learners' base rates read it. Text features are off (the ledger has no text).
+labels. Each such request becomes one row: its embedding, and for the model that answered its latest
+usable reward (a score in [0, 1] as it is, a good/bad label as 1/0, anything else left out; see
+``podium.learned_runtime.reward_of``) — the newest feedback row replaces earlier ones, so a request
+told "bad" 300 times is one row with one outcome, exactly like a request told once. Every other
+model's outcome is unknown (NaN) unless a strategy labelled it (below), which every learner fits
+around. A model's overall chance of success is then the mean of its labels, as the learners' base
+rates read it. Text features are off (the ledger has no text).
 
 Strategies add automatic labels (``labels`` table, :mod:`podium.strategies.labels`): a vote's or
 consensus's members scored 1/0 by agreement with a strict majority (``agreement``), a cascade step by its
@@ -38,7 +40,7 @@ from podium.routing.learned.contract import Floats, Vectors
 
 QUERY = ("SELECT e.request_id, e.model, e.embedding, e.dims, f.score, f.label, r.cost"
          " FROM request_embeddings e JOIN feedback f ON f.request_id = e.request_id"
-         " LEFT JOIN requests r ON r.request_id = e.request_id ORDER BY e.request_id")
+         " LEFT JOIN requests r ON r.request_id = e.request_id ORDER BY e.request_id, f.created_at")
 # The automatic labels: per label row, the request's embedding and the labelled model's mean call cost.
 LABEL_QUERY = ("SELECT l.request_id, l.model, l.source, l.score, e.embedding, e.dims,"
                " (SELECT AVG(c.cost) FROM calls c WHERE c.request_id = l.request_id AND c.model = l.model"
@@ -60,7 +62,7 @@ class LedgerLabels:
     costs: dict[str, float] = field(default_factory=dict)
     labels: dict[str, int] = field(default_factory=dict)  # labelled requests per model
     ignored: int = 0  # feedback rows that were no reward (a score outside 0..1, a free-form label)
-    sources: dict[str, int] = field(default_factory=dict)  # label rows used per source (feedback, vote, …)
+    sources: dict[str, int] = field(default_factory=dict)  # label rows used per source (feedback: requests, …)
 
     def __len__(self) -> int:
         return len(self.embeddings)
@@ -134,7 +136,7 @@ def labels_from_rows(rows: LedgerRows | list[tuple[Any, ...]], models: tuple[str
     from podium.learned_runtime import reward_of
 
     found = rows if isinstance(rows, LedgerRows) else LedgerRows(rows)
-    feedback: dict[str, list[float]] = defaultdict(list)  # request → rewards of the model that answered
+    feedback: dict[str, float] = {}  # request → the latest reward of the model that answered
     automatic: dict[tuple[str, str], list[float]] = defaultdict(list)  # (request, model) → label scores
     answered: dict[str, str] = {}
     vectors: dict[str, bytes] = {}
@@ -149,9 +151,10 @@ def labels_from_rows(rows: LedgerRows | list[tuple[Any, ...]], models: tuple[str
             if reward is None:
                 ignored += 1
                 continue
-            feedback[request_id].append(reward)
+            if request_id not in feedback:
+                sources["feedback"] += 1  # one per request: repeated feedback on it does not weigh more
+            feedback[request_id] = reward  # rows come oldest first: the latest usable one wins
             answered[request_id], vectors[request_id] = str(model), bytes(blob)
-            sources["feedback"] += 1
             if cost is not None:
                 costs_of[(request_id, str(model))] = float(cost)
     wanted = {source for kind in kinds for source in KINDS[kind]}
@@ -166,8 +169,8 @@ def labels_from_rows(rows: LedgerRows | list[tuple[Any, ...]], models: tuple[str
         if cost is not None:
             costs_of.setdefault((request_id, str(model)), float(cost))
     outcome: dict[str, dict[str, float]] = defaultdict(dict)
-    for request_id, rewards in feedback.items():
-        outcome[request_id][answered[request_id]] = float(np.mean(rewards))
+    for request_id, reward in feedback.items():
+        outcome[request_id][answered[request_id]] = reward
     for (request_id, model), scores in automatic.items():
         outcome[request_id][model] = float(np.mean(scores))
     chosen = models or tuple(sorted({m for known in outcome.values() for m in known}))

@@ -345,6 +345,8 @@ async def test_report_on_generated_data_with_a_known_difference(tmp_path: Path):
             data[arm]["latency"].append(latency)
         if i % 3 == 0:
             await ledger.record_feedback(rid, 1.0 if arm == "candidate" else 0.5, None, None)
+        if i % 5 == 0:  # scores outside 0..1 are stored but left out of the report's feedback mean
+            await ledger.record_feedback(rid, (1000.0, -50.0, 1.5)[i % 3], None, None)
     await ledger.start_request(RequestStart("elsewhere", time.time(), None, experiment="other", arm="control"))
     await ledger.aclose()
     report = read_sqlite(path, lambda q: experiment_report(q, "exp"))
@@ -433,6 +435,13 @@ def test_cli_report_and_a_bad_config_at_the_cli(tmp_path: Path):
     assert sum(a["requests"] for a in report["arms"]) == 30
     table = run("report", "--experiment", "cheaper-routine")
     assert table.returncode == 0 and "against the control arm 'control'" in table.stdout
+    assert "feedback: the mean of scores in 0..1" in table.stdout
+    for args, said in ((("--experiment", "nope"), "no experiment named 'nope' in the config or the ledger"),
+                       (("--shadow", "nope"), "no shadow trial named 'nope' in the config or the ledger"),
+                       (("--experiment", "cheaper-routine", "--since-hours", "-5"), "positive number of hours")):
+        refused = run("report", *args)
+        lines = refused.stderr.strip().splitlines()
+        assert refused.returncode == 2 and len(lines) == 1 and said in lines[0], (args, refused.stderr)
     data["experiments"]["cheaper-routine"]["split"]["candidate"] = 0
     (tmp_path / "podium.yaml").write_text(json.dumps(data))
     bad = run("report", "--experiment", "cheaper-routine")

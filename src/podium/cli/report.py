@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 
 from rich.markup import escape
@@ -40,6 +41,8 @@ def _show(title: str, key: str, rows: list[GroupRow]) -> None:
 
 def run_report(*, json_output: bool, since_hours: float | None, config: str | None, experiment: str | None = None,
                shadow: str | None = None) -> None:
+    if since_hours is not None and not (math.isfinite(since_hours) and since_hours > 0):
+        raise BadRequestError(f"--since-hours takes a positive number of hours, not {since_hours:g}")
     settings = load_settings(config)
     since = time.time() - since_hours * 3600 if since_hours else 0.0
     if experiment is not None or shadow is not None:
@@ -109,7 +112,8 @@ def _show_experiment(report: ExperimentReport) -> None:
         tables.show(console, f"against the control arm '{escape(report.control)}' (* the interval excludes 0)",
                     deltas, cells)
     console.print("[dim]intervals: Wilson (rates), Newcombe (rate differences), Student t (means), Welch t "
-                  "(mean differences), seeded percentile bootstrap (latency percentiles)[/]")
+                  "(mean differences), seeded percentile bootstrap (latency percentiles); feedback: the mean "
+                  "of scores in 0..1 (scores on other scales are left out)[/]")
 
 
 def _show_shadow(report: ShadowReport) -> None:
@@ -152,6 +156,11 @@ def _run_trial_report(settings: Settings, since: float, json_output: bool, exper
         report = read_sqlite(settings.ledger_path, read)
     else:
         raise ConfigError("the ledger is disabled (ledger.enabled: false), so there is nothing to report")
+    # a name neither configured nor in the ledger is a typo, not an experiment with no requests yet
+    if isinstance(report, ExperimentReport) and not report.arms and report.experiment not in settings.experiments:
+        raise ConfigError(f"no experiment named {report.experiment!r} in the config or the ledger")
+    if isinstance(report, ShadowReport) and not report.groups and report.trial not in settings.shadow:
+        raise ConfigError(f"no shadow trial named {report.trial!r} in the config or the ledger")
     if json_output:
         print(json.dumps(report.to_dict(), indent=2))
         return

@@ -5,7 +5,9 @@ score, each with a 95 % interval — and each arm's difference from the control 
 and whether that excludes 0 (``podium.experiments.stats`` says which interval is used for what).
 Requests still running or cancelled by their client are left out (they have no outcome); the error
 rate is over answered and failed requests, latency over answered ones, the cost over both (a failed
-request can cost money too), and feedback is each request's mean score, for requests that have one.
+request can cost money too), and feedback is each request's mean score, for requests that have one —
+scores in 0..1 only: ``/v1/feedback`` stores any finite number (a 1 to 5 rating, say), but a mean over
+mixed scales means nothing, so other scores are left out of the report.
 
 ``shadow_report``: per task type (and all together) — how many sampled requests the candidate
 answered, how often it agreed with the served answer (Wilson interval), what the candidate cost
@@ -34,7 +36,8 @@ _REQUESTS = """
     WHERE experiment = ? AND started_at >= ? AND status IN ('ok', 'error')"""
 _FEEDBACK = """
     SELECT f.request_id, AVG(f.score) FROM feedback f JOIN requests r ON r.request_id = f.request_id
-    WHERE r.experiment = ? AND r.started_at >= ? AND f.score IS NOT NULL GROUP BY f.request_id"""
+    WHERE r.experiment = ? AND r.started_at >= ? AND f.score IS NOT NULL AND f.score >= 0 AND f.score <= 1
+    GROUP BY f.request_id"""
 _SHADOW = """
     SELECT COALESCE(task_type, '(none)'), status, agreed, served_cost, candidate_cost, served_latency_ms, latency_ms,
            judge_cost

@@ -84,6 +84,26 @@ async def test_closing_a_stream_stops_generation(provider: LocalProvider):
     assert response.usage.output_tokens > 0
 
 
+async def test_a_cancelled_completion_stops_generating(provider: LocalProvider):
+    """A non-streamed request whose caller goes away (client gone, deadline, shutdown) stops at the
+    next token instead of writing on and holding the model's only thread."""
+    await provider.complete(ask("Hi", max_tokens=2), SMOL)  # loaded, so the task below generates at once
+    slot = provider._slots[SMOL.model_id]
+    task = asyncio.create_task(provider.complete(ask("Write a very long story about a dragon, in many chapters.",
+                                                     max_tokens=1500), SMOL))
+    for _ in range(600):
+        await asyncio.sleep(0.05)
+        if slot.llama.generated >= 3:
+            break
+    assert slot.llama.generated >= 3, "the generation never started"
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # runs on the model's thread after the cancelled generation has let go of it: what it reached
+    reached = await asyncio.get_running_loop().run_in_executor(slot.executor, lambda: slot.llama.generated)
+    assert reached < 60, f"the cancelled generation went on to {reached} tokens"
+
+
 async def test_unsupported_features_are_refused_clearly(provider: LocalProvider):
     tools = [{"type": "function", "function": {"name": "f", "parameters": {}}}]
     with pytest.raises(BadRequestError, match="does not support tools"):

@@ -259,24 +259,24 @@ class LocalProvider:
                 raise ContextTooLongError(str(exc), provider=self.name, model=model.name) from None
             raise
 
-    def _complete_sync(self, slot: _Slot, request: ChatRequest, model: ModelInfo) -> ChatResponse:
-        llama = self._load(slot, model)
-        result = self._run(llama, request, model, stream=False)
-        choice = result["choices"][0]
-        text = choice["text"] if "text" in choice else (choice["message"].get("content") or "")
-        usage = result.get("usage") or {}
-        return ChatResponse(
-            text=text.strip() if model.prompt_format == "completion" else text,
-            model=model.name, provider=self.name, finish_reason=_finish(choice.get("finish_reason")),
-            usage=Usage(input_tokens=usage.get("prompt_tokens", 0),
-                        output_tokens=usage.get("completion_tokens", 0)),
-        )
-
     # --- the Provider protocol --------------------------------------------------------------------
     async def complete(self, request: ChatRequest, model: ModelInfo) -> ChatResponse:
-        slot = self._slot(model.model_id)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(slot.executor, self._complete_sync, slot, request, model)
+        """The stream, collected. Why not llama.cpp's own non-streaming call: a generation runs on the
+        model's thread and only a stream can be stopped there. When the caller goes away (a client
+        disconnects, a deadline passes, the gateway shuts down) this coroutine is cancelled, the
+        stream's ``finally`` raises its cancel flag and the thread stops at the next token — a
+        non-streaming call wrote on to the end of the context window (minutes on a small model that
+        loops) and held the model's only thread, so every later request to it waited."""
+        parts: list[str] = []
+        finish: FinishReason = "stop"
+        usage = Usage()
+        async for chunk in self.stream(request, model):
+            parts.append(chunk.text)
+            finish = chunk.finish_reason or finish
+            usage = chunk.usage or usage
+        text = "".join(parts)
+        return ChatResponse(text=text.strip() if model.prompt_format == "completion" else text, model=model.name,
+                            provider=self.name, finish_reason=finish, usage=usage)
 
     async def stream(self, request: ChatRequest, model: ModelInfo) -> AsyncIterator[StreamChunk]:
         self._generation_args(request, model)  # refuse bad requests before starting a thread

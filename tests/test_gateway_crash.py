@@ -9,6 +9,7 @@ row in the ledger (running or finished), and every request a client saw answered
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -87,3 +88,46 @@ def test_a_sigkill_mid_request_loses_no_row_of_a_request_that_reached_the_provid
     assert len(rows) >= reached, f"{reached} requests reached the provider, {len(rows)} are in the ledger"
     missing = [r for r in answered if rows.get(r) != "ok" or r not in with_calls]
     assert not missing, f"answered but not whole in the ledger: {missing[:5]}"
+
+
+def test_sigterm_stops_a_gateway_whose_request_hangs_within_the_grace_period(tmp_path: Path):
+    """An upstream that never answers must not keep a stopping gateway alive: after the shutdown grace the
+    request is cancelled (and recorded as cancelled), and the process exits."""
+    from podium.cli.serve import SHUTDOWN_GRACE
+
+    with WireServer(lambda request: Reply(fault="hang")) as server:
+        config = tmp_path / "podium.yaml"
+        config.write_text(json.dumps({
+            "providers": {"mock": {"kind": "openai", "base_url": f"{server.url}/v1", "api_key": "sk-upstream-0123",
+                                   "timeout": 600},
+                          "local": {"enabled": False}},
+            "models": {"m": {"provider": "mock", "model_id": "gpt-4o-mini", "context_window": 8000,
+                             "input_price": 1.0, "output_price": 2.0, "tier": "fast", "region": "us"}},
+            "resilience": {"retries": {"max_attempts": 1}},
+            "gateway": {"auth": "optional", "keys_path": str(tmp_path / "keys.sqlite3")},
+            "ledger": {"path": str(tmp_path / "ledger.sqlite3")}}))
+        process, url, _ = start(tmp_path, config)
+
+        def client() -> None:
+            with httpx.Client(timeout=120) as http, contextlib.suppress(httpx.HTTPError):
+                http.post(f"{url}/v1/chat/completions", json={"model": "m", "messages": [
+                    {"role": "user", "content": "Capital of France?"}]})
+
+        thread = threading.Thread(target=client, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.requests and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert server.requests, "the request never reached the upstream"
+        stopped = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(SHUTDOWN_GRACE + 15)
+        except Exception:
+            process.kill()
+            raise
+        took = time.monotonic() - stopped
+    assert took < SHUTDOWN_GRACE + 15
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as conn:
+        statuses = [s for (s,) in conn.execute("SELECT status FROM requests")]
+    assert statuses == ["cancelled"], statuses

@@ -51,14 +51,19 @@ def uvicorn_options(*, header_timeout: float, idle_timeout: float, body_timeout:
     ``configure_logging`` gives uvicorn's loggers Podium's handler instead. ``timeout_keep_alive``
     closes a connection idle after a response; the header timeout, one that has not finished sending
     its headers; the body timeout, one whose body has not all arrived that long after its headers; and
-    headers over ``max_header_bytes`` are refused (see http_limits).
+    headers over ``max_header_bytes`` are refused (see http_limits). On SIGTERM requests still running
+    after ``SHUTDOWN_GRACE`` seconds are cancelled: their calls are accounted as cancelled and a local
+    model stops generating, instead of the server waiting on them without end.
     """
     from podium.server.http_limits import with_header_timeout
 
     level = log_level.lower() if log_level.lower() in ("error", "critical") else "warning"
     protocol = with_header_timeout(header_timeout, body_timeout=body_timeout, max_header_bytes=max_header_bytes)
     return {"loop": "uvloop", "http": protocol, "timeout_keep_alive": idle_timeout, "log_level": level,
-            "access_log": False, "log_config": None}
+            "access_log": False, "log_config": None, "timeout_graceful_shutdown": SHUTDOWN_GRACE}
+
+
+SHUTDOWN_GRACE = 15.0  # seconds a stopping gateway lets in-flight requests finish
 
 
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0", "::"})

@@ -293,3 +293,4 @@ def test_cli_cascade_refuses_to_replace_a_non_regular_output(tmp_path: Path):
                                       "--out", str(out)])
     assert result.exit_code == 2 and "not a regular file" in result.output, result.output
     assert stat.S_ISFIFO(os.lstat(out / "mine.cascade.json").st_mode)
+    assert not (out / "mine.cascade.md").exists(), "the report was written although its companion was refused"

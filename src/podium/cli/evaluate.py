@@ -3,8 +3,6 @@ write the results."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 from podium.errors import ConfigError
@@ -28,9 +26,8 @@ def run_eval(dataset: str, *, folds: int, seed: int, out: str, routers: str = ""
     from podium.evaluation.dataset import load_dataset
     from podium.evaluation.learned import EmbeddingTable, learned_routers, pick_report, pick_table, transfer_scores
     from podium.evaluation.replay import EvalResult, evaluate, score_router
-    from podium.evaluation.report import markdown_table, svg_curves
+    from podium.evaluation.report import markdown_table, svg_curves, write_outputs
     from podium.evaluation.routers import baselines
-    from podium.safe_files import safe_write
 
     if folds < 2:
         raise ConfigError(f"--folds must be at least 2, got {folds}")
@@ -67,13 +64,7 @@ def run_eval(dataset: str, *, folds: int, seed: int, out: str, routers: str = ""
             rows = pick_report(data, r.kind, r.chances_for(data), r.models)
             text += (f"\n{r.kind}: the cheapest model whose chance clears knob x best chance, cross-fitted "
                      f"(share of prompts per model):\n\n" + pick_table(rows, r.models))
-    folder = Path(out)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        md, svg = folder / f"{data.name}.md", folder / f"{data.name}.svg"
-        safe_write(md, f"# podium eval: {data.name}\n\n{text}", "report")
-        safe_write(svg, svg_curves(result), "chart")
-    except OSError as exc:
-        raise ConfigError(f"cannot write to {folder}: {exc.strerror or exc}") from None
+    md, svg = write_outputs(out, {f"{data.name}.md": (f"# podium eval: {data.name}\n\n{text}", "report"),
+                                  f"{data.name}.svg": (svg_curves(result), "chart")})
     typer.echo(text)
     typer.echo(f"wrote {md} and {svg}")

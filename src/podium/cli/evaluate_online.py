@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 from podium.errors import ConfigError
@@ -24,20 +22,15 @@ def run_online_eval(dataset: str, *, online: bool, explore: float | None, knob: 
     check_settings(explore, knob)  # before loading or embedding anything
     from podium.evaluation.dataset import load_dataset
     from podium.evaluation.embedding_cache import embed_prompts
-    from podium.safe_files import safe_write
+    from podium.evaluation.report import write_outputs
 
     data = load_dataset(dataset)
     if len(data) < 2:
         raise ConfigError(f"{data.name}: an online run needs at least 2 prompts, got {len(data)}")
     run = simulate(data, embed_prompts(data.prompts), explore=explore, knob=knob, seed=seed)
     table = markdown_online(run)
-    target = Path(out)
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-        md, svg = target / f"{data.name}-online.md", target / f"{data.name}-online.svg"
-        safe_write(md, f"# podium eval --online: {data.name}\n\n{table}", "report")
-        safe_write(svg, svg_online(run), "chart")
-    except OSError as exc:
-        raise ConfigError(f"cannot write to {target}: {exc.strerror or exc}") from None
+    md, svg = write_outputs(out, {f"{data.name}-online.md": (f"# podium eval --online: {data.name}\n\n{table}",
+                                                             "report"),
+                                  f"{data.name}-online.svg": (svg_online(run), "chart")})
     typer.echo(table)
     typer.echo(f"wrote {md} and {svg}")

@@ -284,7 +284,7 @@ def _cap_local_windows(catalogue: Catalogue, providers: Mapping[str, ProviderSpe
 def _check_target(name: str, key_path: str, catalogue: Catalogue, named: Mapping[str, StrategyConfig]) -> None:
     """A name that may be a model or a strategy (a routing rule's): a catalogue model, a strategy under
     ``strategies:``, or an inline strategy (``vote:a,b*2``) whose members are models or named strategies."""
-    from podium.strategies.names import KINDS, inline_members
+    from podium.strategies.names import KINDS
 
     if name in catalogue or name in named:
         return
@@ -293,6 +293,13 @@ def _check_target(name: str, key_path: str, catalogue: Catalogue, named: Mapping
         raise ConfigError(unknown_model_message(name, [*catalogue.names(), *named]) + " (a rule may also name "
                           f"a strategy: one under strategies, or inline: {', '.join(sorted(KINDS))}, e.g. vote:a,b)",
                           key_path=key_path)
+    check_inline_members(name, key_path, catalogue, named)
+
+
+def check_inline_members(name: str, key_path: str, catalogue: Catalogue, named: Mapping[str, StrategyConfig]) -> None:
+    """Each member of an inline strategy (``vote:a,b*2``) is a catalogue model or a named strategy."""
+    from podium.strategies.names import inline_members
+
     try:
         members = inline_members(name)
     except PodiumError as exc:

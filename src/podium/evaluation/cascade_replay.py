@@ -46,7 +46,7 @@ from podium.errors import ConfigError
 from podium.evaluation.dataset import ROUTELLM_WEAK, EvalDataset, load_dataset
 from podium.evaluation.metrics import CPT_LEVELS, CurvePoint, aiq, apgr, cpt, routellm_thresholds
 from podium.evaluation.replay import fold_of
-from podium.safe_files import safe_write
+from podium.evaluation.report import write_outputs
 from podium.strategies.acceptance import FEATURES, LearnedAcceptance, features
 
 Floats = NDArray[np.float64]
@@ -321,12 +321,12 @@ def markdown(report: CascadeReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_acceptance(calibration: Calibration, data: EvalDataset, path: Path) -> None:
+def acceptance_json(calibration: Calibration, data: EvalDataset) -> str:
     """The fitted acceptance and its calibrated threshold, for ``load_acceptance``."""
-    safe_write(path, calibration.acceptance.to_json(
+    return calibration.acceptance.to_json(
         dataset=data.name, weak=data.weak, strong=data.strong, target=calibration.target,
         held_out={"strong_share": calibration.held_out.strong_share, "accuracy": calibration.held_out.accuracy,
-                  "kept": calibration.kept}), "acceptance file")
+                  "kept": calibration.kept})
 
 
 def run(dataset: str, *, folds: int, seed: int, out: str, target: float | None) -> str:
@@ -335,19 +335,15 @@ def run(dataset: str, *, folds: int, seed: int, out: str, target: float | None) 
     cascade = load_cascade_data(dataset)
     report = replay(cascade, folds, seed, target)
     table = markdown(report)
-    directory = Path(out)
     name = cascade.data.name
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        md = directory / f"{name}.cascade.md"
-        safe_write(md, f"# podium eval --cascade: {name}\n\n{table}", "report")
-        wrote = [str(md)]
-        if report.calibration is not None:
-            accept = directory / f"{name}.cascade.json"
-            write_acceptance(report.calibration, cascade.data, accept)
-            wrote.append(f"{accept} (Python: Cascade([weak, strong], accept=load_acceptance('{accept}')) from "
-                         "podium.strategies.acceptance; podium.yaml: a cascade step's accept: learned with "
-                         f"acceptance_file: {accept})")
-    except OSError as exc:
-        raise ConfigError(f"cannot write to {directory}: {exc.strerror or exc}") from None
+    files = {f"{name}.cascade.md": (f"# podium eval --cascade: {name}\n\n{table}", "report")}
+    if report.calibration is not None:
+        files[f"{name}.cascade.json"] = (acceptance_json(report.calibration, cascade.data), "acceptance file")
+    paths = write_outputs(out, files)
+    wrote = [str(paths[0])]
+    if len(paths) > 1:
+        accept = paths[1]
+        wrote.append(f"{accept} (Python: Cascade([weak, strong], accept=load_acceptance('{accept}')) from "
+                     "podium.strategies.acceptance; podium.yaml: a cascade step's accept: learned with "
+                     f"acceptance_file: {accept})")
     return f"{table}\nwrote {' and '.join(wrote)}"

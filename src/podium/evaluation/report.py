@@ -8,15 +8,34 @@ convex hull (what AIQ integrates) drawn over its points.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
+from pathlib import Path
 
 import numpy as np
 
+from podium.errors import ConfigError
 from podium.evaluation.metrics import CPT_LEVELS, non_decreasing_hull
 from podium.evaluation.replay import ORACLE, EvalResult
 
 _COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+
+
+def write_outputs(out: str | Path, files: Mapping[str, tuple[str, str]]) -> list[Path]:
+    """Write each ``file name → (content, what)`` under ``out`` (created), for every ``podium eval`` mode.
+    Every target is checked before any is written, so a refused one leaves no half set behind; an
+    OS error is one ConfigError naming the folder."""
+    from podium.safe_files import check_writable_target, safe_write
+
+    folder = Path(out)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = [check_writable_target(folder / name, what) for name, (_, what) in files.items()]
+        for path, (content, what) in zip(paths, files.values(), strict=True):
+            safe_write(path, content, what)
+    except OSError as exc:
+        raise ConfigError(f"cannot write to {folder}: {exc.strerror or exc}") from None
+    return paths
 
 
 def markdown_table(result: EvalResult) -> str:

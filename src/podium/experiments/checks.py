@@ -13,9 +13,9 @@ import math
 import re
 from collections.abc import Mapping
 
-from podium.catalogue import Catalogue, unknown_model_message
+from podium.catalogue import Catalogue
 from podium.config.schema import ExperimentConfig, ShadowConfig, StrategyConfig
-from podium.errors import ConfigError, PodiumError
+from podium.errors import ConfigError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 EXPERIMENT_PREFIX = "experiment:"
@@ -36,7 +36,7 @@ def _chat_model(name: str, catalogue: Catalogue, key_path: str) -> None:
 
 
 def _strategy(name: str, catalogue: Catalogue, named: Mapping[str, StrategyConfig], key_path: str) -> None:
-    from podium.strategies.names import KINDS, inline_members
+    from podium.strategies.names import KINDS
 
     if name in named:
         return
@@ -44,14 +44,9 @@ def _strategy(name: str, catalogue: Catalogue, named: Mapping[str, StrategyConfi
         raise ConfigError(f"'{name[:80]}' is not a strategy: name one under strategies ("
                           f"{', '.join(sorted(named)) or 'none defined'}) or write one inline, e.g. vote:a,b",
                           key_path=key_path)
-    try:
-        members = inline_members(name)
-    except PodiumError as exc:
-        raise ConfigError(exc.message, key_path=key_path) from None
-    for member, _ in members:
-        if member not in catalogue and member not in named:
-            raise ConfigError(f"in '{name}': " + unknown_model_message(member, [*catalogue.names(), *named]),
-                              key_path=key_path)
+    from podium.config.resolve import check_inline_members
+
+    check_inline_members(name, key_path, catalogue, named)
 
 
 def check_experiment(name: str, exp: ExperimentConfig, catalogue: Catalogue,

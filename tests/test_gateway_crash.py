@@ -41,19 +41,25 @@ def upstream() -> WireServer:
     return WireServer(handle)
 
 
+def config_for(tmp_path: Path, server: WireServer, **provider: object) -> Path:
+    """podium.yaml for one OpenAI-wire upstream (one attempt per call, a SQLite ledger under tmp_path)."""
+    config = tmp_path / "podium.yaml"
+    config.write_text(json.dumps({
+        "providers": {"mock": {"kind": "openai", "base_url": f"{server.url}/v1", "api_key": "sk-upstream-0123",
+                               **provider},
+                      "local": {"enabled": False}},
+        "models": {"m": {"provider": "mock", "model_id": "gpt-4o-mini", "context_window": 8000,
+                         "input_price": 1.0, "output_price": 2.0, "tier": "fast", "region": "us"}},
+        "resilience": {"retries": {"max_attempts": 1}},
+        "gateway": {"auth": "optional", "keys_path": str(tmp_path / "keys.sqlite3")},
+        "ledger": {"path": str(tmp_path / "ledger.sqlite3")}}))
+    return config
+
+
 @pytest.mark.parametrize("moment", [0.3, 0.55, 0.8])
 def test_a_sigkill_mid_request_loses_no_row_of_a_request_that_reached_the_provider(tmp_path: Path, moment: float):
     with upstream() as server:
-        config = tmp_path / "podium.yaml"
-        config.write_text(json.dumps({
-            "providers": {"mock": {"kind": "openai", "base_url": f"{server.url}/v1", "api_key": "sk-upstream-0123"},
-                          "local": {"enabled": False}},
-            "models": {"m": {"provider": "mock", "model_id": "gpt-4o-mini", "context_window": 8000,
-                             "input_price": 1.0, "output_price": 2.0, "tier": "fast", "region": "us"}},
-            "resilience": {"retries": {"max_attempts": 1}},
-            "gateway": {"auth": "optional", "keys_path": str(tmp_path / "keys.sqlite3")},
-            "ledger": {"path": str(tmp_path / "ledger.sqlite3")}}))
-        process, url, _ = start(tmp_path, config)
+        process, url, _ = start(tmp_path, config_for(tmp_path, server))
         answered: list[str] = []
         stop = threading.Event()
 
@@ -96,17 +102,7 @@ def test_sigterm_stops_a_gateway_whose_request_hangs_within_the_grace_period(tmp
     from podium.cli.serve import SHUTDOWN_GRACE
 
     with WireServer(lambda request: Reply(fault="hang")) as server:
-        config = tmp_path / "podium.yaml"
-        config.write_text(json.dumps({
-            "providers": {"mock": {"kind": "openai", "base_url": f"{server.url}/v1", "api_key": "sk-upstream-0123",
-                                   "timeout": 600},
-                          "local": {"enabled": False}},
-            "models": {"m": {"provider": "mock", "model_id": "gpt-4o-mini", "context_window": 8000,
-                             "input_price": 1.0, "output_price": 2.0, "tier": "fast", "region": "us"}},
-            "resilience": {"retries": {"max_attempts": 1}},
-            "gateway": {"auth": "optional", "keys_path": str(tmp_path / "keys.sqlite3")},
-            "ledger": {"path": str(tmp_path / "ledger.sqlite3")}}))
-        process, url, _ = start(tmp_path, config)
+        process, url, _ = start(tmp_path, config_for(tmp_path, server, timeout=600))
 
         def client() -> None:
             with httpx.Client(timeout=120) as http, contextlib.suppress(httpx.HTTPError):

@@ -44,8 +44,8 @@ from numpy.typing import NDArray
 
 from podium.errors import ConfigError
 from podium.evaluation.dataset import ROUTELLM_WEAK, EvalDataset, load_dataset
-from podium.evaluation.metrics import CPT_LEVELS, CurvePoint, aiq, apgr, cpt, routellm_thresholds
-from podium.evaluation.replay import fold_of
+from podium.evaluation.metrics import CPT_LEVELS, CurvePoint, routellm_thresholds
+from podium.evaluation.replay import RouterResult, fold_of, score_points
 from podium.evaluation.report import write_outputs
 from podium.strategies.acceptance import FEATURES, LearnedAcceptance, features
 
@@ -212,15 +212,7 @@ def cross_fitted_calibration(x: Floats, data: EvalDataset, target: float, assign
                        acceptance)
 
 
-@dataclass(frozen=True)
-class Signal:
-    """One acceptance signal's curve and RouteLLM/RouterBench metrics."""
-
-    name: str
-    points: list[CurvePoint]
-    apgr: float
-    cpt: dict[int, float]
-    aiq: float
+Signal = RouterResult  # one acceptance signal's curve and RouteLLM/RouterBench metrics
 
 
 @dataclass
@@ -236,11 +228,9 @@ class CascadeReport:
 
 
 def score_signal(name: str, points: list[CurvePoint], data: EvalDataset) -> Signal:
-    strong, weak = data.accuracy(data.strong), data.accuracy(data.weak)
-    c_min = float(data.weak_cost.mean())
-    c_max = float((data.weak_cost + data.strong_cost).mean())
-    return Signal(name, points, apgr(points, strong, weak), {lv: cpt(points, strong, weak, lv) for lv in CPT_LEVELS},
-                  aiq(np.array([p.cost for p in points]), np.array([p.accuracy / 100 for p in points]), c_min, c_max))
+    # the cascade's cost axis runs from the weak call alone to both calls on every prompt
+    return score_points(name, points, data, float(data.weak_cost.mean()),
+                        float((data.weak_cost + data.strong_cost).mean()))
 
 
 def format_rule(x: Floats) -> Floats:

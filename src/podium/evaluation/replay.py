@@ -83,6 +83,12 @@ def score_router(name: str, scores: Floats, dataset: EvalDataset, c_min: float, 
     """Sweep RouteLLM's thresholds over ``scores`` and compute every metric."""
     points = replay_curve(scores, dataset.strong_quality, dataset.weak_quality, dataset.strong_cost,
                           dataset.weak_cost)
+    return score_points(name, points, dataset, c_min, c_max, cross_fitted=cross_fitted)
+
+
+def score_points(name: str, points: list[CurvePoint], dataset: EvalDataset, c_min: float, c_max: float,
+                 *, cross_fitted: bool = True) -> RouterResult:
+    """Every metric of a cost-quality curve, however it was swept (a router's thresholds, a cascade's)."""
     strong, weak = dataset.accuracy(dataset.strong), dataset.accuracy(dataset.weak)
     return RouterResult(name, points, apgr(points, strong, weak),
                         {level: cpt(points, strong, weak, level) for level in CPT_LEVELS},

@@ -32,6 +32,7 @@ from podium.config.schema import (
     ShadowConfig,
     StrategyConfig,
     TelemetryConfig,
+    WorkConfig,
 )
 from podium.errors import ConfigError, PodiumError
 
@@ -105,6 +106,7 @@ class Settings:
     learned: LearnedSetup | None = None  # routing.router: learned, its file loaded and checked
     store_embeddings: bool = False  # ledger.store_embeddings (with the ledger on)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)  # /dashboard in podium serve
+    work: WorkConfig = field(default_factory=WorkConfig)  # podium work (podium.work)
 
 
 def _provider_spec(name: str, cfg: ProviderConfig | None, env: Mapping[str, str]) -> ProviderSpec:
@@ -216,7 +218,7 @@ def resolve(config: PodiumConfig, source: Path | None = None, env: Mapping[str, 
                     ledger_dsn=config.ledger.postgres_dsn if config.ledger.enabled else None,
                     embedding_model=embedding_model, telemetry=config.telemetry, learned=learned,
                     store_embeddings=config.ledger.store_embeddings and config.ledger.enabled,
-                    dashboard=config.dashboard)
+                    dashboard=config.dashboard, work=config.work)
 
 
 def _learned_router(config: PodiumConfig, catalogue: Catalogue, providers: Mapping[str, ProviderSpec],

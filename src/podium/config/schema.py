@@ -300,6 +300,49 @@ class DashboardConfig(_Strict):
     refresh_seconds: int = Field(default=30, ge=0, le=3600, description="The pages' default auto-refresh; 0: off")
 
 
+# --- work packages (``podium work``) -----------------------------------------------------------------
+class WorkRolesConfig(_Strict):
+    """The models of each role of a work package, in order: the first is preferred, the rest are its
+    fallbacks (the config's emergency fallbacks apply after them, as to every call)."""
+
+    conductor: list[str] = Field(min_length=1, description="Plans the package into subtasks")
+    worker: list[str] = Field(min_length=1, description="Implements a subtask (Podium's editor or an agent)")
+    reviewer: list[str] = Field(min_length=1, description="Reviews a diff; one from another provider than the "
+                                "worker's is chosen when the list has one")
+    preset: str | None = Field(default=None, description="The routing preset every call of the run is held to "
+                               "(privacy-first: EU, Swiss or local models only)")
+
+
+class WorkAgentConfig(_Strict):
+    """An external command-line coding agent, run in a subtask's worktree with its model endpoint set to
+    Podium's own gateway (started for the run). Placeholders in ``command``: {model}, {message_file},
+    {files} (expands to one argument per file), {worktree}, {base_url}."""
+
+    command: list[str] = Field(min_length=1)
+    api: Literal["openai", "anthropic", "responses"] = Field(default="openai", description="Which of the "
+                                                             "gateway's APIs the agent speaks")
+    timeout: float = Field(default=900.0, gt=0, description="Seconds one run of the agent may take")
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment; {base_url} and {api_key} "
+                                "are filled in")
+
+
+class WorkConfig(_Strict):
+    presets: dict[str, WorkRolesConfig] = Field(default_factory=dict, description="Models per role by name; "
+                                                "production, budget and privacy-first are built in")
+    agents: dict[str, WorkAgentConfig] = Field(default_factory=dict, description="External coding agents; "
+                                               "'aider' is built in")
+    preset: str = "production"
+    worker: str = Field(default="editor", description="editor (Podium's search/replace editor) or an agent name")
+    max_parallel: int = Field(default=2, ge=1, le=16, description="Subtasks worked on at once")
+    max_edit_attempts: int = Field(default=3, ge=1, le=10, description="Editor: rounds for edit blocks that "
+                                   "did not apply")
+    max_revisions: int = Field(default=2, ge=0, le=10, description="Times a failed check or a review's changes "
+                               "go back to the worker")
+    check_timeout: float = Field(default=600.0, gt=0, description="Seconds the check command may take")
+    budget: float | None = Field(default=None, gt=0, description="USD for every call of one package run")
+    deadline: float | None = Field(default=None, gt=0, description="Seconds for one package run")
+
+
 class PodiumConfig(_Strict):
     version: Literal[1] = 1
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
@@ -315,3 +358,4 @@ class PodiumConfig(_Strict):
     experiments: dict[str, ExperimentConfig] = Field(default_factory=dict)
     shadow: dict[str, ShadowConfig] = Field(default_factory=dict)
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
+    work: WorkConfig = Field(default_factory=WorkConfig)

@@ -17,6 +17,9 @@ keys_app = typer.Typer(no_args_is_help=True, help="Manage the gateway's virtual 
 app.add_typer(keys_app, name="keys")
 router_app = typer.Typer(no_args_is_help=True, help="Fit learned routers for routing.router: learned.")
 app.add_typer(router_app, name="router")
+work_app = typer.Typer(no_args_is_help=True, help="Work packages: a conductor plans, workers implement in git "
+                       "worktrees, a quality gate checks and reviews, approved branches merge.")
+app.add_typer(work_app, name="work")
 
 ConfigOption = Annotated[str | None, typer.Option("--config", "-c", help="Path to podium.yaml.",
                                                   envvar="PODIUM_CONFIG")]
@@ -267,3 +270,54 @@ def dashboard(
     from podium.cli.dashboard import run_dashboard
 
     run_dashboard(ledger=ledger, host=host, port=port, key=key, keys_file=keys_file, config=config, refresh=refresh)
+
+
+RepoOption = Annotated[str, typer.Option("--repo", help="The git repository to work in.")]
+PresetOption = Annotated[str | None, typer.Option("--preset", "-p", help="production, budget, privacy-first, "
+                                                  "or one under work.presets.")]
+
+
+@work_app.command("plan")
+@handle_errors
+def work_plan(
+    package: Annotated[str, typer.Argument(help="The work package (Markdown).")],
+    repo: RepoOption = ".",
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Where to write the plan; default: "
+                                            "PACKAGE.plan.yaml beside the package.")] = None,
+    preset: PresetOption = None,
+    max_subtasks: Annotated[int, typer.Option("--max-subtasks", min=1, max=12,
+                                              help="At most this many subtasks.")] = 6,
+    config: ConfigOption = None,
+) -> None:
+    """Have the conductor plan a package into subtasks, as a YAML file to review and edit."""
+    from podium.cli.work import run_plan
+
+    run_plan(package, repo=repo, out=out, preset=preset, max_subtasks=max_subtasks, config=config)
+
+
+@work_app.command("run")
+@handle_errors
+def work_run(
+    package: Annotated[str, typer.Argument(help="The work package (Markdown).")],
+    repo: RepoOption = ".",
+    plan: Annotated[str | None, typer.Option("--plan", help="Run this plan (from podium work plan) instead of "
+                                             "asking the conductor.")] = None,
+    preset: PresetOption = None,
+    worker: Annotated[str | None, typer.Option("--worker", help="editor (Podium's own) or an agent: aider, or "
+                                               "one under work.agents.")] = None,
+    budget: Annotated[float | None, typer.Option("--budget", min=0.000001, help="USD for the whole package.")] = None,
+    deadline: Annotated[float | None, typer.Option("--deadline", min=1, help="Seconds for the whole run.")] = None,
+    parallel: Annotated[int | None, typer.Option("--parallel", "-j", min=1, max=16,
+                                                 help="Subtasks worked on at once.")] = None,
+    check: Annotated[str | None, typer.Option("--check", help="The check command (overrides the package's).")] = None,
+    resume: Annotated[str | None, typer.Option("--resume", help="Resume a stopped run: its id, or 'latest'.")] = None,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="With --resume: try failed, rejected and "
+                                               "conflicting subtasks again.")] = False,
+    report: Annotated[str | None, typer.Option("--report", help="Also write the Markdown report here.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run a work package: subtasks in git worktrees, checked, reviewed, merged into an integration branch."""
+    from podium.cli.work import run_work
+
+    run_work(package, repo=repo, plan=plan, preset=preset, worker=worker, budget=budget, deadline=deadline,
+             parallel=parallel, check=check, resume=resume, retry_failed=retry_failed, report=report, config=config)

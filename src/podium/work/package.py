@@ -89,7 +89,8 @@ def parse_package(text: str, path: Path) -> WorkPackage:
         try:
             settings = PackageSettings.model_validate(raw)
         except ValidationError as exc:
-            raise ConfigError(f"{path}: front matter: {describe_validation_error(exc).removeprefix('invalid request: ')}") from None
+            problems = describe_validation_error(exc).removeprefix("invalid request: ")
+            raise ConfigError(f"{path}: front matter: {problems}") from None
     title, acceptance, in_acceptance = "", [], False
     for line in body.splitlines():
         heading = _HEADING.match(line)

@@ -135,7 +135,7 @@ def check_graph(plan: WorkPlan) -> None:
         if state.get(node) == 2:
             return
         if state.get(node) == 1:
-            cycle = path[path.index(node):] + [node]
+            cycle = [*path[path.index(node):], node]
             raise ConfigError(f"the plan's depends_on has a cycle: {' → '.join(cycle)}")
         state[node] = 1
         for dep in by_id[node].depends_on:

@@ -1,0 +1,352 @@
+"""The run: a plan's subtasks through workers, the quality gate and the merge, under one budget and deadline.
+
+    plan ─▶ for each subtask, when the subtasks it depends on have merged (at most max_parallel at once):
+              worktree + branch (from the base commit, or from the integration branch after its inputs)
+              round 1..1+max_revisions:  worker ─▶ commit ─▶ check command ─▶ reviewer (another provider)
+                                          └── a failed check or requested changes go back to the worker
+              approved ─▶ merged into the integration branch (one merge at a time; a conflict is reported
+                          and the merge aborted, never resolved by force)
+         ─▶ the check on the integration branch ─▶ the report
+
+Everything the run does is in its own worktrees and branches (``podium/work/<package>/<run>/…``) under
+the repository's git directory: the checked-out branch, its index and working tree are never touched,
+nothing is pushed. The run's record is saved after every step, so an interrupted run (Ctrl-C, SIGTERM,
+SIGKILL, a crash) resumes from it: merged subtasks are kept, approved ones merged, interrupted ones
+restarted from their branch. Over budget or past the deadline, no new call starts; what was approved is
+still merged and reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from podium.client import Podium
+from podium.errors import BudgetExceededError, ConfigError, PodiumError
+from podium.policy import BudgetSlot, Counters
+from podium.server.state import MemoryState
+from podium.work.calls import DeadlineReached, WorkCalls
+from podium.work.conductor import make_plan
+from podium.work.contracts import (
+    DONE,
+    Assignment,
+    CheckResult,
+    RunRecord,
+    SubtaskRecord,
+    Worker,
+    WorkerResult,
+    run_team,
+)
+from podium.work.gate import review, run_check
+from podium.work.git import Repo, open_repo
+from podium.work.package import WorkPackage
+from podium.work.plan import Subtask, WorkPlan
+from podium.work.report import render_report
+from podium.work.roles import RoleModels, resolve_roles
+from podium.work.state import RunLock, StateStore, new_run_id
+
+Listener = Callable[[RunRecord, str], None]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    repo: Path
+    package: WorkPackage
+    plan: WorkPlan | None = None  # None: the conductor plans (or the resumed run's plan)
+    preset: str | None = None
+    worker: str | None = None
+    budget: float | None = None
+    deadline: float | None = None  # seconds for the whole run
+    max_parallel: int | None = None
+    check: str | None = None
+    check_timeout: float | None = None
+    resume: str | None = None  # a run id, or "latest"
+    retry_failed: bool = False  # on resume: also give failed/rejected/conflicting subtasks another go
+    max_subtasks: int = 6
+
+
+class RunStopped(PodiumError):
+    """The run stopped before its end (budget, deadline); the record says which."""
+
+
+def _budget_slot(run_id: str, budget: float) -> BudgetSlot:
+    team = run_team(run_id)
+    return BudgetSlot(f"team:{team}:total", budget, 0, f"work package run {run_id}", "total", team=team)
+
+
+class WorkRun:
+    def __init__(self, podium: Podium, options: RunOptions, listener: Listener | None = None) -> None:
+        self.podium, self.options = podium, options
+        self.listener = listener or (lambda _record, _message: None)
+        work = podium.settings.work
+        settings = options.package.settings
+        self.max_revisions = work.max_revisions
+        self.max_parallel = options.max_parallel or settings.max_parallel or work.max_parallel
+        self.check_command = options.check or settings.check
+        self.check_timeout = options.check_timeout or settings.check_timeout or work.check_timeout
+        self.budget = options.budget or settings.budget or work.budget
+        self.deadline_seconds = options.deadline or settings.deadline or work.deadline
+        self.preset = options.preset or settings.preset or work.preset
+        self.worker_name = options.worker or settings.worker or work.worker
+        self._merge_lock = asyncio.Lock()
+        self._merged: dict[str, asyncio.Event] = {}
+        self._stop: str | None = None  # why no new work starts: over_budget, past_deadline
+
+    # --- the whole run ------------------------------------------------------------------------------
+    async def plan(self) -> WorkPlan:
+        """The conductor's plan for the package (``podium work plan``), nothing run."""
+        repo = await open_repo(self.options.repo)
+        roles = resolve_roles(self.podium.settings, self.podium.registry, self.preset)
+        record = RunRecord(run_id="plan", package=str(self.options.package.path), repo=str(repo.root), base="",
+                           integration_branch="", preset=roles.preset, worker=self.worker_name,
+                           max_parallel=self.max_parallel, started_at=time.time())
+        calls = self._calls(roles, "plan-" + new_run_id(), record, None, None)
+        base = await repo.head_commit()
+        return await make_plan(calls, self.options.package, await repo.files(), repo.root, base=base,
+                               limit=self.options.max_subtasks)
+
+    async def run(self) -> RunRecord:
+        repo = await open_repo(self.options.repo)
+        store = StateStore.for_package(repo, self.options.package.slug)
+        with RunLock(store):
+            return await self._run(repo, store)
+
+    async def _run(self, repo: Repo, store: StateStore) -> RunRecord:
+        roles = resolve_roles(self.podium.settings, self.podium.registry, self.preset)
+        if self.options.resume:
+            record = store.load(store.latest() if self.options.resume == "latest" else self.options.resume)
+            plan = store.load_plan(record.run_id)
+            record.status, record.finished_at = "running", None
+            record.notes.append(f"resumed at {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        else:
+            run_id = new_run_id()
+            base = (self.options.plan.base if self.options.plan and self.options.plan.base else None) \
+                or await repo.head_commit()
+            record = RunRecord(run_id=run_id, package=str(self.options.package.path), repo=str(repo.root),
+                               base=base, integration_branch=repo.branch_name(self.options.package.slug, run_id,
+                                                                              "integration"),
+                               preset=roles.preset, worker=self.worker_name, max_parallel=self.max_parallel,
+                               started_at=time.time(), budget=self.budget)
+            plan = self.options.plan
+            store.save(record)
+        started = time.monotonic()
+        deadline = started + self.deadline_seconds if self.deadline_seconds else None
+        gateway = None
+        state: Counters = MemoryState()
+        slots: tuple[BudgetSlot, ...] = ()
+        try:
+            if self._needs_agent(plan):
+                from podium.work.run_gateway import RunGateway
+
+                gateway = RunGateway(self.podium, record.run_id, budget=self.budget)
+                await gateway.start()
+                state, slots = gateway.state, tuple(gateway.budget_slots())
+            elif self.budget is not None:
+                slots = (_budget_slot(record.run_id, self.budget),)
+            calls = self._calls(roles, record.run_id, record, state, slots, deadline)
+            if plan is None:
+                self._emit(record, "conductor: planning")
+                plan = await make_plan(calls, self.options.package, await repo.files(), repo.root,
+                                       base=record.base, limit=self.options.max_subtasks)
+            if self._needs_agent(plan) and gateway is None:  # the conductor chose agents for some subtasks
+                from podium.work.run_gateway import RunGateway
+
+                gateway = RunGateway(self.podium, record.run_id, budget=self.budget)
+                await gateway.start()
+            store.save_plan(record.run_id, plan)
+            record.plan_file = str(store.plan_path(record.run_id))
+            for s in plan.subtasks:
+                record.subtasks.setdefault(s.id, SubtaskRecord(
+                    id=s.id, branch=repo.branch_name(self.options.package.slug, record.run_id, s.id)))
+            store.save(record)
+            await self._run_plan(repo, store, plan, record, roles, calls, gateway, deadline)
+        except asyncio.CancelledError:
+            record.status = "interrupted"
+            record.notes.append("interrupted; resume with: podium work run … --resume " + record.run_id)
+            raise
+        finally:
+            record.finished_at = time.time()
+            if record.status == "running":
+                record.status = "failed" if any(s.status != "merged" for s in record.subtasks.values()) else "done"
+            with contextlib.suppress(Exception):
+                store.save(record)
+            if plan is not None:
+                with contextlib.suppress(Exception):
+                    store.write_report(record.run_id, render_report(record, plan))
+            if gateway is not None:
+                await gateway.stop()
+            await repo.cleanup_worktrees(store.worktrees_dir(record.run_id))
+        return record
+
+    def _calls(self, roles: RoleModels, run_id: str, record: RunRecord, state: Counters | None,
+               slots: tuple[BudgetSlot, ...] | None, deadline: float | None = None) -> WorkCalls:
+        def notice(message: str) -> None:
+            self._emit(record, message)
+
+        calls = WorkCalls(self.podium, roles, run_id=run_id, costs=record.costs, budget_slots=slots or (),
+                          counters=state, deadline=deadline, notice=notice)
+        self._work_calls = calls
+        return calls
+
+    def _needs_agent(self, plan: WorkPlan | None) -> bool:
+        names = {self.worker_name} | ({s.worker for s in plan.subtasks if s.worker} if plan else set())
+        return any(name != "editor" for name in names)
+
+    def _emit(self, record: RunRecord, message: str) -> None:
+        self.listener(record, message)
+
+    # --- scheduling ---------------------------------------------------------------------------------
+    async def _run_plan(self, repo: Repo, store: StateStore, plan: WorkPlan, record: RunRecord, roles: RoleModels,
+                        calls: WorkCalls, gateway: object, deadline: float | None) -> None:
+        integration = await repo.integration_worktree(record.integration_branch, record.base,
+                                                      store.worktrees_dir(record.run_id) / "integration")
+        self._merged = {s.id: asyncio.Event() for s in plan.subtasks}
+        self._finished = {s.id: asyncio.Event() for s in plan.subtasks}
+        for s in plan.subtasks:
+            sub = record.subtasks[s.id]
+            if sub.status == "merged":
+                self._merged[s.id].set()
+                self._finished[s.id].set()
+            elif sub.status in DONE and not self.options.retry_failed:
+                self._finished[s.id].set()
+            elif sub.status in DONE or sub.status != "approved":
+                sub.status, sub.error = "pending", None
+        gate = asyncio.Semaphore(self.max_parallel)
+        tasks = [asyncio.create_task(self._subtask(repo, store, plan, s, record, calls, gateway, integration, gate,
+                                                   deadline), name=f"work:{s.id}")
+                 for s in plan.subtasks if not self._finished[s.id].is_set()]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for sub in record.subtasks.values():
+                if sub.status in ("working", "checking", "reviewing"):
+                    sub.error = "interrupted"
+            raise
+        if self._stop is not None:
+            record.status = self._stop  # type: ignore[assignment]
+        record.baseline_cost = calls.baseline if calls.baseline_model else None
+        record.notes.extend(calls.notes)
+        if self.check_command and any(s.status == "merged" for s in record.subtasks.values()):
+            self._emit(record, "checking the integration branch")
+            record.integration_check = await run_check(self.check_command, integration, self.check_timeout)
+        store.save(record)
+
+    async def _subtask(self, repo: Repo, store: StateStore, plan: WorkPlan, subtask: Subtask, record: RunRecord,
+                       calls: WorkCalls, gateway: object, integration: Path, gate: asyncio.Semaphore,
+                       deadline: float | None) -> None:
+        sub = record.subtasks[subtask.id]
+        try:
+            for dep in subtask.depends_on:
+                await self._finished[dep].wait()
+                if not self._merged[dep].is_set():
+                    sub.status, sub.error = "blocked", f"'{dep}' did not merge"
+                    return
+            if sub.status != "approved":
+                if self._stop is not None:
+                    sub.error = f"not started: the run stopped ({self._stop.replace('_', ' ')})"
+                    return
+                async with gate:
+                    await self._work_on(repo, store, plan, subtask, sub, record, calls, gateway, integration,
+                                        deadline)
+            if sub.status == "approved":
+                async with self._merge_lock:
+                    result = await repo.merge_into(integration, sub.branch)
+                    if result.ok:
+                        sub.status = "merged"
+                        self._merged[subtask.id].set()
+                    else:
+                        sub.status, sub.conflict_files = "conflict", list(result.conflict_files)
+                        sub.error = "its branch does not merge cleanly into the integration branch"
+                    store.save(record)
+                    self._emit(record, f"{subtask.id}: {sub.status}")
+        finally:
+            self._finished[subtask.id].set()
+            with contextlib.suppress(Exception):
+                store.save(record)
+
+    async def _work_on(self, repo: Repo, store: StateStore, plan: WorkPlan, subtask: Subtask, sub: SubtaskRecord,
+                       record: RunRecord, calls: WorkCalls, gateway: object, integration: Path,
+                       deadline: float | None) -> None:
+        started = time.monotonic()
+        start = record.base if not subtask.depends_on else await repo.head_of(integration)
+        worktree = await repo.add_worktree(store.worktrees_dir(record.run_id) / subtask.id, sub.branch, start)
+        base_of_branch = await repo.merge_base(start, sub.branch) if sub.commit else start
+        worker = self._worker(subtask, calls, gateway)
+        feedback = ""
+        try:
+            for round_ in range(1, self.max_revisions + 2):
+                sub.rounds += 1
+                sub.status = "working"
+                self._emit(record, f"{subtask.id}: worker round {round_}")
+                store.save(record)
+                result: WorkerResult = await worker.work(Assignment(
+                    package=self.options.package, subtask=subtask, worktree=worktree, round=round_,
+                    feedback=feedback, deadline=deadline))
+                sub.worker_notes.append(result.summary)
+                sub.worker_model = result.model or sub.worker_model
+                sub.cost["worker"] = sub.cost.get("worker", 0.0) + result.cost
+                commit = await repo.commit_all(worktree, f"{subtask.id}: {subtask.title} (round {round_})")
+                sub.commit = commit or sub.commit
+                diff = await repo.diff(base_of_branch, sub.branch)
+                if result.error and not diff.strip():
+                    sub.status, sub.error = "failed", result.error
+                    return
+                check: CheckResult | None = None
+                if self.check_command:
+                    sub.status = "checking"
+                    self._emit(record, f"{subtask.id}: checking")
+                    check = await run_check(self.check_command, worktree, self.check_timeout)
+                    sub.checks.append(check)
+                    if not check.passed:
+                        feedback = f"The check command `{check.command}` failed:\n{check.output}"
+                        sub.status, sub.error = "failed", "the check command failed"
+                        continue
+                sub.status = "reviewing"
+                self._emit(record, f"{subtask.id}: review")
+                verdict = await review(calls, subtask, self.options.package, diff, worker_provider=result.provider,
+                                       check=check)
+                sub.verdicts.append(verdict)
+                sub.cost["reviewer"] = sub.cost.get("reviewer", 0.0) + verdict.cost
+                if verdict.approved:
+                    sub.status, sub.error = "approved", None
+                    sub.diffstat = await repo.diffstat(base_of_branch, sub.branch)
+                    return
+                feedback = "The reviewer asked for changes:\n" + "\n".join(f"- {c}" for c in
+                                                                          (verdict.changes or verdict.reasons))
+                sub.status, sub.error = "rejected", "the reviewer still asked for changes"
+            sub.diffstat = await repo.diffstat(base_of_branch, sub.branch)
+        except BudgetExceededError as exc:
+            self._stop = "over_budget"
+            sub.status, sub.error = "failed", f"over budget: {exc.message}"
+        except DeadlineReached as exc:
+            self._stop = "past_deadline"
+            sub.status, sub.error = "failed", exc.message
+        except PodiumError as exc:
+            sub.status, sub.error = "failed", exc.message
+        finally:
+            sub.seconds += time.monotonic() - started
+            await repo.remove_worktree(worktree)
+
+    def _worker(self, subtask: Subtask, calls: WorkCalls, gateway: object) -> Worker:
+        name = subtask.worker or self.worker_name
+        if name == "editor":
+            from podium.work.editor import EditorWorker
+
+            return EditorWorker(calls, max_attempts=self.podium.settings.work.max_edit_attempts)
+        from podium.work.agent import AgentWorker, agent_config
+
+        config = agent_config(self.podium.settings.work, name)
+        if config is None:
+            known = ", ".join(["editor", *sorted({"aider", *self.podium.settings.work.agents})])
+            raise ConfigError(f"unknown worker '{name}' (one of: {known}; add agents under work.agents)")
+        return AgentWorker(name, config, gateway, list(calls.roles.for_role("worker")))  # type: ignore[arg-type]
+
+
+__all__ = ["RunOptions", "RunStopped", "WorkRun", "replace"]

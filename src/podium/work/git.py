@@ -1,0 +1,377 @@
+"""The git layer of a work run: worktrees, branches, commits, diffs and merges, over the ``git`` command line.
+
+Every call is ``git -C <dir> …`` as an asyncio subprocess (never a shell), with an environment that cannot
+prompt, page, translate or be redirected: ``GIT_TERMINAL_PROMPT=0``, no pager, ``LC_ALL=C``,
+``GIT_CONFIG_NOSYSTEM=1``, ``GIT_OPTIONAL_LOCKS=0`` (a ``git status`` of the user's checkout never rewrites
+its index), and the caller's other ``GIT_*`` variables removed (``GIT_DIR`` or ``GIT_INDEX_FILE`` inherited
+from a hook would point our commands at the user's own index).
+
+What the user has is never touched. A run works only in linked worktrees under
+``<git-common-dir>/podium-work/<package>/<run>/`` — inside git's own directory, so they never show in the
+user's ``git status`` — on branches ``podium/work/<package>/<run>/<subtask>`` and ``…/integration``. The
+user's checked-out branch, index and working tree are only read (``is_dirty``); every command that writes
+checks first that its directory is one of those worktrees. Nothing is pushed and no remote is read.
+
+The user's hooks do not run (``core.hooksPath=/dev/null``): they are written for the user's own checkout,
+may block an unattended run or touch files outside the worktree, and the package's check command is the
+gate. Commits are not signed (a signing agent would prompt) and ``rerere`` is off, so a conflict is
+reported as a conflict and never resolved by a recorded resolution. A commit uses the repository's identity
+when it has one, ``Podium <podium@localhost>`` otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from podium.errors import ConfigError, PodiumError
+
+GIT_TIMEOUT = 600.0  # seconds one git command may take before it is stopped
+MAX_STDERR = 600  # characters of git's stderr an error message keeps
+WORK_DIR = "podium-work"  # under the git common dir: state, plans and worktrees of every run
+BRANCH_PREFIX = "podium/work"
+INTEGRATION = "integration"
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+_KEEP_ENV = frozenset({"GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL",
+                       "GIT_CONFIG_GLOBAL"})
+_ALWAYS = ("-c", "core.hooksPath=/dev/null", "-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false",
+           "-c", "rerere.enabled=false", "-c", "core.fsmonitor=false", "-c", "color.ui=false",
+           "-c", "core.quotepath=false")
+_IDENTITY = ("-c", "user.name=Podium", "-c", "user.email=podium@localhost")
+
+
+class GitError(PodiumError):
+    """A git command failed, or the repository is not one a work run can use. The message names the
+    command, the directory and git's own words (shortened)."""
+
+    error_type = "work_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="git_error")
+
+
+def git_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k in _KEEP_ENV}
+    env.update(GIT_TERMINAL_PROMPT="0", GIT_PAGER="cat", PAGER="cat", LC_ALL="C", LANGUAGE="C",
+               GIT_CONFIG_NOSYSTEM="1", GIT_OPTIONAL_LOCKS="0", GIT_ASKPASS="/bin/false", SSH_ASKPASS="/bin/false",
+               GIT_EDITOR="true", GIT_MERGE_AUTOEDIT="no")
+    return env
+
+
+def _short(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip() and not ln.startswith("hint:")]
+    out = "; ".join(lines[-6:])
+    return out if len(out) <= MAX_STDERR else "…" + out[-MAX_STDERR:]
+
+
+@dataclass(frozen=True)
+class GitResult:
+    code: int
+    out: str
+    err: str
+
+
+async def run_git(cwd: Path, *args: str, ok: tuple[int, ...] = (0,), extra: tuple[str, ...] = (),
+                  seconds: float = GIT_TIMEOUT) -> GitResult:
+    """``git -C cwd <extra> args``; GitError unless the exit code is in ``ok``. If the caller is cancelled
+    the command is given a moment to finish (a git killed half-way leaves lock files), then stopped."""
+    argv = ["git", "-C", str(cwd), *_ALWAYS, *extra, *args]
+    what = f"git {args[0]}" if args else "git"
+    try:
+        proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
+                                                    stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.PIPE, env=git_env())
+    except FileNotFoundError:
+        raise GitError("git is not installed (or not on PATH); install it, e.g. apt-get install git") from None
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), seconds)
+    except TimeoutError:
+        await _stop(proc, grace=0)
+        raise GitError(f"{what} in {cwd} took longer than {seconds:.0f} s and was stopped") from None
+    except BaseException:
+        await _stop(proc, grace=5.0)
+        raise
+    code = proc.returncode if proc.returncode is not None else -1
+    result = GitResult(code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+    if code not in ok:
+        raise GitError(f"{what} failed in {cwd} (exit {code}): {_short(result.err or result.out) or 'no message'}")
+    return result
+
+
+async def _stop(proc: asyncio.subprocess.Process, grace: float) -> None:
+    if proc.returncode is not None:
+        return
+    if grace > 0:
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(proc.wait()), grace)
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        with contextlib.suppress(Exception):
+            await proc.wait()
+
+
+# --- names ------------------------------------------------------------------------------------------------------
+
+def _component(kind: str, value: str) -> str:
+    if not _SLUG.fullmatch(value):
+        raise ConfigError(f"{kind} '{value[:60]}' cannot name a branch: use a short slug (a-z, 0-9 and '-', "
+                          "at most 40, starting with a letter or digit)")
+    return value
+
+
+def branch_name(package: str, run_id: str, subtask_id: str) -> str:
+    """``podium/work/<package>/<run>/<subtask>``. ``integration`` is refused as a subtask id: it is the name
+    of the run's integration branch."""
+    if subtask_id == INTEGRATION:
+        raise ConfigError(f"a subtask may not be called '{INTEGRATION}' (the run's integration branch has that "
+                          "name); rename it in the plan")
+    return "/".join((BRANCH_PREFIX, _component("package", package), _component("run id", run_id),
+                     _component("subtask id", subtask_id)))
+
+
+def integration_branch(package: str, run_id: str) -> str:
+    return "/".join((BRANCH_PREFIX, _component("package", package), _component("run id", run_id), INTEGRATION))
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    ok: bool
+    commit: str | None  # the integration branch's head after the merge (None: it did not merge)
+    conflict_files: list[str] = field(default_factory=list)
+
+
+# --- the repository ---------------------------------------------------------------------------------------------
+
+class Repo:
+    """The user's repository, as a work run uses it. Get one with ``open_repo``."""
+
+    def __init__(self, root: Path, git_dir: Path, identity: tuple[str, ...]) -> None:
+        self.root = root  # the top of the user's work tree
+        self.git_dir = git_dir  # the common git dir (shared by every worktree): state lives under it
+        self.identity = identity  # -c user.name/user.email when the repository has none
+        self._admin = asyncio.Lock()  # worktree and branch changes, one at a time (they share git's admin files)
+
+    def __repr__(self) -> str:
+        return f"Repo({str(self.root)!r})"
+
+    @property
+    def work_root(self) -> Path:
+        return self.git_dir / WORK_DIR
+
+    def run_dir(self, package: str, run_id: str) -> Path:
+        return self.work_root / _component("package", package) / _component("run id", run_id)
+
+    def worktree_path(self, package: str, run_id: str, subtask_id: str) -> Path:
+        branch_name(package, run_id, subtask_id)  # the same checks as its branch
+        return self.run_dir(package, run_id) / "wt" / subtask_id
+
+    def integration_path(self, package: str, run_id: str) -> Path:
+        return self.run_dir(package, run_id) / INTEGRATION
+
+    async def git(self, *args: str, ok: tuple[int, ...] = (0,)) -> GitResult:
+        return await run_git(self.root, *args, ok=ok)
+
+    # reading
+    async def head_commit(self) -> str:
+        return await self.rev_parse("HEAD")
+
+    async def current_branch(self) -> str | None:
+        """The user's checked-out branch; None when HEAD is detached."""
+        res = await self.git("symbolic-ref", "--quiet", "--short", "HEAD", ok=(0, 1))
+        return res.out.strip() or None if res.code == 0 else None
+
+    async def rev_parse(self, ref: str) -> str:
+        """The commit ``ref`` names. GitError if it names none."""
+        if not ref or ref.startswith("-"):
+            raise GitError(f"'{ref[:60]}' is not a commit or branch name")
+        res = await self.git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}",
+                             ok=(0, 1, 128))
+        if res.code != 0:
+            raise GitError(f"'{ref[:60]}' is not a commit in {self.root}")
+        return res.out.strip()
+
+    async def branch_exists(self, name: str) -> bool:
+        res = await self.git("show-ref", "--verify", "--quiet", f"refs/heads/{name}", ok=(0, 1))
+        return res.code == 0
+
+    async def is_dirty(self) -> bool:
+        """Whether the user's checkout has uncommitted changes or untracked files. Reported, never touched:
+        a run starts from a commit, so such changes are simply not part of it."""
+        res = await self.git("status", "--porcelain", "-z", "--untracked-files=normal")
+        return bool(res.out.strip("\0"))
+
+    async def check_branch(self, name: str) -> str:
+        """``name`` if git accepts it as a branch name (``git check-ref-format --branch``); GitError if not."""
+        if not name or name.startswith("-") or "\0" in name:
+            raise GitError(f"'{name[:80]}' is not a valid branch name")
+        res = await self.git("check-ref-format", "--branch", name, ok=(0, 1, 128))
+        if res.code != 0 or res.out.strip() != name:
+            raise GitError(f"'{name[:80]}' is not a valid branch name")
+        return name
+
+    async def _check_own_branch(self, name: str) -> None:
+        """Branches a run creates or checks out are its own: under ``podium/work/`` and valid for git."""
+        if not name.startswith(BRANCH_PREFIX + "/"):
+            raise GitError(f"'{name[:80]}' is not a work run's branch (those are under {BRANCH_PREFIX}/); "
+                           "refusing to create or check it out")
+        await self.check_branch(name)
+
+    async def diff(self, base: str, head: str) -> str:
+        """The patch from ``base`` to ``head`` (commits; neither checkout is read)."""
+        return (await self.git("diff", "--no-color", "--no-ext-diff", "--no-textconv", "--end-of-options",
+                               base, head)).out
+
+    async def diffstat(self, base: str, head: str) -> str:
+        return (await self.git("diff", "--stat=100", "--no-color", "--end-of-options", base, head)).out.rstrip()
+
+    async def changed_files(self, base: str, head: str) -> list[str]:
+        out = (await self.git("diff", "--name-only", "-z", "--no-renames", "--end-of-options", base, head)).out
+        return [p for p in out.split("\0") if p]
+
+    # writing: branches and worktrees (never the user's checkout)
+    def _ours(self, path: Path) -> Path:
+        """``path`` resolved, if it is inside the work dir; GitError otherwise — the one guard that keeps every
+        writing command away from the user's own checkout."""
+        resolved = Path(path).resolve()
+        base = self.work_root.resolve()
+        if resolved == base or base not in resolved.parents:
+            raise GitError(f"{path} is not a work run's worktree (those live under {base}); refusing to change it")
+        return resolved
+
+    async def create_branch(self, name: str, start: str, *, exist_ok: bool = False) -> str:
+        """A new branch ``name`` at ``start`` (no checkout). Exists already: GitError, or nothing with
+        ``exist_ok`` (a resumed run keeps its integration branch as it was). Returns the branch's head."""
+        await self._check_own_branch(name)
+        async with self._admin:
+            if await self.branch_exists(name):
+                if not exist_ok:
+                    raise GitError(f"branch {name} exists already in {self.root}; start a new run, or delete it "
+                                   f"with: git branch -D {name}")
+            else:
+                commit = await self.rev_parse(start)
+                await self.git("branch", "--no-track", "--end-of-options", name, commit)
+        return await self.rev_parse(f"refs/heads/{name}")
+
+    async def add_worktree(self, path: Path, branch: str, start: str) -> Path:
+        """A worktree at ``path`` (under the work dir) with ``branch`` checked out. A new branch starts at
+        ``start`` (any commit-ish: the base, or the integration branch once a dependency merged); a branch that
+        exists (a resumed run) is checked out at its last commit and ``start`` is not used. A worktree left at
+        ``path`` by an interrupted run is removed first, with whatever was not committed in it."""
+        target = self._ours(path)
+        await self._check_own_branch(branch)
+        if await self.branch_exists(branch):
+            args: tuple[str, ...] = ("worktree", "add", "--end-of-options", str(target), branch)
+        else:
+            commit = await self.rev_parse(start)
+            args = ("worktree", "add", "--no-track", "-b", branch, "--end-of-options", str(target), commit)
+        await self.remove_worktree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        async with self._admin:
+            await self.git("worktree", "prune")
+            await self.git(*args)
+        return target
+
+    async def remove_worktree(self, path: Path) -> None:
+        """Remove the worktree at ``path`` (uncommitted changes in it are discarded) and git's record of it.
+        Nothing there: nothing to do. Its branch stays."""
+        target = self._ours(path)
+        async with self._admin:
+            if target.exists():
+                await self.git("worktree", "remove", "--force", "--force", str(target), ok=(0, 128))
+                if target.exists():  # not (or no longer) a registered worktree: a directory we made
+                    shutil.rmtree(target, ignore_errors=True)
+            await self.git("worktree", "prune")
+
+    async def reset_worktree(self, path: Path, ref: str = "HEAD") -> str:
+        """Put the worktree back to ``ref`` (its branch moves there too): changes and new files not ignored by
+        .gitignore are dropped. Returns the head."""
+        target = self._ours(path)
+        if not ref or ref.startswith("-"):
+            raise GitError(f"'{ref[:60]}' is not a commit or branch name")
+        # resolved in the worktree: its HEAD is its branch, not the user's HEAD
+        found = await run_git(target, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}",
+                              ok=(0, 1, 128))
+        if found.code != 0:
+            raise GitError(f"'{ref[:60]}' is not a commit in {target}")
+        commit = found.out.strip()
+        await run_git(target, "reset", "--hard", "--quiet", commit)
+        await run_git(target, "clean", "-ffdq")
+        return commit
+
+    async def commit_all(self, worktree: Path, message: str) -> str | None:
+        """Commit everything changed in the worktree (new and deleted files too). Returns the new head, or None
+        when nothing changed."""
+        target = self._ours(worktree)
+        await run_git(target, "add", "-A")
+        staged = await run_git(target, "diff", "--cached", "--quiet", ok=(0, 1))
+        if staged.code == 0:
+            return None
+        text = message.strip().replace("\0", "") or "podium work"
+        await run_git(target, "commit", "--quiet", "--no-verify", "-m", text, extra=self.identity)
+        return (await run_git(target, "rev-parse", "HEAD")).out.strip()
+
+    async def merge_into(self, integration: Path, branch: str, message: str | None = None) -> MergeResult:
+        """Merge ``branch`` into the branch checked out in the ``integration`` worktree (``--no-ff``). A
+        conflict is reported with its files and the merge aborted, so the integration branch is as before;
+        nothing is ever resolved by force. Merging a branch that is merged already is a no-op that succeeds
+        (a resumed run merging an ``approved`` subtask twice)."""
+        target = self._ours(integration)
+        await self.check_branch(branch)
+        before = (await run_git(target, "rev-parse", "HEAD")).out.strip()
+        args = ["merge", "--no-ff", "--no-edit", "--no-verify", "--no-stat"]
+        if message:
+            args += ["-m", message.replace("\0", "")]
+        res = await run_git(target, *args, "--end-of-options", branch, ok=tuple(range(256)),
+                            extra=self.identity)
+        if res.code == 0:
+            return MergeResult(True, (await run_git(target, "rev-parse", "HEAD")).out.strip())
+        unmerged = await run_git(target, "diff", "--name-only", "-z", "--diff-filter=U")
+        files = sorted({p for p in unmerged.out.split("\0") if p})
+        in_merge = await run_git(target, "rev-parse", "--verify", "--quiet", "MERGE_HEAD", ok=(0, 1))
+        if in_merge.code == 0:
+            await run_git(target, "merge", "--abort")
+        after = (await run_git(target, "rev-parse", "HEAD")).out.strip()
+        if after != before:  # cannot happen after an abort; never leave a half-merged branch unnoticed
+            raise GitError(f"merging {branch} moved {target} from {before[:12]} to {after[:12]}")
+        if files:
+            return MergeResult(False, None, files)
+        raise GitError(f"git merge of {branch} failed in {target} (exit {res.code}): "
+                       f"{_short(res.err or res.out) or 'no message'}")
+
+
+def _directory(path: str | Path) -> Path:
+    p = Path(path).expanduser()
+    if not p.is_dir():
+        raise GitError(f"no directory at {p}; --repo names the git repository to work in")
+    return p
+
+
+async def open_repo(path: str | Path) -> Repo:
+    """The git work tree at (or above) ``path``, with at least one commit; GitError naming the fix if not."""
+    p = _directory(path)
+    inside = await run_git(p, "rev-parse", "--is-inside-work-tree", ok=tuple(range(256)))
+    if inside.code != 0:
+        raise GitError(f"not a git repository: {p}; run git init && git add -A && git commit -m start")
+    if inside.out.strip() != "true":
+        raise GitError(f"{p} is not a git work tree (a bare repository, or inside .git); name the checkout")
+    top = await run_git(p, "rev-parse", "--path-format=absolute", "--show-toplevel", "--git-common-dir")
+    lines = top.out.splitlines()
+    if len(lines) != 2:
+        raise GitError(f"git rev-parse gave no work tree for {p}")
+    root, git_dir = Path(lines[0]), Path(lines[1])
+    head = await run_git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", ok=(0, 1, 128))
+    if head.code != 0:
+        raise GitError(f"the git repository at {root} has no commits yet; commit something first "
+                       "(git add -A && git commit -m start)")
+    identity: tuple[str, ...] = ()
+    for key in ("user.name", "user.email"):
+        got = await run_git(root, "config", "--get", key, ok=(0, 1))
+        if not got.out.strip():
+            identity = _IDENTITY
+    return Repo(root, git_dir, identity)

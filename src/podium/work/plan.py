@@ -186,7 +186,15 @@ class _Dumper(yaml.SafeDumper):
     pass
 
 
+def _text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    """Plain where that reads back exactly; double-quoted with escapes when the text holds characters YAML
+    would read as line breaks or drop (NEL, LS, CR, controls) — PyYAML writes them raw otherwise."""
+    style = '"' if any(not c.isprintable() for c in value) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
 _Dumper.add_representer(_Literal, _literal)
+_Dumper.add_representer(str, _text)
 
 HEADER = """# Podium work plan. Review and edit it, then: podium work run {package} --repo DIR --plan THIS_FILE
 # Each subtask runs in its own git worktree and branch; depends_on orders them, the rest run in parallel.
@@ -194,10 +202,18 @@ HEADER = """# Podium work plan. Review and edit it, then: podium work run {packa
 """
 
 
+def _block_safe(text: str) -> bool:
+    """Whether ``text`` reads back exactly from a ``|`` block: several plain lines, no trailing blanks, no
+    characters YAML treats as line breaks or escapes (else the dumper's quoted form is exact)."""
+    lines = text.split("\n")
+    return len(lines) > 1 and all(line.isprintable() and line == line.rstrip() for line in lines) \
+        and text[:1] not in (" ", "\t") and text.strip("\n") != ""
+
+
 def dump_plan(plan: WorkPlan) -> str:
     data = plan.model_dump(exclude_none=True)
     for s in data["subtasks"]:
-        if "\n" in s["instructions"]:
-            s["instructions"] = _Literal(s["instructions"].rstrip("\n") + "\n")
+        if _block_safe(s["instructions"]):
+            s["instructions"] = _Literal(s["instructions"])
     body = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110)
     return HEADER.format(package=plan.package) + body

@@ -413,6 +413,20 @@ def _apply_one(file: _File, block: EditBlock) -> Match:
     return how
 
 
+def read_text(root: Path, path: str) -> tuple[str, str | None]:
+    """A file as the editor may show it: (its checked relative path, its text, or None when it does not
+    exist yet). ValueError, with the reason, for a file it may not read: outside the root, into .git, not
+    a regular file, binary, not UTF-8, over ``MAX_FILE_BYTES``."""
+    try:
+        rel, real = _resolve(Path(os.path.realpath(root)), path)
+        file = _load(rel, real)
+    except _Refused as exc:
+        raise ValueError(str(exc)) from None
+    except OSError as exc:
+        raise ValueError(f"'{path}' cannot be read ({exc.strerror or exc})") from None
+    return rel, file.original
+
+
 def _ambiguous(rel: str, starts: Sequence[int], exact: bool) -> str:
     where = ", ".join(str(s + 1) for s in starts[:8]) + (" …" if len(starts) > 8 else "")
     kind = "exactly" if exact else "(ignoring whitespace)"

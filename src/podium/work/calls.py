@@ -29,6 +29,13 @@ from podium.work.roles import RoleModels
 Notice = Callable[[str], None]
 
 
+def run_budget_slot(run_id: str, budget: float) -> BudgetSlot:
+    """The run's one budget: the counter of team ``work-<run>`` (the run's gateway charges agents' calls to the
+    same team, so both draw from it)."""
+    team = run_team(run_id)
+    return BudgetSlot(f"team:{team}:total", budget, 0, f"work package run {run_id}", "total", team=team)
+
+
 class DeadlineReached(TimeoutError):
     """The run's deadline passed: no further call is started."""
 

@@ -29,7 +29,7 @@ from podium.client import Podium
 from podium.errors import BudgetExceededError, ConfigError, PodiumError
 from podium.policy import BudgetSlot, Counters
 from podium.server.state import MemoryState
-from podium.work.calls import DeadlineReached, WorkCalls
+from podium.work.calls import DeadlineReached, WorkCalls, run_budget_slot
 from podium.work.conductor import make_plan
 from podium.work.contracts import (
     DONE,
@@ -39,7 +39,6 @@ from podium.work.contracts import (
     SubtaskRecord,
     Worker,
     WorkerResult,
-    run_team,
 )
 from podium.work.gate import review, run_check
 from podium.work.git import Repo, open_repo
@@ -71,11 +70,6 @@ class RunOptions:
 
 class RunStopped(PodiumError):
     """The run stopped before its end (budget, deadline); the record says which."""
-
-
-def _budget_slot(run_id: str, budget: float) -> BudgetSlot:
-    team = run_team(run_id)
-    return BudgetSlot(f"team:{team}:total", budget, 0, f"work package run {run_id}", "total", team=team)
 
 
 class WorkRun:
@@ -146,7 +140,7 @@ class WorkRun:
                 await gateway.start()
                 state, slots = gateway.state, tuple(gateway.budget_slots())
             elif self.budget is not None:
-                slots = (_budget_slot(record.run_id, self.budget),)
+                slots = (run_budget_slot(record.run_id, self.budget),)
             calls = self._calls(roles, record.run_id, record, state, slots, deadline)
             if plan is None:
                 self._emit(record, "conductor: planning")

@@ -166,8 +166,6 @@ def parse_edits(text: str, known: Collection[str] = ()) -> list[EditBlock]:
                                                              "the rest were not read. Send fewer blocks"))
             break
         found = _find_path(lines[start:i], known)
-        if found is not None and last_path is not None and found not in known and not re.search(r"[./]", found):
-            found = None  # a word like "Then" before a later block: the block goes on editing the same file
         path = found if found is not None else last_path
         i += 1
         search_start = i
@@ -371,6 +369,8 @@ def _load(rel: str, real: Path) -> _File:
 
 
 def _apply_one(file: _File, block: EditBlock) -> Match:
+    if "\x00" in block.replace:
+        raise _Refused("the REPLACE section contains a NUL character; only text is written")
     search, replace = _lines(block.search), _lines(block.replace)
     if file.newline != "\n":
         replace = [line.removesuffix("\n") + file.newline if line.endswith("\n") else line for line in replace]
@@ -481,8 +481,8 @@ def apply_edits(root: Path, blocks: Iterable[EditBlock]) -> ApplyReport:
         try:
             rel, real = _resolve(real_root, block.path)
             file = files.get(real)
-            if file is None:
-                file = files[real] = _load(rel, real)
+            if file is None:  # named by where it really is (a link inside the worktree edits its target)
+                file = files[real] = _load(real.relative_to(real_root).as_posix(), real)
             before = file.text
             how = _apply_one(file, block)
             if len(file.text.encode("utf-8")) > MAX_FILE_BYTES:

@@ -9,6 +9,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -276,6 +277,19 @@ async def test_a_dependent_subtask_starts_from_the_integration_branch(tmp_path: 
     assert (nxt / "dep.txt").read_text() == "dep\n"
 
 
+async def test_a_runs_worktrees_are_removed_together(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "r")
+    repo = await open_repo(root)
+    for run, sub in (("r1", "a"), ("r1", "b"), ("r2", "a")):
+        await repo.add_worktree(repo.worktree_path("p", run, sub), branch_name("p", run, sub), "HEAD")
+    await repo.create_branch(integration_branch("p", "r1"), "HEAD")
+    await repo.add_worktree(repo.integration_path("p", "r1"), integration_branch("p", "r1"), "HEAD")
+    assert len(await repo.worktrees()) == 4  # the user's own checkout is not one of them
+    assert await repo.remove_run_worktrees("p", "r1") == 3
+    assert await repo.worktrees() == [repo.worktree_path("p", "r2", "a").resolve()]
+    assert git(root, "rev-parse", "--verify", "-q", branch_name("p", "r1", "a")).strip()  # branches stay
+
+
 async def test_parallel_worktrees_and_commits(tmp_path: Path) -> None:
     root = make_repo(tmp_path / "r")
     repo = await open_repo(root)
@@ -381,7 +395,35 @@ async def test_a_merge_that_fails_without_conflict_is_an_error_and_leaves_the_br
     assert git(iwt, "status", "--porcelain") == ""
 
 
-async def test_a_slow_git_is_stopped(tmp_path: Path) -> None:
+async def test_a_slow_git_is_stopped_with_what_it_started(tmp_path: Path) -> None:
     root = make_repo(tmp_path / "r")
+    started = time.monotonic()
     with pytest.raises(GitError, match="longer than"):
-        await run_git(root, "-c", "alias.slow=!sleep 5", "slow", seconds=0.3)
+        await run_git(root, "-c", f"alias.slow=!echo $$ > {tmp_path}/pid; sleep 30", "slow", seconds=0.5)
+    assert time.monotonic() - started < 5
+    await _gone(int((tmp_path / "pid").read_text()))
+
+
+async def test_a_cancelled_git_does_not_outlive_its_caller(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "r")
+    task = asyncio.create_task(run_git(root, "-c", f"alias.slow=!echo $$ > {tmp_path}/pid; sleep 30", "slow"))
+    for _ in range(400):
+        if (tmp_path / "pid").exists() and (tmp_path / "pid").read_text().strip():
+            break
+        await asyncio.sleep(0.05)
+    started = time.monotonic()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert time.monotonic() - started < 10  # a grace of 5 s for git to finish, then stopped
+    await _gone(int((tmp_path / "pid").read_text()))
+
+
+async def _gone(pid: int) -> None:
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"pid {pid} still runs")

@@ -26,6 +26,7 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,7 +57,8 @@ class GitError(PodiumError):
 
 
 def git_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k in _KEEP_ENV}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("GIT_") or k in _KEEP_ENV or k.startswith("GIT_LFS_")}
     env.update(GIT_TERMINAL_PROMPT="0", GIT_PAGER="cat", PAGER="cat", LC_ALL="C", LANGUAGE="C",
                GIT_CONFIG_NOSYSTEM="1", GIT_OPTIONAL_LOCKS="0", GIT_ASKPASS="/bin/false", SSH_ASKPASS="/bin/false",
                GIT_EDITOR="true", GIT_MERGE_AUTOEDIT="no")
@@ -85,7 +87,8 @@ async def run_git(cwd: Path, *args: str, ok: tuple[int, ...] = (0,), extra: tupl
     try:
         proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
                                                     stdout=asyncio.subprocess.PIPE,
-                                                    stderr=asyncio.subprocess.PIPE, env=git_env())
+                                                    stderr=asyncio.subprocess.PIPE, env=git_env(),
+                                                    start_new_session=True)  # its own group: stopped whole
     except FileNotFoundError:
         raise GitError("git is not installed (or not on PATH); install it, e.g. apt-get install git") from None
     try:
@@ -109,11 +112,10 @@ async def _stop(proc: asyncio.subprocess.Process, grace: float) -> None:
     if grace > 0:
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(asyncio.shield(proc.wait()), grace)
-    if proc.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        with contextlib.suppress(Exception):
-            await proc.wait()
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # git and whatever it started (an alias, a filter)
+    with contextlib.suppress(Exception):
+        await proc.wait()
 
 
 # --- names ------------------------------------------------------------------------------------------------------
@@ -287,6 +289,24 @@ class Repo:
                 if target.exists():  # not (or no longer) a registered worktree: a directory we made
                     shutil.rmtree(target, ignore_errors=True)
             await self.git("worktree", "prune")
+
+    async def worktrees(self) -> list[Path]:
+        """The worktrees git has registered under the work dir (every run's, every package's)."""
+        out = (await self.git("worktree", "list", "--porcelain", "-z")).out
+        return self._under(self.work_root, [e.removeprefix("worktree ") for e in out.split("\0")
+                                            if e.startswith("worktree ")])
+
+    @staticmethod
+    def _under(base: Path, paths: list[str]) -> list[Path]:
+        root = base.resolve()
+        return [p for p in (Path(x).resolve() for x in paths) if root in p.parents]
+
+    async def remove_run_worktrees(self, package: str, run_id: str) -> int:
+        """Remove every worktree of one run (its branches stay: they hold the work). Returns how many."""
+        gone = self._under(self.run_dir(package, run_id), [str(p) for p in await self.worktrees()])
+        for path in gone:
+            await self.remove_worktree(path)
+        return len(gone)
 
     async def reset_worktree(self, path: Path, ref: str = "HEAD") -> str:
         """Put the worktree back to ``ref`` (its branch moves there too): changes and new files not ignored by

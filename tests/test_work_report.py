@@ -58,7 +58,8 @@ def tables(tokens: list[Token]) -> list[list[list[str]]]:
 
 def plan_of(*ids: str, title: str = "Add a temperature converter") -> WorkPlan:
     return WorkPlan(package="Arbeitspaket.md", title=title, subtasks=[
-        Subtask(id=i, title=f"Title of {i}", instructions="do it") for i in ids])
+        Subtask(id=i, title=f"Title of {i}", instructions="do it", depends_on=["failed"] if i == "blocked" else [])
+        for i in ids])
 
 
 def record(subtasks: dict[str, SubtaskRecord], **kw: object) -> RunRecord:
@@ -150,6 +151,8 @@ def test_details_diffstat_failed_check_review_conflict_error() -> None:
     assert "Error: checks still failed" in failed
     rejected = next(s for s in sections if s.startswith("rejected"))
     assert "**changes requested**" in rejected and "- deletes a test" in rejected and "- restore test\\_x" in rejected
+    blocked = next(s for s in sections if s.startswith("blocked"))
+    assert "Not started: it depends on failed (failed), which did not merge." in blocked
     conflict = next(s for s in sections if s.startswith("conflict"))
     assert "never force-resolved" in conflict and "- temperature.py" in conflict and "- README.md" in conflict
 

@@ -199,7 +199,7 @@ def _table(rows: list[tuple[Subtask | None, SubtaskRecord]]) -> list[str]:
     return lines
 
 
-def _details(subtask: Subtask | None, rec: SubtaskRecord) -> list[str]:
+def _details(subtask: Subtask | None, rec: SubtaskRecord, statuses: dict[str, str]) -> list[str]:
     named = md_text(subtask.title, 200) if subtask is not None else ""
     title = f" — {named}" if named else "" if subtask is not None else " (not in the plan)"
     lines = [f"### {md_text(rec.id, 40)}{title}", "",
@@ -210,7 +210,11 @@ def _details(subtask: Subtask | None, rec: SubtaskRecord) -> list[str]:
              + (f" at {md_code(rec.commit[:12])}" if rec.commit else "") + "."]
     if rec.cost:
         spent = ", ".join(f"{md_text(role, 20)} {money(c)}" for role, c in rec.cost.items())
-        lines.append(f"Cost: {spent}.")
+        lines += ["", f"Cost: {spent}."]
+    if rec.status == "blocked" and subtask is not None and subtask.depends_on:
+        waits = ", ".join(f"{md_text(d, 40)} ({STATUS_WORDS.get(s, md_text(s, 30))})"
+                          for d, s in ((d, statuses.get(d, "pending")) for d in subtask.depends_on))
+        lines += ["", f"Not started: it depends on {waits}, which did not merge."]
     if rec.diffstat.strip():
         stat = rec.diffstat.rstrip("\n").splitlines()
         if len(stat) > DIFFSTAT_LINES:
@@ -282,8 +286,9 @@ def render_report(record: RunRecord, plan: WorkPlan, *, baseline_model: str | No
     title = plan.title or record.package
     lines = [f"# Work report: {md_text(title, 200)}", "", *_outcome(record, rows), "", "## Subtasks", "",
              *_table(rows), "", "## Details"]
+    statuses: dict[str, str] = {r.id: r.status for _, r in rows}
     for subtask, rec in rows:
-        lines += ["", *_details(subtask, rec)]
+        lines += ["", *_details(subtask, rec, statuses)]
     lines += ["", "## Cost per role", "", *_costs(record, baseline_model), "", "## Time", ""]
     lines.append(f"- Started {_when(record.started_at)}")
     if record.finished_at is not None:

@@ -164,7 +164,7 @@ def test_no_baseline_no_budget_unfinished_and_notes() -> None:
     markdown = render_report(rec, plan_of("a", "b"))
     assert "Saving against running every call on the conductor's model: not known" in markdown
     assert "- Budget: none set; $0.0800 spent" in markdown
-    assert "- Not finished" in markdown and "interrupted (resume it" in markdown
+    assert "- Not finished" in markdown and "interrupted (it can be resumed" in markdown
     assert "Integration check: not run" in markdown
     assert "## Notes\n\n- fell back from gpt-4o to mistral-large twice" in markdown
     rows = tables(parse(markdown))[0]

@@ -39,7 +39,7 @@ STATUS_WORDS = {
 }
 RUN_WORDS = {
     "running": "still running", "done": "finished", "failed": "failed",
-    "interrupted": "interrupted (resume it with `podium work run` and the same plan)",
+    "interrupted": "interrupted (it can be resumed from its plan)",
     "over_budget": "stopped: the budget was spent", "past_deadline": "stopped: the deadline passed",
 }
 

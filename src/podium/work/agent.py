@@ -218,6 +218,17 @@ async def _pump(stream: asyncio.StreamReader | None, tail: _Tail) -> None:
         tail.add(chunk)
 
 
+async def _exited(proc: asyncio.subprocess.Process, seconds: float) -> bool:
+    """Whether the process exited within ``seconds``. Not ``proc.wait()``: on Python 3.11 that also waits
+    for its pipes to close, which a child it left running (holding them) would put off without end."""
+    until = time.monotonic() + seconds
+    while proc.returncode is None:
+        if time.monotonic() >= until:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
 def _kill_group(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
@@ -243,20 +254,14 @@ async def run_process(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str],
     readers = [asyncio.create_task(_pump(proc.stdout, out)), asyncio.create_task(_pump(proc.stderr, err))]
     timed_out = False
     try:
-        try:
-            await asyncio.wait_for(proc.wait(), seconds)
-        except asyncio.TimeoutError:  # noqa: UP041 — asyncio.wait_for's (an alias of TimeoutError on 3.11+)
+        if not await _exited(proc, seconds):
             timed_out = True
             _kill_group(proc.pid, signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), KILL_GRACE)
-            except asyncio.TimeoutError:  # noqa: UP041
+            if not await _exited(proc, KILL_GRACE):
                 _kill_group(proc.pid, signal.SIGKILL)
-                await proc.wait()
+                await _exited(proc, KILL_GRACE)
     except BaseException:  # cancelled: nothing of the agent may outlive the round
         _kill_group(proc.pid, signal.SIGKILL)
-        with contextlib.suppress(BaseException):
-            await asyncio.wait_for(asyncio.shield(proc.wait()), KILL_GRACE)
         for reader in readers:
             reader.cancel()
         raise

@@ -20,7 +20,7 @@ from podium.providers.scripted import ScriptedProvider
 from podium.types import ChatRequest, ChatResponse, Message
 from podium.work.calls import DeadlineReached
 from podium.work.contracts import Assignment, Role, Worker
-from podium.work.editor import NO_BLOCKS, EditorWorker, first_prompt
+from podium.work.editor import NO_BLOCKS, EditorWorker, first_prompt, repository_files
 from podium.work.package import WorkPackage
 from podium.work.plan import Subtask
 
@@ -107,7 +107,8 @@ async def test_applies_the_blocks_and_reports(tmp_path: Path):
                      "- to_celsius(32) == 0", "### temperature.py\n```\n" + TEMPERATURE + "```",
                      "### new_module.py\n(does not exist yet"):
         assert expected in prompt
-    assert "test_temperature.py" not in prompt  # not named anywhere
+    assert "## The repository's files\ntemperature.py\ntests/test_temperature.py\n" in prompt
+    assert "### tests/test_temperature.py" not in prompt  # listed, but its content is not shown: not named
 
 
 async def test_a_partial_failure_is_fed_back_and_fixed(tmp_path: Path):
@@ -215,6 +216,16 @@ def test_file_content_is_bounded_and_the_cut_is_said(tmp_path: Path):
     assert "Not shown (over the 100,000-character budget for files): temperature.py" in prompt
     assert "### blob.bin\n(not shown: 'blob.bin' is a binary file" in prompt
     assert len(prompt) < 8_000
+
+
+def test_the_file_list_skips_hidden_and_dependency_directories_and_is_bounded(tmp_path: Path):
+    root = repo(tmp_path)
+    for junk in (".git/config", ".venv/lib/x.py", "node_modules/a/index.js", "pkg/__pycache__/m.pyc"):
+        (root / junk).parent.mkdir(parents=True, exist_ok=True)
+        (root / junk).write_text("x")
+    (root / "pkg" / "m.py").write_text("")
+    assert repository_files(root) == ["temperature.py", "pkg/m.py", "tests/test_temperature.py"]
+    assert repository_files(root, limit=2) == ["temperature.py", "pkg/m.py", "…"]
 
 
 def test_a_file_with_fences_inside_gets_a_longer_fence(tmp_path: Path):

@@ -18,6 +18,7 @@ failure of a model call ends the round with ``WorkerResult.error`` set, keeping 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
 from collections.abc import Iterable, Sequence
@@ -34,6 +35,8 @@ MAX_CONTEXT_CHARS = 100_000  # file content in one prompt
 MAX_PACKAGE_CHARS = 20_000  # the package's own text in the prompt
 MAX_FEEDBACK_CHARS = 20_000  # the last round's feedback (the end of it: a check's output ends with the verdict)
 MAX_MENTIONED_FILES = 20
+MAX_LISTED_FILES = 300  # the repository's file list in the prompt
+_SKIP_DIRS = frozenset({"node_modules", "__pycache__", "venv", "env", "build", "dist", "target", "site-packages"})
 _MENTION = re.compile(r"(?<![\w.-])/?(?:[\w.-]+/)*[\w-][\w.-]*\.[A-Za-z0-9_]{1,10}(?![\w/-])")
 
 SYSTEM = """You are a careful software engineer working in a git repository. You change files only by \
@@ -201,9 +204,33 @@ def first_prompt(assignment: Assignment, *, budget: int = MAX_CONTEXT_CHARS) -> 
     mentioned = mentioned_paths(root, [subtask.instructions, *subtask.acceptance, feedback])
     mentioned = [m for m in mentioned if m not in subtask.files]
     files = _files_section(root, subtask.files, mentioned, budget)
+    listing = repository_files(root)
+    if listing:
+        parts.append("## The repository's files\n" + "\n".join(listing))
     parts.append("## Files\n" + (files if files.strip() else "(no files were named for this subtask)\n"))
     parts.append("Make the change now. Answer with SEARCH/REPLACE edit blocks only.")
     return [Message.system(SYSTEM), Message.user("\n\n".join(parts))]
+
+
+def _readable(root: Path, path: str) -> bool:
+    try:
+        return bool(path) and read_text(root, path)[1] is not None
+    except ValueError:
+        return False
+
+
+def repository_files(root: Path, limit: int = MAX_LISTED_FILES) -> list[str]:
+    """The worktree's files (hidden directories, caches and dependencies left out), sorted; at most ``limit``
+    (one more entry, "…", says there are more). The model sees where things are without a file's content."""
+    found: list[str] = []
+    for top, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS)
+        rel_top = Path(top).relative_to(root)
+        for name in sorted(names):
+            found.append((rel_top / name).as_posix())
+            if len(found) > limit:
+                return [*found[:limit], "…"]
+    return found
 
 
 def _retry_prompt(root: Path, failed_paths: Sequence[str], feedback: str, applied: Sequence[int],
@@ -214,7 +241,7 @@ def _retry_prompt(root: Path, failed_paths: Sequence[str], feedback: str, applie
                  "again.")
     if truncated:
         text += "\n\nYour answer was cut off at the length limit: send fewer or smaller blocks."
-    files = _files_section(root, [p for p in dict.fromkeys(failed_paths) if p], [], budget)
+    files = _files_section(root, [p for p in dict.fromkeys(failed_paths) if _readable(root, p)], [], budget)
     if files.strip():
         text += "\n\nThe current content of the files:\n\n" + files
     return text + ("\nSend new blocks only for the changes still missing, with SEARCH sections copied exactly "

@@ -320,12 +320,22 @@ class _File:
     touched: bool = False  # a block applied to it
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _resolve(root: Path, path: str) -> tuple[str, Path]:
     """The checked relative path and the real file it names, inside ``root`` (already real)."""
     try:
         rel = check_repo_path(path)
     except ValueError as exc:
         raise _Refused(f"{exc}. Use a path relative to the repository root") from None
+    if not _encodable(rel):
+        raise _Refused(f"'{rel.encode('utf-8', 'replace').decode()}' is not a valid file name (a lone surrogate)")
     if any(part.lower() == ".git" for part in rel.split("/")):  # .GIT on a case-insensitive file system
         raise _Refused(f"'{rel}' is inside .git; edit working files only")
     real = Path(os.path.realpath(root / rel))
@@ -371,6 +381,8 @@ def _load(rel: str, real: Path) -> _File:
 def _apply_one(file: _File, block: EditBlock) -> Match:
     if "\x00" in block.replace:
         raise _Refused("the REPLACE section contains a NUL character; only text is written")
+    if not _encodable(block.replace):
+        raise _Refused("the REPLACE section is not valid Unicode text (it has a lone surrogate); write plain text")
     search, replace = _lines(block.search), _lines(block.replace)
     if file.newline != "\n":
         replace = [line.removesuffix("\n") + file.newline if line.endswith("\n") else line for line in replace]

@@ -165,3 +165,4 @@ class RunRecord:
     integration_check: CheckResult | None = None  # the check on the integration branch at the end
     budget: float | None = None
     notes: list[str] = field(default_factory=list)  # what the report should say (fallbacks used, interruptions)
+    baseline_model: str | None = None  # the conductor's model, whose prices baseline_cost uses

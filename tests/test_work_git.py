@@ -290,6 +290,39 @@ async def test_a_runs_worktrees_are_removed_together(tmp_path: Path) -> None:
     assert git(root, "rev-parse", "--verify", "-q", branch_name("p", "r1", "a")).strip()  # branches stay
 
 
+async def test_the_runners_helpers(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "r")
+    (root / "uncommitted.txt").write_text("not part of a run\n")
+    repo = await open_repo(root)
+    base = await repo.head_commit()
+    assert await repo.files() == ["a.txt", "src/b.py"]
+    assert Repo.branch_name("p", "r", "integration") == integration_branch("p", "r")
+    assert repo.branch_name("p", "r", "s") == branch_name("p", "r", "s")
+    wt_dir = repo.run_dir("p", "r") / "wt"
+    iwt = await repo.integration_worktree(integration_branch("p", "r"), base, wt_dir / "integration")
+    assert await repo.head_of(iwt) == base
+    wt = await repo.add_worktree(wt_dir / "s", branch_name("p", "r", "s"), base)
+    (wt / "s.txt").write_text("s\n")
+    head = await repo.commit_all(wt, "s")
+    assert head is not None
+    assert (await repo.merge_into(iwt, branch_name("p", "r", "s"))).ok
+    merged = await repo.head_of(iwt)
+    assert await repo.merge_base(merged, branch_name("p", "r", "s")) == head
+    # resumed: the integration branch is kept as it is, not moved back to the base
+    await repo.remove_worktree(iwt)
+    iwt = await repo.integration_worktree(integration_branch("p", "r"), base, wt_dir / "integration")
+    assert await repo.head_of(iwt) == merged
+    # a retried subtask can start again from the integration branch
+    again = await repo.add_worktree(wt_dir / "s", branch_name("p", "r", "s"), merged, restart=True)
+    assert await repo.head_of(again) == merged
+    assert await repo.cleanup_worktrees(wt_dir) == 2
+    assert await repo.worktrees() == []
+    with pytest.raises(GitError, match="refusing"):
+        await repo.cleanup_worktrees(root)
+    with pytest.raises(GitError, match="refusing"):
+        await repo.head_of(root)
+
+
 async def test_parallel_worktrees_and_commits(tmp_path: Path) -> None:
     root = make_repo(tmp_path / "r")
     repo = await open_repo(root)

@@ -3,6 +3,7 @@ and newer files, atomic saves that survive SIGKILL, the one-run-per-package lock
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -21,10 +22,12 @@ from hypothesis import strategies as st
 
 from podium.errors import ConfigError
 from podium.work.contracts import CheckResult, RoleCosts, RunRecord, SubtaskRecord, SubtaskStatus, Verdict
+from podium.work.git import open_repo
 from podium.work.plan import Subtask, WorkPlan
 from podium.work.state import (
     MARKER,
     STATE_VERSION,
+    RunLock,
     RunLockedError,
     StateError,
     StateStore,
@@ -194,6 +197,8 @@ def test_missing_run_and_hostile_run_ids(tmp_path: Path) -> None:
     store = StateStore(tmp_path)
     with pytest.raises(StateError, match="no saved run"):
         store.load("r1")
+    with pytest.raises(StateError, match=r"no run of package .* to resume"):
+        store.load(store.latest())
     for bad in ("../x", "..", "a/b", "", "X", "r1\n", "-r", "a" * 41):
         with pytest.raises(ConfigError, match="not a run id"):
             store.load(bad)
@@ -204,19 +209,37 @@ def test_missing_run_and_hostile_run_ids(tmp_path: Path) -> None:
 
 def test_runs_latest_and_new_run_ids(tmp_path: Path) -> None:
     store = StateStore(tmp_path / "pkg")
-    assert store.runs() == [] and store.latest() is None
+    assert store.runs() == [] and store.latest() is None and store.latest_record() is None
     for rid in ("20250102-000000-0000", "20250101-000000-ffff", "20250103-000000-1234"):
         store.save(a_record(rid))
     (store.root / "20250104-000000-0000").mkdir()  # a run dir with no state yet does not count
     (store.root / "lock").write_text("")
     assert store.runs() == ["20250101-000000-ffff", "20250102-000000-0000", "20250103-000000-1234"]
-    latest = store.latest()
+    assert store.latest() == "20250103-000000-1234"
+    latest = store.latest_record()
     assert latest is not None and latest.run_id == "20250103-000000-1234"
     rid = new_run_id()
     assert re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{4}", rid)
     assert rid > "20250103-000000-1234"  # made now: sorts after runs of the past
     made = {store.new_run() for _ in range(300)}  # same second, many runs: no two share a directory
     assert len(made) == 300 and all((store.root / r).is_dir() for r in made)
+
+
+def test_the_store_lives_in_the_git_dir_beside_the_worktrees(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    for args in (["init", "-q"], ["-c", "user.name=T", "-c", "user.email=t@l", "commit", "-q", "--allow-empty",
+                                  "-m", "start"]):
+        subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, timeout=30)
+    repo = asyncio.run(open_repo(root))
+    store = StateStore.for_package(repo, "arbeitspaket")
+    assert store.root == (root / ".git" / "podium-work" / "arbeitspaket").resolve()
+    assert store.worktrees_dir("r1").parent == repo.run_dir("arbeitspaket", "r1")
+    assert repo.worktree_path("arbeitspaket", "r1", "s").parent == store.worktrees_dir("r1")
+    assert store.write_report("r1", "# Report\n") == store.run_dir("r1") / "report.md"
+    assert (store.run_dir("r1") / "report.md").read_text() == "# Report\n"
+    with pytest.raises(ConfigError, match="cannot name a branch"):
+        StateStore.for_package(repo, "../../x")
 
 
 def test_the_plan_is_kept_beside_the_state(tmp_path: Path) -> None:
@@ -308,6 +331,11 @@ def test_a_second_run_is_refused_with_the_pid_and_a_killed_run_frees_the_lock(tm
 
 def test_the_lock_in_one_process(tmp_path: Path) -> None:
     store = StateStore(tmp_path / "pkg")
+    with RunLock(store) as held:
+        assert held.held
+        with pytest.raises(RunLockedError), RunLock(store):
+            pass
+    assert not held.held
     first = store.lock()
     with pytest.raises(RunLockedError, match=f"pid {os.getpid()}"):
         store.lock()

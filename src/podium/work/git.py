@@ -120,7 +120,7 @@ async def _stop(proc: asyncio.subprocess.Process, grace: float) -> None:
 
 # --- names ------------------------------------------------------------------------------------------------------
 
-def _component(kind: str, value: str) -> str:
+def check_name(kind: str, value: str) -> str:
     if not _SLUG.fullmatch(value):
         raise ConfigError(f"{kind} '{value[:60]}' cannot name a branch: use a short slug (a-z, 0-9 and '-', "
                           "at most 40, starting with a letter or digit)")
@@ -133,12 +133,12 @@ def branch_name(package: str, run_id: str, subtask_id: str) -> str:
     if subtask_id == INTEGRATION:
         raise ConfigError(f"a subtask may not be called '{INTEGRATION}' (the run's integration branch has that "
                           "name); rename it in the plan")
-    return "/".join((BRANCH_PREFIX, _component("package", package), _component("run id", run_id),
-                     _component("subtask id", subtask_id)))
+    return "/".join((BRANCH_PREFIX, check_name("package", package), check_name("run id", run_id),
+                     check_name("subtask id", subtask_id)))
 
 
 def integration_branch(package: str, run_id: str) -> str:
-    return "/".join((BRANCH_PREFIX, _component("package", package), _component("run id", run_id), INTEGRATION))
+    return "/".join((BRANCH_PREFIX, check_name("package", package), check_name("run id", run_id), INTEGRATION))
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,7 @@ class Repo:
         return self.git_dir / WORK_DIR
 
     def run_dir(self, package: str, run_id: str) -> Path:
-        return self.work_root / _component("package", package) / _component("run id", run_id)
+        return self.work_root / check_name("package", package) / check_name("run id", run_id)
 
     def worktree_path(self, package: str, run_id: str, subtask_id: str) -> Path:
         branch_name(package, run_id, subtask_id)  # the same checks as its branch
@@ -175,6 +175,11 @@ class Repo:
 
     def integration_path(self, package: str, run_id: str) -> Path:
         return self.run_dir(package, run_id) / INTEGRATION
+
+    @staticmethod
+    def branch_name(package: str, run_id: str, name: str) -> str:
+        """A subtask's branch, or with ``name="integration"`` the run's integration branch."""
+        return integration_branch(package, run_id) if name == INTEGRATION else branch_name(package, run_id, name)
 
     async def git(self, *args: str, ok: tuple[int, ...] = (0,)) -> GitResult:
         return await run_git(self.root, *args, ok=ok)
@@ -197,6 +202,23 @@ class Repo:
         if res.code != 0:
             raise GitError(f"'{ref[:60]}' is not a commit in {self.root}")
         return res.out.strip()
+
+    async def head_of(self, worktree: Path) -> str:
+        """The commit checked out in one of the run's worktrees (the integration branch's head, say)."""
+        return (await run_git(self._ours(worktree), "rev-parse", "HEAD")).out.strip()
+
+    async def merge_base(self, a: str, b: str) -> str:
+        """The best common ancestor of two commits; GitError if they have none."""
+        res = await self.git("merge-base", "--end-of-options", a, b, ok=(0, 1))
+        if res.code != 0 or not res.out.strip():
+            raise GitError(f"{a[:60]} and {b[:60]} have no common ancestor in {self.root}")
+        return res.out.split()[0]
+
+    async def files(self, ref: str = "HEAD") -> list[str]:
+        """The files committed at ``ref`` (what a run starts from; not the user's uncommitted changes)."""
+        commit = await self.rev_parse(ref)
+        out = (await self.git("ls-tree", "-r", "--name-only", "-z", "--full-tree", commit)).out
+        return [p for p in out.split("\0") if p]
 
     async def branch_exists(self, name: str) -> bool:
         res = await self.git("show-ref", "--verify", "--quiet", f"refs/heads/{name}", ok=(0, 1))
@@ -260,18 +282,20 @@ class Repo:
                 await self.git("branch", "--no-track", "--end-of-options", name, commit)
         return await self.rev_parse(f"refs/heads/{name}")
 
-    async def add_worktree(self, path: Path, branch: str, start: str) -> Path:
+    async def add_worktree(self, path: Path, branch: str, start: str, *, restart: bool = False) -> Path:
         """A worktree at ``path`` (under the work dir) with ``branch`` checked out. A new branch starts at
         ``start`` (any commit-ish: the base, or the integration branch once a dependency merged); a branch that
-        exists (a resumed run) is checked out at its last commit and ``start`` is not used. A worktree left at
-        ``path`` by an interrupted run is removed first, with whatever was not committed in it."""
+        exists (a resumed run) is checked out at its last commit and ``start`` is not used — unless
+        ``restart``, which moves the branch to ``start`` (a retried conflict starts again from the integration
+        branch; the old commits stay in git's reflog). A worktree left at ``path`` by an interrupted run is
+        removed first, with whatever was not committed in it."""
         target = self._ours(path)
         await self._check_own_branch(branch)
-        if await self.branch_exists(branch):
+        if await self.branch_exists(branch) and not restart:
             args: tuple[str, ...] = ("worktree", "add", "--end-of-options", str(target), branch)
         else:
             commit = await self.rev_parse(start)
-            args = ("worktree", "add", "--no-track", "-b", branch, "--end-of-options", str(target), commit)
+            args = ("worktree", "add", "--no-track", "-B", branch, "--end-of-options", str(target), commit)
         await self.remove_worktree(target)
         target.parent.mkdir(parents=True, exist_ok=True)
         async with self._admin:
@@ -303,10 +327,21 @@ class Repo:
 
     async def remove_run_worktrees(self, package: str, run_id: str) -> int:
         """Remove every worktree of one run (its branches stay: they hold the work). Returns how many."""
-        gone = self._under(self.run_dir(package, run_id), [str(p) for p in await self.worktrees()])
+        return await self.cleanup_worktrees(self.run_dir(package, run_id))
+
+    async def cleanup_worktrees(self, under: Path) -> int:
+        """Remove every worktree under ``under`` (inside the work dir). Returns how many."""
+        self._ours(under)
+        gone = self._under(under, [str(p) for p in await self.worktrees()])
         for path in gone:
             await self.remove_worktree(path)
         return len(gone)
+
+    async def integration_worktree(self, branch: str, start: str, path: Path) -> Path:
+        """The run's integration branch (made at ``start`` if new; kept as it is on a resume) checked out at
+        ``path``."""
+        await self.create_branch(branch, start, exist_ok=True)
+        return await self.add_worktree(path, branch, start)
 
     async def reset_worktree(self, path: Path, ref: str = "HEAD") -> str:
         """Put the worktree back to ``ref`` (its branch moves there too): changes and new files not ignored by

@@ -33,15 +33,20 @@ import time
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin, get_type_hints
 
 from podium.errors import ConfigError, PodiumError
 from podium.work.contracts import RunRecord
 from podium.work.plan import WorkPlan, dump_plan, load_plan
 
+if TYPE_CHECKING:
+    from podium.work.git import Repo
+
 STATE_VERSION = 1
 STATE_FILE = "state.json"
 PLAN_FILE = "plan.yaml"
+REPORT_FILE = "report.md"
+WORKTREES = "wt"
 LOCK_FILE = "lock"
 MARKER = "podium_work_state"
 MAX_STATE_BYTES = 32 * 1024 * 1024
@@ -226,11 +231,19 @@ def write_atomic(path: Path, text: str) -> None:
 # --- the store --------------------------------------------------------------------------------------------------
 
 class RunLock:
-    """This package's lock in this repository, held until ``release`` (or the process ends)."""
+    """This package's lock in this repository: ``with RunLock(store): …`` or ``store.lock()``; held until
+    ``release`` (or the process ends, however it ends)."""
 
-    def __init__(self, path: Path, fd: int) -> None:
-        self.path = path
-        self._fd: int | None = fd
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+        self.path = store.root / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        """Take the lock, or RunLockedError naming the pid that holds it."""
+        if self._fd is None:
+            self._fd = self.store._take_lock(self.path)
+        return self
 
     def release(self) -> None:
         if self._fd is not None:
@@ -244,7 +257,7 @@ class RunLock:
         return self._fd is not None
 
     def __enter__(self) -> RunLock:
-        return self
+        return self.acquire()
 
     def __exit__(self, *exc: object) -> None:
         self.release()
@@ -255,6 +268,19 @@ class StateStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+
+    @classmethod
+    def for_package(cls, repo: Repo, package_slug: str) -> StateStore:
+        """The store of one package in one repository: inside its git dir, never in the work tree."""
+        from podium.work.git import WORK_DIR, check_name
+
+        return cls(repo.git_dir / WORK_DIR / check_name("package", package_slug))
+
+    def worktrees_dir(self, run_id: str) -> Path:
+        return self.run_dir(run_id) / WORKTREES
+
+    def report_path(self, run_id: str) -> Path:
+        return self.run_dir(run_id) / REPORT_FILE
 
     def run_dir(self, run_id: str) -> Path:
         return self.root / check_run_id(run_id)
@@ -284,13 +310,22 @@ class StateStore:
         return sorted(p.name for p in self.root.iterdir()
                       if _RUN_ID.fullmatch(p.name) and (p / STATE_FILE).is_file())
 
-    def latest(self) -> RunRecord | None:
-        """The newest run's record (None: no run yet). A damaged newest state is an error, not skipped: resuming
-        an older run instead would surprise."""
+    def latest(self) -> str | None:
+        """The newest run's id (None: no run yet). Load it with ``load``: a damaged newest state is then an
+        error, not skipped — resuming an older run instead would surprise."""
         ids = self.runs()
-        return self.load(ids[-1]) if ids else None
+        return ids[-1] if ids else None
 
-    def load(self, run_id: str) -> RunRecord:
+    def latest_record(self) -> RunRecord | None:
+        run_id = self.latest()
+        return None if run_id is None else self.load(run_id)
+
+    def load(self, run_id: str | None) -> RunRecord:
+        """The saved record of ``run_id``; None (what ``latest`` gives when there is no run) is an error that says
+        so."""
+        if run_id is None:
+            raise StateError(f"no run of package {self.root.name} to resume in this repository; start one "
+                             "without --resume")
         path = self.state_path(run_id)
         try:
             with path.open("rb") as f:
@@ -330,10 +365,18 @@ class StateStore:
     def load_plan(self, run_id: str) -> WorkPlan:
         return load_plan(self.plan_path(run_id))
 
+    def write_report(self, run_id: str, text: str) -> Path:
+        path = self.report_path(run_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, text)
+        return path
+
     def lock(self) -> RunLock:
         """Take this package's lock in this repository, or RunLockedError naming the pid that holds it."""
+        return RunLock(self).acquire()
+
+    def _take_lock(self, path: Path) -> int:
         self.root.mkdir(parents=True, exist_ok=True)
-        path = self.root / LOCK_FILE
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -352,7 +395,7 @@ class StateStore:
         for stale in self.root.glob(f"*/{_TMP_PREFIX}*.tmp"):
             with contextlib.suppress(OSError):
                 stale.unlink()
-        return RunLock(path, fd)
+        return fd
 
 
 def _read_pid(fd: int) -> int | None:

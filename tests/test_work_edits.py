@@ -400,3 +400,38 @@ def test_paths_never_escape_the_root(parts: list[str], absolute: bool, search: s
         for changed in report.files_changed:
             real = Path(os.path.realpath(root / changed))
             assert real.is_relative_to(Path(os.path.realpath(root))) and ".git" not in real.parts
+
+
+CODE_LINE = st.tuples(st.integers(0, 3), st.text("abxy=()", min_size=1, max_size=6)).map(
+    lambda t: "    " * t[0] + t[1])
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(CODE_LINE, min_size=1, max_size=10), data=st.data(), shift=st.integers(-2, 2),
+       added=st.lists(st.tuples(st.integers(0, 2), st.text("cz", min_size=1, max_size=4)), max_size=3))
+def test_a_search_indented_differently_is_reindented(lines: list[str], data: st.DataObject, shift: int,
+                                                      added: list[tuple[int, str]]):
+    """The model's SEARCH and REPLACE shifted by the same indentation: the replacement lands at the file's."""
+    i = data.draw(st.integers(0, len(lines) - 1))
+    j = data.draw(st.integers(i + 1, len(lines)))
+    search = lines[i:j]
+    common = min(len(s) - len(s.lstrip()) for s in search)
+    assume(shift >= 0 or common >= -4 * shift)
+    replacement = [*search, *("    " * depth + text for depth, text in added)]
+    replacement = [r for r in replacement if len(r) - len(r.lstrip()) >= common]  # nothing left of the search's
+    assume(replacement)
+
+    def move(line: str) -> str:
+        return " " * (4 * shift) + line if shift >= 0 else line[-4 * shift:]
+
+    answer = block("m.py", "".join(move(s) + "\n" for s in search), "".join(move(r) + "\n" for r in replacement))
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "m.py").write_text("".join(s + "\n" for s in lines))
+        report = run(root, answer)
+        if not report.applied or report.applied[0].match != ("exact" if shift == 0 else "indentation"):
+            # the moved text also matches somewhere else (or twice): then it must have been refused or
+            # matched there honestly — never applied at a place that does not match at that level
+            assume(False)
+        expected = lines[:i] + replacement + lines[j:]
+        assert (root / "m.py").read_text() == "".join(s + "\n" for s in expected)

@@ -516,3 +516,23 @@ async def test_a_file_outside_the_worktree_is_refused_before_the_agent_runs(podi
         with pytest.raises(ConfigError, match="outside the worktree"):
             await worker.work(assignment(tmp_path, worktree, files=["escape/podium.yaml"]))
     assert not (worktree / ".agent-record.json").exists()
+
+
+async def test_the_documented_codex_and_claude_templates_expand_as_the_docs_say(podium: Podium, tmp_path: Path):
+    codex = WorkAgentConfig(command=[
+        "codex", "exec", "--full-auto", "--model", "{model}", "-c", "model_provider=podium", "-c",
+        'model_providers.podium={name="Podium", base_url="{base_url}", env_key="PODIUM_API_KEY", '
+        'wire_api="responses"}', "Read {message_file} and carry out the task it describes in this repository."],
+        api="responses", env={"PODIUM_API_KEY": "{api_key}"})
+    claude = WorkAgentConfig(command=["claude", "-p", "Read {message_file} and carry out the task.", "--model",
+                                      "{model}"], api="anthropic", env={"ANTHROPIC_SMALL_FAST_MODEL": "{model}"})
+    async with RunGateway(podium, "docs") as gw:
+        argv = AgentWorker("codex", codex, gw, ["coder"]).argv(tmp_path / "m.md", tmp_path, [])
+        assert argv[8] == ('model_providers.podium={name="Podium", base_url="' + gw.base_url +
+                           '", env_key="PODIUM_API_KEY", wire_api="responses"}')
+        assert argv[9].startswith(f"Read {tmp_path / 'm.md'} and")
+        env = AgentWorker("codex", codex, gw, ["coder"]).environment("pk-x", tmp_path)
+        assert env["PODIUM_API_KEY"] == "pk-x" and env["OPENAI_BASE_URL"] == gw.base_url
+        assert "OPENAI_API_BASE" not in env
+        env = AgentWorker("claude", claude, gw, ["coder"]).environment("pk-y", tmp_path)
+        assert env["ANTHROPIC_BASE_URL"] == gw.root_url and env["ANTHROPIC_SMALL_FAST_MODEL"] == "coder"

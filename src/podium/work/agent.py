@@ -12,7 +12,7 @@ preset, in the ledger under the run's team and the subtask's key), so its cost i
     env       a minimal copy of this process's (PATH, locale, proxies with loopback exempted), HOME and
               TMPDIR in a private temp dir removed after the round, the endpoint for the agent's API
               (openai: OPENAI_API_BASE/OPENAI_BASE_URL/OPENAI_API_KEY · anthropic: ANTHROPIC_BASE_URL/
-              ANTHROPIC_API_KEY/ANTHROPIC_AUTH_TOKEN · responses: OPENAI_BASE_URL/OPENAI_API_KEY), then
+              ANTHROPIC_API_KEY · responses: OPENAI_BASE_URL/OPENAI_API_KEY), then
               ``env`` from the config ({base_url}, {api_key} and {model} filled in)
     time      min(``timeout``, what is left before the assignment's deadline); on timeout or cancellation
               the agent's whole process group is killed (TERM, then KILL), and after a normal exit too
@@ -308,7 +308,7 @@ class AgentWorker:
         env = base_env() | {"HOME": str(home), "TMPDIR": str(home / "tmp"), "TERM": "dumb", "NO_COLOR": "1",
                             "PYTHONUNBUFFERED": "1"}
         if api == "anthropic":
-            env |= {"ANTHROPIC_BASE_URL": gw.root_url, "ANTHROPIC_API_KEY": key, "ANTHROPIC_AUTH_TOKEN": key}
+            env |= {"ANTHROPIC_BASE_URL": gw.root_url, "ANTHROPIC_API_KEY": key}
         else:
             env |= {"OPENAI_BASE_URL": gw.base_url, "OPENAI_API_KEY": key}
             if api == "openai":

@@ -137,3 +137,14 @@ class ShadowRow:
                 number(self.candidate_cost, "candidate_cost"), number(self.judge_cost, "judge_cost"),
                 number_or_none(self.latency_ms, "latency_ms"), ident_or_none(self.shadow_id, "shadow_id"),
                 error_text(self.error, "error"))
+
+
+@dataclass(frozen=True)
+class KeyUsage:
+    """What one key's calls amounted to (``LedgerStore.usage_since``)."""
+
+    calls: int = 0
+    cost: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    seconds: float = 0.0

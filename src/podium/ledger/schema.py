@@ -164,3 +164,5 @@ SPENT_BY_KEY = ("SELECT SUM(c.cost) FROM calls c JOIN requests r ON r.request_id
                 " WHERE r.key_id = ? AND r.started_at >= ?")
 SPENT_BY_TEAM = ("SELECT SUM(c.cost) FROM calls c JOIN requests r ON r.request_id = c.request_id"
                  " WHERE r.team = ? AND r.started_at >= ?")
+USAGE_BY_KEY = ("SELECT COUNT(*), SUM(c.cost), SUM(c.input_tokens), SUM(c.output_tokens), SUM(c.latency_ms)"
+                " FROM calls c JOIN requests r ON r.request_id = c.request_id WHERE r.key_id = ? AND r.started_at >= ?")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from podium.ledger.rows import CallRow, RequestEnd, RequestStart, ShadowRow
+from podium.ledger.rows import CallRow, KeyUsage, RequestEnd, RequestStart, ShadowRow
 
 
 class LedgerStore(Protocol):
@@ -36,6 +36,10 @@ class LedgerStore(Protocol):
 
     async def spent_since(self, since: float, *, key_id: str | None = None, team: str | None = None) -> float:
         """What one key's (or team's) calls of requests started since ``since`` cost."""
+        ...
+
+    async def usage_since(self, since: float, *, key_id: str) -> KeyUsage:
+        """One key's calls since ``since``: how many, cost, tokens, seconds."""
         ...
 
     async def record_shadow(self, row: ShadowRow) -> None:

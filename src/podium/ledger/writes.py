@@ -33,7 +33,7 @@ from podium.ledger.checks import (
     text,
     text_or_none,
 )
-from podium.ledger.rows import CallRow, RequestEnd, RequestStart, ShadowRow
+from podium.ledger.rows import CallRow, KeyUsage, RequestEnd, RequestStart, ShadowRow
 from podium.ledger.schema import (
     FINISH_REQUEST,
     INSERT_CALL,
@@ -46,6 +46,7 @@ from podium.ledger.schema import (
     REQUEST_OWNER,
     SPENT_BY_KEY,
     SPENT_BY_TEAM,
+    USAGE_BY_KEY,
 )
 
 log = logging.getLogger("podium.ledger")
@@ -217,3 +218,13 @@ class SqlLedger:
         row = await self._read_row(SPENT_BY_KEY if key_id is not None else SPENT_BY_TEAM,
                                    (key_id if key_id is not None else team, since))
         return float(row[0]) if row is not None and row[0] is not None else 0.0
+
+    async def usage_since(self, since: float, *, key_id: str) -> KeyUsage:
+        """One key's calls of requests started at or after ``since``: how many, their cost, tokens and time —
+        what an external agent did through the gateway (a work run accounts it to the worker role)."""
+        await self._commit_buffered()
+        row = await self._read_row(USAGE_BY_KEY, (key_id, since))
+        if row is None or not row[0]:
+            return KeyUsage()
+        return KeyUsage(int(row[0]), float(row[1] or 0.0), int(row[2] or 0), int(row[3] or 0),
+                        float(row[4] or 0.0) / 1000)

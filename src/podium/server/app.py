@@ -194,8 +194,12 @@ class SSEResponse(StreamingResponse):
 
 
 class Gateway:
-    def __init__(self, podium: Podium, keys: Keys, state: SharedState, admin_key: str | None) -> None:
-        settings = podium.settings
+    def __init__(self, podium: Podium, keys: Keys, state: SharedState, admin_key: str | None,
+                 settings: Settings | None = None) -> None:
+        """``settings``: the gateway's own (auth, middleware, teams, limits) when they differ from the
+        ``podium`` instance's — a work run's gateway shares the run's Podium under its own settings."""
+        settings = settings or podium.settings
+        self.settings = settings
         self.podium, self.keys, self.state, self.admin_key = podium, keys, state, admin_key
         g = settings.gateway
         self.metrics = Metrics(known=self._label)
@@ -460,7 +464,7 @@ class Gateway:
         secret = bearer(request)
         admin = self._is_admin(secret)
         key = None if admin else await self.keys.lookup(secret) if secret else None
-        if self.podium.settings.gateway.auth == "required" and not admin and key is None:
+        if self.settings.gateway.auth == "required" and not admin and key is None:
             raise AuthenticationError("a valid API key is required", code="invalid_api_key")
         body = parse_body(FeedbackBody, await self._body(request))
         ledger = self.podium.ledger
@@ -502,7 +506,7 @@ class Gateway:
         if request.method == "DELETE":
             return _json((await self.keys.revoke(request.path_params["key_id"])).public(), headers=headers)
         body = parse_body(NewKey, await self._body(request))
-        check_team(body.team, self.podium.settings.gateway.teams)
+        check_team(body.team, self.settings.gateway.teams)
         unknown = self.podium.policies.unknown_names(body.models or [])
         if unknown:
             raise BadRequestError(f"models: {'; '.join(unknown[:3])}", code="unknown_model")
@@ -554,7 +558,7 @@ def create_app(settings: Settings, *, podium: Podium | None = None) -> Starlette
     podium = podium or Podium(settings)
     state: SharedState = RedisState(g.redis_url) if g.state == "redis" else MemoryState()
     admin = g.admin_key.get_secret_value() if g.admin_key else os.environ.get("PODIUM_ADMIN_KEY")
-    gateway = Gateway(podium, open_keys(settings), state, admin)
+    gateway = Gateway(podium, open_keys(settings), state, admin, settings)
     dashboard = None
     if settings.dashboard.enabled:  # /dashboard: pages and JSON over the ledger (podium.dashboard)
         from podium.dashboard.gateway import gateway_dashboard

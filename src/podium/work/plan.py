@@ -73,7 +73,9 @@ class Subtask(BaseModel):
     @field_validator("id")
     @classmethod
     def _slug(cls, value: str) -> str:
-        if not _ID.match(value):
+        if value == "integration":
+            raise ValueError("'integration' is the name of the run's integration branch; choose another id")
+        if not _ID.fullmatch(value):
             raise ValueError(f"'{value[:60]}' is not a short slug (a-z, 0-9 and '-', at most 40, "
                              "starting with a letter or digit)")
         return value

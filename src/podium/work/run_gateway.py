@@ -172,17 +172,9 @@ class RunGateway:
         log.info("work run %s: gateway on %s", self.run_id, self.base_url)
 
     def _app(self, create_app: Any, settings: Settings) -> Any:
-        """``create_app`` builds its gateway from ``podium.settings`` (the run's): for the time of the
-        (synchronous) call the run's ``Podium`` is shown the gateway's settings instead. Nothing else runs
-        meanwhile (no ``await``), and the rest of Podium kept its own references to the run's settings."""
-        podium = self.podium
-        original = podium.settings
-        podium.settings = settings
-        try:
-            app = create_app(settings, podium=podium)
-        finally:
-            podium.settings = original
-        return app
+        """The gateway over the run's ``Podium``, under the gateway's own settings (``create_app`` builds its
+        auth, middleware and teams from ``settings``; model calls go through the run's instance)."""
+        return create_app(settings, podium=self.podium)
 
     async def _seed(self) -> None:
         """The run's counter starts from what the ledger says the run's team has spent (a resumed run)."""
@@ -251,6 +243,10 @@ class RunGateway:
         secret, key = self._keys.store.create(f"work-{self.run_id}-{subtask_id}", models=list(scope), team=self.team)
         self._issued[(subtask_id, scope)] = (secret, key)
         return secret
+
+    def issued(self) -> list[str]:
+        """The ids of the keys this run's gateway issued (one per subtask that ran an agent)."""
+        return [record.id for _secret, record in self._issued.values()]
 
     def key_id(self, key: str) -> str | None:
         """The id of a key this gateway issued, by its id, its name or its secret."""

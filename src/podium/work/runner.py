@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from podium.client import Podium
 from podium.errors import BudgetExceededError, ConfigError, PodiumError
@@ -39,6 +40,7 @@ from podium.work.contracts import (
     SubtaskRecord,
     Worker,
     WorkerResult,
+    run_team,
 )
 from podium.work.gate import review, run_check
 from podium.work.git import Repo, open_repo
@@ -47,6 +49,9 @@ from podium.work.plan import Subtask, WorkPlan
 from podium.work.report import render_report
 from podium.work.roles import RoleModels, resolve_roles
 from podium.work.state import RunLock, StateStore, new_run_id
+
+if TYPE_CHECKING:
+    from podium.work.run_gateway import RunGateway
 
 Listener = Callable[[RunRecord, str], None]
 
@@ -89,6 +94,7 @@ class WorkRun:
         self._merge_lock = asyncio.Lock()
         self._merged: dict[str, asyncio.Event] = {}
         self._stop: str | None = None  # why no new work starts: over_budget, past_deadline
+        self._restart: set[str] = set()  # subtasks started over from the integration branch (a retried conflict)
 
     # --- the whole run ------------------------------------------------------------------------------
     async def plan(self) -> WorkPlan:
@@ -111,6 +117,7 @@ class WorkRun:
 
     async def _run(self, repo: Repo, store: StateStore) -> RunRecord:
         roles = resolve_roles(self.podium.settings, self.podium.registry, self.preset)
+        plan: WorkPlan | None
         if self.options.resume:
             record = store.load(store.latest() if self.options.resume == "latest" else self.options.resume)
             plan = store.load_plan(record.run_id)
@@ -141,6 +148,9 @@ class WorkRun:
                 state, slots = gateway.state, tuple(gateway.budget_slots())
             elif self.budget is not None:
                 slots = (run_budget_slot(record.run_id, self.budget),)
+                if self.podium.ledger is not None:  # a resumed run does not get its budget again
+                    spent = await self.podium.ledger.spent_since(0.0, team=run_team(record.run_id))
+                    await state.seed(slots[0].key, spent, 0)  # type: ignore[attr-defined]
             calls = self._calls(roles, record.run_id, record, state, slots, deadline)
             if plan is None:
                 self._emit(record, "conductor: planning")
@@ -164,17 +174,35 @@ class WorkRun:
             raise
         finally:
             record.finished_at = time.time()
-            if record.status == "running":
-                record.status = "failed" if any(s.status != "merged" for s in record.subtasks.values()) else "done"
+            if record.status == "running":  # it ran to its end (what merged and what did not: per subtask)
+                record.status = "done"
             with contextlib.suppress(Exception):
                 store.save(record)
             if plan is not None:
                 with contextlib.suppress(Exception):
                     store.write_report(record.run_id, render_report(record, plan))
             if gateway is not None:
+                with contextlib.suppress(Exception):
+                    await self._account_agents(gateway, record)
                 await gateway.stop()
             await repo.cleanup_worktrees(store.worktrees_dir(record.run_id))
         return record
+
+    async def _account_agents(self, gateway: RunGateway, record: RunRecord) -> None:
+        """The calls external agents made through the run's gateway, from the ledger, counted for the worker
+        role (and priced at the conductor's model for the baseline)."""
+        ledger = self.podium.ledger
+        if ledger is None:
+            record.notes.append("agents' calls are not in the cost per role: the ledger is off")
+            return
+        calls = self._work_calls
+        for key_id in gateway.issued():
+            usage = await ledger.usage_since(0.0, key_id=key_id)
+            calls.account_agent(usage.cost, usage.seconds, usage.input_tokens + usage.output_tokens, usage.calls,
+                                usage.input_tokens, usage.output_tokens)
+        record.baseline_cost = calls.baseline if calls.baseline_model else None
+        store_note = f"agents made {sum(1 for _ in gateway.issued())} key(s)' calls through the run's gateway"
+        record.notes.append(store_note)
 
     def _calls(self, roles: RoleModels, run_id: str, record: RunRecord, state: Counters | None,
                slots: tuple[BudgetSlot, ...] | None, deadline: float | None = None) -> WorkCalls:
@@ -208,6 +236,8 @@ class WorkRun:
             elif sub.status in DONE and not self.options.retry_failed:
                 self._finished[s.id].set()
             elif sub.status in DONE or sub.status != "approved":
+                if sub.status == "conflict":  # its old branch would conflict again: start it over on top
+                    self._restart.add(s.id)
                 sub.status, sub.error = "pending", None
         gate = asyncio.Semaphore(self.max_parallel)
         tasks = [asyncio.create_task(self._subtask(repo, store, plan, s, record, calls, gateway, integration, gate,
@@ -226,6 +256,7 @@ class WorkRun:
         if self._stop is not None:
             record.status = self._stop  # type: ignore[assignment]
         record.baseline_cost = calls.baseline if calls.baseline_model else None
+        record.baseline_model = calls.baseline_model
         record.notes.extend(calls.notes)
         if self.check_command and any(s.status == "merged" for s in record.subtasks.values()):
             self._emit(record, "checking the integration branch")
@@ -243,10 +274,10 @@ class WorkRun:
                     sub.status, sub.error = "blocked", f"'{dep}' did not merge"
                     return
             if sub.status != "approved":
-                if self._stop is not None:
-                    sub.error = f"not started: the run stopped ({self._stop.replace('_', ' ')})"
-                    return
                 async with gate:
+                    if self._stop is not None:  # checked once it is this subtask's turn
+                        sub.error = f"not started: the run stopped ({self._stop.replace('_', ' ')})"
+                        return
                     await self._work_on(repo, store, plan, subtask, sub, record, calls, gateway, integration,
                                         deadline)
             if sub.status == "approved":
@@ -269,8 +300,13 @@ class WorkRun:
                        record: RunRecord, calls: WorkCalls, gateway: object, integration: Path,
                        deadline: float | None) -> None:
         started = time.monotonic()
-        start = record.base if not subtask.depends_on else await repo.head_of(integration)
-        worktree = await repo.add_worktree(store.worktrees_dir(record.run_id) / subtask.id, sub.branch, start)
+        restart = subtask.id in self._restart
+        start = await repo.head_of(integration) if subtask.depends_on or restart else record.base
+        worktree = await repo.add_worktree(store.worktrees_dir(record.run_id) / subtask.id, sub.branch, start,
+                                           restart=restart)
+        if restart:
+            sub.commit = None
+            record.notes.append(f"{subtask.id}: started over from the integration branch after its conflict")
         base_of_branch = await repo.merge_base(start, sub.branch) if sub.commit else start
         worker = self._worker(subtask, calls, gateway)
         feedback = ""

@@ -31,6 +31,7 @@ BUILTIN_KINDS: dict[str, str] = {
     "gemini": "podium.providers.gemini.provider:GeminiProvider.from_spec",
     "ollama": "podium.providers.ollama.provider:OllamaProvider.from_spec",
     "scripted": "podium.providers.scripted:ScriptedProvider.from_spec",
+    "cli": "podium.providers.cli.provider:CliProvider.from_spec",
 }
 
 

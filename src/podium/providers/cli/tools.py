@@ -229,7 +229,8 @@ class Gemini(Tool):
     key_env = "GEMINI_API_KEY"
     default_models = ("gemini-2.5-pro", "gemini-2.5-flash")
     streams = True
-    _EXIT_KINDS: ClassVar[dict[int, str]] = {41: "auth", 42: "bad_request", 52: "provider_error", 53: "provider_error", 130: "provider_error"}
+    _EXIT_KINDS: ClassVar[dict[int, str]] = {41: "auth", 42: "bad_request", 52: "provider_error",
+                                             53: "provider_error", 130: "provider_error"}
 
     def argv(self, model_id: str | None, stream: bool) -> list[str]:
         # -p "" turns on non-interactive mode; the prompt is read from stdin (gemini joins stdin and -p).
@@ -325,9 +326,10 @@ class Claude(Tool):
     key_env = "ANTHROPIC_API_KEY"
     default_models = ("sonnet", "opus", "haiku")
     streams = True
-    _KINDS: ClassVar[dict[str, str]] = {"authentication_error": "auth", "permission_error": "permission", "not_found_error": "not_found",
-              "rate_limit_error": "rate_limited", "overloaded_error": "unavailable", "api_error": "provider_error",
-              "invalid_request_error": "bad_request", "request_too_large": "context"}
+    _KINDS: ClassVar[dict[str, str]] = {
+        "authentication_error": "auth", "permission_error": "permission", "not_found_error": "not_found",
+        "rate_limit_error": "rate_limited", "overloaded_error": "unavailable", "api_error": "provider_error",
+        "invalid_request_error": "bad_request", "request_too_large": "context"}
     _FINISH: ClassVar[dict[str, FinishReason]] = {"max_tokens": "length", "refusal": "content_filter"}
 
     def argv(self, model_id: str | None, stream: bool) -> list[str]:

@@ -1,27 +1,77 @@
-"""``podium work plan`` and ``podium work run``: the shell over ``podium.work`` (all logic lives there)."""
+"""``podium work plan`` and ``podium work run``: the shell over ``podium.work`` (all logic lives there).
+
+The shell checks what the user typed before anything costs money (the package, the repository, the plan,
+the preset, the worker, where the plan or report goes), runs the work with a live view on stderr, prints
+the report on stdout and turns the outcome into an exit code a script can act on.
+
+``podium work run`` exits with
+
+    0    every subtask merged into the integration branch and the package's check passed on it
+    1    the run ended, but not all of it made it: a subtask failed, was rejected, conflicted or was
+         blocked, the integration check failed, or the run stopped over budget or past its deadline
+         (the report, printed and saved, says which and why)
+    2    bad input, one line on stderr: the package, the plan, --repo, podium.yaml, an option; or the
+         package is already being run in this repository (the line names the pid)
+    130  Ctrl-C, 143 SIGTERM: stopped; the run's record is saved and its worktrees removed, so
+         ``--resume latest`` goes on from there
+
+``podium work plan`` exits 0 with the plan written, 2 on bad input, 1 when the conductor cannot be reached.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import math
 import signal
 import sys
 from pathlib import Path
 
 from podium.cli.stores import check_stores
 from podium.client import Podium
-from podium.config import load_settings
+from podium.config import Settings, load_settings
 from podium.errors import ConfigError
-from podium.safe_files import safe_write
+from podium.safe_files import check_writable_target, safe_write
+from podium.work.contracts import RunRecord
+from podium.work.git import GitError, open_repo
 from podium.work.package import load_package
 from podium.work.plan import dump_plan, load_plan
 from podium.work.runner import RunOptions, WorkRun
+from podium.work.state import RunLockedError
+
+EXIT_INCOMPLETE, EXIT_INPUT, EXIT_SIGINT, EXIT_SIGTERM = 1, 2, 130, 143
 
 
 def _repo(repo: str) -> Path:
+    """``--repo`` as a git work tree with a commit, or a one-line input error (exit 2) saying what to do."""
     path = Path(repo)
     if not path.is_dir():
         raise ConfigError(f"--repo {repo}: no such directory (the git repository to work in)")
+    try:
+        asyncio.run(open_repo(path))
+    except GitError as exc:
+        raise ConfigError(f"--repo {repo}: {exc.message}") from None
     return path
+
+
+def _positive(option: str, value: float | None) -> None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{option}: give a number greater than 0 (got {value})")
+
+
+def _check_worker(settings: Settings, worker: str | None) -> None:
+    """An unknown ``--worker`` (or front-matter ``worker:``) is an input error now, not a failed subtask later."""
+    from podium.work.agent import agent_config
+
+    if worker and worker != "editor" and agent_config(settings.work, worker) is None:
+        known = ", ".join(["editor", *sorted({"aider", *settings.work.agents})])
+        raise ConfigError(f"unknown worker '{worker}' (one of: {known}; add agents under work.agents in podium.yaml)")
+
+
+def outcome(record: RunRecord) -> int:
+    """The exit code of a finished run: 0 only when everything merged and the integration check passed."""
+    merged = bool(record.subtasks) and all(s.status == "merged" for s in record.subtasks.values())
+    check_ok = record.integration_check is None or record.integration_check.passed
+    return 0 if record.status == "done" and merged and check_ok else EXIT_INCOMPLETE
 
 
 def run_plan(package: str, *, repo: str, out: str | None, preset: str | None, max_subtasks: int,
@@ -29,16 +79,17 @@ def run_plan(package: str, *, repo: str, out: str | None, preset: str | None, ma
     pkg = load_package(package)
     settings = load_settings(config)
     check_stores(settings)
-    target = Path(out) if out else pkg.path.with_suffix(".plan.yaml")
+    target = check_writable_target(Path(out) if out else pkg.path.with_suffix(".plan.yaml"), "plan")
+    root = _repo(repo)
 
     async def go() -> str:
         async with Podium(settings) as podium:
-            plan = await WorkRun(podium, RunOptions(repo=_repo(repo), package=pkg, preset=preset,
+            plan = await WorkRun(podium, RunOptions(repo=root, package=pkg, preset=preset,
                                                     max_subtasks=max_subtasks)).plan()
             return dump_plan(plan)
 
     text = asyncio.run(go())
-    safe_write(target, text.encode())
+    safe_write(target, text.encode(), "plan")
     sys.stdout.write(f"plan written to {target} — review and edit it, then: "
                      f"podium work run {package} --repo {repo} --plan {target}\n")
 
@@ -47,36 +98,61 @@ def run_work(package: str, *, repo: str, plan: str | None, preset: str | None, w
              budget: float | None, deadline: float | None, parallel: int | None, check: str | None,
              resume: str | None, retry_failed: bool, report: str | None, config: str | None) -> None:
     from podium.work.progress import Progress
+    from podium.work.report import render_report
 
+    _positive("--budget", budget)
+    _positive("--deadline", deadline)
     pkg = load_package(package)
     settings = load_settings(config)
     check_stores(settings)
+    _check_worker(settings, worker or pkg.settings.worker or settings.work.worker)
+    report_path = check_writable_target(Path(report), "report") if report else None
     options = RunOptions(repo=_repo(repo), package=pkg, plan=load_plan(plan) if plan else None, preset=preset,
                          worker=worker, budget=budget, deadline=deadline, max_parallel=parallel, check=check,
                          resume=resume, retry_failed=retry_failed)
+    seen: list[RunRecord] = []  # the run's record, as the progress view last saw it (for the stop message)
+    stopped_by: list[int] = []
 
-    async def go() -> tuple[str, str, str]:
+    async def go() -> tuple[RunRecord, str]:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
-        loop.add_signal_handler(signal.SIGTERM, task.cancel)  # SIGTERM: save the record, clean up, exit
+
+        def terminate() -> None:  # SIGTERM: cancel once; the runner saves the record and removes its worktrees
+            if not stopped_by:
+                stopped_by.append(EXIT_SIGTERM)
+                task.cancel()
+
+        loop.add_signal_handler(signal.SIGTERM, terminate)
         async with Podium(settings) as podium:
             with Progress() as progress:
-                runner = WorkRun(podium, options, progress)
-                record = await runner.run()
-            from podium.work.report import render_report
+                def listen(record: RunRecord, message: str) -> None:
+                    seen[:] = [record]
+                    progress(record, message)
 
-            report_text = render_report(record, load_plan(record.plan_file)) if record.plan_file else ""
-            return record.status, report_text, record.integration_branch
+                record = await WorkRun(podium, options, listen).run()
+            text = render_report(record, load_plan(record.plan_file)) if record.plan_file else ""
+            return record, text
 
     try:
-        status, text, branch = asyncio.run(go())
-    except asyncio.CancelledError:
-        sys.stderr.write("stopped; the run's record is saved: resume with --resume latest\n")
-        raise SystemExit(130) from None
-    if report:
-        safe_write(Path(report), text.encode())
+        record, text = asyncio.run(go())
+    except RunLockedError as exc:
+        who = f"pid {exc.pid}" if exc.pid is not None else "another process"
+        sys.stderr.write(f"error: package {pkg.slug} is already running ({who}) in this repository; wait for it "
+                         "or stop it, then --resume latest\n")
+        raise SystemExit(EXIT_INPUT) from None
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        code = stopped_by[0] if stopped_by else EXIT_SIGINT
+        run_id = seen[0].run_id if seen else "latest"
+        sys.stderr.write(f"stopped ({'SIGTERM' if code == EXIT_SIGTERM else 'interrupted'}); the run's record is "
+                         f"saved: podium work run {package} --repo {repo} --resume {run_id}\n")
+        raise SystemExit(code) from None
+    if report_path is not None:
+        safe_write(report_path, text.encode(), "report")
     sys.stdout.write(text + "\n")
-    sys.stdout.write(f"\nintegration branch: {branch} ({status})\n")
-    if status != "done":
-        raise SystemExit(1)
+    sys.stdout.write(f"\nintegration branch: {record.integration_branch} ({record.status})\n")
+    code = outcome(record)
+    if code:
+        sys.stderr.write(f"not everything merged (run {record.status}): see the report"
+                         + (f" ({report_path})" if report_path else "") + "\n")
+        raise SystemExit(code)

@@ -37,7 +37,7 @@ def worker(prompt: str) -> str:
                                            '"""Temperature conversions."""\n\n\ndef c_to_f(celsius):\n'
                                            '    """Celsius to Fahrenheit."""\n    return celsius * 9 / 5 + 32\n')
     if "TASK-KELVIN" in prompt:
-        if "c_to_k(0) should be 273.15" in prompt:  # the check's output came back: fix it
+        if "FAIL: c_to_k(0) should be 273.15" in prompt:  # the check's output came back (not check.py's source)
             return "Fixing the offset.\n" + _block("kelvin.py", "    return celsius + 273\n",
                                                    "    return celsius + 273.15\n")
         return "Creating kelvin.py.\n" + _block("kelvin.py", "", '"""Kelvin."""\n\n\ndef c_to_k(celsius):\n'

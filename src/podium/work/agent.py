@@ -325,8 +325,13 @@ class AgentWorker:
         return expand_command(self.config.command, values, files)
 
     def _prime_home(self, argv0: str, home: Path) -> None:
-        """Aider looks up its model's context window and prices on the network unless it knows the model:
-        Podium's catalogue tells it, in ``~/.aider.model.metadata.json`` of its private HOME."""
+        """The agent's private HOME gets a git identity (``~/.gitconfig``): an agent that finds none writes
+        one into the repository's shared ``.git/config`` — Aider does, at start — which is the user's file,
+        and two agents at once then fail on its lock. Aider also looks up its model's context window and
+        prices on the network unless it knows the model: Podium's catalogue tells it, in
+        ``~/.aider.model.metadata.json``."""
+        (home / ".gitconfig").write_text("[user]\n\tname = Podium agent\n\temail = podium-agent@localhost\n",
+                                         "utf-8")
         if not Path(argv0).name.startswith("aider"):
             return
         info = self.gateway.podium.settings.catalogue.find(self.model)

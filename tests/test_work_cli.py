@@ -21,7 +21,6 @@ import sys
 import tarfile
 import threading
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
@@ -249,7 +248,7 @@ SAMPLE_OUTCOME = {"convert": "merged", "kelvin": "merged", "usage": "rejected", 
 
 # --- podium work plan --------------------------------------------------------------------------------------------
 
-def test_plan_writes_a_plan_that_run_accepts(tmp_path: Path):
+def test_plan_writes_a_plan_that_run_accepts(tmp_path: Path) -> None:
     with sample(tmp_path) as s:
         result = s.run("plan")
         assert result.returncode == 0, result.stderr
@@ -266,7 +265,7 @@ def test_plan_writes_a_plan_that_run_accepts(tmp_path: Path):
 
 
 @pytest.mark.parametrize("out", ["directory", "/dev/null"])
-def test_plan_refuses_an_out_path_that_is_not_a_file_before_asking_the_conductor(tmp_path: Path, out: str):
+def test_plan_refuses_an_out_path_that_is_not_a_file_before_asking_the_conductor(tmp_path: Path, out: str) -> None:
     with sample(tmp_path) as s:
         if out == "directory":
             (tmp_path / "plans").mkdir()
@@ -278,7 +277,7 @@ def test_plan_refuses_an_out_path_that_is_not_a_file_before_asking_the_conductor
 
 # --- podium work run ---------------------------------------------------------------------------------------------
 
-def test_run_prints_and_writes_the_report_and_leaves_the_checkout_alone(tmp_path: Path):
+def test_run_prints_and_writes_the_report_and_leaves_the_checkout_alone(tmp_path: Path) -> None:
     with sample(tmp_path) as s:
         (s.repo / "notes.txt").write_text("the user's uncommitted work\n")
         (s.repo / "README.md").write_text("# Sample (edited, not committed)\n")
@@ -309,7 +308,7 @@ def test_run_prints_and_writes_the_report_and_leaves_the_checkout_alone(tmp_path
         assert keys == {"worker": {"Bearer sk-acme-0123"}, "reviewer": {"Bearer sk-euro-0123"}}
 
 
-def test_one_at_a_time_ends_as_the_default_does(tmp_path: Path):
+def test_one_at_a_time_ends_as_the_default_does(tmp_path: Path) -> None:
     outcomes = []
     for n, extra in enumerate([(), ("--parallel", "1")]):
         with sample(tmp_path / str(n)) as s:
@@ -321,7 +320,7 @@ def test_one_at_a_time_ends_as_the_default_does(tmp_path: Path):
     assert outcomes == [(SAMPLE_OUTCOME, 2, 0), (SAMPLE_OUTCOME, 1, 0)]
 
 
-def test_all_merged_exits_0(tmp_path: Path):
+def test_all_merged_exits_0(tmp_path: Path) -> None:
     with sample(tmp_path) as s:
         plan = load_plan(s.plan)
         one = tmp_path / "one.yaml"
@@ -330,10 +329,11 @@ def test_all_merged_exits_0(tmp_path: Path):
         assert [t.id for t in load_plan(one).subtasks] == ["convert"] and len(plan.subtasks) == 5
         result = s.run("run", "--plan", str(one))
         assert result.returncode == 0, result.stderr
-        assert "(done)" in result.stdout and s.latest().integration_check.passed  # type: ignore[union-attr]
+        check = s.latest().integration_check
+        assert "(done)" in result.stdout and check is not None and check.passed
 
 
-def test_sigterm_stops_promptly_saves_and_resumes_and_a_second_run_is_refused(tmp_path: Path):
+def test_sigterm_stops_promptly_saves_and_resumes_and_a_second_run_is_refused(tmp_path: Path) -> None:
     with sample(tmp_path, latency=0.4) as s:
         before = snapshot(s.repo)
         live = s.start("run", "--plan", str(s.plan), "--parallel", "1")
@@ -363,7 +363,7 @@ def test_sigterm_stops_promptly_saves_and_resumes_and_a_second_run_is_refused(tm
         assert worktrees(s.repo) == 1 and snapshot(s.repo) == before
 
 
-def test_sigkill_mid_run_then_resume_completes_without_redoing_merged_work(tmp_path: Path):
+def test_sigkill_mid_run_then_resume_completes_without_redoing_merged_work(tmp_path: Path) -> None:
     with sample(tmp_path, latency=0.3) as s:
         before = snapshot(s.repo)
         live = s.start("run", "--plan", str(s.plan), "--parallel", "1")
@@ -441,7 +441,7 @@ BAD = ["package missing", "package not UTF-8", "bad front matter key", "repo not
 
 
 @pytest.mark.parametrize("case", BAD)
-def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, case: str):
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, case: str) -> None:
     with sample(tmp_path) as s:
         extra, package, says = bad_input(s, case)
         args = s.args("run", package=package)
@@ -456,7 +456,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, case: str):
 
 
 @pytest.mark.parametrize("budget", ["0", "-1", "nan"])
-def test_a_budget_that_is_not_positive_is_refused(tmp_path: Path, budget: str):
+def test_a_budget_that_is_not_positive_is_refused(tmp_path: Path, budget: str) -> None:
     with sample(tmp_path) as s:
         result = s.run("run", "--plan", str(s.plan), f"--budget={budget}", timeout=60)
         assert result.returncode == 2 and "Traceback" not in result.stderr
@@ -465,12 +465,12 @@ def test_a_budget_that_is_not_positive_is_refused(tmp_path: Path, budget: str):
 
 @pytest.mark.xfail(strict=True, reason="app.py declares --budget with min=0.000001, so click prints its usage "
                    "block (4 lines) before cli/work.py's one-line check can run; lead: drop min= there")
-def test_a_budget_that_is_not_positive_is_one_line(tmp_path: Path):
+def test_a_budget_that_is_not_positive_is_one_line(tmp_path: Path) -> None:
     with sample(tmp_path) as s:
         one_error_line(s.run("run", "--plan", str(s.plan), "--budget=0", timeout=60))
 
 
-def test_a_check_command_that_does_not_exist_fails_every_subtask_and_says_why(tmp_path: Path):
+def test_a_check_command_that_does_not_exist_fails_every_subtask_and_says_why(tmp_path: Path) -> None:
     with sample(tmp_path) as s:
         package = tmp_path / "nocheck.md"
         package.write_text(s.package.read_text().replace(f"check: {sys.executable} check.py",
@@ -491,7 +491,7 @@ def test_a_check_command_that_does_not_exist_fails_every_subtask_and_says_why(tm
 # --- budget ------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("budget", ["0.0016", "0.003"])
-def test_a_small_budget_stops_new_work_with_no_call_after_the_refusal(tmp_path: Path, budget: str):
+def test_a_small_budget_stops_new_work_with_no_call_after_the_refusal(tmp_path: Path, budget: str) -> None:
     with sample(tmp_path) as s:
         report = tmp_path / "out.md"
         result = s.run("run", "--plan", str(s.plan), "--budget", budget, "--parallel", "1", "--report", str(report))

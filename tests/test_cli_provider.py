@@ -89,6 +89,17 @@ def ask(text: str = "Say hello.") -> ChatRequest:
     return ChatRequest(messages=[Message.user(text)])
 
 
+async def answer(p: CliProvider, streaming: bool) -> None:
+    if streaming:
+        [c async for c in p.stream(ask(), model())]
+    else:
+        await p.complete(ask(), model())
+
+
+def empty_folder_and_gone_tmp(cwd: str, tmp: str) -> bool:
+    return not any(Path(cwd).iterdir()) and not Path(tmp).exists()
+
+
 def gone(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/status").read_text()
@@ -153,8 +164,8 @@ async def test_chat_is_flattened_with_roles_and_runs_in_a_private_folder(stub: P
     recorded = log(stub)
     assert recorded["stdin"] == ("[system]\nBe brief.\n\n[user]\nCapital of France?\n\n[assistant]\nParis.\n\n"
                                  "[user]\nAnd of Italy?\n\n[assistant]\n")
-    assert Path(recorded["cwd"]) == p.state_dir / "work" and not any(Path(recorded["cwd"]).iterdir())
-    assert not Path(recorded["tmp"]).exists()  # the run's TMPDIR goes with it
+    assert Path(recorded["cwd"]) == p.state_dir / "work"
+    assert empty_folder_and_gone_tmp(recorded["cwd"], recorded["tmp"])  # the run's TMPDIR goes with it
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -261,10 +272,7 @@ async def test_a_flood_of_output_is_cut_off_and_the_tool_killed(stub: Path, stre
     p = provider(stub, max_output_bytes=1 << 20, env={"STUB_HUGE": "1", "STUB_CHILD": "1"})
     started = time.monotonic()
     with pytest.raises(errors.ProviderError, match="max_output_bytes"):
-        if streaming:
-            [c async for c in p.stream(ask(), model())]
-        else:
-            await p.complete(ask(), model())
+        await answer(p, streaming)
     assert time.monotonic() - started < 10
     assert await all_gone(log(stub)["pids"])
 
@@ -273,11 +281,8 @@ async def test_a_flood_of_output_is_cut_off_and_the_tool_killed(stub: Path, stre
 async def test_a_hang_times_out_and_no_process_is_left(stub: Path, streaming: bool):
     p = provider(stub, timeout=1.0, env={"STUB_SLEEP": "300", "STUB_CHILD": "1"})
     started = time.monotonic()
-    with pytest.raises(errors.TimeoutError, match="options.timeout"):
-        if streaming:
-            [c async for c in p.stream(ask(), model())]
-        else:
-            await p.complete(ask(), model())
+    with pytest.raises(errors.TimeoutError, match=r"options\.timeout"):
+        await answer(p, streaming)
     assert time.monotonic() - started < 5
     assert await all_gone(log(stub)["pids"])
 
@@ -294,13 +299,7 @@ async def test_a_tool_still_retrying_a_rate_limit_at_the_deadline_is_rate_limite
 async def test_cancelling_the_request_kills_the_tool(stub: Path, streaming: bool):
     p = provider(stub, env={"STUB_SLEEP": "300", "STUB_CHILD": "1"})
 
-    async def run() -> None:
-        if streaming:
-            [c async for c in p.stream(ask(), model())]
-        else:
-            await p.complete(ask(), model())
-
-    task = asyncio.create_task(run())
+    task = asyncio.create_task(answer(p, streaming))
     log_file = stub.parent / "stub.log"
     for _ in range(200):
         if log_file.exists() and log_file.stat().st_size:
@@ -507,7 +506,7 @@ async def test_real_claude_code_through_podium(npm_tools: Path, wire_server: Any
         # AuthenticationError as a ProviderError naming the provider's credentials)
         scenario.error = "auth"
         started = time.monotonic()
-        with pytest.raises(errors.ProviderError, match="refused Podium's credentials.*HTTP 401") as caught:
+        with pytest.raises(errors.ProviderError, match=r"refused Podium's credentials.*HTTP 401") as caught:
             await podium.chat("Say hello.", model="claude-sonnet-cli")
         assert time.monotonic() - started < 30 and SECRET not in caught.value.message
     finally:
@@ -545,7 +544,7 @@ async def test_real_gemini_cli_through_podium(npm_tools: Path, wire_server: Any,
         assert chunks[-1].usage is not None and chunks[-1].usage.input_tokens == 21
 
         scenario.error = "auth"
-        with pytest.raises(errors.ProviderError, match="refused Podium's credentials.*API key not valid") as caught:
+        with pytest.raises(errors.ProviderError, match=r"refused Podium's credentials.*API key not valid") as caught:
             await podium.chat("Say hello.", model="gemini-2.5-flash-cli")
         assert "AIzaDummyKey" not in caught.value.message
     finally:

@@ -383,6 +383,21 @@ async def test_claude_stream_json_arrives_piece_by_piece(stub: Path):
     assert "--include-partial-messages" in log(stub)["argv"]
 
 
+async def test_a_tool_that_lingers_after_its_result_is_not_waited_for(stub: Path, monkeypatch: pytest.MonkeyPatch):
+    from podium.providers.cli import provider as module
+
+    monkeypatch.setattr(module, "EXIT_GRACE", 0.3)
+    lines = "\n".join([json.dumps({"type": "message", "role": "assistant", "content": "done", "delta": True}),
+                       json.dumps({"type": "result", "status": "success", "stats": {"input_tokens": 3,
+                                                                                   "output_tokens": 1}})])
+    p = provider(stub, tool="gemini", timeout=30, env={"STUB_LINES": lines, "STUB_SLEEP": "300", "STUB_CHILD": "1"})
+    started = time.monotonic()
+    chunks = [c async for c in p.stream(ask(), model())]
+    assert [c.text for c in chunks] == ["done", ""] and chunks[-1].usage is not None
+    assert time.monotonic() - started < 5
+    assert await all_gone(log(stub)["pids"])
+
+
 async def test_gemini_stream_error_result_is_mapped(stub: Path):
     lines = "\n".join([json.dumps({"type": "init"}),
                        json.dumps({"type": "result", "status": "error", "error": {

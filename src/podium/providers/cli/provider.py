@@ -54,6 +54,7 @@ OPTIONS = ("tool", "command", "args", "timeout", "env", "inherit_env", "cwd", "m
            "models")
 DEFAULT_TIMEOUT = 300.0
 DEFAULT_MAX_OUTPUT = 8 * 1024 * 1024
+EXIT_GRACE = 5.0  # seconds a streaming tool may take to exit after its result event
 GEMINI_STDIN_LIMIT = 8 * 1024 * 1024  # the Gemini CLI cuts its stdin there (readStdin's MAX_STDIN_SIZE)
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL", re.I)
 
@@ -275,11 +276,15 @@ class CliProvider:
                         yield StreamChunk(text=text, model=model.name, provider=self.name)
                     if decoder.done:
                         break
+                # once the result is in, a tool slow to exit gets a few seconds, then the group is killed
+                grace = deadline if not decoder.done else min(deadline, asyncio.get_running_loop().time() + EXIT_GRACE)
                 try:
-                    async with asyncio.timeout_at(deadline):
+                    async with asyncio.timeout_at(grace):
                         code = await child.wait()
                 except TimeoutError:
-                    code = -1  # the result is in; a tool slow to exit after it is not waited for
+                    if not decoder.done:
+                        raise self._timed_out(child, model, secrets) from None
+                    code = 0
             failure = decoder.failure
             if failure is None and decoder.answer is None:
                 try:  # no result event: what the tool said on exit (its JSON error on stderr, or why it died)

@@ -363,6 +363,19 @@ def test_sigterm_stops_promptly_saves_and_resumes_and_a_second_run_is_refused(tm
         assert worktrees(s.repo) == 1 and snapshot(s.repo) == before
 
 
+@pytest.mark.parametrize(("signals", "code"), [((signal.SIGINT,), 130), ((signal.SIGTERM, signal.SIGTERM), 143)])
+def test_ctrl_c_and_a_repeated_sigterm_stop_as_cleanly(tmp_path: Path, signals: tuple[int, ...], code: int) -> None:
+    with sample(tmp_path, latency=0.4) as s:
+        live = s.start("run", "--plan", str(s.plan))
+        live.wait_for(r"worker round 1")
+        for sig in signals:  # a second SIGTERM while it tidies up does not cut the tidying short
+            live.process.send_signal(sig)
+            time.sleep(0.05)
+        got, err = live.finish(timeout=20)
+        assert got == code and "Traceback" not in err + live.stdout, err
+        assert s.latest().status == "interrupted" and worktrees(s.repo) == 1
+
+
 def test_sigkill_mid_run_then_resume_completes_without_redoing_merged_work(tmp_path: Path) -> None:
     with sample(tmp_path, latency=0.3) as s:
         before = snapshot(s.repo)

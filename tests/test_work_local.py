@@ -44,7 +44,8 @@ request = urllib.request.Request(
 with urllib.request.urlopen(request, timeout=300) as response:
     answer = json.load(response)
 with open("kelvin.py", "w", encoding="utf-8") as f:
-    f.write('"""Kelvin."""\\n\\n\\ndef c_to_k(celsius):\\n    """Celsius to Kelvin."""\\n    return celsius + 273.15\\n')
+    f.write('"""Kelvin."""\\n\\n\\ndef c_to_k(celsius):\\n'
+            '    """Celsius to Kelvin."""\\n    return celsius + 273.15\\n')
 print("wrote kelvin.py after", answer["usage"]["completion_tokens"], "tokens from", answer["model"])
 '''
 

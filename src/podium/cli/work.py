@@ -21,6 +21,7 @@ the report on stdout and turns the outcome into an exit code a script can act on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import signal
 import sys
@@ -118,12 +119,16 @@ def run_work(package: str, *, repo: str, plan: str | None, preset: str | None, w
         task = asyncio.current_task()
         assert task is not None
 
-        def terminate() -> None:  # SIGTERM: cancel once; the runner saves the record and removes its worktrees
+        def terminate(_signum: int, _frame: object) -> None:
+            # SIGTERM cancels the run once (the runner saves the record and removes its worktrees); a second
+            # one must not cut that short, nor kill the process once the loop has closed (a plain handler,
+            # unlike loop.add_signal_handler, is not reset to the default when asyncio.run ends)
             if not stopped_by:
                 stopped_by.append(EXIT_SIGTERM)
-                task.cancel()
+                with contextlib.suppress(RuntimeError):  # the loop has closed: the run ended anyway
+                    loop.call_soon_threadsafe(task.cancel)
 
-        loop.add_signal_handler(signal.SIGTERM, terminate)
+        signal.signal(signal.SIGTERM, terminate)
         async with Podium(settings) as podium:
             with Progress() as progress:
                 def listen(record: RunRecord, message: str) -> None:
@@ -134,6 +139,7 @@ def run_work(package: str, *, repo: str, plan: str | None, preset: str | None, w
             text = render_report(record, load_plan(record.plan_file)) if record.plan_file else ""
             return record, text
 
+    previous = signal.getsignal(signal.SIGTERM)
     try:
         record, text = asyncio.run(go())
     except RunLockedError as exc:
@@ -147,6 +153,9 @@ def run_work(package: str, *, repo: str, plan: str | None, preset: str | None, w
         sys.stderr.write(f"stopped ({'SIGTERM' if code == EXIT_SIGTERM else 'interrupted'}); the run's record is "
                          f"saved: podium work run {package} --repo {repo} --resume {run_id}\n")
         raise SystemExit(code) from None
+    finally:  # in-process callers get their handler back; a process that is stopping ignores more SIGTERMs
+        # (the interpreter resets Python handlers to the default while it shuts down; SIG_IGN it keeps)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN if stopped_by else previous)
     if report_path is not None:
         safe_write(report_path, text.encode(), "report")
     sys.stdout.write(text + "\n")

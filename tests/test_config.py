@@ -111,3 +111,20 @@ def test_init_template_names_the_dashboard_section_and_its_keys_are_real(tmp_pat
     path.write_text("\n".join(block).replace("enabled: true", "enabled: false").replace("30", "5") + "\n")
     settings = load_settings(path, env={})
     assert settings.dashboard.enabled is False and settings.dashboard.refresh_seconds == 5
+
+
+def test_init_template_names_the_work_section_and_its_keys_are_real(tmp_path: Path):
+    """The commented ``work:`` block, uncommented, is a valid section naming real models."""
+    lines = TEMPLATE.splitlines()
+    start = lines.index("# work:")
+    block = [line.removeprefix("# ") for line in lines[start:]]
+    block = block[:next(i for i, line in enumerate(block) if not line.strip())]
+    path = tmp_path / "podium.yaml"
+    path.write_text("\n".join(block) + "\n")
+    settings = load_settings(path, env={})
+    assert settings.work.preset == "team" and settings.work.presets["team"].worker == ["deepseek-chat",
+                                                                                       "mistral-small"]
+    assert settings.work.agents["aider"].command[0] == "aider" and settings.work.budget == 5.0
+    for role in ("conductor", "worker", "reviewer"):
+        for name in getattr(settings.work.presets["team"], role):
+            assert settings.catalogue.find(name) is not None, name

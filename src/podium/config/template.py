@@ -80,6 +80,23 @@ ledger:
 #   enabled: true              # false: no /dashboard pages or endpoints at all
 #   refresh_seconds: 30        # the pages' default auto-refresh; 0: off
 
+# Work packages (`podium work plan|run`, docs/work-packages.md): which models play conductor, worker and
+# reviewer (first preferred, the rest its fallbacks), external coding agents, and the run's limits.
+# work:
+#   preset: team               # or a built-in one: production, budget, privacy-first
+#   presets:
+#     team:
+#       conductor: [claude-sonnet-4-5]
+#       worker: [deepseek-chat, mistral-small]
+#       reviewer: [apertus-70b]
+#       preset: privacy-first  # a routing preset held on every call of the run (regions)
+#   agents:
+#     aider: {command: [aider, --model, "openai/{model}", --message-file, "{message_file}", --yes-always,
+#                       --no-auto-commits, "{files}"], timeout: 900}
+#   max_parallel: 2
+#   max_revisions: 2           # times a failed check or a review goes back to the worker
+#   budget: 5.0                # USD for every call of one run (a package's front matter may set its own)
+
 # OpenTelemetry spans (pip install 'podium[otel]'):
 # telemetry:
 #   enabled: true

@@ -19,6 +19,7 @@ from podium.work.git import (
     GitError,
     MergeResult,
     Repo,
+    RepositoryError,
     branch_name,
     integration_branch,
     open_repo,
@@ -74,20 +75,20 @@ def snapshot(root: Path) -> dict[str, str]:
 
 
 async def test_open_repo_errors_name_the_fix(tmp_path: Path) -> None:
-    with pytest.raises(GitError, match="no directory at"):
+    with pytest.raises(RepositoryError, match="no directory at"):
         await open_repo(tmp_path / "missing")
     plain = tmp_path / "plain"
     plain.mkdir()
-    with pytest.raises(GitError, match=r"not a git repository: .*git init"):
+    with pytest.raises(RepositoryError, match=r"not a git repository: .*git init"):
         await open_repo(plain)
     empty = tmp_path / "empty"
     empty.mkdir()
     git(empty, "init", "-q")
-    with pytest.raises(GitError, match="has no commits yet"):
+    with pytest.raises(RepositoryError, match="has no commits yet"):
         await open_repo(empty)
     bare = tmp_path / "bare.git"
     git(tmp_path, "init", "-q", "--bare", str(bare))
-    with pytest.raises(GitError, match=r"not a git (work tree|repository)"):
+    with pytest.raises(RepositoryError, match=r"not a git (work tree|repository)"):
         await open_repo(bare)
 
 

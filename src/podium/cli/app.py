@@ -305,8 +305,8 @@ def work_run(
     preset: PresetOption = None,
     worker: Annotated[str | None, typer.Option("--worker", help="editor (Podium's own) or an agent: aider, or "
                                                "one under work.agents.")] = None,
-    budget: Annotated[float | None, typer.Option("--budget", min=0.000001, help="USD for the whole package.")] = None,
-    deadline: Annotated[float | None, typer.Option("--deadline", min=1, help="Seconds for the whole run.")] = None,
+    budget: Annotated[float | None, typer.Option("--budget", help="USD for the whole package.")] = None,
+    deadline: Annotated[float | None, typer.Option("--deadline", help="Seconds for the whole run.")] = None,
     parallel: Annotated[int | None, typer.Option("--parallel", "-j", min=1, max=16,
                                                  help="Subtasks worked on at once.")] = None,
     check: Annotated[str | None, typer.Option("--check", help="The check command (overrides the package's).")] = None,

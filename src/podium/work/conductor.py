@@ -97,7 +97,7 @@ def _as_plan(data: Any, package: WorkPackage, base: str | None) -> WorkPlan:
     data = {**data, "version": 1, "package": package.path.name, "base": base}
     data.setdefault("title", package.title)
     if isinstance(data.get("subtasks"), list):  # models add fields; keep the plan's own
-        known = set(Subtask.model_fields)
+        known = set(Subtask.model_fields) - {"worker"}  # which worker runs a subtask is the user's call
         data["subtasks"] = [{k: v for k, v in s.items() if k in known} if isinstance(s, dict) else s
                             for s in data["subtasks"]]
     try:

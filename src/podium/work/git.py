@@ -56,6 +56,10 @@ class GitError(PodiumError):
         super().__init__(message, code="git_error")
 
 
+class RepositoryError(ConfigError):
+    """The directory given as the repository cannot be worked in (not git, bare, no commits): the user's to fix."""
+
+
 def git_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("GIT_") or k in _KEEP_ENV or k.startswith("GIT_LFS_")}
@@ -403,18 +407,19 @@ class Repo:
 def _directory(path: str | Path) -> Path:
     p = Path(path).expanduser()
     if not p.is_dir():
-        raise GitError(f"no directory at {p}; --repo names the git repository to work in")
+        raise RepositoryError(f"no directory at {p}; --repo names the git repository to work in")
     return p
 
 
 async def open_repo(path: str | Path) -> Repo:
-    """The git work tree at (or above) ``path``, with at least one commit; GitError naming the fix if not."""
+    """The git work tree at (or above) ``path``, with at least one commit; RepositoryError (a ConfigError:
+    the user's to fix) naming the fix if not."""
     p = _directory(path)
     inside = await run_git(p, "rev-parse", "--is-inside-work-tree", ok=tuple(range(256)))
     if inside.code != 0:
-        raise GitError(f"not a git repository: {p}; run git init && git add -A && git commit -m start")
+        raise RepositoryError(f"not a git repository: {p}; run git init && git add -A && git commit -m start")
     if inside.out.strip() != "true":
-        raise GitError(f"{p} is not a git work tree (a bare repository, or inside .git); name the checkout")
+        raise RepositoryError(f"{p} is not a git work tree (a bare repository, or inside .git); name the checkout")
     top = await run_git(p, "rev-parse", "--path-format=absolute", "--show-toplevel", "--git-common-dir")
     lines = top.out.splitlines()
     if len(lines) != 2:
@@ -422,7 +427,7 @@ async def open_repo(path: str | Path) -> Repo:
     root, git_dir = Path(lines[0]), Path(lines[1])
     head = await run_git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", ok=(0, 1, 128))
     if head.code != 0:
-        raise GitError(f"the git repository at {root} has no commits yet; commit something first "
+        raise RepositoryError(f"the git repository at {root} has no commits yet; commit something first "
                        "(git add -A && git commit -m start)")
     identity: tuple[str, ...] = ()
     for key in ("user.name", "user.email"):

@@ -11,7 +11,8 @@ filtered to models that can run, then filled up from the catalogue by tier (and,
 region), so every role always has a list: on the embedded default that is the local models. Each list is
 ordered: the first is preferred, the rest are its fallbacks; the config's emergency fallbacks apply after
 them on every call. A preset in ``work.presets`` is taken as written (its names checked against the
-catalogue when the run starts).
+catalogue when the run starts; models that cannot run here — their provider off — are left out, and a role
+left with none is an error saying why).
 
 The run's routing preset (``preset`` of the roles) is held at the choke point on every call: with
 privacy-first, a reviewer or fallback outside the EU, Switzerland or this machine is refused there, not
@@ -91,6 +92,7 @@ def resolve_roles(settings: Settings, registry: ProviderRegistry, preset: str | 
     configured = settings.work.presets.get(name)
     if configured is not None:
         models: dict[Role, tuple[str, ...]] = {}
+        skipped: dict[str, str] = {}  # the first model of each role that cannot run here, and why
         for role in ROLES:
             listed: list[str] = getattr(configured, role)
             resolved = []
@@ -99,7 +101,15 @@ def resolve_roles(settings: Settings, registry: ProviderRegistry, preset: str | 
                 if model is None:
                     raise ConfigError(settings.catalogue.missing(entry, []),
                                       key_path=f"work.presets.{name}.{role}[{i}]")
-                resolved.append(model.name)
+                why = registry.cannot_run(model)
+                if why is None:
+                    resolved.append(model.name)
+                elif not skipped.get(role):
+                    skipped[role] = f"{model.name}: {why}"
+            if not resolved:
+                raise ConfigError(f"no model of this role can run here ({skipped[role]}); enable its provider "
+                                  "(podium providers check) or list another model",
+                                  key_path=f"work.presets.{name}.{role}")
             models[role] = tuple(resolved)
         routing = configured.preset
         if routing is not None and routing not in PRESETS:

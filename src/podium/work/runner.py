@@ -117,6 +117,9 @@ class WorkRun:
 
     async def _run(self, repo: Repo, store: StateStore) -> RunRecord:
         roles = resolve_roles(self.podium.settings, self.podium.registry, self.preset)
+        if self.options.plan is not None:  # a subtask's unknown worker is bad input, not a failed subtask later
+            for s in self.options.plan.subtasks:
+                self._check_worker(s.worker or self.worker_name, f"subtask '{s.id}': ")
         plan: WorkPlan | None
         if self.options.resume:
             record = store.load(store.latest() if self.options.resume == "latest" else self.options.resume)
@@ -363,6 +366,13 @@ class WorkRun:
         finally:
             sub.seconds += time.monotonic() - started
             await repo.remove_worktree(worktree)
+
+    def _check_worker(self, name: str, where: str = "") -> None:
+        from podium.work.agent import agent_config
+
+        if name != "editor" and agent_config(self.podium.settings.work, name) is None:
+            known = ", ".join(["editor", *sorted({"aider", *self.podium.settings.work.agents})])
+            raise ConfigError(f"{where}unknown worker '{name}' (one of: {known}; add agents under work.agents)")
 
     def _worker(self, subtask: Subtask, calls: WorkCalls, gateway: object) -> Worker:
         name = subtask.worker or self.worker_name

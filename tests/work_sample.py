@@ -47,7 +47,8 @@ def make_repo(tmp_path: Path, python: str = sys.executable) -> tuple[Path, Path,
     return repo, package, plan
 
 
-def row(provider: str, model_id: str, input_price: float, output_price: float, tier: str, region: str) -> dict[str, Any]:
+def row(provider: str, model_id: str, input_price: float, output_price: float, tier: str,
+        region: str) -> dict[str, Any]:
     return {"provider": provider, "model_id": model_id, "context_window": 32000, "max_output_tokens": 1000,
             "input_price": input_price, "output_price": output_price, "tier": tier, "region": region,
             "capabilities": ["chat", "code"]}

@@ -134,3 +134,17 @@ def test_the_check_and_branches_never_touch_the_users_checkout_even_on_a_failed_
     repo, _package, _plan = make_repo(tmp_path)
     assert subprocess.run(["git", "-C", str(repo), "status", "--porcelain"], capture_output=True,
                           text=True).stdout == ""
+
+
+async def test_the_deadline_stops_new_calls_and_keeps_what_merged(tmp_path: Path):
+    repo, package, plan = make_repo(tmp_path)
+    podium = podium_for(tmp_path, latency=0.4)
+    started = asyncio.get_running_loop().time()
+    record = await WorkRun(podium, RunOptions(repo=repo, package=load_package(package), plan=load_plan(plan),
+                                              deadline=2.5)).run()
+    elapsed = asyncio.get_running_loop().time() - started
+    await podium.aclose()
+    assert record.status == "past_deadline"
+    assert elapsed < 10  # the calls in flight end at the deadline; nothing new starts after it
+    assert any("deadline" in (s.error or "") for s in record.subtasks.values())
+    assert record.subtasks["convert"].status == "merged"  # 2 calls: done before the deadline

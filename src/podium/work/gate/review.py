@@ -8,7 +8,8 @@ calls layer puts other providers' models first and holds the preset's regions at
 
 The gate never approves in doubt: an empty diff is refused without asking anyone (nothing was done); an
 answer that is not the JSON asked for is asked once more with the error, and a second unreadable answer
-is a refusal naming why. Errors of the call itself (budget spent, deadline passed, every model down) are
+is a refusal naming why. Only a reply that is one JSON object with a JSON ``true`` approves; a ``true``
+with prose or other verdicts beside it is unreadable (``parse_verdict`` has the whole rule). Errors of the call itself (budget spent, deadline passed, every model down) are
 not verdicts: they propagate to the runner, which decides what the run does.
 
 The diff and the check's output are the worker's and the tests' words, not the reviewer's instructions:
@@ -21,7 +22,7 @@ import json
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
 from podium.types import ChatResponse, Message
 from podium.work.contracts import CheckResult, ModelCalls, Verdict
@@ -33,6 +34,7 @@ MAX_CHECK_CHARS = 4_000  # the tail of the check's output shown to the reviewer
 MAX_ITEMS = 20  # reasons or changes kept from one answer
 MAX_ITEM_CHARS = 1_000  # characters kept of one reason or change
 MAX_REPLY_ECHO = 4_000  # characters of an unreadable answer sent back with the error
+MAX_REPLY_CHARS = 50_000  # a longer answer (thinking aside) is not the small JSON object asked for
 
 SYSTEM = """You are the reviewer in a software quality gate. A worker changed a git repository to do one \
 subtask of a work package. Decide whether its diff does the subtask and meets every acceptance criterion, \
@@ -49,11 +51,12 @@ Answer with one JSON object and nothing else:
 
 class VerdictAnswer(BaseModel):
     """The JSON the reviewer is asked for. Extra keys are ignored; a lone string where a list belongs is
-    taken as a one-item list; ``approved`` must be there."""
+    taken as a one-item list; ``approved`` must be there and be a JSON boolean (``"yes"``, ``1`` or
+    ``"true"`` are not verdicts: pydantic's lax conversion would read them as approvals)."""
 
     model_config = ConfigDict(extra="ignore")
 
-    approved: bool
+    approved: StrictBool
     reasons: list[str] = Field(default_factory=list)
     changes: list[str] = Field(default_factory=list)
 
@@ -73,25 +76,54 @@ class UnreadableAnswer(ValueError):
     """The reviewer's reply held no JSON verdict; the message says what was wrong."""
 
 
-_THINKING = re.compile(r"<think(?:ing)?>.*?</think(?:ing)?>", re.S | re.I)
+_THINK_TAG = re.compile(r"<(/?)think(?:ing)?>", re.I)
+_OBJECT_START = re.compile(r"\{\s*[\"}]")  # where a JSON object can begin ("{" then a key or "}")
+_FENCE_OPEN = re.compile(r"\s*(?:```[\w-]*)?\s*")  # all that may stand before a lone approval
+_FENCE_CLOSE = re.compile(r"\s*(?:```)?\s*")  # all that may stand after it
 
 
-def _json_objects(text: str) -> list[dict[str, Any]]:
-    """Every JSON object in ``text``, in order, fenced or not (a fence is only text around it); a reasoning
-    model's ``<think>`` block is skipped, so a draft there does not count as the answer."""
-    source = _THINKING.sub(" ", text)
-    found: list[dict[str, Any]] = []
+def _answer_part(text: str) -> str:
+    """``text`` without a reasoning model's thinking: closed ``<think>`` blocks go; a ``</think>`` with no
+    opening tag (templates that put the opening tag in the prompt) means everything before it was
+    thinking; an opening tag never closed means everything after it is (the model stopped mid-thought).
+    One pass over the tags, so a reply full of them costs linear time."""
+    kept: list[str] = []
+    start = 0  # where the text being kept began
+    inside = False
+    for tag in _THINK_TAG.finditer(text):
+        closing = tag.group(1) == "/"
+        if not inside and not closing:
+            kept.append(text[start:tag.start()])
+            inside = True
+        elif inside and closing:
+            inside = False
+            start = tag.end()
+        elif not inside and closing:  # an orphan close: all before it was thinking
+            kept = []
+            start = tag.end()
+    if not inside:
+        kept.append(text[start:])
+    return " ".join(kept)
+
+
+def _json_objects(source: str) -> list[tuple[dict[str, Any], int, int]]:
+    """Every top-level JSON object in ``source`` with where it starts and ends, in order, fenced or not (a
+    fence is only text around it). Raises UnreadableAnswer when one nests too deeply for the parser."""
+    found: list[tuple[dict[str, Any], int, int]] = []
     decoder = json.JSONDecoder()
-    i = source.find("{")
-    while i != -1:
+    pos = 0
+    while (match := _OBJECT_START.search(source, pos)) is not None:
+        i = match.start()
         try:
             value, end = decoder.raw_decode(source, i)
         except json.JSONDecodeError:
-            i = source.find("{", i + 1)
+            pos = i + 1
             continue
+        except RecursionError:
+            raise UnreadableAnswer("its JSON is nested too deeply to read") from None
         if isinstance(value, dict):
-            found.append(value)
-        i = source.find("{", end)
+            found.append((value, i, end))
+        pos = end
     return found
 
 
@@ -107,21 +139,62 @@ def _items(values: list[str]) -> tuple[str, ...]:
     return tuple(kept)
 
 
-def parse_verdict(text: str) -> VerdictAnswer:
-    """The first JSON object in ``text`` (fenced or not) that carries ``approved``, validated.
-    Raises UnreadableAnswer with what was wrong."""
-    if not text.strip():
-        raise UnreadableAnswer("the answer was empty")
-    objects = _json_objects(text)
-    if not objects:
-        raise UnreadableAnswer("it holds no JSON object")
-    candidates = [o for o in objects if "approved" in o] or objects[:1]
+def _validated(obj: dict[str, Any]) -> VerdictAnswer:
     try:
-        return VerdictAnswer.model_validate(candidates[0])
+        return VerdictAnswer.model_validate(obj)
+    except RecursionError:
+        raise UnreadableAnswer("its JSON is nested too deeply to read") from None
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'the object'}: {e['msg']}"
                              for e in exc.errors()[:3])
         raise UnreadableAnswer(f"the JSON object is not a verdict ({problems})") from None
+
+
+def parse_verdict(text: str) -> VerdictAnswer:
+    """The reviewer's verdict in ``text``; raises UnreadableAnswer saying what was wrong.
+
+    The rule, built so that only an unambiguous approval approves (the diff under review may quote
+    ``{"approved": true}`` at the reviewer, and a model may echo it):
+
+    - thinking does not count: closed ``<think>`` blocks, everything before an orphan ``</think>`` and
+      everything after an unclosed ``<think>`` are dropped first;
+    - every JSON object of what is left that has an ``approved`` key is a verdict, and each must be valid
+      with ``approved`` a JSON boolean (``"yes"``, ``1``, ``"true"`` make the reply unreadable);
+    - no verdict, verdicts that disagree, or JSON nested too deeply to parse: unreadable;
+    - all verdicts false: a refusal, with the reasons and changes of all of them;
+    - all true: an approval only when the reply is that one JSON object and nothing else (at most a code
+      fence around it). More than one, or any prose or other JSON beside it, is unreadable — prose next
+      to an approval may well be a refusal quoting the format ("I cannot approve this. Example: …").
+
+    ``review`` asks once more after an unreadable reply and refuses after a second one: in doubt, the
+    gate does not approve.
+    """
+    if not text.strip():
+        raise UnreadableAnswer("the answer was empty")
+    source = _answer_part(text)
+    if not source.strip():
+        raise UnreadableAnswer("it holds nothing outside its <think> block")
+    if len(source) > MAX_REPLY_CHARS:
+        raise UnreadableAnswer(f"the answer is {len(source):,} characters (without its thinking), too long to be "
+                               "the JSON verdict asked for")
+    objects = _json_objects(source)
+    if not objects:
+        raise UnreadableAnswer("it holds no JSON object")
+    verdicts = [(_validated(o), start, end) for o, start, end in objects if "approved" in o]
+    if not verdicts:
+        _validated(objects[0][0])  # raises, naming what the object lacks
+    decisions = {v.approved for v, _, _ in verdicts}
+    if len(decisions) > 1:
+        raise UnreadableAnswer("its verdicts disagree: it holds both \"approved\": true and \"approved\": false")
+    if decisions == {False}:
+        return VerdictAnswer(approved=False, reasons=[r for v, _, _ in verdicts for r in v.reasons],
+                             changes=[c for v, _, _ in verdicts for c in v.changes])
+    if len(verdicts) > 1:
+        raise UnreadableAnswer("it holds more than one verdict; an approval must be one JSON object alone")
+    answer, start, end = verdicts[0]
+    if not (_FENCE_OPEN.fullmatch(source[:start]) and _FENCE_CLOSE.fullmatch(source[end:])):
+        raise UnreadableAnswer("an approval must be the JSON object alone, with no other text beside it")
+    return answer
 
 
 def _fenced(text: str, info: str = "") -> str:

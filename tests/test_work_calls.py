@@ -22,7 +22,7 @@ from podium.server.state import MemoryState
 from podium.types import Message
 from podium.work.calls import DeadlineReached, WorkCalls, run_budget_slot
 from podium.work.contracts import RoleCosts
-from podium.work.roles import resolve_roles
+from podium.work.roles import RoleModels, resolve_roles
 
 
 def row(provider: str, model_id: str, **fields: Any) -> dict[str, Any]:
@@ -124,10 +124,16 @@ async def test_deadline_stops_new_calls(tmp_path: Path):
 
 async def test_privacy_first_is_held_at_the_choke_point(tmp_path: Path):
     podium = make(tmp_path)
-    calls = calls_for(podium, "private")
-    # boss (us) is listed first for the conductor, but the preset refuses it where every call passes
+    # resolving the preset already leaves the US model out (so it is never in an agent's key either) …
+    assert resolve_roles(podium.settings, podium.registry, "private").for_role("conductor") == ("spare",)
+    # … and were it listed, the invoker every call passes refuses it
+    roles = RoleModels("private", "privacy-first", {"conductor": ("boss", "spare"), "worker": ("hand", "spare"),
+                                                    "reviewer": ("judge",)})
+    calls = WorkCalls(podium, roles, run_id="r1", costs=RoleCosts())
     assert (await calls.ask("conductor", HI)).model == "spare"
+    assert (await calls.ask("worker", HI)).model == "spare"
     assert "boss" not in [m for m, _ in scripted(podium, "us").calls]
+    assert "hand" not in [m for m, _ in scripted(podium, "us").calls]
     assert any("boss refused" in n for n in calls.notes)
     await podium.aclose()
 

@@ -143,7 +143,8 @@ async def test_conductor_plan_is_checked_like_a_file(tmp_path: Path):
     pkg = parse_package(PACKAGE, tmp_path / "p.md")
     (tmp_path / "temperature.py").write_text("# temperature\n")
     calls = Calls(GOOD)
-    plan = await make_plan(calls, pkg, ["temperature.py", "README.md"], tmp_path, base="abc")  # type: ignore[arg-type]
+    texts = {"temperature.py": "# temperature\n"}
+    plan = await make_plan(calls, pkg, ["temperature.py", "README.md"], texts, base="abc")  # type: ignore[arg-type]
     assert isinstance(plan, WorkPlan) and plan.base == "abc" and plan.package == "p.md"
     assert plan.subtasks[0].files == ["temperature.py"]
     prompt = calls.seen[0][1].content
@@ -155,10 +156,10 @@ async def test_conductor_gets_one_second_chance_then_one_subtask(tmp_path: Path)
     pkg = parse_package(PACKAGE, tmp_path / "p.md")
     bad = '{"subtasks": [{"id": "x", "title": "X", "instructions": "i", "files": ["../../etc/passwd"]}]}'
     calls = Calls(bad, GOOD)
-    plan = await make_plan(calls, pkg, [], tmp_path)  # type: ignore[arg-type]
+    plan = await make_plan(calls, pkg, [], {})  # type: ignore[arg-type]
     assert plan.subtasks[0].id == "conv"
     assert "leaves the repository" in str(calls.seen[1][-1].content)  # the problem went back to the model
-    plan = await make_plan(Calls("no json here", "still {not json"), pkg, [], tmp_path)  # type: ignore[arg-type]
+    plan = await make_plan(Calls("no json here", "still {not json"), pkg, [], {})  # type: ignore[arg-type]
     assert [s.id for s in plan.subtasks] == ["package"] and "could not be read" in plan.title
     assert plan.subtasks[0].acceptance == list(pkg.acceptance)
 
@@ -167,7 +168,7 @@ async def test_conductor_plan_over_the_limit_is_sent_back(tmp_path: Path):
     pkg = parse_package(PACKAGE, tmp_path / "p.md")
     many = '{"subtasks": [' + ",".join(
         f'{{"id": "s{i}", "title": "t", "instructions": "i"}}' for i in range(5)) + "]}"
-    plan = await make_plan(Calls(many, many), pkg, [], tmp_path, limit=3)  # type: ignore[arg-type]
+    plan = await make_plan(Calls(many, many), pkg, [], {}, limit=3)  # type: ignore[arg-type]
     assert [s.id for s in plan.subtasks] == ["package"]
 
 
@@ -192,3 +193,10 @@ def test_any_instructions_survive_the_plan_file(instructions: str, title: str):
     import yaml
 
     assert plan_from_data(yaml.safe_load(dump_plan(plan))) == plan
+
+
+async def test_conductor_json_nested_too_deeply_is_an_unreadable_plan(tmp_path: Path):
+    pkg = parse_package(PACKAGE, tmp_path / "p.md")
+    deep = "[" * 200_000
+    plan = await make_plan(Calls(deep, '{"subtasks": ' + deep), pkg, [], {})  # type: ignore[arg-type]
+    assert [s.id for s in plan.subtasks] == ["package"] and "nested too deeply" in plan.title

@@ -53,21 +53,22 @@ def _prompt(package: WorkPackage, files: Sequence[str], texts: dict[str, str], l
             + f"\n\nSplit the package into at most {limit} subtasks. Answer with JSON of this shape:\n{SHAPE}")
 
 
-def mentioned_files(package: WorkPackage, files: Sequence[str], root: Path) -> dict[str, str]:
-    """The text of repository files the package names (by path or by file name), bounded in all."""
-    texts: dict[str, str] = {}
-    left = MAX_FILE_TEXT
-    for name in files:
+def mentioned_files(package: WorkPackage, files: Sequence[str]) -> list[str]:
+    """The repository files the package names (by path, or a nested file by its name)."""
+    return [name for name in files
+            if name in package.text or ("/" in name and Path(name).name in package.text)]
+
+
+def bounded_texts(texts: dict[str, str], limit: int = MAX_FILE_TEXT) -> dict[str, str]:
+    """The texts in order, cut to ``limit`` characters in all (what was cut is marked)."""
+    shown: dict[str, str] = {}
+    left = limit
+    for name, text in texts.items():
         if left <= 0:
             break
-        if name in package.text or ("/" in name and Path(name).name in package.text):
-            try:
-                text = (root / name).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
-                continue
-            texts[name] = text[:left] + ("\n… (cut)" if len(text) > left else "")
-            left -= len(text)
-    return texts
+        shown[name] = text[:left] + ("\n… (cut)" if len(text) > left else "")
+        left -= len(text)
+    return shown
 
 
 def first_json_object(text: str) -> Any:
@@ -84,6 +85,8 @@ def first_json_object(text: str) -> Any:
         except json.JSONDecodeError as exc:
             last = exc
             continue
+        except RecursionError:  # a model can nest brackets deeper than the parser recurses
+            raise ValueError("the JSON is nested too deeply") from None
         if isinstance(value, dict):
             return value
     if not candidates:
@@ -114,11 +117,14 @@ def fallback_plan(package: WorkPackage, base: str | None, why: str) -> WorkPlan:
                                       acceptance=list(package.acceptance)[:30])])
 
 
-async def make_plan(calls: ModelCalls, package: WorkPackage, files: Sequence[str], root: Path, *,
+async def make_plan(calls: ModelCalls, package: WorkPackage, files: Sequence[str], texts: dict[str, str], *,
                     base: str | None = None, limit: int = 6) -> WorkPlan:
+    """``texts``: the committed text of the files the package mentions (``mentioned_files``; read from the
+    base commit by the caller, never from the checkout, so neither uncommitted edits nor a symlink's target
+    outside the repository reach the model)."""
     limit = max(1, min(limit, MAX_SUBTASKS))
     messages = [Message(role="system", content=SYSTEM),
-                Message(role="user", content=_prompt(package, files, mentioned_files(package, files, root), limit))]
+                Message(role="user", content=_prompt(package, files, bounded_texts(texts), limit))]
     why = ""
     for attempt in range(2):
         response = await calls.ask("conductor", messages, temperature=0.3)

@@ -224,6 +224,69 @@ class Repo:
         out = (await self.git("ls-tree", "-r", "--name-only", "-z", "--full-tree", commit)).out
         return [p for p in out.split("\0") if p]
 
+    async def read_blob(self, ref: str, path: str, limit: int = 200_000) -> str | None:
+        """The text of a regular file committed at ``ref`` — never a symlink's target, never the checkout's
+        uncommitted state; None when it is not a regular UTF-8 file of at most ``limit`` bytes there."""
+        commit = await self.rev_parse(ref)
+        listed = (await self.git("ls-tree", "-z", "--full-tree", commit, "--", path)).out.split("\0")[0]
+        meta, _, name = listed.partition("\t")
+        parts = meta.split()
+        if name != path or len(parts) != 3 or parts[0] not in ("100644", "100755") or parts[1] != "blob":
+            return None
+        size = (await self.git("cat-file", "-s", parts[2])).out.strip()
+        if not size.isdigit() or int(size) > limit:
+            return None
+        text = (await self.git("cat-file", "blob", parts[2])).out
+        return None if "\ufffd" in text or "\0" in text else text  # not UTF-8 text: not shown
+
+    # --- the user's own repository data a check command could reach (the git dir is shared) --------------
+    def _guarded(self) -> list[Path]:
+        """What a check's model-written code could change in the shared git directory that would act later,
+        outside the run: the repository's config (aliases, core.hooksPath, filters) and its hooks."""
+        hooks = self.git_dir / "hooks"
+        files = [self.git_dir / "config"]
+        if hooks.is_dir():
+            files += sorted(p for p in hooks.rglob("*") if p.is_file() or p.is_symlink())
+        return files
+
+    def snapshot_guarded(self) -> dict[Path, tuple[bytes, int] | None]:
+        """The config and hooks as they are, to compare and put back after a check (``restore_guarded``)."""
+        snap: dict[Path, tuple[bytes, int] | None] = {}
+        for path in self._guarded():
+            try:
+                snap[path] = (path.read_bytes(), path.stat().st_mode) if not path.is_symlink() else None
+            except OSError:
+                snap[path] = None
+        return snap
+
+    def restore_guarded(self, snap: dict[Path, tuple[bytes, int] | None]) -> list[str]:
+        """Put the config and hooks back as ``snap`` had them; returns what had changed (relative to the git
+        dir). Hooks added since are removed: they would run on the user's next commit."""
+        changed: list[str] = []
+        for path in self._guarded():
+            if path not in snap:
+                changed.append(str(path.relative_to(self.git_dir)))
+                path.unlink(missing_ok=True)
+        for path, was in snap.items():
+            try:
+                now = (path.read_bytes(), path.stat().st_mode) if path.exists() and not path.is_symlink() else None
+            except OSError:
+                now = None
+            if now == was:
+                continue
+            changed.append(str(path.relative_to(self.git_dir)))
+            if was is None:
+                path.unlink(missing_ok=True)
+                continue
+            if path.is_symlink():
+                path.unlink()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".podium-restore")
+            tmp.write_bytes(was[0])
+            tmp.chmod(was[1] & 0o7777)
+            tmp.replace(path)
+        return sorted(set(changed))
+
     async def branch_exists(self, name: str) -> bool:
         res = await self.git("show-ref", "--verify", "--quiet", f"refs/heads/{name}", ok=(0, 1))
         return res.code == 0

@@ -91,6 +91,13 @@ def resolve_roles(settings: Settings, registry: ProviderRegistry, preset: str | 
     name = preset or settings.work.preset
     configured = settings.work.presets.get(name)
     if configured is not None:
+        routing = configured.preset
+        if routing is not None and routing not in PRESETS:
+            raise ConfigError(f"unknown routing preset '{routing}' (one of: {', '.join(sorted(PRESETS))})",
+                              key_path=f"work.presets.{name}.preset")
+        # a model outside the preset's regions is left out of the role (so out of an agent's key too): the
+        # invoker would refuse it on the run's own calls, and a key scoped to it would not
+        regions = PRESETS[routing].regions if routing is not None else None
         models: dict[Role, tuple[str, ...]] = {}
         skipped: dict[str, str] = {}  # the first model of each role that cannot run here, and why
         for role in ROLES:
@@ -102,6 +109,8 @@ def resolve_roles(settings: Settings, registry: ProviderRegistry, preset: str | 
                     raise ConfigError(settings.catalogue.missing(entry, []),
                                       key_path=f"work.presets.{name}.{role}[{i}]")
                 why = registry.cannot_run(model)
+                if why is None and regions is not None and model.region not in regions:
+                    why = f"runs in region '{model.region}', outside {', '.join(sorted(regions))} ({routing})"
                 if why is None:
                     resolved.append(model.name)
                 elif not skipped.get(role):
@@ -111,10 +120,6 @@ def resolve_roles(settings: Settings, registry: ProviderRegistry, preset: str | 
                                   "(podium providers check) or list another model",
                                   key_path=f"work.presets.{name}.{role}")
             models[role] = tuple(resolved)
-        routing = configured.preset
-        if routing is not None and routing not in PRESETS:
-            raise ConfigError(f"unknown routing preset '{routing}' (one of: {', '.join(sorted(PRESETS))})",
-                              key_path=f"work.presets.{name}.preset")
         return RoleModels(name, routing, models)
     if name not in _SEED:
         known = sorted({*_SEED, *settings.work.presets})

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -31,7 +32,7 @@ from podium.errors import BudgetExceededError, ConfigError, PodiumError
 from podium.policy import BudgetSlot, Counters
 from podium.server.state import MemoryState
 from podium.work.calls import DeadlineReached, WorkCalls, run_budget_slot
-from podium.work.conductor import make_plan
+from podium.work.conductor import make_plan, mentioned_files
 from podium.work.contracts import (
     DONE,
     Assignment,
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     from podium.work.run_gateway import RunGateway
 
 Listener = Callable[[RunRecord, str], None]
+log = logging.getLogger("podium.work")
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ class WorkRun:
         self._merged: dict[str, asyncio.Event] = {}
         self._stop: str | None = None  # why no new work starts: over_budget, past_deadline
         self._restart: set[str] = set()  # subtasks started over from the integration branch (a retried conflict)
+        self._integration_head = ""  # the integration branch's head as the run left it
 
     # --- the whole run ------------------------------------------------------------------------------
     async def plan(self) -> WorkPlan:
@@ -106,13 +109,21 @@ class WorkRun:
                            max_parallel=self.max_parallel, started_at=time.time())
         calls = self._calls(roles, "plan-" + new_run_id(), record, None, None)
         base = await repo.head_commit()
-        return await make_plan(calls, self.options.package, await repo.files(), repo.root, base=base,
-                               limit=self.options.max_subtasks)
+        return await self._conduct(calls, repo, base)
+
+    async def _conduct(self, calls: WorkCalls, repo: Repo, base: str) -> WorkPlan:
+        """The conductor's plan, shown the files committed at ``base`` and the text of those the package names."""
+        files = await repo.files(base)
+        texts = {name: text for name in mentioned_files(self.options.package, files)
+                 if (text := await repo.read_blob(base, name)) is not None}
+        return await make_plan(calls, self.options.package, files, texts, base=base, limit=self.options.max_subtasks)
 
     async def run(self) -> RunRecord:
         repo = await open_repo(self.options.repo)
         store = StateStore.for_package(repo, self.options.package.slug)
         with RunLock(store):
+            # worktrees only outlive a run that was killed; its branches and record stay for --resume
+            await repo.cleanup_worktrees(store.root)
             return await self._run(repo, store)
 
     async def _run(self, repo: Repo, store: StateStore) -> RunRecord:
@@ -157,8 +168,7 @@ class WorkRun:
             calls = self._calls(roles, record.run_id, record, state, slots, deadline)
             if plan is None:
                 self._emit(record, "conductor: planning")
-                plan = await make_plan(calls, self.options.package, await repo.files(), repo.root,
-                                       base=record.base, limit=self.options.max_subtasks)
+                plan = await self._conduct(calls, repo, record.base)
             if self._needs_agent(plan) and gateway is None:  # the conductor chose agents for some subtasks
                 from podium.work.run_gateway import RunGateway
 
@@ -174,6 +184,11 @@ class WorkRun:
         except asyncio.CancelledError:
             record.status = "interrupted"
             record.notes.append("interrupted; resume with: podium work run … --resume " + record.run_id)
+            raise
+        except BaseException as exc:
+            record.status = "failed"
+            why = exc.message if isinstance(exc, PodiumError) else f"{type(exc).__name__}: {str(exc)[:200]}"
+            record.notes.append(f"the run stopped: {why}")
             raise
         finally:
             record.finished_at = time.time()
@@ -229,6 +244,7 @@ class WorkRun:
                         calls: WorkCalls, gateway: object, deadline: float | None) -> None:
         integration = await repo.integration_worktree(record.integration_branch, record.base,
                                                       store.worktrees_dir(record.run_id) / "integration")
+        self._integration_head = await repo.head_of(integration)
         self._merged = {s.id: asyncio.Event() for s in plan.subtasks}
         self._finished = {s.id: asyncio.Event() for s in plan.subtasks}
         for s in plan.subtasks:
@@ -263,8 +279,33 @@ class WorkRun:
         record.notes.extend(calls.notes)
         if self.check_command and any(s.status == "merged" for s in record.subtasks.values()):
             self._emit(record, "checking the integration branch")
-            record.integration_check = await run_check(self.check_command, integration, self.check_timeout)
+            check, trouble = await self._guarded_check(repo, integration, self._integration_head, deadline)
+            if trouble:
+                record.notes.append(f"the integration check {trouble}")
+                check = replace(check, passed=False, output=f"{check.output}\n[podium] the check {trouble}")
+            record.integration_check = check
         store.save(record)
+
+    def _check_seconds(self, deadline: float | None) -> float:
+        return self.check_timeout if deadline is None else min(self.check_timeout, deadline - time.monotonic())
+
+    async def _guarded_check(self, repo: Repo, worktree: Path, head: str,
+                             deadline: float | None) -> tuple[CheckResult, str]:
+        """The check command in ``worktree`` (at commit ``head``), bounded by the run's deadline. It runs code a
+        model wrote, with the user's permissions, in a git directory the user's checkout shares: what it
+        changed there that would act later (the repository's config, its hooks) is put back, commits it
+        made are dropped (the branch goes back to ``head``), and so are files it left in the worktree.
+        Returns the result and, when it tampered, what it did (else "")."""
+        guarded = repo.snapshot_guarded()
+        check = await run_check(self.check_command or "", worktree, self._check_seconds(deadline))
+        trouble = []
+        changed = repo.restore_guarded(guarded)
+        if changed:
+            trouble.append(f"changed {', '.join(changed)} in the repository's git directory (put back)")
+        if await repo.head_of(worktree) != head:
+            trouble.append("made commits of its own (dropped)")
+        await repo.reset_worktree(worktree, head)
+        return check, "; ".join(trouble)
 
     async def _subtask(self, repo: Repo, store: StateStore, plan: WorkPlan, subtask: Subtask, record: RunRecord,
                        calls: WorkCalls, gateway: object, integration: Path, gate: asyncio.Semaphore,
@@ -285,9 +326,15 @@ class WorkRun:
                                         deadline)
             if sub.status == "approved":
                 async with self._merge_lock:
-                    result = await repo.merge_into(integration, sub.branch)
+                    if await repo.head_of(integration) != self._integration_head:  # moved by someone's check
+                        record.notes.append("the integration branch was moved outside the run; put back")
+                    await repo.reset_worktree(integration, self._integration_head)
+                    # the reviewed commit, not the branch: a branch name can be moved after its review
+                    result = await repo.merge_into(integration, sub.commit or sub.branch,
+                                                   f"Merge {sub.branch} ({(sub.commit or '')[:12]})")
                     if result.ok:
                         sub.status = "merged"
+                        self._integration_head = result.commit or await repo.head_of(integration)
                         self._merged[subtask.id].set()
                     else:
                         sub.status, sub.conflict_files = "conflict", list(result.conflict_files)
@@ -325,9 +372,10 @@ class WorkRun:
                 sub.worker_notes.append(result.summary)
                 sub.worker_model = result.model or sub.worker_model
                 sub.cost["worker"] = sub.cost.get("worker", 0.0) + result.cost
-                commit = await repo.commit_all(worktree, f"{subtask.id}: {subtask.title} (round {round_})")
-                sub.commit = commit or sub.commit
-                diff = await repo.diff(base_of_branch, sub.branch)
+                await repo.commit_all(worktree, f"{subtask.id}: {subtask.title} (round {round_})")
+                head = await repo.head_of(worktree)
+                sub.commit = head if head != base_of_branch else sub.commit
+                diff = await repo.diff(base_of_branch, head)
                 if result.error and not diff.strip():
                     sub.status, sub.error = "failed", result.error
                     return
@@ -335,7 +383,12 @@ class WorkRun:
                 if self.check_command:
                     sub.status = "checking"
                     self._emit(record, f"{subtask.id}: checking")
-                    check = await run_check(self.check_command, worktree, self.check_timeout)
+                    check, trouble = await self._guarded_check(repo, worktree, head, deadline)
+                    if trouble:  # model-written code reached outside its worktree: no more rounds for it
+                        sub.checks.append(replace(check, passed=False))
+                        sub.status, sub.error = "failed", f"the check command {trouble}"
+                        record.notes.append(f"{subtask.id}: the check command {trouble}")
+                        return
                     sub.checks.append(check)
                     if not check.passed:
                         feedback = f"The check command `{check.command}` failed:\n{check.output}"
@@ -347,9 +400,10 @@ class WorkRun:
                                        check=check)
                 sub.verdicts.append(verdict)
                 sub.cost["reviewer"] = sub.cost.get("reviewer", 0.0) + verdict.cost
-                if verdict.approved:
-                    sub.status, sub.error = "approved", None
-                    sub.diffstat = await repo.diffstat(base_of_branch, sub.branch)
+                if verdict.approved:  # sub.commit is the reviewed commit: what merges
+                    sub.status, sub.error, sub.commit = "approved", None, head
+                    sub.diffstat = await repo.diffstat(base_of_branch, head)
+                    self._emit(record, f"{subtask.id}: approved")
                     return
                 feedback = "The reviewer asked for changes:\n" + "\n".join(f"- {c}" for c in
                                                                           (verdict.changes or verdict.reasons))
@@ -363,6 +417,9 @@ class WorkRun:
             sub.status, sub.error = "failed", exc.message
         except PodiumError as exc:
             sub.status, sub.error = "failed", exc.message
+        except Exception as exc:  # a bug of ours or a tool's fails this subtask, not the whole run
+            log.exception("work run %s: subtask %s failed unexpectedly", record.run_id, subtask.id)
+            sub.status, sub.error = "failed", f"internal error: {type(exc).__name__}: {str(exc)[:300]}"
         finally:
             sub.seconds += time.monotonic() - started
             await repo.remove_worktree(worktree)

@@ -84,6 +84,9 @@ def parse_package(text: str, path: Path) -> WorkPackage:
             raw: Any = yaml.safe_load(match.group(1)) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: the front matter is not valid YAML ({str(exc).splitlines()[0]})") from None
+        except RecursionError:  # PyYAML's parser recurses once per level of [ or {
+            raise ConfigError(f"{path}: the front matter nests too deeply to read; it is a flat mapping of "
+                              "settings (check, budget, …)") from None
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: the front matter must be a mapping of settings (check, budget, …)")
         try:
@@ -91,6 +94,9 @@ def parse_package(text: str, path: Path) -> WorkPackage:
         except ValidationError as exc:
             problems = describe_validation_error(exc).removeprefix("invalid request: ")
             raise ConfigError(f"{path}: front matter: {problems}") from None
+        except RecursionError:
+            raise ConfigError(f"{path}: the front matter nests too deeply to read; it is a flat mapping of "
+                              "settings (check, budget, …)") from None
     title, acceptance, in_acceptance = "", [], False
     for line in body.splitlines():
         heading = _HEADING.match(line)

@@ -44,7 +44,9 @@ WorkTier = Literal["fast", "standard", "advanced"]
 def check_repo_path(path: str) -> str:
     """A path inside the repository as the plan and the edit blocks may name it, normalised; ValueError if not."""
     text = path.strip().replace("\\", "/")
-    if not text or "\x00" in text:
+    if "\x00" in text:
+        raise ValueError(f"{path!r} contains a NUL character, which no file name may hold")
+    if not text:
         raise ValueError("a file path may not be empty")
     pure = PurePosixPath(text)
     if pure.is_absolute() or re.match(r"^[A-Za-z]:", text):
@@ -155,6 +157,9 @@ def plan_from_data(data: Any, where: str = "the plan") -> WorkPlan:
         plan = WorkPlan.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{where}: {describe_validation_error(exc).removeprefix('invalid request: ')}") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: it nests too deeply to read; a plan is a list of subtasks a few "
+                          "levels deep") from None
     try:
         check_graph(plan)
     except ConfigError as exc:
@@ -173,6 +178,9 @@ def load_plan(path: str | Path) -> WorkPlan:
         raw = yaml.safe_load(data.decode("utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p} is not valid YAML ({str(exc).splitlines()[0]})") from None
+    except RecursionError:  # PyYAML's parser recurses once per level of [ or {
+        raise ConfigError(f"{p}: its YAML nests too deeply to read; a plan is a list of subtasks a few "
+                          "levels deep") from None
     return plan_from_data(raw, str(p))
 
 

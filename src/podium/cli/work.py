@@ -68,6 +68,19 @@ def _check_worker(settings: Settings, worker: str | None) -> None:
         raise ConfigError(f"unknown worker '{worker}' (one of: {known}; add agents under work.agents in podium.yaml)")
 
 
+def not_dumpable() -> None:
+    """Linux: mark this process not dumpable, so code a model wrote (run by the check command or an agent, as
+    the same user) cannot read this process's memory or ``/proc/<pid>/environ`` — where the provider keys it
+    was started with are. A root user can still read them: run untrusted packages in a container."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4, SUID_DUMP_DISABLE = 0
+
+
 def outcome(record: RunRecord) -> int:
     """The exit code of a finished run: 0 only when everything merged and the integration check passed."""
     merged = bool(record.subtasks) and all(s.status == "merged" for s in record.subtasks.values())
@@ -140,6 +153,7 @@ def run_work(package: str, *, repo: str, plan: str | None, preset: str | None, w
             return record, text
 
     previous = signal.getsignal(signal.SIGTERM)
+    not_dumpable()
     try:
         record, text = asyncio.run(go())
     except RunLockedError as exc:

@@ -40,7 +40,7 @@ from podium.work.state import (
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 text = st.text(st.characters(blacklist_categories=()), max_size=30)  # surrogates included
-num = st.floats(allow_nan=False, width=64)
+num = st.floats(allow_nan=False, allow_infinity=False, width=64)  # a state with neither loads
 opt_text = st.none() | text
 checks = st.builds(CheckResult, command=text, passed=st.booleans(), exit_code=st.none() | st.integers(-255, 255),
                    seconds=num, output=text, timed_out=st.booleans())
@@ -143,7 +143,7 @@ def test_a_damaged_or_foreign_state_names_the_file_and_the_fix(tmp_path: Path, c
     with pytest.raises(StateError, match=why) as info:
         store.load("r1")
     assert str(path) in info.value.message
-    assert "--fresh" in info.value.message
+    assert "without --resume" in info.value.message and str(path.parent) in info.value.message
 
 
 def test_newer_version_unknown_field_bad_values(tmp_path: Path) -> None:
@@ -355,3 +355,57 @@ def test_resume_plan() -> None:
     again = resume_plan(record, retry_failed=True)
     assert {k for k, v in again.items() if v == "retry"} == {"f", "g", "h", "i"}
     assert again["a"] == "skip" and again["b"] == "merge" and again["j"] == "run"
+
+
+# --- non-finite numbers and the fix the errors point to (security review, issue 14) ---------------------------
+@pytest.mark.parametrize(("where", "value"), [
+    ("sub.seconds", "Infinity"), ("sub.seconds", "-Infinity"), ("sub.seconds", "NaN"), ("budget", "NaN"),
+    ("started_at", "1e400"), ("cost", "Infinity"), ("sub.rounds", "1" + "0" * 30),
+])
+def test_non_finite_numbers_are_refused_at_load_naming_the_field(tmp_path: Path, where: str, value: str) -> None:
+    store = StateStore(tmp_path)
+    data = _valid()
+    record = data["record"]
+    assert isinstance(record, dict)
+    marker = "__X__"
+    if where == "sub.seconds":
+        record["subtasks"]["s1"]["seconds"] = marker
+        field = "seconds"
+    elif where == "sub.rounds":
+        record["subtasks"]["s1"]["rounds"] = marker
+        field = "rounds"
+    elif where == "cost":
+        record["costs"]["cost"] = {"worker": marker}
+        field = "costs.cost.worker"
+    else:
+        record[where] = marker
+        field = where
+    path = _write(store, "r1", json.dumps(data).replace(f'"{marker}"', value).encode())
+    with pytest.raises(StateError) as info:
+        store.load("r1")
+    message = info.value.message
+    assert str(path) in message and field in message and ("finite" in message or "range" in message), message
+
+
+def test_an_integer_with_too_many_digits_is_damaged_not_a_traceback(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
+    data = _valid()
+    record = data["record"]
+    assert isinstance(record, dict)
+    record["max_parallel"] = "__X__"
+    _write(store, "r1", json.dumps(data).replace('"__X__"', "9" * 5000).encode())
+    with pytest.raises(StateError, match="damaged"):
+        store.load("r1")
+
+
+def test_state_errors_point_to_fixes_that_exist(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
+    _write(store, "r1", b"garbage")
+    with pytest.raises(StateError) as info:
+        store.load("r1")
+    message = info.value.message
+    assert "--fresh" not in message and "podium work runs" not in message
+    assert str(tmp_path / "r1") in message and "without --resume" in message
+    with pytest.raises(ConfigError) as bad_id:
+        store.load("../etc")
+    assert "podium work runs" not in bad_id.value.message and "--resume latest" in bad_id.value.message

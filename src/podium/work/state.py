@@ -12,7 +12,9 @@ directory per run::
 ``state.json`` is replaced atomically (a temporary file in the same directory, fsync, ``os.replace``, fsync of
 the directory), so a kill at any instant leaves either the previous state or the new one, never a torn file.
 It is checked strictly when read: a file that is damaged, not Podium's, or from a newer Podium is an error
-naming the file and what to do, not a half-read record.
+naming the file and what to do (delete the run's directory, or start a new run without ``--resume``), not a
+half-read record. Numbers must be finite (JSON's ``NaN``/``Infinity`` and ``1e400`` are refused, naming the
+field) and integers within 64 bits, so a hand-edited state cannot crash the report later.
 
 The lock is ``flock`` on ``lock``: the kernel drops it when the process ends, however it ends, so a crashed
 run never leaves a stale lock. Python opens files close-on-exec, so a worker or check command the run started
@@ -25,6 +27,7 @@ import contextlib
 import dataclasses
 import fcntl
 import json
+import math
 import os
 import re
 import secrets
@@ -52,6 +55,7 @@ MARKER = "podium_work_state"
 MAX_STATE_BYTES = 32 * 1024 * 1024
 _RUN_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 _TMP_PREFIX = ".state-"
+MAX_INT = 2**63  # no count, size or exit code in a record comes near it
 
 
 class StateError(ConfigError):
@@ -75,8 +79,9 @@ def new_run_id() -> str:
 
 def check_run_id(run_id: str) -> str:
     if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
-        raise ConfigError(f"'{str(run_id)[:60]}' is not a run id (a-z, 0-9 and '-', at most 40); "
-                          "list this package's runs with podium work runs")
+        raise ConfigError(f"'{str(run_id)[:60]}' is not a run id (a-z, 0-9 and '-', at most 40): give the id "
+                          "a run printed when it started (the directory names under the repository's "
+                          ".git/podium-work/<package>/), or --resume latest")
     return run_id
 
 
@@ -133,11 +138,19 @@ def from_data(kind: Any, data: Any, where: str = "record") -> Any:
     if kind is int:
         if not isinstance(data, int) or isinstance(data, bool):
             raise _Bad(where, f"expected an integer, got {type(data).__name__}")
+        if not -MAX_INT < data < MAX_INT:
+            raise _Bad(where, "an integer out of range")
         return data
     if kind is float:
         if not isinstance(data, int | float) or isinstance(data, bool):
             raise _Bad(where, f"expected a number, got {type(data).__name__}")
-        return float(data)
+        try:
+            number = float(data)
+        except OverflowError:
+            raise _Bad(where, "a number out of range") from None
+        if not math.isfinite(number):
+            raise _Bad(where, f"{data!r} is not a finite number")
+        return number
     if kind is str:
         if not isinstance(data, str):
             raise _Bad(where, f"expected a string, got {type(data).__name__}")
@@ -180,11 +193,17 @@ def record_to_json(record: RunRecord) -> str:
     return json.dumps({MARKER: STATE_VERSION, "record": to_data(record)}, ensure_ascii=True, indent=1)
 
 
+def _fix(run_dir: Path | str) -> str:
+    return f"delete the run's directory {run_dir} to drop it, or start a new run without --resume"
+
+
 def record_from_json(text: str, where: str) -> RunRecord:
-    fix = "delete it, or start a new run with --fresh"
+    """The record in ``text`` (read from the file ``where``), checked strictly; StateError saying what is wrong
+    and what to do."""
+    fix = _fix(Path(where).parent)
     try:
         data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # ValueError: also an integer of more digits than Python converts
         raise StateError(f"{where} is damaged (not JSON); {fix}") from None
     if not isinstance(data, dict) or MARKER not in data:
         raise StateError(f"{where} is not a Podium work run's state; {fix}")
@@ -193,7 +212,7 @@ def record_from_json(text: str, where: str) -> RunRecord:
         raise StateError(f"{where} is damaged (state version {str(version)[:20]!r}); {fix}")
     if version > STATE_VERSION:
         raise StateError(f"{where} was written by a newer Podium (state version {version}; this one reads "
-                         f"{STATE_VERSION}); upgrade Podium to resume it, or start a new run with --fresh")
+                         f"{STATE_VERSION}); upgrade Podium to resume it, or start a new run without --resume")
     if set(data) != {MARKER, "record"}:
         raise StateError(f"{where} is damaged (unexpected keys); {fix}")
     try:
@@ -335,16 +354,14 @@ class StateStore:
         except OSError as exc:
             raise StateError(f"cannot read {path} ({exc.strerror}); check its permissions") from None
         if len(data) > MAX_STATE_BYTES:
-            raise StateError(f"{path} is larger than {MAX_STATE_BYTES:,} bytes; delete it, or start a new run "
-                             "with --fresh")
+            raise StateError(f"{path} is larger than {MAX_STATE_BYTES:,} bytes; {_fix(path.parent)}")
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
-            raise StateError(f"{path} is damaged (not UTF-8); delete it, or start a new run with --fresh") from None
+            raise StateError(f"{path} is damaged (not UTF-8); {_fix(path.parent)}") from None
         record = record_from_json(text, str(path))
         if record.run_id != run_id:
-            raise StateError(f"{path} is damaged (it records run {record.run_id[:40]!r}); delete it, or start a "
-                             "new run with --fresh")
+            raise StateError(f"{path} is damaged (it records run {record.run_id[:40]!r}); {_fix(path.parent)}")
         return record
 
     def save(self, record: RunRecord) -> Path:

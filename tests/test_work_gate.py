@@ -461,3 +461,15 @@ def test_prose_beside_an_approval_never_approves(prose: str, where: str) -> None
     except UnreadableAnswer:
         return
     assert got.approved is False
+
+
+@pytest.mark.parametrize("left", [0, 0.0, -1, -1e9, float("nan"), float("-inf")])
+async def test_no_time_left_fails_at_once_without_running(tmp_path: Path, left: float) -> None:
+    marker = tmp_path / "ran"
+    started = time.monotonic()
+    result = await run_check(f"touch {marker}", tmp_path, left)
+    assert time.monotonic() - started < 0.5
+    assert not result.passed and result.exit_code is None and result.timed_out
+    assert "no time left before the run's deadline" in result.output
+    await asyncio.sleep(0.1)
+    assert not marker.exists()

@@ -161,12 +161,16 @@ async def run_check(command: str, cwd: Path, timeout: float, *,  # noqa: ASYNC10
 
     ``env`` replaces this process's environment as the base (as in ``subprocess``); credential-like
     variables are dropped from either. Never raises for the check's own failures (it cannot start, it
-    fails, it times out): those are a failed CheckResult. Cancelling the call stops the check's whole
-    process group and re-raises."""
+    fails, it times out): those are a failed CheckResult. A ``timeout`` of 0 or less (the run's deadline
+    is near) fails at once without starting anything. Cancelling the call stops the check's whole process
+    group and re-raises."""
     started = time.monotonic()
     if not command.strip():
         return CheckResult(command=command, passed=False, exit_code=None, seconds=0.0,
                            output="the check command is empty; set check: in the package's front matter")
+    if not timeout > 0:  # also NaN: the caller cut the timeout to what is left of the run's deadline
+        return CheckResult(command=command, passed=False, exit_code=None, seconds=0.0, timed_out=True,
+                           output="the check was not run: no time left before the run's deadline")
     child_env, secrets = check_env(env)
     try:
         proc = await asyncio.create_subprocess_exec(

@@ -7,10 +7,10 @@ it runs as ``/bin/sh -c COMMAND`` — but the code it runs was written by a mode
   when the caller is cancelled, the whole group is stopped (SIGTERM, then SIGKILL), so a test server or
   a forgotten ``sleep`` cannot outlive the check or hold its output open. (A process that leaves the
   group on purpose — its own ``setsid`` — is beyond any process-group kill.)
-- the environment is the run's own minus whatever looks like a credential (``check_env``): names
-  ending in ``_API_KEY``, ``_TOKEN``, ``_PASSWORD``, ``_ACCESS_KEY``, ``_PRIVATE_KEY``, ``_CREDENTIALS``,
-  any name containing ``SECRET``, Podium's own ``PODIUM_*KEY`` (the admin key, the gateway's keys), and
-  ``SSH_AUTH_SOCK`` (the user's SSH agent: a check has no business pushing anywhere). Model-written
+- the environment is the run's own minus whatever looks like a credential (``check_env``, by the rule
+  of ``podium.secrets_env``): names ending in ``_API_KEY``, ``_TOKEN``, ``_PASSWORD``, ``_ACCESS_KEY``,
+  ``_PRIVATE_KEY``, ``_CREDENTIALS``, any name containing ``SECRET``, Podium's own ``PODIUM_*KEY`` (the
+  admin key, the gateway's keys), and ``SSH_AUTH_SOCK`` (a check has no business pushing anywhere). Model-written
   tests must not be able to read, print or send the keys the run itself calls models with.
 - stdout and stderr are merged and only the last ``OUTPUT_LIMIT`` bytes kept, with a note of how much
   was cut; whatever still looks like a key in that tail is redacted. It goes into the report and back
@@ -25,46 +25,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import signal
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from podium.errors import redact
+from podium.secrets_env import is_secret_name, without_secrets
 from podium.work.contracts import CheckResult
+
+__all__ = ["check_env", "is_secret_name", "run_check"]
 
 OUTPUT_LIMIT = 8 * 1024  # bytes of merged stdout/stderr kept (the tail: where test runners put the summary)
 TERM_GRACE = 2.0  # seconds between SIGTERM and SIGKILL when the check is stopped
 DRAIN_TIMEOUT = 2.0  # seconds to read what is left in the pipe once the group is gone
 SHELL = "/bin/sh"
 
-_SECRET_NAME = re.compile(
-    r"(?:_|^)(?:API_?KEY|TOKEN|PASSWORD|PASSWD|ACCESS_KEY|PRIVATE_KEY|CREDENTIALS?)$"
-    r"|SECRET"
-    r"|^PODIUM_\w*KEY$"
-    r"|^SSH_AUTH_SOCK$",
-    re.IGNORECASE,
-)
-
-
-def is_secret_name(name: str) -> bool:
-    """Whether an environment variable's name says it holds a credential (see the module's docstring)."""
-    return _SECRET_NAME.search(name) is not None
-
-
 def check_env(base: Mapping[str, str] | None = None) -> tuple[dict[str, str], list[str]]:
     """The environment a check runs with: ``base`` (default: this process's) without credential-like
-    variables; and the values dropped (to redact them from the output should a check find them anyway)."""
-    source = os.environ if base is None else base
-    kept: dict[str, str] = {}
-    dropped: list[str] = []
-    for name, value in source.items():
-        if is_secret_name(name):
-            dropped.append(value)
-        else:
-            kept[name] = value
-    return kept, dropped
+    variables (``podium.secrets_env``); and the values dropped (to redact them from the output should a
+    check find them anyway)."""
+    return without_secrets(base)
 
 
 class _Tail:

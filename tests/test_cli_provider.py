@@ -5,6 +5,7 @@ of output, a hang, a cancelled request, a missing command, and hostile prompts t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -41,9 +42,12 @@ data = sys.stdin.read()
 pids = [os.getpid()]
 if os.environ.get("STUB_CHILD"):  # a grandchild that would outlive a careless kill
     pids.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"]).pid)
+if os.environ.get("STUB_BACKGROUND"):  # left behind holding stdout and stderr: in the group, or its own session
+    pids.append(subprocess.Popen(["sleep", "300"], stdin=subprocess.DEVNULL,
+                                 start_new_session=os.environ["STUB_BACKGROUND"] == "session").pid)
 with open(os.environ["STUB_LOG"], "w") as log:
     json.dump({{"argv": argv, "stdin": data, "pids": pids, "cwd": os.getcwd(),
-               "tmp": os.environ.get("TMPDIR")}}, log)
+               "tmp": os.environ.get("TMPDIR"), "env": dict(os.environ)}}, log)
 if os.environ.get("STUB_HUGE"):
     chunk = "x" * 65536
     while True:
@@ -52,6 +56,8 @@ for line in os.environ.get("STUB_LINES", "").split("\n") if os.environ.get("STUB
     print(line, flush=True)
     time.sleep(float(os.environ.get("STUB_LINE_DELAY", "0")))
 sys.stdout.write(os.environ.get("STUB_OUT", ""))
+if os.environ.get("STUB_OUT_FILE"):  # more than one variable may hold
+    sys.stdout.write(open(os.environ["STUB_OUT_FILE"]).read())
 sys.stderr.write(os.environ.get("STUB_ERR", ""))
 sys.stdout.flush(); sys.stderr.flush()
 time.sleep(float(os.environ.get("STUB_SLEEP", "0")))
@@ -358,6 +364,8 @@ async def test_images_and_tools_are_refused_before_anything_runs(stub: Path):
     ({"tool": "claude", "timeout": 0}, "options.timeout"),
     ({"tool": "claude", "args": "--verbose"}, "options.args"),
     ({"tool": "claude", "env": {"A": ["x"]}}, "options.env"),
+    ({"tool": "claude", "env": {"A": "x\x00y"}}, "options.env"),
+    ({"tool": "claude", "env": {"A=B": "x"}}, "options.env"),
     ({"tool": "claude", "max_output_bytes": 10}, "options.max_output_bytes"),
     ({"tool": "claude", "tool_retries": -1}, "options.tool_retries"),
     ({"tool": "claude", "cwd": "/no/such/folder"}, "options.cwd"),
@@ -586,3 +594,105 @@ async def test_real_gemini_cli_rate_limit_comes_back_without_its_own_retries(npm
         await p.complete(ask(), model("gemini-2.5-flash"))
     assert time.monotonic() - started < 30  # maxAttempts 1: no minutes of backoff inside the tool
     assert caught.value.retry_after == 20.0
+
+
+
+# ------------------------------------------------------------------------------------------------ security review
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_a_child_left_holding_stdout_does_not_hold_the_answer(stub: Path, streaming: bool):
+    p = provider(stub, timeout=30, env={"STUB_OUT": json.dumps(CLAUDE_OK), "STUB_BACKGROUND": "group"})
+    started = time.monotonic()
+    if streaming:
+        chunks = [c async for c in p.stream(ask(), model())]
+        assert "".join(c.text for c in chunks) == "Paris."
+    else:
+        assert (await p.complete(ask(), model())).text == "Paris."
+    assert time.monotonic() - started < 5
+    assert await all_gone(log(stub)["pids"])  # the child it left behind was killed with its group
+
+
+async def test_a_generic_tool_that_forks_and_echoes_answers_at_once(stub: Path):
+    p = provider(stub, tool="generic", timeout=30, env={"STUB_OUT": "forked\n", "STUB_BACKGROUND": "group"})
+    started = time.monotonic()
+    assert (await p.complete(ask(), model())).text == "forked"
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_a_failing_tool_with_a_child_left_behind_fails_at_once(stub: Path, streaming: bool):
+    p = provider(stub, tool="gemini", timeout=30,
+                 env={"STUB_ERR": "Please log in", "STUB_CODE": "41", "STUB_BACKGROUND": "group"})
+    started = time.monotonic()
+    with pytest.raises(errors.AuthenticationError):
+        await answer(p, streaming)
+    assert time.monotonic() - started < 5
+
+
+async def test_a_child_in_its_own_session_is_not_waited_for(stub: Path):
+    """Beyond a process-group kill (documented): Podium stops reading and answers; the child lives on."""
+    p = provider(stub, timeout=30, env={"STUB_OUT": json.dumps(CLAUDE_OK), "STUB_BACKGROUND": "session"})
+    started = time.monotonic()
+    try:
+        assert (await p.complete(ask(), model())).text == "Paris."
+        assert time.monotonic() - started < 5
+    finally:
+        for pid in log(stub)["pids"][1:]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+
+
+async def test_podiums_credentials_do_not_reach_the_tool(stub: Path, monkeypatch: pytest.MonkeyPatch):
+    for name, value in (("OPENAI_API_KEY", "sk-openai-podium"), ("PODIUM_ADMIN_KEY", "admin-podium"),
+                        ("AWS_SECRET_ACCESS_KEY", "aws-podium"), ("GITHUB_TOKEN", "ghp-podium"),
+                        ("ANTHROPIC_API_KEY", "sk-ant-podiums-own"), ("HARMLESS_SETTING", "kept")):
+        monkeypatch.setenv(name, value)
+    built = build_provider(ProviderSpec(
+        name="cli-test", kind="cli", enabled=True, reason="test", base_url="http://127.0.0.1:9/x",
+        api_key="sk-ant-for-the-tool", options={"tool": "claude", "command": str(stub), "env": {
+            "STUB_LOG": str(stub.parent / "stub.log"), "STUB_OUT": json.dumps(CLAUDE_OK),
+            "MY_SERVICE_TOKEN": "listed-on-purpose"}}))
+    assert isinstance(built, CliProvider)
+    await built.complete(ask(), model())
+    env = log(stub)["env"]
+    for name in ("OPENAI_API_KEY", "PODIUM_ADMIN_KEY", "AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN"):
+        assert name not in env, name
+    assert env["ANTHROPIC_API_KEY"] == "sk-ant-for-the-tool"  # the provider's own key for the tool
+    assert env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:9/x"
+    assert env["MY_SERVICE_TOKEN"] == "listed-on-purpose" and env["HARMLESS_SETTING"] == "kept"
+    assert "PATH" in env
+
+
+async def test_without_a_configured_key_the_environments_key_is_not_passed(stub: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-podiums-own")
+    await provider(stub, env={"STUB_OUT": json.dumps(CLAUDE_OK)}).complete(ask(), model())
+    assert "ANTHROPIC_API_KEY" not in log(stub)["env"]  # the tool uses its own login
+
+
+@pytest.mark.parametrize("tool", ["generic", "gemini", "claude"])
+async def test_terminal_escapes_never_reach_an_error(stub: Path, tool: str):
+    said = "\x1b]0;TITLE-PWNED\x07\x1b[2J\x1b[31mboom\x1b[0m\x07\x01\x9b2J\r\nsecond\tline\x1bc"
+    p = provider(stub, tool=tool, env={"STUB_ERR": said, "STUB_OUT": said, "STUB_CODE": "1"})
+    with pytest.raises(errors.PodiumError) as caught:
+        await p.complete(ask(), model())
+    message = caught.value.message
+    assert "boom" in message and "TITLE-PWNED" not in message
+    assert not any((ord(c) < 32 and c not in "\n\t") or 0x7f <= ord(c) <= 0x9f for c in message), repr(message)
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_deeply_nested_json_from_the_tool_is_a_provider_error(stub: Path, streaming: bool):
+    deep = stub.parent / "deep.json"
+    deep.write_text('{"type": "result", "result": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    p = provider(stub, env={"STUB_OUT_FILE": str(deep)})
+    with pytest.raises(errors.ProviderError, match="nested too deeply"):
+        await answer(p, streaming)
+
+
+async def test_deeply_nested_gemini_error_message_is_read_as_text(stub: Path):
+    inner = "[" * 50_000
+    err = json.dumps({"session_id": "s", "error": {"type": "x", "message": "{" + '"a":' + inner, "code": 1}})
+    p = provider(stub, tool="gemini", env={"STUB_ERR": err, "STUB_CODE": "1"})
+    with pytest.raises(errors.PodiumError) as caught:
+        await p.complete(ask(), model())
+    assert len(caught.value.message) < 600

@@ -15,6 +15,13 @@ newlines or megabytes arrives as it was. The config's ``base_url`` and key becom
 (``GOOGLE_GEMINI_BASE_URL``/``GEMINI_API_KEY``, ``ANTHROPIC_BASE_URL``/``ANTHROPIC_API_KEY``). Every
 value of a variable whose name says key, token or secret is redacted from every error. The tool's own
 retries are off by default (``tool_retries: 0``): Podium's resilience layer retries and fails over.
+
+``inherit_env: true`` (the default) passes Podium's environment on *without the variables that look like
+credentials* (``podium.secrets_env``: ``OPENAI_API_KEY``, ``PODIUM_ADMIN_KEY``, ``*_TOKEN``, ``*SECRET*``
+…): a vendor's tool gets no key of another vendor's, nor Podium's own. It gets the key and base URL the
+provider's config sets for it, and whatever the ``env`` option lists by name. (So a tool that should
+use a key from the environment rather than its own login needs ``api_key_env`` on the provider, or the
+variable under ``env``.)
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from podium.errors import ConfigError, PodiumError, redact
 from podium.providers.base import Health
 from podium.providers.cli.process import Child, OutputTooLarge
 from podium.providers.cli.tools import (
+    NESTED_TOO_DEEPLY,
     TOOLS,
     Answer,
     Failure,
@@ -48,6 +56,7 @@ from podium.providers.cli.tools import (
     stderr_message,
     to_error,
 )
+from podium.secrets_env import without_secrets
 from podium.types import ChatRequest, ChatResponse, StreamChunk
 
 OPTIONS = ("tool", "command", "args", "timeout", "env", "inherit_env", "cwd", "max_output_bytes", "tool_retries",
@@ -129,6 +138,9 @@ class CliProvider:
         if not isinstance(env, Mapping) or not all(isinstance(k, str) and isinstance(v, str | int | float)
                                                    and not isinstance(v, bool) for k, v in env.items()):
             raise ConfigError("must map variable names to strings", key_path=f"{where}.env")
+        if any("\x00" in k or "=" in k or not k or "\x00" in str(v) for k, v in env.items()):
+            raise ConfigError("a variable's name may not be empty or hold '=' or a NUL character, nor its value a "
+                              "NUL character", key_path=f"{where}.env")
         inherit = options.get("inherit_env", True)
         if not isinstance(inherit, bool):
             raise ConfigError("must be true or false", key_path=f"{where}.inherit_env")
@@ -155,16 +167,22 @@ class CliProvider:
                    models=tuple(models) if models is not None else None)
 
     # ------------------------------------------------------------------------------------------ running
-    def _environment(self, tmp: Path) -> dict[str, str]:
-        env = dict(os.environ) if self.inherit_env else {k: os.environ[k] for k in ("PATH", "HOME", "LANG")
-                                                         if k in os.environ}
+    def _environment(self, tmp: Path) -> tuple[dict[str, str], list[str]]:
+        """The tool's environment, and the values of credentials left out of it (still redacted from errors,
+        should the tool find them some other way)."""
+        if self.inherit_env:
+            env, dropped = without_secrets(os.environ)
+        else:
+            env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+            dropped = []
         env.update(self.tool.env(self.tool_retries, self.state_dir))
         env["TMPDIR"] = str(tmp)  # the tool's crash reports and scratch files go with the run
-        env.update(self.extra_env)
-        return env
+        env.update(self.extra_env)  # the config's env, base URL and key: passed whatever their names
+        return env, dropped
 
-    def _secrets(self, env: Mapping[str, str]) -> list[str]:
-        return [value for name, value in env.items() if _SECRET_NAME.search(name) and len(value) >= 4]
+    def _secrets(self, env: Mapping[str, str], dropped: list[str]) -> list[str]:
+        named = [value for name, value in env.items() if _SECRET_NAME.search(name)]
+        return [value for value in (*named, *dropped) if len(value) >= 4]
 
     def _executable(self, env: Mapping[str, str]) -> str:
         found = shutil.which(self.command, path=env.get("PATH"))
@@ -186,7 +204,7 @@ class CliProvider:
         return [*self.tool.argv(model_id, stream), *self.args], data
 
     async def _start(self, argv: list[str], data: bytes, tmp: Path, model: str | None) -> tuple[Child, list[str]]:
-        env = self._environment(tmp)
+        env, dropped = self._environment(tmp)
         executable = self._executable(env)
         cwd = self.cwd or self.state_dir / "work"
         cwd.mkdir(parents=True, exist_ok=True)
@@ -195,7 +213,7 @@ class CliProvider:
         except OSError as exc:
             raise errors.ProviderUnavailableError(f"could not start '{self.command}': {exc.strerror or exc}",
                                                   provider=self.name, model=model) from exc
-        return child, self._secrets(env)
+        return child, self._secrets(env, dropped)
 
     def _run_dir(self) -> tempfile.TemporaryDirectory[str]:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -268,7 +286,11 @@ class CliProvider:
                         raise self._too_large(model) from None
                     if line is None:
                         break
-                    event = _event(line)
+                    try:
+                        event = _event(line)
+                    except RecursionError:
+                        raise errors.ProviderError(f"{self.tool.name} failed: {NESTED_TOO_DEEPLY}",
+                                                   provider=self.name, model=model.name) from None
                     if event is None:
                         continue
                     text = decoder.feed(event)
@@ -325,7 +347,8 @@ class CliProvider:
 
 
 def _event(line: bytes) -> dict[str, Any] | None:
-    """One JSON event of a stream; other lines (a tool's log output) are skipped."""
+    """One JSON event of a stream; other lines (a tool's log output) are skipped. An event nested too deeply
+    for the parser raises RecursionError (the caller's ProviderError)."""
     text = line.decode("utf-8", "replace").strip()
     if not text.startswith("{"):
         return None

@@ -6,6 +6,11 @@ from, a parser of its whole answer and a ``Decoder`` of its streamed events. A f
 into a neutral ``Failure`` (an HTTP-like status, a kind, the tool's message, a wait); ``to_error`` maps
 that onto ``podium.errors`` the same way for every tool.
 
+What a tool prints is not trusted: the text taken from it into an error has its terminal escape sequences
+and control characters removed (``clean``: a tool's ``ESC ] 0;title BEL`` or ``ESC [2J`` must not reach
+the user's terminal or a log), and JSON nested deeper than Python's parser recurses is "the tool's answer
+is nested too deeply" (a ``ProviderError``), never a ``RecursionError``.
+
 The shapes were read from the tools' own source and checked against the pinned npm packages
 (``@google/gemini-cli@0.61.0``, ``@anthropic-ai/claude-code@2.1.328``):
 
@@ -39,6 +44,15 @@ from podium.errors import PodiumError, redact
 from podium.types import FinishReason, Usage
 
 EXCERPT = 300  # characters of a tool's own output quoted in an error
+NESTED_TOO_DEEPLY = "the tool's answer is nested too deeply to read"
+_ESCAPES = re.compile(
+    r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: ESC ] … BEL or ST (a window title, a hyperlink)
+    r"|\x1b[P^_X][^\x1b]*(?:\x1b\\)?"  # DCS, PM, APC, SOS strings
+    r"|\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: ESC [ … final byte (colours, cursor, clear screen)
+    r"|\x9b[0-?]*[ -/]*[@-~]"  # CSI as one C1 character
+    r"|\x1b[ -/]*[0-~]?"  # any other escape (ESC c resets the terminal)
+)
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # all but \t and \n
 
 
 @dataclass(frozen=True)
@@ -122,14 +136,19 @@ def to_error(failure: Failure, *, tool: str, provider: str, model: str | None,
     return classes.get(kind or "", errors.ProviderError)(text, **where)
 
 
+def clean(text: str) -> str:
+    """``text`` without terminal escape sequences and control characters (tabs and newlines stay)."""
+    return _CONTROLS.sub("", _ESCAPES.sub("", text.replace("\r\n", "\n")))
+
+
 def excerpt(text: str, limit: int = EXCERPT) -> str:
-    text = " ".join(text.split())
+    text = " ".join(clean(text).split())
     return text if len(text) <= limit else text[:limit] + "…"
 
 
 def stderr_message(stderr: str) -> str:
-    """The lines of a tool's stderr that say something: no stack frames, no terminal warnings."""
-    keep = [line for line in stderr.splitlines()
+    """The lines of a tool's stderr that say something: no stack frames, no terminal warnings, no escapes."""
+    keep = [line for line in clean(stderr).splitlines()
             if line.strip() and not line.startswith("    at ") and not line.startswith(("Warning:", "Ripgrep "))]
     return "\n".join(keep[-8:])
 
@@ -143,6 +162,8 @@ def last_json_object(text: str) -> dict[str, Any] | None:
             value, _ = decoder.raw_decode(text, start)
         except ValueError:
             continue
+        except RecursionError:
+            raise ToolFailed(Failure(NESTED_TOO_DEEPLY, kind="provider_error")) from None
         if isinstance(value, dict):
             return value
     return None
@@ -284,7 +305,7 @@ class Gemini(Tool):
         if message.lstrip().startswith("{"):  # the API's own error body, passed on as a string
             try:
                 inner = json.loads(message)
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or too deep to read: kept as text
                 inner = None
         if isinstance(inner, dict) and isinstance(inner.get("error"), dict):
             body = inner["error"]

@@ -9,8 +9,9 @@ calls layer puts other providers' models first and holds the preset's regions at
 The gate never approves in doubt: an empty diff is refused without asking anyone (nothing was done); an
 answer that is not the JSON asked for is asked once more with the error, and a second unreadable answer
 is a refusal naming why. Only a reply that is one JSON object with a JSON ``true`` approves; a ``true``
-with prose or other verdicts beside it is unreadable (``parse_verdict`` has the whole rule). Errors of the call itself (budget spent, deadline passed, every model down) are
-not verdicts: they propagate to the runner, which decides what the run does.
+with prose or other verdicts beside it is unreadable (``parse_verdict`` has the whole rule). Errors of the
+call itself (budget spent, deadline passed, every model down) are not verdicts: they propagate to the
+runner, which decides what the run does.
 
 The diff and the check's output are the worker's and the tests' words, not the reviewer's instructions:
 the prompt fences them as data and says so; what the reviewer answers is bounded before it is kept.

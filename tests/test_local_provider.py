@@ -129,3 +129,18 @@ async def test_end_to_end_through_podium_with_ledger(tmp_path: Path):
     assert "Paris" in response.text and response.cost == 0.0
     assert response.trace.calls[0].usage.output_tokens == response.usage.output_tokens
     assert "Paris" in text and stream.response.usage.output_tokens > 0
+
+
+async def test_a_prompt_over_the_context_window_is_context_too_long(provider: LocalProvider):
+    """llama.cpp raises a bare ValueError at a stream's first part: it must be ContextTooLongError (it was a
+    traceback), so Podium's context fallback (tested over scripted providers) can take the request to a model
+    with a bigger window. Found by a work run whose conductor prompt outgrew SmolLM2's 8,192 tokens."""
+    from podium.errors import ContextTooLongError
+
+    long = " ".join(str(i % 10) for i in range(9000))  # ~18,000 tokens
+    model = bundled_catalogue().get("smollm2-135m")
+    with pytest.raises(ContextTooLongError, match="8192"):
+        await provider.complete(ChatRequest(messages=[Message(role="user", content=long)], max_tokens=4), model)
+    with pytest.raises(ContextTooLongError):
+        async for _ in provider.stream(ChatRequest(messages=[Message(role="user", content=long)]), model):
+            pass

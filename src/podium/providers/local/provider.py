@@ -323,9 +323,12 @@ class LocalProvider:
         tokens generated, counted by ``_PodiumLlama.generate``, not the text chunks: a chunk holds
         as many tokens as its characters took)."""
         prompt_tokens = self._prompt_tokens(llama, request, model)
+        if prompt_tokens >= model.context_window:  # llama.cpp would fail lazily, as a bare ValueError
+            raise ContextTooLongError(f"the prompt is {prompt_tokens} tokens; {model.name} holds "
+                                      f"{model.context_window}", provider=self.name, model=model.name)
         finish: FinishReason = "stop"
         leading = model.prompt_format == "completion"
-        for part in self._run(llama, request, model, stream=True):
+        for part in self._parts(llama, request, model):
             if cancelled.is_set():
                 return
             choice = part["choices"][0]
@@ -340,6 +343,16 @@ class LocalProvider:
                 finish = _finish(choice["finish_reason"])
         yield "chunk", StreamChunk(finish_reason=finish, model=model.name, provider=self.name,
                                    usage=Usage(input_tokens=prompt_tokens, output_tokens=llama.generated))
+
+    def _parts(self, llama: Any, request: ChatRequest, model: ModelInfo) -> Iterator[Any]:
+        """llama.cpp's stream; its ValueError for a prompt and answer over n_ctx (raised at the first part, not
+        when the stream is made) is a ContextTooLongError, so a context fallback can take the request."""
+        try:
+            yield from self._run(llama, request, model, stream=True)
+        except ValueError as exc:
+            if "context window" in str(exc) or "exceed" in str(exc):
+                raise ContextTooLongError(str(exc), provider=self.name, model=model.name) from None
+            raise
 
     @staticmethod
     def _prompt_tokens(llama: Any, request: ChatRequest, model: ModelInfo) -> int:

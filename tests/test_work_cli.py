@@ -299,7 +299,7 @@ def test_run_prints_and_writes_the_report_and_leaves_the_checkout_alone(tmp_path
         assert snapshot(s.repo) == before and worktrees(s.repo) == 1
         # progress: not a terminal, so one line per event, naming subtasks and the cost so far
         lines = result.stderr.splitlines()
-        assert any(re.search(r"convert: merged .*\$0\.\d{4} of \$1\.00", line) for line in lines), result.stderr
+        assert any(re.search(r"convert: merged .*\$0\.\d+ of \$1\.00", line) for line in lines), result.stderr
         assert any("kelvin: checking" in line for line in lines)
         assert "\x1b[" not in result.stderr  # no cursor tricks in a log
         # the reviewer's calls went to the other provider than the worker's
@@ -484,7 +484,8 @@ def test_a_budget_that_is_not_positive_is_one_line(tmp_path: Path, option: str) 
 
 def test_a_check_command_that_does_not_exist_fails_every_subtask_and_says_why(tmp_path: Path) -> None:
     with sample(tmp_path) as s:
-        package = tmp_path / "nocheck.md"
+        (tmp_path / "nocheck").mkdir()
+        package = tmp_path / "nocheck" / "Arbeitspaket.md"  # the plan's package: a file of that name
         package.write_text(s.package.read_text().replace(f"check: {sys.executable} check.py",
                                                          "check: no-such-check-command-xyz"))
         assert "no-such-check-command-xyz" in package.read_text()
@@ -492,7 +493,7 @@ def test_a_check_command_that_does_not_exist_fails_every_subtask_and_says_why(tm
         result = s.run("run", "--plan", str(s.plan), "--report", str(report), package=package)
         assert result.returncode == 1, result.stderr
         assert "Traceback" not in result.stdout + result.stderr
-        record = StateStore(s.repo / ".git" / "podium-work" / "nocheck").latest_record()
+        record = StateStore(s.repo / ".git" / "podium-work" / "arbeitspaket").latest_record()
         assert record is not None
         assert all(sub.status in ("failed", "blocked") for sub in record.subtasks.values()), statuses(record)
         text = report.read_text()

@@ -341,6 +341,8 @@ class WorkConfig(_Strict):
     check_timeout: float = Field(default=600.0, gt=0, description="Seconds the check command may take")
     budget: float | None = Field(default=None, gt=0, description="USD for every call of one package run")
     deadline: float | None = Field(default=None, gt=0, description="Seconds for one package run")
+    max_output_tokens: int = Field(default=8192, ge=256, description="Cap on one call's answer (the model's own "
+                                   "cap if lower): what a call holds in the run's budget before it is sent")
 
 
 class PodiumConfig(_Strict):

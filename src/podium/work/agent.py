@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from podium.config.schema import WorkAgentConfig, WorkConfig
-from podium.errors import ConfigError
+from podium.errors import BudgetExceededError, ConfigError
 from podium.work.contracts import Assignment, WorkerResult
 from podium.work.run_gateway import RunGateway
 
@@ -374,8 +374,7 @@ class AgentWorker:
             self._prime_home(argv[0], home)
             before = await snapshot(assignment.worktree)
             try:
-                ran = await run_process(argv, cwd=assignment.worktree, env=self.environment(key, home),
-                                        seconds=timeout)
+                ran = await self._run_watched(argv, assignment.worktree, self.environment(key, home), timeout)
             except OSError as exc:
                 cost = await self._cost(key, spent_before)
                 why = "was not found (is it installed and on PATH?)" if isinstance(exc, FileNotFoundError) \
@@ -387,6 +386,26 @@ class AgentWorker:
             shutil.rmtree(scratch, ignore_errors=True)
         cost = await self._cost(key, spent_before)
         return self._result(ran, before, after, key, model, provider, cost, timeout)
+
+    async def _run_watched(self, argv: list[str], cwd: Path, env: dict[str, str], seconds: float) -> Ran:
+        """The agent's process, stopped as soon as the run's gateway refuses a call of the run for budget (its
+        client would take the 429 for a rate limit and retry): BudgetExceededError then, as for the run's own
+        calls."""
+        if self.gateway.budget_refused.is_set():
+            raise BudgetExceededError("the run's budget is spent (the run's gateway refused a call for budget)")
+        run = asyncio.create_task(run_process(argv, cwd=cwd, env=env, seconds=seconds))
+        refused = asyncio.create_task(self.gateway.budget_refused.wait())
+        try:
+            await asyncio.wait({run, refused}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            refused.cancel()
+            if not run.done():
+                run.cancel()  # run_process kills the agent's process group
+                await asyncio.gather(run, return_exceptions=True)
+        if run.cancelled():
+            raise BudgetExceededError(f"the run's budget is spent: the run's gateway refused {self.name}'s call "
+                                      "for budget, and the agent was stopped")
+        return run.result()
 
     async def _cost(self, key: str, before: float) -> float:
         return max(0.0, await self.gateway.spent(key) - before)

@@ -70,6 +70,15 @@ class WorkCalls:
 
         return [n for n in names if provider(n) != avoid_provider] + [n for n in names if provider(n) == avoid_provider]
 
+    def _cap(self, name: str) -> int:
+        """A call's answer cap: ``work.max_output_tokens`` (or ``defaults.max_tokens``, or the model's own, if
+        lower). A call holds its worst
+        case in the run's budget before it is sent; without a cap that is the model's whole window."""
+        settings = self.podium.settings
+        cap = min(settings.work.max_output_tokens, settings.defaults.max_tokens or settings.work.max_output_tokens)
+        model = self.podium.settings.catalogue.find(name)
+        return min(cap, model.max_output_tokens) if model is not None and model.max_output_tokens else cap
+
     def _left(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.monotonic()
 
@@ -84,7 +93,8 @@ class WorkCalls:
             if left is not None and left <= 0:
                 raise DeadlineReached("the work package's deadline has passed; no further model call is made "
                                       "(raise deadline in the package or --deadline)")
-            request = ChatRequest(messages=messages, model=name, max_tokens=max_tokens, temperature=temperature,
+            request = ChatRequest(messages=messages, model=name, max_tokens=max_tokens or self._cap(name),
+                                  temperature=temperature,
                                   metadata=RequestMetadata(task_type=f"work-{role}", tags=tags,
                                                            preset=self.roles.routing_preset))
             request = self.podium.prepare(request)

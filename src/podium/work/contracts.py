@@ -166,3 +166,4 @@ class RunRecord:
     budget: float | None = None
     notes: list[str] = field(default_factory=list)  # what the report should say (fallbacks used, interruptions)
     baseline_model: str | None = None  # the conductor's model, whose prices baseline_cost uses
+    package_sha: str = ""  # SHA-256 of the package file when the run started (a resume says when it changed)

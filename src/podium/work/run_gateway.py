@@ -81,6 +81,7 @@ class RunGateway:
         self._task: asyncio.Task[None] | None = None
         self._socket: socket.socket | None = None
         self._issued: dict[tuple[str, tuple[str, ...]], tuple[str, VirtualKey]] = {}
+        self.budget_refused = asyncio.Event()  # set when the gateway refused one of the run's calls for budget
 
     # --- addresses ------------------------------------------------------------------------------
     @property
@@ -144,8 +145,9 @@ class RunGateway:
         self._dir = Path(tempfile.mkdtemp(prefix=f"podium-run-{self.run_id[:40]}-"))
         try:
             settings = self.settings()
-            app = self._app(create_app, settings)
-            gateway = app.state.gateway
+            inner = create_app(settings, podium=self.podium)
+            gateway = inner.state.gateway
+            app = self._watched(inner)
             if not isinstance(gateway.keys, SQLiteKeys):  # keys_path is set: always the private SQLite file
                 raise GatewayStartError("the run's gateway needs its own SQLite keys store")
             self._state, self._keys = gateway.state, gateway.keys
@@ -171,10 +173,30 @@ class RunGateway:
             raise
         log.info("work run %s: gateway on %s", self.run_id, self.base_url)
 
-    def _app(self, create_app: Any, settings: Settings) -> Any:
-        """The gateway over the run's ``Podium``, under the gateway's own settings (``create_app`` builds its
-        auth, middleware and teams from ``settings``; model calls go through the run's instance)."""
-        return create_app(settings, podium=self.podium)
+    def _watched(self, app: Any) -> Any:
+        """The gateway's app (built by ``create_app`` over the run's ``Podium`` under the gateway's own settings:
+        auth, middleware and teams from them; model calls through the run's instance), watched for the run's
+        budget refusals: an agent's client takes that 429 for a rate limit and retries for minutes, so the run
+        stops the agent instead (``budget_refused``)."""
+        refused = self.budget_refused
+
+        async def watched(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            status = 0
+
+            async def watch(message: Any) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                elif status == 429 and b"insufficient_quota" in message.get("body", b""):
+                    refused.set()
+                await send(message)
+
+            await app(scope, receive, watch)
+
+        return watched
 
     async def _seed(self) -> None:
         """The run's counter starts from what the ledger says the run's team has spent (a resumed run)."""

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from podium.client import Podium
 from podium.errors import BudgetExceededError, ConfigError, PodiumError
+from podium.ledger.rows import KeyUsage
 from podium.policy import BudgetSlot, Counters
 from podium.server.state import MemoryState
 from podium.work.calls import DeadlineReached, WorkCalls, run_budget_slot
@@ -44,7 +47,7 @@ from podium.work.contracts import (
     run_team,
 )
 from podium.work.gate import review, run_check
-from podium.work.git import Repo, open_repo
+from podium.work.git import GitError, Repo, open_repo
 from podium.work.package import WorkPackage
 from podium.work.plan import Subtask, WorkPlan
 from podium.work.report import render_report
@@ -98,6 +101,7 @@ class WorkRun:
         self._stop: str | None = None  # why no new work starts: over_budget, past_deadline
         self._restart: set[str] = set()  # subtasks started over from the integration branch (a retried conflict)
         self._integration_head = ""  # the integration branch's head as the run left it
+        self._agent_seen: dict[str, KeyUsage] = {}  # each agent key's usage already counted
 
     # --- the whole run ------------------------------------------------------------------------------
     async def plan(self) -> WorkPlan:
@@ -128,24 +132,40 @@ class WorkRun:
 
     async def _run(self, repo: Repo, store: StateStore) -> RunRecord:
         roles = resolve_roles(self.podium.settings, self.podium.registry, self.preset)
+        self._check_worker(self.worker_name)
         if self.options.plan is not None:  # a subtask's unknown worker is bad input, not a failed subtask later
             for s in self.options.plan.subtasks:
                 self._check_worker(s.worker or self.worker_name, f"subtask '{s.id}': ")
         plan: WorkPlan | None
+        package = self.options.package
+        sha = hashlib.sha256(package.path.read_bytes()).hexdigest()
         if self.options.resume:
             record = store.load(store.latest() if self.options.resume == "latest" else self.options.resume)
+            self._check_resume(record, roles)
             plan = store.load_plan(record.run_id)
             record.status, record.finished_at = "running", None
             record.notes.append(f"resumed at {time.strftime('%Y-%m-%d %H:%M:%S')}")
+            if record.package_sha and record.package_sha != sha:
+                record.notes.append("the package file changed since the run started; its settings (check, "
+                                    "budget, deadline) are the new ones")
+            record.package_sha = sha
         else:
+            if self.options.plan is not None and self.options.plan.package != package.path.name:
+                raise ConfigError(f"the plan was made for {self.options.plan.package}, not {package.path.name}; "
+                                  "plan this package with podium work plan, or fix the plan's package:")
             run_id = new_run_id()
-            base = (self.options.plan.base if self.options.plan and self.options.plan.base else None) \
-                or await repo.head_commit()
-            record = RunRecord(run_id=run_id, package=str(self.options.package.path), repo=str(repo.root),
+            base = await repo.head_commit()
+            if self.options.plan is not None and self.options.plan.base:
+                try:
+                    base = await repo.rev_parse(self.options.plan.base)
+                except GitError:
+                    raise ConfigError(f"the plan's base '{self.options.plan.base[:60]}' is not a commit in "
+                                      f"{repo.root}; fix it, or remove it to start from HEAD") from None
+            record = RunRecord(run_id=run_id, package=str(package.path.resolve()), repo=str(repo.root),
                                base=base, integration_branch=repo.branch_name(self.options.package.slug, run_id,
                                                                               "integration"),
                                preset=roles.preset, worker=self.worker_name, max_parallel=self.max_parallel,
-                               started_at=time.time(), budget=self.budget)
+                               started_at=time.time(), budget=self.budget, package_sha=sha)
             plan = self.options.plan
             store.save(record)
         started = time.monotonic()
@@ -166,6 +186,9 @@ class WorkRun:
                     spent = await self.podium.ledger.spent_since(0.0, team=run_team(record.run_id))
                     await state.seed(slots[0].key, spent, 0)  # type: ignore[attr-defined]
             calls = self._calls(roles, record.run_id, record, state, slots, deadline)
+            self._emit(record, f"roles ({roles.preset}): {roles.describe()}")
+            if not self.check_command:
+                record.notes.append("the package has no check command: subtasks were only reviewed")
             if plan is None:
                 self._emit(record, "conductor: planning")
                 plan = await self._conduct(calls, repo, record.base)
@@ -216,11 +239,13 @@ class WorkRun:
         calls = self._work_calls
         for key_id in gateway.issued():
             usage = await ledger.usage_since(0.0, key_id=key_id)
-            calls.account_agent(usage.cost, usage.seconds, usage.input_tokens + usage.output_tokens, usage.calls,
-                                usage.input_tokens, usage.output_tokens)
+            seen = self._agent_seen.get(key_id, KeyUsage())
+            self._agent_seen[key_id] = usage
+            if usage.calls > seen.calls:  # only what is new since the last look
+                inputs, outputs = usage.input_tokens - seen.input_tokens, usage.output_tokens - seen.output_tokens
+                calls.account_agent(usage.cost - seen.cost, usage.seconds - seen.seconds, inputs + outputs,
+                                    usage.calls - seen.calls, inputs, outputs)
         record.baseline_cost = calls.baseline if calls.baseline_model else None
-        store_note = f"agents made {sum(1 for _ in gateway.issued())} key(s)' calls through the run's gateway"
-        record.notes.append(store_note)
 
     def _calls(self, roles: RoleModels, run_id: str, record: RunRecord, state: Counters | None,
                slots: tuple[BudgetSlot, ...] | None, deadline: float | None = None) -> WorkCalls:
@@ -237,11 +262,14 @@ class WorkRun:
         return any(name != "editor" for name in names)
 
     def _emit(self, record: RunRecord, message: str) -> None:
-        self.listener(record, message)
+        try:
+            self.listener(record, message)
+        except Exception:  # a view that fails must not stop the work it shows
+            log.exception("work run %s: the progress listener failed", record.run_id)
 
     # --- scheduling ---------------------------------------------------------------------------------
     async def _run_plan(self, repo: Repo, store: StateStore, plan: WorkPlan, record: RunRecord, roles: RoleModels,
-                        calls: WorkCalls, gateway: object, deadline: float | None) -> None:
+                        calls: WorkCalls, gateway: RunGateway | None, deadline: float | None) -> None:
         integration = await repo.integration_worktree(record.integration_branch, record.base,
                                                       store.worktrees_dir(record.run_id) / "integration")
         self._integration_head = await repo.head_of(integration)
@@ -255,8 +283,17 @@ class WorkRun:
             elif sub.status in DONE and not self.options.retry_failed:
                 self._finished[s.id].set()
             elif sub.status in DONE or sub.status != "approved":
-                if sub.status == "conflict":  # its old branch would conflict again: start it over on top
-                    self._restart.add(s.id)
+                if sub.status in DONE:  # tried again (--retry-failed): the report shows the new attempt
+                    record.notes.append(f"{s.id}: tried again after it {sub.status}"
+                                        + (f" ({sub.error})" if sub.error else ""))
+                    if sub.status == "conflict":  # its old branch would conflict again: start it over on top
+                        self._restart.add(s.id)
+                        if sub.commit:  # kept, so a person can still resolve it by hand
+                            kept = f"{sub.branch}-conflicted"
+                            await repo.create_branch(kept, sub.commit, exist_ok=True)
+                            record.notes.append(f"{s.id}: its conflicting commit is kept on {kept}")
+                    sub.checks, sub.verdicts, sub.worker_notes, sub.conflict_files = [], [], [], []
+                    sub.diffstat = ""
                 sub.status, sub.error = "pending", None
         gate = asyncio.Semaphore(self.max_parallel)
         tasks = [asyncio.create_task(self._subtask(repo, store, plan, s, record, calls, gateway, integration, gate,
@@ -272,6 +309,9 @@ class WorkRun:
                 if sub.status in ("working", "checking", "reviewing"):
                     sub.error = "interrupted"
             raise
+        if self._stop is None and deadline is not None and time.monotonic() >= deadline \
+                and any(sub.status != "merged" for sub in record.subtasks.values()):
+            self._stop = "past_deadline"
         if self._stop is not None:
             record.status = self._stop  # type: ignore[assignment]
         record.baseline_cost = calls.baseline if calls.baseline_model else None
@@ -308,7 +348,7 @@ class WorkRun:
         return check, "; ".join(trouble)
 
     async def _subtask(self, repo: Repo, store: StateStore, plan: WorkPlan, subtask: Subtask, record: RunRecord,
-                       calls: WorkCalls, gateway: object, integration: Path, gate: asyncio.Semaphore,
+                       calls: WorkCalls, gateway: RunGateway | None, integration: Path, gate: asyncio.Semaphore,
                        deadline: float | None) -> None:
         sub = record.subtasks[subtask.id]
         try:
@@ -347,7 +387,7 @@ class WorkRun:
                 store.save(record)
 
     async def _work_on(self, repo: Repo, store: StateStore, plan: WorkPlan, subtask: Subtask, sub: SubtaskRecord,
-                       record: RunRecord, calls: WorkCalls, gateway: object, integration: Path,
+                       record: RunRecord, calls: WorkCalls, gateway: RunGateway | None, integration: Path,
                        deadline: float | None) -> None:
         started = time.monotonic()
         restart = subtask.id in self._restart
@@ -359,20 +399,24 @@ class WorkRun:
             record.notes.append(f"{subtask.id}: started over from the integration branch after its conflict")
         base_of_branch = await repo.merge_base(start, sub.branch) if sub.commit else start
         worker = self._worker(subtask, calls, gateway)
-        feedback = ""
+        feedback = self._last_feedback(sub)  # a resumed subtask goes on from what its last round was told
         try:
-            for round_ in range(1, self.max_revisions + 2):
+            for _round in range(1, self.max_revisions + 2):
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise DeadlineReached("the run's deadline passed before this subtask's next round")
                 sub.rounds += 1
                 sub.status = "working"
-                self._emit(record, f"{subtask.id}: worker round {round_}")
+                self._emit(record, f"{subtask.id}: worker round {sub.rounds}")
                 store.save(record)
                 result: WorkerResult = await worker.work(Assignment(
-                    package=self.options.package, subtask=subtask, worktree=worktree, round=round_,
+                    package=self.options.package, subtask=subtask, worktree=worktree, round=sub.rounds,
                     feedback=feedback, deadline=deadline))
                 sub.worker_notes.append(result.summary)
+                if gateway is not None:  # what an agent spent through the gateway, in the live cost too
+                    await self._account_agents(gateway, record)
                 sub.worker_model = result.model or sub.worker_model
                 sub.cost["worker"] = sub.cost.get("worker", 0.0) + result.cost
-                await repo.commit_all(worktree, f"{subtask.id}: {subtask.title} (round {round_})")
+                await repo.commit_all(worktree, f"{subtask.id}: {subtask.title} (round {sub.rounds})")
                 head = await repo.head_of(worktree)
                 sub.commit = head if head != base_of_branch else sub.commit
                 diff = await repo.diff(base_of_branch, head)
@@ -399,6 +443,10 @@ class WorkRun:
                 verdict = await review(calls, subtask, self.options.package, diff, worker_provider=result.provider,
                                        check=check)
                 sub.verdicts.append(verdict)
+                if verdict.provider is not None and verdict.provider == result.provider \
+                        and f"{subtask.id}: reviewed by" not in " ".join(record.notes):
+                    record.notes.append(f"{subtask.id}: reviewed by the worker's own provider ({verdict.provider}):"
+                                        " the reviewer role has no model of another provider that could answer")
                 sub.cost["reviewer"] = sub.cost.get("reviewer", 0.0) + verdict.cost
                 if verdict.approved:  # sub.commit is the reviewed commit: what merges
                     sub.status, sub.error, sub.commit = "approved", None, head
@@ -417,21 +465,57 @@ class WorkRun:
             sub.status, sub.error = "failed", exc.message
         except PodiumError as exc:
             sub.status, sub.error = "failed", exc.message
+            if deadline is not None and time.monotonic() >= deadline:
+                self._stop = "past_deadline"
         except Exception as exc:  # a bug of ours or a tool's fails this subtask, not the whole run
             log.exception("work run %s: subtask %s failed unexpectedly", record.run_id, subtask.id)
             sub.status, sub.error = "failed", f"internal error: {type(exc).__name__}: {str(exc)[:300]}"
         finally:
             sub.seconds += time.monotonic() - started
             await repo.remove_worktree(worktree)
+            if sub.status in ("failed", "rejected"):
+                self._emit(record, f"{subtask.id}: {sub.status}")
+
+    @staticmethod
+    def _last_feedback(sub: SubtaskRecord) -> str:
+        """What the worker was last sent back with (a failed check's output, a review's changes): a resumed
+        subtask's first round gets it again."""
+        if sub.verdicts and not sub.verdicts[-1].approved and (not sub.checks or sub.checks[-1].passed):
+            verdict = sub.verdicts[-1]
+            return "The reviewer asked for changes:\n" + "\n".join(f"- {c}" for c in (verdict.changes or
+                                                                                         verdict.reasons))
+        if sub.checks and not sub.checks[-1].passed:
+            return f"The check command `{sub.checks[-1].command}` failed:\n{sub.checks[-1].output}"
+        return ""
+
+    def _check_resume(self, record: RunRecord, roles: RoleModels) -> None:
+        """A resume goes on with the run's own package and cast, or says why not (a package of the same name
+        elsewhere shares the run's directory; a resume without the run's -c config would change the models)."""
+        if Path(record.package).resolve() != self.options.package.path.resolve():
+            raise ConfigError(f"run {record.run_id} is of {record.package}, not {self.options.package.path}; "
+                              "resume it with that package file")
+        if record.preset != roles.preset:
+            raise ConfigError(f"run {record.run_id} ran with preset '{record.preset}', and this configuration "
+                              f"gives '{roles.preset}'; resume with the run's config (-c) or --preset "
+                              f"{record.preset}")
 
     def _check_worker(self, name: str, where: str = "") -> None:
         from podium.work.agent import agent_config
 
-        if name != "editor" and agent_config(self.podium.settings.work, name) is None:
+        if name == "editor":
+            return
+        config = agent_config(self.podium.settings.work, name)
+        if config is None:
             known = ", ".join(["editor", *sorted({"aider", *self.podium.settings.work.agents})])
             raise ConfigError(f"{where}unknown worker '{name}' (one of: {known}; add agents under work.agents)")
+        program = config.command[0]
+        if "{" not in program and shutil.which(program) is None:
+            how = " (bash scripts/aider-venv installs it; put its bin on PATH or give the full path in " \
+                  "work.agents.aider.command)" if name == "aider" else ""
+            raise ConfigError(f"{where}worker '{name}': its command '{program}' is not installed or not on "
+                              f"PATH{how}")
 
-    def _worker(self, subtask: Subtask, calls: WorkCalls, gateway: object) -> Worker:
+    def _worker(self, subtask: Subtask, calls: WorkCalls, gateway: RunGateway | None) -> Worker:
         name = subtask.worker or self.worker_name
         if name == "editor":
             from podium.work.editor import EditorWorker

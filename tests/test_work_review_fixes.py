@@ -36,7 +36,7 @@ async def test_a_plan_for_another_package_or_with_a_bad_base_leaves_no_run(tmp_p
     repo, package, _ = make_repo(tmp_path)
     podium = podium_for(tmp_path)
     other = plan_from_data({"package": "Other.md", "subtasks": [{"id": "a", "title": "A", "instructions": "x"}]})
-    with pytest.raises(ConfigError, match="the plan was made for Other.md"):
+    with pytest.raises(ConfigError, match=r"the plan was made for Other\.md"):
         await WorkRun(podium, RunOptions(repo=repo, package=load_package(package), plan=other)).run()
     bad = plan_from_data({"package": "Arbeitspaket.md", "base": "deadbeef",
                           "subtasks": [{"id": "a", "title": "A", "instructions": "x"}]})

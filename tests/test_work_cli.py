@@ -275,6 +275,25 @@ def test_plan_refuses_an_out_path_that_is_not_a_file_before_asking_the_conductor
         assert s.team.calls == []
 
 
+def test_plan_keeps_an_edited_plan_unless_forced_and_pins_no_base(tmp_path: Path) -> None:
+    with sample(tmp_path) as s:
+        written = s.package.with_suffix(".plan.yaml")
+        written.write_text("# my edits\n")
+        line = one_error_line(s.run("plan"))
+        assert "exists" in line and "--force" in line and s.team.calls == []
+        assert written.read_text() == "# my edits\n"
+        result = s.run("plan", "--force")
+        assert result.returncode == 0, result.stderr
+        assert load_plan(written).base is None  # the run starts from HEAD as it is then
+        assert "conductor: planning on conductor-m" in result.stderr
+
+
+def test_retry_failed_without_resume_is_one_line(tmp_path: Path) -> None:
+    with sample(tmp_path) as s:
+        line = one_error_line(s.run("run", "--plan", str(s.plan), "--retry-failed"))
+        assert "--resume" in line and s.team.calls == []
+
+
 # --- podium work run ---------------------------------------------------------------------------------------------
 
 def test_run_prints_and_writes_the_report_and_leaves_the_checkout_alone(tmp_path: Path) -> None:

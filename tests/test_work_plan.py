@@ -200,3 +200,10 @@ async def test_conductor_json_nested_too_deeply_is_an_unreadable_plan(tmp_path: 
     deep = "[" * 200_000
     plan = await make_plan(Calls(deep, '{"subtasks": ' + deep), pkg, [], {})  # type: ignore[arg-type]
     assert [s.id for s in plan.subtasks] == ["package"] and "nested too deeply" in plan.title
+
+
+def test_an_unclosed_front_matter_is_an_error_and_german_criteria_are_read(tmp_path: Path):
+    with pytest.raises(ConfigError, match="never closed"):
+        parse_package("---\ncheck: false\n# T\nwork\n", tmp_path / "p.md")
+    pkg = parse_package("# T\n\nwork\n\n## Akzeptanzkriterien\n- geht\n", tmp_path / "p.md")
+    assert pkg.acceptance == ("geht",)

@@ -287,12 +287,14 @@ def work_plan(
     preset: PresetOption = None,
     max_subtasks: Annotated[int, typer.Option("--max-subtasks", min=1, max=12,
                                               help="At most this many subtasks.")] = 6,
+    force: Annotated[bool, typer.Option("--force", help="Replace a plan file that exists (an edited plan is "
+                                        "otherwise kept).")] = False,
     config: ConfigOption = None,
 ) -> None:
     """Have the conductor plan a package into subtasks, as a YAML file to review and edit."""
     from podium.cli.work import run_plan
 
-    run_plan(package, repo=repo, out=out, preset=preset, max_subtasks=max_subtasks, config=config)
+    run_plan(package, repo=repo, out=out, preset=preset, max_subtasks=max_subtasks, force=force, config=config)
 
 
 @work_app.command("run")

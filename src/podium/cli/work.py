@@ -88,24 +88,41 @@ def outcome(record: RunRecord) -> int:
     return 0 if record.status == "done" and merged and check_ok else EXIT_INCOMPLETE
 
 
-def run_plan(package: str, *, repo: str, out: str | None, preset: str | None, max_subtasks: int,
+def _with_config(command: str, config: str | None) -> str:
+    """A command to print for the user, with the ``-c`` config they gave (without it, another config)."""
+    return f"{command} -c {config}" if config else command
+
+
+def run_plan(package: str, *, repo: str, out: str | None, preset: str | None, max_subtasks: int, force: bool,
              config: str | None) -> None:
     pkg = load_package(package)
     settings = load_settings(config)
     check_stores(settings)
     target = check_writable_target(Path(out) if out else pkg.path.with_suffix(".plan.yaml"), "plan")
+    if target.exists() and not force:
+        raise ConfigError(f"{target} exists (an edited plan?); --force replaces it, --out writes elsewhere")
     root = _repo(repo)
+    if not pkg.settings.check:
+        sys.stderr.write("warning: the package has no check command (check: in its front matter): subtasks "
+                         "will only be reviewed\n")
 
-    async def go() -> str:
+    async def go() -> tuple[str, str]:
         async with Podium(settings) as podium:
-            plan = await WorkRun(podium, RunOptions(repo=root, package=pkg, preset=preset,
-                                                    max_subtasks=max_subtasks)).plan()
-            return dump_plan(plan)
+            def listen(_record: RunRecord, message: str) -> None:
+                sys.stderr.write(message + "\n")
 
-    text = asyncio.run(go())
+            plan = await WorkRun(podium, RunOptions(repo=root, package=pkg, preset=preset,
+                                                    max_subtasks=max_subtasks), listen).plan()
+            # unpinned: the run starts from HEAD as it is then (the plan is read against the files then)
+            return dump_plan(plan.model_copy(update={"base": None})), plan.title
+
+    text, title = asyncio.run(go())
     safe_write(target, text.encode(), "plan")
-    sys.stdout.write(f"plan written to {target} — review and edit it, then: "
-                     f"podium work run {package} --repo {repo} --plan {target}\n")
+    if "the conductor's plan could not be read" in title:
+        sys.stderr.write(f"warning: {title.split('(', 1)[1].rstrip(')')}; the plan is the whole package as one "
+                         "subtask — edit it before running\n")
+    run = _with_config(f"podium work run {package} --repo {repo} --plan {target}", config)
+    sys.stdout.write(f"plan written to {target} — review and edit it, then: {run}\n")
 
 
 def run_work(package: str, *, repo: str, plan: str | None, preset: str | None, worker: str | None,
@@ -116,6 +133,9 @@ def run_work(package: str, *, repo: str, plan: str | None, preset: str | None, w
 
     _positive("--budget", budget)
     _positive("--deadline", deadline)
+    if retry_failed and not resume:
+        raise ConfigError("--retry-failed goes with --resume (a run's id, or latest): it retries that run's "
+                          "failed, rejected and conflicting subtasks")
     pkg = load_package(package)
     settings = load_settings(config)
     check_stores(settings)
@@ -164,8 +184,9 @@ def run_work(package: str, *, repo: str, plan: str | None, preset: str | None, w
     except (asyncio.CancelledError, KeyboardInterrupt):
         code = stopped_by[0] if stopped_by else EXIT_SIGINT
         run_id = seen[0].run_id if seen else "latest"
+        again = _with_config(f"podium work run {package} --repo {repo} --resume {run_id}", config)
         sys.stderr.write(f"stopped ({'SIGTERM' if code == EXIT_SIGTERM else 'interrupted'}); the run's record is "
-                         f"saved: podium work run {package} --repo {repo} --resume {run_id}\n")
+                         f"saved: {again}\n")
         raise SystemExit(code) from None
     finally:  # in-process callers get their handler back; a process that is stopping ignores more SIGTERMs
         # (the interpreter resets Python handlers to the default while it shuts down; SIG_IGN it keeps)

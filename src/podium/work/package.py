@@ -18,7 +18,8 @@
 
 Everything in the front matter is optional (the command line and ``work:`` in podium.yaml give the
 defaults). The title is the first ``#`` heading; acceptance criteria are the list items under a heading
-named Acceptance (or Acceptance criteria, Done when). Unknown front-matter keys are errors, as in
+named Acceptance (or Acceptance criteria, Done when, Definition of done; the seed's German
+Akzeptanzkriterien, Abnahmekriterien, Fertig wenn). Unknown front-matter keys are errors, as in
 podium.yaml: a typo must not silently drop the budget.
 """
 
@@ -39,7 +40,8 @@ MAX_PACKAGE_BYTES = 256 * 1024
 _FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
 _ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+(.*\S)\s*$")
-_ACCEPTANCE = re.compile(r"^(acceptance( criteria)?|done when|definition of done)\s*:?$", re.I)
+_ACCEPTANCE = re.compile(r"^(acceptance( criteria)?|done when|definition of done|akzeptanzkriterien|"
+                         r"abnahmekriterien|fertig wenn)\s*:?$", re.I)
 
 
 class PackageSettings(BaseModel):
@@ -78,6 +80,9 @@ def parse_package(text: str, path: Path) -> WorkPackage:
     settings = PackageSettings()
     body = text
     match = _FRONT.match(text)
+    if match is None and re.match(r"\A---[ \t]*\r?\n", text):
+        raise ConfigError(f"{path}: the front matter opened with --- is never closed; end it with a line of "
+                          "--- (else its settings, the check among them, would be read as prose)")
     if match is not None:
         body = text[match.end():]
         try:

@@ -113,7 +113,14 @@ class WorkRun:
                            max_parallel=self.max_parallel, started_at=time.time())
         calls = self._calls(roles, "plan-" + new_run_id(), record, None, None)
         base = await repo.head_commit()
+        self._emit(record, f"conductor: planning on {roles.for_role('conductor')[0]}"
+                   + (" (a local model: this can take minutes)" if self._is_local(roles.for_role("conductor")[0])
+                      else ""))
         return await self._conduct(calls, repo, base)
+
+    def _is_local(self, name: str) -> bool:
+        model = self.podium.settings.catalogue.find(name)
+        return model is not None and model.local
 
     async def _conduct(self, calls: WorkCalls, repo: Repo, base: str) -> WorkPlan:
         """The conductor's plan, shown the files committed at ``base`` and the text of those the package names."""

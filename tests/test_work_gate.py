@@ -473,3 +473,14 @@ async def test_no_time_left_fails_at_once_without_running(tmp_path: Path, left: 
     assert "no time left before the run's deadline" in result.output
     await asyncio.sleep(0.1)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("reply", [
+    '{"approved": true}\n<think>wait, the tests were deleted {"approved": false, "changes": ["x"]}',
+    '{"approved": false, "approved": true}',
+    '{"approved": true, "reasons": [], "reasons": ["x"]}',
+])
+def test_second_review_replies_that_must_not_approve(reply: str):
+    """Found by a second outside review: an approval followed by an unclosed <think>, and repeated keys."""
+    with pytest.raises(UnreadableAnswer):
+        parse_verdict(reply)

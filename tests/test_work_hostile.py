@@ -162,3 +162,81 @@ asyncio.run(main())
     await WorkRun(podium, RunOptions(repo=repo, package=load_package(package), plan=plan)).run()
     await podium.aclose()
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+async def test_a_check_that_moves_the_users_branch_or_tags_fails_and_says_how_to_undo(tmp_path: Path):
+    repo, package, _ = make_repo(tmp_path)
+    main_before = git(repo, "rev-parse", "refs/heads/main").strip()
+    check = ("T=$(git rev-parse HEAD^{tree}); C=$(git -c user.name=x -c user.email=y commit-tree -m evil "
+             "-p refs/heads/main $T); git update-ref refs/heads/main $C; git tag evil-tag $C; true")
+    package.write_text(package.read_text().replace(f"check: {sys.executable} check.py", f"check: {check}"))
+    answer = "temperature.py\n" + FENCE + "\n<<<<<<< SEARCH\n\"\"\"Temperature conversions.\"\"\"\n=======\n" \
+        "\"\"\"Temperature conversions.\"\"\"\nX = 1\n>>>>>>> REPLACE\n" + FENCE + "\n"
+    seen: list[str] = []
+    podium = hostile(tmp_path, answer, seen)
+    plan = plan_from_data({"package": "Arbeitspaket.md", "subtasks": [
+        {"id": "a", "title": "A", "instructions": "set X", "files": ["temperature.py"]}]})
+    record = await WorkRun(podium, RunOptions(repo=repo, package=load_package(package), plan=plan)).run()
+    await podium.aclose()
+    sub = record.subtasks["a"]
+    error = sub.error or ""
+    assert sub.status == "failed" and "refs/heads/main" in error and "refs/tags/evil-tag" in error
+    assert main_before[:12] in (sub.error or "") and "git update-ref" in (sub.error or "")
+    assert not seen  # not reviewed, not merged
+
+
+async def test_podiums_own_git_commands_carry_no_keys(tmp_path: Path, monkeypatch):
+    """A filter a check's code slipped into the shared config runs inside Podium's git commands: it must
+    find none of the keys Podium was configured with, under any variable name."""
+    from podium.work.git import git_env
+
+    monkeypatch.setenv("MY_ACME_KEY", "sk-acme-from-a-custom-variable")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-openai-0123456789")
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "cfg" / "podium.yaml").write_text(json.dumps({
+        "providers": {"acme": {"kind": "openai", "base_url": "http://127.0.0.1:9/v1",
+                               "api_key_env": "MY_ACME_KEY"}, "local": {"enabled": False}}}))
+    podium = Podium(load_settings(tmp_path / "cfg" / "podium.yaml"))
+    env = git_env()
+    await podium.aclose()
+    assert "sk-acme-from-a-custom-variable" not in env.values() and "OPENAI_API_KEY" not in env
+    from podium.work.gate.checks import check_env
+
+    assert "sk-acme-from-a-custom-variable" not in check_env()[0].values()
+
+
+async def test_a_kill_between_approval_and_merge_merges_once_and_works_no_more(tmp_path: Path):
+    """Found by a second outside review: the approval was not saved before the merge, so a SIGKILL there
+    re-worked the subtask on resume and merged it twice."""
+    repo, package, plan_path = make_repo(tmp_path)
+    script = f"""
+import asyncio, os, signal, sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from work_sample import podium_for
+from podium.work.package import load_package
+from podium.work.plan import load_plan
+from podium.work.runner import RunOptions, WorkRun
+from pathlib import Path
+async def main():
+    podium = podium_for(Path({str(tmp_path / 'k')!r}))
+    def listen(record, message):
+        if message == "convert: approved":
+            os.kill(os.getpid(), signal.SIGKILL)
+    await WorkRun(podium, RunOptions(repo=Path({str(repo)!r}), package=load_package({str(package)!r}),
+                                     plan=load_plan({str(plan_path)!r}), max_parallel=1), listen).run()
+asyncio.run(main())
+"""
+    (tmp_path / "k").mkdir()
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,  # noqa: ASYNC221
+                          timeout=120)
+    assert done.returncode == -9, done.stderr[-2000:]
+    from work_sample import podium_for
+
+    podium = podium_for(tmp_path)
+    record = await WorkRun(podium, RunOptions(repo=repo, package=load_package(package), resume="latest")).run()
+    again = [r for _, r in podium.registry.get_provider("acme").calls  # type: ignore[attr-defined]
+             if "TASK-CONVERT" in str(r.messages[-1].content)]
+    await podium.aclose()
+    assert record.subtasks["convert"].status == "merged" and again == []
+    merges = git(repo, "log", "--format=%s", "--merges", record.integration_branch).splitlines()
+    assert sum("/convert" in m for m in merges) == 1, merges

@@ -41,6 +41,7 @@ from podium.policy_builder import PolicyBuilder
 from podium.providers import Provider, ProviderRegistry
 from podium.resilience.health import DeploymentHealth, HealthProber
 from podium.routing import Routed, estimate_cost
+from podium.secrets_env import remember as remember_secrets
 from podium.strategies.base import Observer
 from podium.telemetry import Telemetry
 from podium.types import (
@@ -74,6 +75,8 @@ class Podium:
                                                  t.service_name, tracer_provider)
         self.registry = ProviderRegistry(settings.catalogue,
                                          build_providers(settings) if providers is None else providers)
+        # the keys it calls models with never reach what Podium starts (a check, an agent, a vendor's CLI, git)
+        remember_secrets(spec.api_key for spec in settings.providers.values())
         if ledger is _UNSET:
             if settings.ledger_dsn:
                 from podium.ledger.postgres import PostgresLedger

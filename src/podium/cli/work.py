@@ -141,6 +141,9 @@ def run_work(package: str, *, repo: str, plan: str | None, preset: str | None, w
     check_stores(settings)
     _check_worker(settings, worker or pkg.settings.worker or settings.work.worker)
     report_path = check_writable_target(Path(report), "report") if report else None
+    if not (check or pkg.settings.check) and not resume:
+        sys.stderr.write("warning: the package has no check command (check: in its front matter, or --check): "
+                         "subtasks will only be reviewed\n")
     options = RunOptions(repo=_repo(repo), package=pkg, plan=load_plan(plan) if plan else None, preset=preset,
                          worker=worker, budget=budget, deadline=deadline, max_parallel=parallel, check=check,
                          resume=resume, retry_failed=retry_failed)
@@ -197,6 +200,9 @@ def run_work(package: str, *, repo: str, plan: str | None, preset: str | None, w
     sys.stdout.write(f"\nintegration branch: {record.integration_branch} ({record.status})\n")
     code = outcome(record)
     if code:
-        sys.stderr.write(f"not everything merged (run {record.status}): see the report"
+        merged = sum(s.status == "merged" for s in record.subtasks.values())
+        why = f"{merged} of {len(record.subtasks)} subtasks merged" if merged < len(record.subtasks) else \
+            "every subtask merged, but the check failed on the integration branch"
+        sys.stderr.write(f"{why} (run {record.status}): see the report"
                          + (f" ({report_path})" if report_path else "") + "\n")
         raise SystemExit(code)

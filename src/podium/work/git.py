@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from podium.errors import ConfigError, PodiumError
+from podium.secrets_env import without_secrets
 
 GIT_TIMEOUT = 600.0  # seconds one git command may take before it is stopped
 MAX_STDERR = 600  # characters of git's stderr an error message keeps
@@ -61,7 +62,11 @@ class RepositoryError(ConfigError):
 
 
 def git_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
+    """Git's environment: no prompts, pagers or translations, none of the caller's ``GIT_*`` redirections,
+    and no credentials (``podium.secrets_env``): a filter or alias a check's code slipped into the shared
+    config runs inside Podium's own git commands, and must find no key there."""
+    base, _ = without_secrets()
+    env = {k: v for k, v in base.items()
            if not k.startswith("GIT_") or k in _KEEP_ENV or k.startswith("GIT_LFS_")}
     env.update(GIT_TERMINAL_PROMPT="0", GIT_PAGER="cat", PAGER="cat", LC_ALL="C", LANGUAGE="C",
                GIT_CONFIG_NOSYSTEM="1", GIT_OPTIONAL_LOCKS="0", GIT_ASKPASS="/bin/false", SSH_ASKPASS="/bin/false",
@@ -239,14 +244,27 @@ class Repo:
         text = (await self.git("cat-file", "blob", parts[2])).out
         return None if "\ufffd" in text or "\0" in text else text  # not UTF-8 text: not shown
 
+    async def user_refs(self) -> dict[str, str]:
+        """Every ref that is not a work run's own (the user's branches and tags, remotes' refs, stash), with
+        the commit it points at; and the user's HEAD (what it names). Compared around a check: model-written
+        code may ``git update-ref`` anything in the shared git directory."""
+        out = (await self.git("for-each-ref", "--format=%(refname) %(objectname)")).out
+        refs = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+        refs = {name: sha for name, sha in refs.items() if not name.startswith(f"refs/heads/{BRANCH_PREFIX}/")}
+        head = self.git_dir / "HEAD"
+        with contextlib.suppress(OSError):
+            refs["HEAD"] = head.read_text(encoding="utf-8", errors="replace").strip()
+        return refs
+
     # --- the user's own repository data a check command could reach (the git dir is shared) --------------
     def _guarded(self) -> list[Path]:
         """What a check's model-written code could change in the shared git directory that would act later,
-        outside the run: the repository's config (aliases, core.hooksPath, filters) and its hooks."""
-        hooks = self.git_dir / "hooks"
+        outside the run: the repository's config (aliases, core.hooksPath, filters), its hooks, and info/
+        (attributes that switch filters on, excludes)."""
         files = [self.git_dir / "config"]
-        if hooks.is_dir():
-            files += sorted(p for p in hooks.rglob("*") if p.is_file() or p.is_symlink())
+        for folder in (self.git_dir / "hooks", self.git_dir / "info"):  # info/attributes names filters
+            if folder.is_dir():
+                files += sorted(p for p in folder.rglob("*") if p.is_file() or p.is_symlink())
         return files
 
     def snapshot_guarded(self) -> dict[Path, tuple[bytes, int] | None]:

@@ -344,11 +344,16 @@ class WorkRun:
         made are dropped (the branch goes back to ``head``), and so are files it left in the worktree.
         Returns the result and, when it tampered, what it did (else "")."""
         guarded = repo.snapshot_guarded()
+        refs = await repo.user_refs()
         check = await run_check(self.check_command or "", worktree, self._check_seconds(deadline))
         trouble = []
         changed = repo.restore_guarded(guarded)
         if changed:
             trouble.append(f"changed {', '.join(changed)} in the repository's git directory (put back)")
+        moved = self._moved_refs(refs, await repo.user_refs())
+        if moved:  # never moved back by Podium: it may be the user's own commit meanwhile
+            trouble.append(f"changed the repository's own refs — {moved}; if that was not you, put them back "
+                           "(git update-ref REF OLD, or git update-ref -d REF for a new one)")
         if await repo.head_of(worktree) != head:
             trouble.append("made commits of its own (dropped)")
         await repo.reset_worktree(worktree, head)
@@ -458,6 +463,7 @@ class WorkRun:
                 if verdict.approved:  # sub.commit is the reviewed commit: what merges
                     sub.status, sub.error, sub.commit = "approved", None, head
                     sub.diffstat = await repo.diffstat(base_of_branch, head)
+                    store.save(record)  # a kill before the merge resumes at the merge, not at a new round
                     self._emit(record, f"{subtask.id}: approved")
                     return
                 feedback = "The reviewer asked for changes:\n" + "\n".join(f"- {c}" for c in
@@ -482,6 +488,13 @@ class WorkRun:
             await repo.remove_worktree(worktree)
             if sub.status in ("failed", "rejected"):
                 self._emit(record, f"{subtask.id}: {sub.status}")
+
+    @staticmethod
+    def _moved_refs(before: dict[str, str], after: dict[str, str]) -> str:
+        """The user's refs a check moved, made or deleted, as one line (empty when none)."""
+        parts = [f"{name} {before.get(name, 'new')[:12]} → {after.get(name, 'deleted')[:12]}"
+                 for name in sorted(set(before) | set(after)) if before.get(name) != after.get(name)]
+        return "; ".join(parts[:10]) + (f"; and {len(parts) - 10} more" if len(parts) > 10 else "")
 
     @staticmethod
     def _last_feedback(sub: SubtaskRecord) -> str:

@@ -107,6 +107,31 @@ def _answer_part(text: str) -> str:
     return " ".join(kept)
 
 
+def _ends_thinking(text: str) -> bool:
+    """Whether ``text`` ends inside a ``<think>`` block it opened and never closed."""
+    inside = False
+    for tag in _THINK_TAG.finditer(text):
+        inside = tag.group(1) != "/"
+    return inside
+
+
+def _duplicate_keys(fragment: str) -> bool:
+    """Whether any object in this JSON text repeats a key (``{"approved": false, "approved": true}``)."""
+    seen_twice = False
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal seen_twice
+        keys = [k for k, _ in items]
+        seen_twice = seen_twice or len(keys) != len(set(keys))
+        return dict(items)
+
+    try:
+        json.loads(fragment, object_pairs_hook=pairs)
+    except (ValueError, RecursionError):
+        return False
+    return seen_twice
+
+
 def _json_objects(source: str) -> list[tuple[dict[str, Any], int, int]]:
     """Every top-level JSON object in ``source`` with where it starts and ends, in order, fenced or not (a
     fence is only text around it). Raises UnreadableAnswer when one nests too deeply for the parser."""
@@ -163,9 +188,11 @@ def parse_verdict(text: str) -> VerdictAnswer:
       with ``approved`` a JSON boolean (``"yes"``, ``1``, ``"true"`` make the reply unreadable);
     - no verdict, verdicts that disagree, or JSON nested too deeply to parse: unreadable;
     - all verdicts false: a refusal, with the reasons and changes of all of them;
+    - a JSON object that repeats a key is unreadable (which value counts is the parser's guess);
     - all true: an approval only when the reply is that one JSON object and nothing else (at most a code
-      fence around it). More than one, or any prose or other JSON beside it, is unreadable — prose next
-      to an approval may well be a refusal quoting the format ("I cannot approve this. Example: …").
+      fence around it), and does not end in an unclosed ``<think>``. More than one, or any prose or other
+      JSON beside it, is unreadable — prose next to an approval may well be a refusal quoting the format
+      ("I cannot approve this. Example: …").
 
     ``review`` asks once more after an unreadable reply and refuses after a second one: in doubt, the
     gate does not approve.
@@ -181,6 +208,8 @@ def parse_verdict(text: str) -> VerdictAnswer:
     objects = _json_objects(source)
     if not objects:
         raise UnreadableAnswer("it holds no JSON object")
+    if any(_duplicate_keys(source[start:end]) for _, start, end in objects):
+        raise UnreadableAnswer("a JSON object in it repeats a key (which value counts is a parser's guess)")
     verdicts = [(_validated(o), start, end) for o, start, end in objects if "approved" in o]
     if not verdicts:
         _validated(objects[0][0])  # raises, naming what the object lacks
@@ -193,6 +222,8 @@ def parse_verdict(text: str) -> VerdictAnswer:
     if len(verdicts) > 1:
         raise UnreadableAnswer("it holds more than one verdict; an approval must be one JSON object alone")
     answer, start, end = verdicts[0]
+    if _ends_thinking(text):  # '{"approved": true} <think> … no, the tests fail' is not an approval
+        raise UnreadableAnswer("it ends in an unclosed <think> block; an approval must be the JSON object alone")
     if not (_FENCE_OPEN.fullmatch(source[:start]) and _FENCE_CLOSE.fullmatch(source[end:])):
         raise UnreadableAnswer("an approval must be the JSON object alone, with no other text beside it")
     return answer

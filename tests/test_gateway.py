@@ -365,3 +365,37 @@ def test_a_client_that_leaves_mid_stream_is_accounted_and_its_budget_hold_releas
     line = next(ln for ln in text.splitlines() if f"request {request_id} " in ln)
     assert cost and f"cost={cost:.6f}" in line  # the log line says what the cut stream cost, as the ledger does
     assert "Traceback" not in text
+
+
+def test_a_client_that_gives_up_on_a_whole_answer_cancels_it(tmp_path: Path):
+    """A non-streamed request whose client disconnects is cancelled (it ran to its end before: spending,
+    holding its budget, keeping a local model generating): 'cancelled' in the ledger within a moment, the
+    budget hold released, 499 in the log."""
+    config = write_config(tmp_path)
+    data = json.loads(config.read_text())
+    data["providers"]["canned"]["options"]["answers"]["slow-1"] = [{"text": "late", "latency": 60}, "quick"]
+    data["models"]["slow"] = {**data["models"]["echo"], "model_id": "slow-1", "max_output_tokens": 1000}
+    config.write_text(json.dumps(data))
+    keys = KeyStore(tmp_path / "keys.sqlite3")
+    secret, _ = keys.create("quitter", budget=0.0025)  # one call's worst case at a time
+    process, url, log = start(tmp_path, config)
+    try:
+        body = {"model": "slow", "messages": [{"role": "user", "content": "take your time"}]}
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{url}/v1/chat/completions", json=body, headers={"authorization": f"Bearer {secret}"},
+                       timeout=1.0)
+        time.sleep(1.0)
+        again = httpx.post(f"{url}/v1/chat/completions", json=body, headers={"authorization": f"Bearer {secret}"},
+                           timeout=10)
+        assert again.status_code == 200, again.text  # the abandoned call's hold was given back
+        assert again.json()["choices"][0]["message"]["content"] == "quick"
+    finally:
+        process.terminate()
+        process.wait(10)
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as conn:
+        rows = conn.execute("SELECT status FROM requests WHERE requested_model = 'slow' "
+                            "ORDER BY started_at").fetchall()
+    assert rows == [("cancelled",), ("ok",)]
+    assert "status=499" in log.read_text()

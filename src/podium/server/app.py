@@ -31,6 +31,7 @@ A stream that fails before its first chunk answers with the error's status, not 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import hmac
@@ -39,7 +40,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from starlette.applications import Starlette
@@ -140,6 +141,7 @@ def open_keys(settings: Settings) -> Keys:
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+T = TypeVar("T")
 
 
 def endpoint(handler: Endpoint, *, logged: bool = False) -> Endpoint:
@@ -276,7 +278,7 @@ class Gateway:
             call.bypass_cache = request.headers.get("x-podium-cache") == "bypass" or \
                 "no-cache" in request.headers.get("cache-control", "")
             call.trace_context = self.podium.telemetry.extract(request.headers)
-            outcome = await self.handler(call)
+            outcome = await self._unless_disconnected(request, self.handler(call), request_id)
             if isinstance(outcome, ChatStream):
                 return await self._stream(call, outcome, started, dialect, exchange)
         except BaseException as exc:
@@ -289,6 +291,33 @@ class Gateway:
         overhead = (time.perf_counter() - started) * 1000 - upstream
         return _json(dialect.answer(exchange, outcome), headers={**self._answer_headers(outcome),
                                                        "x-podium-overhead-ms": f"{max(overhead, 0):.3f}"})
+
+    @staticmethod
+    async def _unless_disconnected(request: Request, work: Awaitable[T], request_id: str) -> T:
+        """``work``, cancelled when the client goes away first. A stream's response watches the connection
+        itself; a whole answer's would not, so a client that gave up on a long (or hanging, or local,
+        uncapped) generation left it running to its end — spending, holding its budget, keeping a local model
+        busy. The body has been read, so the next message on the connection is ``http.disconnect``."""
+        task = asyncio.current_task()
+        assert task is not None
+        gone = False
+
+        async def watch() -> None:
+            nonlocal gone
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+            gone = True
+            task.cancel()
+
+        watcher = asyncio.create_task(watch())
+        try:
+            return await work
+        except asyncio.CancelledError:
+            if gone and task.uncancel() == 0:  # our own cancel, not the server's: the client left
+                raise ClientClosed(request_id) from None
+            raise
+        finally:
+            watcher.cancel()
 
     @staticmethod
     def _answer_headers(response: ChatResponse) -> dict[str, str]:

@@ -207,3 +207,10 @@ def test_an_unclosed_front_matter_is_an_error_and_german_criteria_are_read(tmp_p
         parse_package("---\ncheck: false\n# T\nwork\n", tmp_path / "p.md")
     pkg = parse_package("# T\n\nwork\n\n## Akzeptanzkriterien\n- geht\n", tmp_path / "p.md")
     assert pkg.acceptance == ("geht",)
+
+
+def test_plan_errors_point_at_the_place_and_suggest_the_key():
+    with pytest.raises(ConfigError, match=r"subtasks\[1\]\.depend_on: unknown key — did you mean depends_on\?"):
+        plan_from_data({"package": "p.md", "subtasks": [{"id": "a", "title": "A", "instructions": "x"},
+                                                        {"id": "b", "title": "B", "instructions": "y",
+                                                         "depend_on": ["a"]}]})

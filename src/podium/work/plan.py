@@ -25,6 +25,7 @@ repository (relative, no ``..``, never ``.git``), and ``tier`` is one of the cat
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -33,7 +34,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from podium.errors import ConfigError
-from podium.types import describe_validation_error
 
 MAX_SUBTASKS = 12
 MAX_PLAN_BYTES = 256 * 1024
@@ -150,13 +150,32 @@ def check_graph(plan: WorkPlan) -> None:
         visit(s.id, [])
 
 
+def _problems(exc: ValidationError) -> str:
+    """Each problem named by its place in the file (``subtasks[1].depends_on``), an unknown key with the
+    closest known one."""
+    lines = []
+    for err in exc.errors():
+        loc = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in err["loc"]).lstrip(".")
+        if err["type"] == "extra_forbidden" and err["loc"]:
+            known = Subtask.model_fields if "subtasks" in err["loc"][:1] and len(err["loc"]) > 2 \
+                else WorkPlan.model_fields
+            close = difflib.get_close_matches(str(err["loc"][-1]), list(known), n=1)
+            hint = f" — did you mean {close[0]}?" if close else f" (known: {', '.join(known)})"
+            lines.append(f"{loc}: unknown key{hint}")
+            continue
+        value = err.get("input")
+        got = "" if isinstance(value, dict | list) or len(repr(value)) > 100 else f" (got {value!r})"
+        lines.append(f"{loc or 'the plan'}: {err['msg'].removeprefix('Value error, ')}{got}")
+    return "; ".join(lines)
+
+
 def plan_from_data(data: Any, where: str = "the plan") -> WorkPlan:
     if not isinstance(data, dict):
         raise ConfigError(f"{where} must be a mapping with version, package and subtasks")
     try:
         plan = WorkPlan.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{where}: {describe_validation_error(exc).removeprefix('invalid request: ')}") from None
+        raise ConfigError(f"{where}: {_problems(exc)}") from None
     except RecursionError:
         raise ConfigError(f"{where}: it nests too deeply to read; a plan is a list of subtasks a few "
                           "levels deep") from None

@@ -74,6 +74,17 @@ class CheckResult:
     output: str  # the last part of stdout+stderr (bounded), for the report and the worker's next round
     timed_out: bool = False
 
+    @property
+    def outcome(self) -> str:
+        """How it ended, in words: passed, did not finish in time, could not run, failed (exit N)."""
+        if self.passed:
+            return "passed"
+        if self.timed_out:
+            return "did not finish in time"
+        if self.exit_code is None:
+            return "could not run"
+        return f"failed (exit {self.exit_code})"
+
 
 @dataclass(frozen=True)
 class Verdict:

@@ -118,15 +118,7 @@ def _verdict_summary(verdicts: list[Verdict]) -> str:
 
 
 def _check_line(check: CheckResult) -> str:
-    if check.passed:
-        state = "passed"
-    elif check.timed_out:
-        state = "did not finish in time"
-    elif check.exit_code is None:
-        state = "could not run"
-    else:
-        state = f"failed (exit {check.exit_code})"
-    return f"{state} in {duration(check.seconds)}: {md_code(check.command)}"
+    return f"{check.outcome} in {duration(check.seconds)}: {md_code(check.command)}"
 
 
 def md_code(text: str, limit: int = 200) -> str:

@@ -261,14 +261,7 @@ def bound_diff(diff: str, limit: int = MAX_DIFF_CHARS) -> str:
 def _check_section(check: CheckResult | None) -> str:
     if check is None:
         return "No check command was run for this package."
-    if check.passed:
-        state = "PASSED (exit 0)"
-    elif check.timed_out:
-        state = "FAILED (did not finish in time)"
-    elif check.exit_code is None:
-        state = "FAILED (could not run)"
-    else:
-        state = f"FAILED (exit {check.exit_code})"
+    state = "PASSED (exit 0)" if check.passed else f"FAILED ({check.outcome.removeprefix('failed ').strip('()')})"
     output = check.output[-MAX_CHECK_CHARS:]
     shown = _fenced(output) if output.strip() else "(no output)"
     return f"Command: {check.command}\nResult: {state}\nOutput (the end):\n{shown}"

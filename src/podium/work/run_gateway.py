@@ -81,6 +81,7 @@ class RunGateway:
         self._task: asyncio.Task[None] | None = None
         self._socket: socket.socket | None = None
         self._issued: dict[tuple[str, tuple[str, ...]], tuple[str, VirtualKey]] = {}
+        self._gateway: Any = None  # the Starlette app's Gateway, while serving
         self.budget_refused = asyncio.Event()  # set when the gateway refused one of the run's calls for budget
 
     # --- addresses ------------------------------------------------------------------------------
@@ -151,6 +152,7 @@ class RunGateway:
             if not isinstance(gateway.keys, SQLiteKeys):  # keys_path is set: always the private SQLite file
                 raise GatewayStartError("the run's gateway needs its own SQLite keys store")
             self._state, self._keys = gateway.state, gateway.keys
+            self._gateway = gateway
             await self._seed()
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             self._socket = sock
@@ -233,6 +235,9 @@ class RunGateway:
                 task.cancel()
                 with contextlib.suppress(BaseException):
                     await task
+        if self._gateway is not None:  # uvicorn runs without lifespan here: the gateway's own tasks end now
+            self._gateway.client_watch.close()
+            self._gateway = None
         if self._socket is not None:
             self._socket.close()
             self._socket = None

@@ -30,7 +30,6 @@ model metadata for the model written to its private HOME, so it needs no network
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import os
@@ -46,6 +45,7 @@ from pathlib import Path
 
 from podium.config.schema import WorkAgentConfig, WorkConfig
 from podium.errors import BudgetExceededError, ConfigError
+from podium.process_group import Tail, exited, pump, signal_group, stop_group
 from podium.work.contracts import Assignment, WorkerResult
 from podium.work.run_gateway import RunGateway
 
@@ -195,45 +195,6 @@ def _digest(path: Path) -> str:
 
 
 # --- the process ------------------------------------------------------------------------------------------
-class _Tail:
-    """The last ``limit`` bytes of a stream."""
-
-    def __init__(self, limit: int = OUTPUT_LIMIT) -> None:
-        self.limit, self.data, self.total = limit, bytearray(), 0
-
-    def add(self, chunk: bytes) -> None:
-        self.total += len(chunk)
-        self.data += chunk
-        if len(self.data) > self.limit:
-            del self.data[:len(self.data) - self.limit]
-
-    def text(self) -> str:
-        return self.data.decode("utf-8", errors="replace")
-
-
-async def _pump(stream: asyncio.StreamReader | None, tail: _Tail) -> None:
-    if stream is None:
-        return
-    while chunk := await stream.read(65536):
-        tail.add(chunk)
-
-
-async def _exited(proc: asyncio.subprocess.Process, seconds: float) -> bool:
-    """Whether the process exited within ``seconds``. Not ``proc.wait()``: on Python 3.11 that also waits
-    for its pipes to close, which a child it left running (holding them) would put off without end."""
-    until = time.monotonic() + seconds
-    while proc.returncode is None:
-        if time.monotonic() >= until:
-            return False
-        await asyncio.sleep(0.02)
-    return True
-
-
-def _kill_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
 @dataclass(frozen=True)
 class Ran:
     exit_code: int | None  # None: killed at the timeout
@@ -250,23 +211,20 @@ async def run_process(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str],
     proc = await asyncio.create_subprocess_exec(*argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
                                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                                 start_new_session=True)
-    out, err = _Tail(), _Tail()
-    readers = [asyncio.create_task(_pump(proc.stdout, out)), asyncio.create_task(_pump(proc.stderr, err))]
+    out, err = Tail(OUTPUT_LIMIT), Tail(OUTPUT_LIMIT)
+    readers = [asyncio.create_task(pump(proc.stdout, out)), asyncio.create_task(pump(proc.stderr, err))]
     timed_out = False
     try:
-        if not await _exited(proc, seconds):
+        if not await exited(proc, seconds):
             timed_out = True
-            _kill_group(proc.pid, signal.SIGTERM)
-            if not await _exited(proc, KILL_GRACE):
-                _kill_group(proc.pid, signal.SIGKILL)
-                await _exited(proc, KILL_GRACE)
+            await stop_group(proc, KILL_GRACE)
     except BaseException:  # cancelled: nothing of the agent may outlive the round
-        _kill_group(proc.pid, signal.SIGKILL)
+        signal_group(proc.pid, signal.SIGKILL)
         for reader in readers:
             reader.cancel()
         raise
     finally:
-        _kill_group(proc.pid, signal.SIGKILL)  # children it left running in its group
+        signal_group(proc.pid, signal.SIGKILL)  # children it left running in its group
     # a child that left the group may still hold the pipes open: the output is read for a moment, no longer
     _, pending = await asyncio.wait(readers, timeout=1.0)
     for reader in pending:

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
+
+from podium.process_group import exited, signal_group
 
 STDERR_TAIL = 64 * 1024
 READ = 64 * 1024
@@ -124,10 +125,8 @@ class Child:
 
     async def exited(self) -> int:
         """The tool's exit status, as soon as it has exited, whoever still holds its pipes."""
-        delay = 0.005
-        while self.process.returncode is None:
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, _POLL_MAX)
+        await exited(self.process)
+        assert self.process.returncode is not None
         return self.process.returncode
 
     def _ended(self) -> bool:
@@ -148,8 +147,7 @@ class Child:
         return True
 
     def _kill_group(self) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+        signal_group(self.process.pid, signal.SIGKILL)
 
     def _close_pipes(self) -> None:
         """Close our ends of the tool's pipes: readers get what was read so far, then the end of the stream."""

@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from podium.errors import redact
+from podium.process_group import Tail, exited, pump, signal_group, stop_group
 from podium.secrets_env import is_secret_name, without_secrets
 from podium.work.contracts import CheckResult
 
@@ -46,73 +46,6 @@ def check_env(base: Mapping[str, str] | None = None) -> tuple[dict[str, str], li
     variables (``podium.secrets_env``); and the values dropped (to redact them from the output should a
     check find them anyway)."""
     return without_secrets(base)
-
-
-class _Tail:
-    """The last ``limit`` bytes of a stream, and how many came in all."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.total = 0
-        self._buf = bytearray()
-
-    def add(self, chunk: bytes) -> None:
-        self.total += len(chunk)
-        self._buf += chunk
-        if len(self._buf) > 2 * self.limit:
-            del self._buf[: len(self._buf) - self.limit]
-
-    def text(self) -> str:
-        data = bytes(self._buf[-self.limit:]) if self.limit > 0 else b""
-        cut = self.total - len(data)
-        if cut > 0:
-            while data and (data[0] & 0xC0) == 0x80:  # do not start inside a UTF-8 character
-                data = data[1:]
-                cut += 1
-        body = data.decode("utf-8", errors="replace")
-        if cut > 0:
-            return f"[… {cut:,} of {self.total:,} bytes of output cut; the last {len(data):,} follow]\n{body}"
-        return body
-
-
-async def _drain(stream: asyncio.StreamReader | None, tail: _Tail) -> None:
-    if stream is None:
-        return
-    while True:
-        chunk = await stream.read(65536)
-        if not chunk:
-            return
-        tail.add(chunk)
-
-
-async def _exited(proc: asyncio.subprocess.Process) -> int:
-    """The shell's exit code, as soon as it exits. (``Process.wait`` also waits for the output pipe to close,
-    which a child the shell left behind may hold open for ever.)"""
-    delay = 0.005
-    while proc.returncode is None:
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.05)
-    return proc.returncode
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _kill_group_now(proc: asyncio.subprocess.Process) -> None:
-    _signal_group(proc.pid, signal.SIGKILL)
-
-
-async def _stop_group(proc: asyncio.subprocess.Process, grace: float) -> None:
-    """SIGTERM to the whole group, up to ``grace`` seconds for the shell to go, then SIGKILL to whatever is
-    left of the group (children that ignored SIGTERM, or that the shell left behind)."""
-    if proc.returncode is None:
-        _signal_group(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(_exited(proc), grace)
-    _kill_group_now(proc)
-    await _exited(proc)
 
 
 async def _finish_reading(reader: asyncio.Task[None]) -> None:
@@ -162,21 +95,21 @@ async def run_check(command: str, cwd: Path, timeout: float, *,  # noqa: ASYNC10
         reason = f"{exc.strerror or type(exc).__name__}{what}"
         return CheckResult(command=command, passed=False, exit_code=None, seconds=time.monotonic() - started,
                            output=f"the check command could not start: {reason}")
-    tail = _Tail(output_limit)
-    reader = asyncio.create_task(_drain(proc.stdout, tail))
+    tail = Tail(output_limit)
+    reader = asyncio.create_task(pump(proc.stdout, tail))
     timed_out = False
     try:
         try:
-            await asyncio.wait_for(_exited(proc), timeout)
+            await asyncio.wait_for(exited(proc), timeout)
         except TimeoutError:
             timed_out = True
-        await _stop_group(proc, TERM_GRACE if timed_out else 0.0)
+        await stop_group(proc, TERM_GRACE if timed_out else 0.0)
         await _finish_reading(reader)
     except BaseException:  # cancelled (or anything unexpected): nothing of the check may keep running
-        _kill_group_now(proc)
+        signal_group(proc.pid, signal.SIGKILL)
         reader.cancel()
         with contextlib.suppress(BaseException):
-            await asyncio.wait_for(asyncio.shield(_exited(proc)), DRAIN_TIMEOUT)
+            await exited(proc, DRAIN_TIMEOUT)
         raise
     seconds = time.monotonic() - started
     output = redact(tail.text(), *secrets)

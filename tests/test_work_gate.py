@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from podium.process_group import Tail as _Tail
 from podium.types import ChatResponse, Message
 from podium.work.contracts import CheckResult, Role
 from podium.work.gate import checks
-from podium.process_group import Tail as _Tail
 from podium.work.gate.checks import check_env, is_secret_name, run_check
 from podium.work.gate.review import (
     MAX_DIFF_CHARS,

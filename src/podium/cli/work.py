@@ -29,7 +29,7 @@ from pathlib import Path
 
 from podium.cli.stores import check_stores
 from podium.client import Podium
-from podium.config import Settings, load_settings
+from podium.config import load_settings
 from podium.errors import ConfigError
 from podium.safe_files import check_writable_target, safe_write
 from podium.work.contracts import RunRecord
@@ -57,15 +57,6 @@ def _repo(repo: str) -> Path:
 def _positive(option: str, value: float | None) -> None:
     if value is not None and not (math.isfinite(value) and value > 0):
         raise ConfigError(f"{option}: give a number greater than 0 (got {value})")
-
-
-def _check_worker(settings: Settings, worker: str | None) -> None:
-    """An unknown ``--worker`` (or front-matter ``worker:``) is an input error now, not a failed subtask later."""
-    from podium.work.agent import agent_config
-
-    if worker and worker != "editor" and agent_config(settings.work, worker) is None:
-        known = ", ".join(["editor", *sorted({"aider", *settings.work.agents})])
-        raise ConfigError(f"unknown worker '{worker}' (one of: {known}; add agents under work.agents in podium.yaml)")
 
 
 def not_dumpable() -> None:
@@ -139,7 +130,6 @@ def run_work(package: str, *, repo: str, plan: str | None, preset: str | None, w
     pkg = load_package(package)
     settings = load_settings(config)
     check_stores(settings)
-    _check_worker(settings, worker or pkg.settings.worker or settings.work.worker)
     report_path = check_writable_target(Path(report), "report") if report else None
     if not (check or pkg.settings.check) and not resume:
         sys.stderr.write("warning: the package has no check command (check: in its front matter, or --check): "

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from podium.client import Podium
 from podium.errors import BudgetExceededError, PodiumError, PolicyError, TimeoutError
@@ -34,6 +35,13 @@ def run_budget_slot(run_id: str, budget: float) -> BudgetSlot:
     same team, so both draw from it)."""
     team = run_team(run_id)
     return BudgetSlot(f"team:{team}:total", budget, 0, f"work package run {run_id}", "total", team=team)
+
+
+async def seed_run_budget(podium: Podium, counters: Any, slot: BudgetSlot) -> None:
+    """Start the run's budget counter from what the ledger says the run's team spent: a resumed run does not
+    get its budget again. (``counters`` is the shared state the slot is held in: a ``MemoryState``.)"""
+    if podium.ledger is not None and slot.team is not None:
+        await counters.seed(slot.key, await podium.ledger.spent_since(0.0, team=slot.team), slot.ttl)
 
 
 class DeadlineReached(TimeoutError):
@@ -97,7 +105,6 @@ class WorkCalls:
                                   temperature=temperature,
                                   metadata=RequestMetadata(task_type=f"work-{role}", tags=tags,
                                                            preset=self.roles.routing_preset))
-            request = self.podium.prepare(request)
             policy = self.podium.policies.build(request, team=run_team(self.run_id), budgets=self.budget_slots,
                                                 counters=self.counters)
             if self.deadline is not None:

@@ -202,11 +202,10 @@ class RunGateway:
 
     async def _seed(self) -> None:
         """The run's counter starts from what the ledger says the run's team has spent (a resumed run)."""
-        ledger = self.podium.ledger
-        if self.budget is None or ledger is None:
-            return
-        spent = await ledger.spent_since(0.0, team=self.team)
-        await self.state.seed(f"team:{self.team}:total", spent, 0)
+        from podium.work.calls import seed_run_budget
+
+        for slot in self.budget_slots():
+            await seed_run_budget(self.podium, self.state, slot)
 
     async def _started(self) -> None:
         assert self._task is not None

@@ -34,7 +34,7 @@ from podium.errors import BudgetExceededError, ConfigError, PodiumError
 from podium.ledger.rows import KeyUsage
 from podium.policy import BudgetSlot, Counters
 from podium.server.state import MemoryState
-from podium.work.calls import DeadlineReached, WorkCalls, run_budget_slot
+from podium.work.calls import DeadlineReached, WorkCalls, run_budget_slot, seed_run_budget
 from podium.work.conductor import make_plan, mentioned_files
 from podium.work.contracts import (
     DONE,
@@ -44,7 +44,6 @@ from podium.work.contracts import (
     SubtaskRecord,
     Worker,
     WorkerResult,
-    run_team,
 )
 from podium.work.gate import review, run_check
 from podium.work.git import GitError, Repo, open_repo
@@ -76,10 +75,6 @@ class RunOptions:
     resume: str | None = None  # a run id, or "latest"
     retry_failed: bool = False  # on resume: also give failed/rejected/conflicting subtasks another go
     max_subtasks: int = 6
-
-
-class RunStopped(PodiumError):
-    """The run stopped before its end (budget, deadline); the record says which."""
 
 
 class WorkRun:
@@ -189,9 +184,7 @@ class WorkRun:
                 state, slots = gateway.state, tuple(gateway.budget_slots())
             elif self.budget is not None:
                 slots = (run_budget_slot(record.run_id, self.budget),)
-                if self.podium.ledger is not None:  # a resumed run does not get its budget again
-                    spent = await self.podium.ledger.spent_since(0.0, team=run_team(record.run_id))
-                    await state.seed(slots[0].key, spent, 0)  # type: ignore[attr-defined]
+                await seed_run_budget(self.podium, state, slots[0])
             calls = self._calls(roles, record.run_id, record, state, slots, deadline)
             self._emit(record, f"roles ({roles.preset}): {roles.describe()}")
             if not self.check_command:
@@ -199,11 +192,6 @@ class WorkRun:
             if plan is None:
                 self._emit(record, "conductor: planning")
                 plan = await self._conduct(calls, repo, record.base)
-            if self._needs_agent(plan) and gateway is None:  # the conductor chose agents for some subtasks
-                from podium.work.run_gateway import RunGateway
-
-                gateway = RunGateway(self.podium, record.run_id, budget=self.budget)
-                await gateway.start()
             store.save_plan(record.run_id, plan)
             record.plan_file = str(store.plan_path(record.run_id))
             for s in plan.subtasks:
@@ -550,4 +538,4 @@ class WorkRun:
         return AgentWorker(name, config, gateway, list(calls.roles.for_role("worker")))  # type: ignore[arg-type]
 
 
-__all__ = ["RunOptions", "RunStopped", "WorkRun", "replace"]
+__all__ = ["RunOptions", "WorkRun"]
